@@ -1,0 +1,3 @@
+from gatewaycerts.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,24 @@
+"""Typed keys for aiohttp applications and requests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from gatewaycerts.domain.models import Principal
+
+if TYPE_CHECKING:
+    from gatewaycerts.auth.tokens import TokenVerifier
+    from gatewaycerts.core.certificates import CertificateService
+    from gatewaycerts.settings import Settings
+    from gatewaycerts.store.interfaces import CertificateStore
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+TOKEN_VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("token_verifier")
+CERTIFICATE_SERVICE: web.AppKey[CertificateService] = web.AppKey("certificate_service")
+CERTIFICATE_STORE: web.AppKey[CertificateStore] = web.AppKey("certificate_store")
+OPENAPI_DOCS: web.AppKey[dict[str, dict]] = web.AppKey("openapi_docs")
+
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

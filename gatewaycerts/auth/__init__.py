@@ -1,0 +1,1 @@
+"""Bearer-token authentication shared by every facade."""

@@ -1,0 +1,131 @@
+"""The `gatewaycerts` command: serve, token, init-db, openapi, config-reference."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from gatewaycerts.domain.models import Role
+from gatewaycerts.settings import Settings, SettingsError, render_reference
+
+MAX_TOKEN_TTL = 30 * 24 * 3600
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"gatewaycerts: configuration error: {exc}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gatewaycerts.app import create_app
+    from gatewaycerts.keyvault import KeyVaultError
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        app = create_app(settings)
+    except KeyVaultError as exc:
+        raise SystemExit(f"gatewaycerts: {exc}") from None
+    url = f"http://{settings.host}:{settings.port}"
+
+    def announce(_: str) -> None:
+        store = "SQLite " + str(settings.sqlite_path) if settings.sqlite_path else "MongoDB"
+        print(f"gatewaycerts {url} (store: {store})", flush=True)
+        if settings.uses_dev_jwt_key:
+            print("  get a token:  gatewaycerts token --project demo --role admin", flush=True)
+            print(
+                f"  try:          curl -H \"X-Auth-Token: $(gatewaycerts token --project demo)\" "
+                f"{url}/v2/demo/apic/certificates",
+                flush=True,
+            )
+        print(f"  API docs:     {url}/docs   health: {url}/healthz", flush=True)
+
+    web.run_app(app, host=settings.host, port=settings.port, print=announce, access_log=None, shutdown_timeout=30)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
+
+    settings = _settings()
+    if not 1 <= args.ttl <= MAX_TOKEN_TTL:
+        raise SystemExit(f"gatewaycerts: --ttl must be between 1 and {MAX_TOKEN_TTL} seconds")
+    key = load_or_create_dev_key(settings.state_dir)
+    print(
+        mint_token(
+            key,
+            subject=args.subject,
+            projects=args.project,
+            roles=args.role or [Role.ADMIN.value],
+            ttl=args.ttl,
+            issuer=settings.jwt_issuer or None,
+            audience=settings.jwt_audience,
+        )
+    )
+    return 0
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    from gatewaycerts.app import build_store
+
+    settings = _settings()
+
+    async def run() -> None:
+        store = build_store(settings)
+        try:
+            await store.ensure_schema()
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    print("indexes ensured")
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from gatewaycerts.app import create_app
+    from gatewaycerts.appkeys import OPENAPI_DOCS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(Settings(state_dir=Path(tmp)))
+        docs = app[OPENAPI_DOCS]
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        (out / f"openapi-{name}.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        print(out / f"openapi-{name}.json")
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    sys.stdout.write(render_reference())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gatewaycerts", description="Certificate management for API gateways")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP service").set_defaults(func=cmd_serve)
+    token = sub.add_parser("token", help="print a JWT signed with the development key")
+    token.add_argument("--project", action="append", required=True, help="project id (repeatable)")
+    token.add_argument("--role", action="append", choices=[r.value for r in Role], help="role (repeatable; default admin)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument("--subject", default="dev-user", help="the sub claim")
+    token.set_defaults(func=cmd_token)
+    sub.add_parser("init-db", help="create store indexes").set_defaults(func=cmd_init_db)
+    openapi = sub.add_parser("openapi", help="write the OpenAPI documents")
+    openapi.add_argument("--output", default="schemas")
+    openapi.set_defaults(func=cmd_openapi)
+    sub.add_parser("config-reference", help="print the configuration table").set_defaults(func=cmd_config_reference)
+    args = parser.parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,20 @@
+"""Who may do what in which project: the single authorization decision point."""
+
+from __future__ import annotations
+
+from gatewaycerts.domain.errors import PermissionDeniedError
+from gatewaycerts.domain.models import Action, Principal, Role
+
+_ALLOWED: dict[Role, frozenset[Action]] = {
+    Role.ADMIN: frozenset(Action),
+    Role.EDITOR: frozenset({Action.READ, Action.WRITE}),
+    Role.VIEWER: frozenset({Action.READ}),
+}
+
+
+def authorize(principal: Principal, project_id: str, action: Action) -> None:
+    """Raise PermissionDeniedError unless `principal` may perform `action` in `project_id`."""
+    if project_id not in principal.projects:
+        raise PermissionDeniedError("no permissions to request this method: the token is not valid for this project")
+    if not any(action in _ALLOWED.get(role, frozenset()) for role in principal.roles):
+        raise PermissionDeniedError(f"no permissions to request this method: the token's roles may not {action.value}")

@@ -1,0 +1,131 @@
+"""The domain error hierarchy. The web layer maps classes to HTTP status, facades map them to codes.
+
+Messages are written for the client: they say what to fix and never contain key material.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- 400: the request is wrong -------------------------------------------------------------------
+
+
+class InvalidInputError(DomainError):
+    """A parameter is missing, malformed or out of range."""
+
+
+class MissingParameterError(InvalidInputError):
+    """A mandatory parameter is absent."""
+
+
+class ParameterTooLongError(InvalidInputError):
+    """A parameter exceeds its documented size limit."""
+
+
+class InvalidNameError(InvalidInputError):
+    """A resource name breaks the naming rule."""
+
+
+class CertificateParseError(InvalidInputError):
+    """A certificate or private key cannot be parsed, or uses an unsupported format."""
+
+
+class PrivateKeyEncryptedError(InvalidInputError):
+    """The private key is protected with a passphrase."""
+
+
+class CertificateKeyMismatchError(InvalidInputError):
+    """No certificate in the bundle belongs to the private key."""
+
+
+class CertificateExpiredError(InvalidInputError):
+    """The leaf certificate is no longer (or not yet) valid."""
+
+
+class ChainOrderError(InvalidInputError):
+    """A certificate of the bundle is not on the leaf's issuer path, or a signature does not verify."""
+
+
+class WeakKeyError(InvalidInputError):
+    """The key is too small or uses a curve we do not accept."""
+
+
+class WeakSignatureError(InvalidInputError):
+    """The certificate is signed with a broken digest (MD5, SHA-1)."""
+
+
+class UnsupportedAlgorithmError(InvalidInputError):
+    """An algorithm that is recognised but not supported yet (SM2)."""
+
+
+class AlgorithmTypeMismatchError(InvalidInputError):
+    """The declared algorithm_type does not agree with the key."""
+
+
+class TrustedRootCAError(InvalidInputError):
+    """trusted_root_ca is not one or more CA certificates."""
+
+
+class DomainNotCoveredError(InvalidInputError):
+    """The certificate's names do not cover a domain it is being bound to."""
+
+
+class DuplicateNameError(InvalidInputError):
+    """A resource of the same name already exists in that scope."""
+
+
+class ResourceInUseError(InvalidInputError):
+    """The resource is referenced (e.g. bound to domains) and cannot be deleted."""
+
+
+class ImmutableFieldError(InvalidInputError):
+    """An update tries to change a field that is fixed at creation."""
+
+
+class QuotaExceededError(InvalidInputError):
+    """A per-resource limit would be exceeded."""
+
+
+class DomainNotBoundError(InvalidInputError):
+    """A domain to detach is not bound to the certificate."""
+
+
+# --- 401 / 403 ------------------------------------------------------------------------------------
+
+
+class AuthenticationError(DomainError):
+    """No token, or a token that is invalid or expired."""
+
+
+class PermissionDeniedError(DomainError):
+    """The principal may not do this in this project."""
+
+
+# --- 404 / 409 / 503 -----------------------------------------------------------------------------
+
+
+class NotFoundError(DomainError):
+    """The resource does not exist (or is not visible to this project)."""
+
+
+class CertificateNotFoundError(NotFoundError):
+    """No such SSL certificate in this project."""
+
+
+class ConflictError(DomainError):
+    """A concurrent change won: re-read and retry."""
+
+
+class StoreUnavailableError(DomainError):
+    """The store cannot be reached."""

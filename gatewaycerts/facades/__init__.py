@@ -1,0 +1,1 @@
+"""API dialects: thin aiohttp sub-apps over the same core."""

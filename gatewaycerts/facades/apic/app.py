@@ -1,0 +1,25 @@
+"""Builds the APIC sub-app: its routes, its error envelope, token authentication."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gatewaycerts.auth.middleware import auth_middleware
+from gatewaycerts.facades.apic.errors import ApicDialect
+from gatewaycerts.facades.apic.routes import add_routes
+from gatewaycerts.web.errors import error_middleware
+
+MOUNT = "/v2"
+TITLE = "gatewaycerts APIC SSL certificate API"
+DESCRIPTION = (
+    "Huawei ROMA Connect / APIG compatible SSL certificate management. Errors are "
+    '{"error_code": "APIG.xxxx", "error_msg": "..."}. Authenticate with X-Auth-Token or Authorization: Bearer.'
+)
+
+
+def create_apic_app(*, client_max_size: int) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware(ApicDialect()), auth_middleware], client_max_size=client_max_size
+    )
+    add_routes(app)
+    return app

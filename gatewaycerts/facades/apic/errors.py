@@ -1,0 +1,76 @@
+"""APIG error codes: the facade's envelope {"error_code": "APIG.xxxx", "error_msg": "..."}.
+
+Codes from Huawei's APIG error table where one exists; APIG.346x are ours (Huawei publishes none for
+these cases) and are documented in docs/api/apic.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatewaycerts.domain import errors as e
+
+CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
+    (e.AuthenticationError, "APIG.1002"),
+    (e.PermissionDeniedError, "APIG.1005"),
+    (e.MissingParameterError, "APIG.2001"),
+    (e.CertificateKeyMismatchError, "APIG.2101"),
+    (e.CertificateExpiredError, "APIG.2102"),
+    (e.DomainNotCoveredError, "APIG.2103"),
+    (e.ChainOrderError, "APIG.2104"),
+    (e.PrivateKeyEncryptedError, "APIG.2105"),
+    (e.CertificateParseError, "APIG.2106"),
+    (e.WeakKeyError, "APIG.2106"),
+    (e.WeakSignatureError, "APIG.2106"),
+    (e.DomainNotBoundError, "APIG.3020"),
+    (e.CertificateNotFoundError, "APIG.3021"),
+    (e.QuotaExceededError, "APIG.3108"),
+    (e.ImmutableFieldError, "APIG.3400"),
+    (e.DuplicateNameError, "APIG.3460"),
+    (e.ResourceInUseError, "APIG.3461"),
+    (e.UnsupportedAlgorithmError, "APIG.3462"),
+    (e.ConflictError, "APIG.3463"),
+    (e.NotFoundError, "APIG.3021"),
+    (e.StoreUnavailableError, "APIG.9999"),
+    (e.InvalidInputError, "APIG.2012"),
+)
+
+# Canonical Huawei messages, prefixed to our detail where the detail does not already say it.
+_PREFIX = {
+    "APIG.1002": "Incorrect token or token resolution failed",
+    "APIG.1005": "No permissions to request this method",
+    "APIG.2101": "The certificate and private key do not match",
+    "APIG.2102": "The certificate has expired",
+    "APIG.2104": "The certificate chain is not matched",
+    "APIG.2105": "Encrypted private keys are not supported",
+    "APIG.2106": "Invalid certificate or private key",
+    "APIG.3021": "The SSL certificate does not exist",
+    "APIG.3108": "The number of domain names exceeds the maximum allowed limit",
+    "APIG.9999": "System busy",
+}
+
+NOT_FOUND_ROUTE = "APIG.3002"
+
+
+def code_for(exc: e.DomainError) -> str:
+    for cls, code in CODE_TABLE:
+        if isinstance(exc, cls):
+            return code
+    return "APIG.9999"
+
+
+class ApicDialect:
+    def domain_error(self, exc: e.DomainError, status: int) -> dict[str, Any]:
+        code = code_for(exc)
+        prefix = _PREFIX.get(code)
+        message = exc.message
+        if prefix and not message.lower().startswith(prefix.lower()):
+            message = f"{prefix}: {message}"
+        return {"error_code": code, "error_msg": message}
+
+    def http_error(self, status: int, reason: str) -> dict[str, Any]:
+        code = NOT_FOUND_ROUTE if status in (404, 405) else "APIG.2012"
+        return {"error_code": code, "error_msg": reason}
+
+    def system_error(self, request_id: str) -> dict[str, Any]:
+        return {"error_code": "APIG.9999", "error_msg": f"System error, request_id:{request_id}"}

@@ -1,0 +1,21 @@
+"""The APIC route table (paths relative to the /v2 mount point)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gatewaycerts.facades.apic import views
+
+CERTS = "/{project_id}/apic/certificates"
+CERT = CERTS + "/{certificate_id}"
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post(CERTS, views.create_certificate)
+    app.router.add_get(CERTS, views.list_certificates, allow_head=False)
+    app.router.add_get(CERT, views.show_certificate, allow_head=False)
+    app.router.add_put(CERT, views.update_certificate)
+    app.router.add_delete(CERT, views.delete_certificate)
+    app.router.add_post(CERT + "/domains/attach", views.attach_domains)
+    app.router.add_post(CERT + "/domains/detach", views.detach_domains)
+    app.router.add_get(CERT + "/attached-domains", views.list_attached_domains, allow_head=False)

@@ -1,0 +1,142 @@
+"""Marshmallow schemas of the APIC dialect: they parse requests and document the OpenAPI contract.
+
+Field names and types follow the Huawei ROMA SDK models (CertBase, CertDetail, UrlDomainRefInfo, ...).
+Business rules (name pattern, PEM limits) are checked in core, not here.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+_OPT = {"required": False, "allow_none": True}
+_Q = {"required": False}
+
+
+class ErrorSchema(Schema):
+    error_code = fields.String(metadata={"example": "APIG.2101"})
+    error_msg = fields.String(metadata={"example": "The certificate and private key do not match"})
+
+
+class ProjectPathSchema(Schema):
+    project_id = fields.String(required=True, metadata={"description": "Project ID."})
+
+
+class CertificatePathSchema(ProjectPathSchema):
+    certificate_id = fields.String(required=True, metadata={"description": "Certificate ID."})
+
+
+class CertificateCreateSchema(Schema):
+    name = fields.String(
+        required=True,
+        metadata={"description": "4-50 characters: starts with a letter; letters, digits and _ only. "
+                  "Unique per project and scope."},
+    )
+    cert_content = fields.String(
+        required=True,
+        metadata={"description": "PEM certificate: the server certificate and optionally its chain "
+                  "(any order; stored leaf first). Max 65536 characters."},
+    )
+    private_key = fields.String(
+        required=True,
+        metadata={"description": "Unencrypted PEM private key (PKCS#1, PKCS#8 or SEC1). Max 65536 characters. "
+                  "Stored encrypted, never returned."},
+    )
+    type = fields.String(
+        **_OPT, validate=validate.OneOf(["global", "instance"]),
+        metadata={"description": "Certificate scope. Default: global. Cannot be changed by an update."},
+    )
+    instance_id = fields.String(**_OPT, metadata={"description": "Instance ID; mandatory when type is instance."})
+    trusted_root_ca = fields.String(
+        **_OPT, metadata={"description": "PEM CA certificate(s) trusted for client (mutual TLS) verification."}
+    )
+    algorithm_type = fields.String(
+        **_OPT, validate=validate.OneOf(["RSA", "ECC", "SM2"]),
+        metadata={"description": "RSA or ECC; must agree with the key. SM2 is not supported yet (APIG.3462)."},
+    )
+    cert_content_sign = fields.String(**_OPT, metadata={"description": "SM2 signing certificate (not supported yet). Max 8092."})
+    private_key_sign = fields.String(**_OPT, metadata={"description": "SM2 signing key (not supported yet). Max 8092."})
+
+
+class CertBaseSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    type = fields.String(metadata={"enum": ["global", "instance"]})
+    instance_id = fields.String(metadata={"description": "\"common\" for global certificates."})
+    project_id = fields.String()
+    common_name = fields.String()
+    san = fields.List(fields.String())
+    not_after = fields.String(metadata={"format": "date-time", "example": "2031-08-16T06:36:13Z"})
+    signature_algorithm = fields.String(metadata={"example": "SHA256-RSA"})
+    create_time = fields.String(metadata={"format": "date-time"})
+    update_time = fields.String(metadata={"format": "date-time"})
+    algorithm_type = fields.String(metadata={"enum": ["RSA", "ECC", "SM2"]})
+    is_has_trusted_root_ca = fields.Boolean()
+
+
+class CertDetailSchema(CertBaseSchema):
+    version = fields.Integer()
+    organization = fields.List(fields.String())
+    organizational_unit = fields.List(fields.String())
+    locality = fields.List(fields.String())
+    state = fields.List(fields.String())
+    country = fields.List(fields.String())
+    not_before = fields.String(metadata={"format": "date-time"})
+    serial_number = fields.String(metadata={"description": "Decimal serial number."})
+    issuer = fields.List(fields.String())
+
+
+class CertificateListQuerySchema(Schema):
+    offset = fields.Integer(**_Q, metadata={"description": "Offset; negative values count as 0."})
+    limit = fields.Integer(**_Q, metadata={"description": "1-500, default 20 (<=0 -> 20, >500 -> 500)."})
+    name = fields.String(**_Q, metadata={"description": "Substring of the name, case-insensitive."})
+    common_name = fields.String(**_Q)
+    signature_algorithm = fields.String(**_Q)
+    type = fields.String(**_Q, validate=validate.OneOf(["global", "instance"]))
+    instance_id = fields.String(**_Q)
+    algorithm_type = fields.String(**_Q, validate=validate.OneOf(["RSA", "ECC", "SM2"]))
+
+
+class CertificateListSchema(Schema):
+    size = fields.Integer()
+    total = fields.Integer()
+    certs = fields.List(fields.Nested(CertBaseSchema))
+
+
+class AttachOrDetachDomainInfoSchema(Schema):
+    domain = fields.String(required=True, metadata={"description": "Domain name covered by the certificate."})
+    instance_ids = fields.List(fields.String(), **_OPT)
+    verified_client_certificate_enabled = fields.Boolean(
+        **_OPT,
+        metadata={"description": "Client certificate verification; default true when the certificate has a "
+                  "trusted root CA."},
+    )
+
+
+class AttachOrDetachDomainsSchema(Schema):
+    domains = fields.List(fields.Nested(AttachOrDetachDomainInfoSchema), required=True)
+
+
+class AttachedDomainsQuerySchema(Schema):
+    offset = fields.Integer(**_Q)
+    limit = fields.Integer(**_Q)
+    url_domain = fields.String(**_Q, metadata={"description": "Substring of the domain name."})
+
+
+class UrlDomainRefInfoSchema(Schema):
+    url_domain = fields.String()
+    id = fields.String()
+    status = fields.Integer(metadata={"description": "CNAME status: 1 not parsed, 2 parsing, 3 succeeded, 4 failed."})
+    min_ssl_version = fields.String()
+    is_http_redirect_to_https = fields.Boolean()
+    verified_client_certificate_enabled = fields.Boolean()
+    ssl_id = fields.String()
+    ssl_name = fields.String()
+    api_group_id = fields.String()
+    api_group_name = fields.String()
+    instance_id = fields.String()
+
+
+class AttachedDomainsSchema(Schema):
+    size = fields.Integer()
+    total = fields.Integer()
+    bound_domains = fields.List(fields.Nested(UrlDomainRefInfoSchema))

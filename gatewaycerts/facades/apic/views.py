@@ -1,0 +1,149 @@
+"""APIC handlers: parse, make one core call, present."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_apigami import docs, json_schema, match_info_schema, querystring_schema
+
+from gatewaycerts.appkeys import CERTIFICATE_SERVICE, PRINCIPAL
+from gatewaycerts.core.certificates import CertificateDraft, DomainRequest
+from gatewaycerts.domain.models import AlgorithmType, CertificateFilter, CertificateScope
+from gatewaycerts.facades.apic import schemas as s
+from gatewaycerts.facades.apic.presenters import bound_domain, cert_base, cert_detail
+from gatewaycerts.web.errors import json_response
+from gatewaycerts.web.requests import load, load_query, read_json_object
+
+_ERRORS = {
+    400: {"schema": s.ErrorSchema, "description": "Bad request (APIG.2001, 2012, 2101-2106, 3108, 3400, 346x)"},
+    401: {"schema": s.ErrorSchema, "description": "Missing or invalid token (APIG.1002)"},
+    403: {"schema": s.ErrorSchema, "description": "Token not valid for this project or role (APIG.1005)"},
+    404: {"schema": s.ErrorSchema, "description": "Not found (APIG.3021, APIG.3020)"},
+    500: {"schema": s.ErrorSchema, "description": "System error (APIG.9999)"},
+}
+
+_TAG = ["SSL certificates"]
+
+
+def _ctx(request: web.Request) -> tuple:
+    return request[PRINCIPAL], request.match_info["project_id"], request.config_dict[CERTIFICATE_SERVICE]
+
+
+async def _draft(request: web.Request) -> CertificateDraft:
+    body = load(s.CertificateCreateSchema(), await read_json_object(request))
+    return CertificateDraft(**{k: body.get(k) for k in CertificateDraft.__slots__})
+
+
+async def _domains(request: web.Request) -> list[DomainRequest]:
+    body = load(s.AttachOrDetachDomainsSchema(), await read_json_object(request))
+    return [
+        DomainRequest(
+            domain=d.get("domain"),
+            instance_ids=tuple(d["instance_ids"]) if d.get("instance_ids") is not None else None,
+            verified_client_certificate_enabled=d.get("verified_client_certificate_enabled"),
+        )
+        for d in body["domains"]
+    ]
+
+
+@docs(tags=_TAG, summary="Create an SSL certificate", responses={200: {"schema": s.CertDetailSchema, "description": "CertDetail"}, **_ERRORS})
+@match_info_schema(s.ProjectPathSchema)
+@json_schema(s.CertificateCreateSchema, required=True)
+async def create_certificate(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    cert = await service.create(principal, project_id, await _draft(request))
+    return json_response(cert_detail(cert))
+
+
+@docs(tags=_TAG, summary="List SSL certificates", responses={200: {"schema": s.CertificateListSchema, "description": "Page of CertBase"}, **_ERRORS})
+@match_info_schema(s.ProjectPathSchema)
+@querystring_schema(s.CertificateListQuerySchema)
+async def list_certificates(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    q = load_query(s.CertificateListQuerySchema(), request)
+    flt = CertificateFilter(
+        name_contains=q.get("name") or None,
+        common_name=q.get("common_name") or None,
+        signature_algorithm=q.get("signature_algorithm") or None,
+        scope=CertificateScope(q["type"]) if q.get("type") else None,
+        instance_id=q.get("instance_id") or None,
+        algorithm_type=AlgorithmType(q["algorithm_type"]) if q.get("algorithm_type") else None,
+    )
+    page = await service.list(principal, project_id, flt, q.get("offset"), q.get("limit"))
+    return json_response({"size": len(page.items), "total": page.total, "certs": [cert_base(c) for c in page.items]})
+
+
+@docs(tags=_TAG, summary="Show SSL certificate details", responses={200: {"schema": s.CertDetailSchema, "description": "CertDetail"}, **_ERRORS})
+@match_info_schema(s.CertificatePathSchema)
+async def show_certificate(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    cert = await service.get(principal, project_id, request.match_info["certificate_id"])
+    return json_response(cert_detail(cert))
+
+
+@docs(
+    tags=_TAG,
+    summary="Update (fully replace) an SSL certificate; type and instance_id cannot change",
+    responses={200: {"schema": s.CertDetailSchema, "description": "CertDetail"}, **_ERRORS},
+)
+@match_info_schema(s.CertificatePathSchema)
+@json_schema(s.CertificateCreateSchema, required=True)
+async def update_certificate(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    cert = await service.update(principal, project_id, request.match_info["certificate_id"], await _draft(request))
+    return json_response(cert_detail(cert))
+
+
+@docs(
+    tags=_TAG,
+    summary="Delete an SSL certificate (refused while domains are bound: APIG.3461)",
+    responses={204: {"description": "Deleted"}, **_ERRORS},
+)
+@match_info_schema(s.CertificatePathSchema)
+async def delete_certificate(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    await service.delete(principal, project_id, request.match_info["certificate_id"])
+    return web.Response(status=204)
+
+
+@docs(
+    tags=_TAG,
+    summary="Bind domain names to an SSL certificate",
+    responses={204: {"description": "Bound"}, **_ERRORS},
+)
+@match_info_schema(s.CertificatePathSchema)
+@json_schema(s.AttachOrDetachDomainsSchema, required=True)
+async def attach_domains(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    await service.attach_domains(principal, project_id, request.match_info["certificate_id"], await _domains(request))
+    return web.Response(status=204)
+
+
+@docs(
+    tags=_TAG,
+    summary="Unbind domain names from an SSL certificate",
+    responses={204: {"description": "Unbound"}, **_ERRORS},
+)
+@match_info_schema(s.CertificatePathSchema)
+@json_schema(s.AttachOrDetachDomainsSchema, required=True)
+async def detach_domains(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    await service.detach_domains(principal, project_id, request.match_info["certificate_id"], await _domains(request))
+    return web.Response(status=204)
+
+
+@docs(
+    tags=_TAG,
+    summary="List the domain names bound to an SSL certificate",
+    responses={200: {"schema": s.AttachedDomainsSchema, "description": "Page of UrlDomainRefInfo"}, **_ERRORS},
+)
+@match_info_schema(s.CertificatePathSchema)
+@querystring_schema(s.AttachedDomainsQuerySchema)
+async def list_attached_domains(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    q = load_query(s.AttachedDomainsQuerySchema(), request)
+    cert, page = await service.list_attached_domains(
+        principal, project_id, request.match_info["certificate_id"], q.get("url_domain"), q.get("offset"), q.get("limit")
+    )
+    return json_response(
+        {"size": len(page.items), "total": page.total, "bound_domains": [bound_domain(cert, b) for b in page.items]}
+    )

@@ -1,0 +1,122 @@
+"""Envelope encryption of private keys at rest: AES-256-GCM data keys wrapped by versioned KEKs.
+
+Each secret gets a fresh 256-bit data key; the data key is wrapped with the active key-encryption key
+(KEK). The record's identity (e.g. project and certificate id) is bound as associated data, so a
+ciphertext copied onto another record does not decrypt. Every configured KEK can unwrap, the last one
+listed wraps: adding a new KEK at the end rotates without breaking old records.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_KEK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+FORMAT_VERSION = 1
+
+
+class KeyVaultError(Exception):
+    """Misconfigured KEKs, or a ciphertext that cannot be decrypted with them."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEncryptionKey:
+    kek_id: str
+    key: bytes = b""
+
+    def __repr__(self) -> str:  # never print key bytes
+        return f"KeyEncryptionKey(kek_id={self.kek_id!r})"
+
+
+def parse_keks(spec: str) -> list[KeyEncryptionKey]:
+    """Parse `id:base64key` entries separated by commas or newlines; '#' starts a comment line."""
+    keks: list[KeyEncryptionKey] = []
+    for raw in re.split(r"[,\n]", spec):
+        entry = raw.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        kek_id, sep, b64 = entry.partition(":")
+        if not sep or not _KEK_ID.match(kek_id):
+            raise KeyVaultError("each KEK must be written as ID:BASE64 with ID of 1-32 letters, digits, _ . -")
+        try:
+            key = base64.b64decode(b64.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise KeyVaultError(f"KEK {kek_id!r} is not valid base64") from None
+        if len(key) != 32:
+            raise KeyVaultError(f"KEK {kek_id!r} must be 32 bytes (AES-256), got {len(key)}")
+        if any(k.kek_id == kek_id for k in keks):
+            raise KeyVaultError(f"KEK id {kek_id!r} is listed twice")
+        keks.append(KeyEncryptionKey(kek_id, key))
+    if not keks:
+        raise KeyVaultError("no key-encryption key configured")
+    return keks
+
+
+def new_kek_line(kek_id: str) -> str:
+    return f"{kek_id}:{base64.b64encode(os.urandom(32)).decode('ascii')}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class KeyVault:
+    def __init__(self, keks: list[KeyEncryptionKey]) -> None:
+        if not keks:
+            raise KeyVaultError("no key-encryption key configured")
+        self._keks = {k.kek_id: k for k in keks}
+        self._active = keks[-1]
+
+    @property
+    def active_kek_id(self) -> str:
+        return self._active.kek_id
+
+    def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
+        aad = context.encode("utf-8")
+        dek = AESGCM.generate_key(bit_length=256)
+        data_nonce, wrap_nonce = os.urandom(12), os.urandom(12)
+        ciphertext = AESGCM(dek).encrypt(data_nonce, plaintext, aad)
+        wrapped = AESGCM(self._active.key).encrypt(wrap_nonce, dek, aad)
+        envelope = {
+            "v": FORMAT_VERSION,
+            "alg": "AES-256-GCM",
+            "kek": self._active.kek_id,
+            "wn": _b64(wrap_nonce),
+            "wk": _b64(wrapped),
+            "n": _b64(data_nonce),
+            "ct": _b64(ciphertext),
+        }
+        return json.dumps(envelope, separators=(",", ":")).encode("ascii")
+
+    def kek_id_of(self, blob: bytes) -> str:
+        try:
+            return str(json.loads(blob)["kek"])
+        except (ValueError, KeyError, TypeError):
+            raise KeyVaultError("not an envelope of this key vault") from None
+
+    def decrypt(self, blob: bytes, *, context: str) -> bytes:
+        aad = context.encode("utf-8")
+        try:
+            env = json.loads(blob)
+            if env.get("v") != FORMAT_VERSION:
+                raise KeyVaultError(f"unknown envelope version {env.get('v')!r}")
+            kek = self._keks.get(env["kek"])
+            if kek is None:
+                raise KeyVaultError(f"key-encryption key {env['kek']!r} is not configured")
+            dek = AESGCM(kek.key).decrypt(base64.b64decode(env["wn"]), base64.b64decode(env["wk"]), aad)
+            return AESGCM(dek).decrypt(base64.b64decode(env["n"]), base64.b64decode(env["ct"]), aad)
+        except InvalidTag:
+            raise KeyVaultError("envelope does not decrypt (wrong key or wrong record)") from None
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise KeyVaultError("malformed envelope") from None
+
+    def rewrap(self, blob: bytes, *, context: str) -> bytes:
+        """Re-encrypt under the active KEK (for rotation)."""
+        return self.encrypt(self.decrypt(blob, context=context), context=context)

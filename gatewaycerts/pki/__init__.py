@@ -1,0 +1,1 @@
+"""Pure, synchronous X.509 code on top of `cryptography`; named after RFC concepts."""

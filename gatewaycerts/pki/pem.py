@@ -1,0 +1,63 @@
+"""Splitting PEM text (RFC 7468) into typed blocks, with limits that keep hostile input cheap."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from gatewaycerts.domain.errors import CertificateParseError
+
+_BLOCK = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]{1,40})-----(.*?)-----END ([A-Z0-9 ]{1,40})-----",
+    re.S,
+)
+_HEADER = re.compile(r"^[A-Za-z-]+:.*$", re.M)
+
+MAX_BLOCKS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class PemBlock:
+    label: str
+    der: bytes
+    headers: tuple[str, ...]
+
+    def to_pem(self) -> str:
+        body = base64.b64encode(self.der).decode("ascii")
+        lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+        return f"-----BEGIN {self.label}-----\n{lines}\n-----END {self.label}-----\n"
+
+
+def normalise_text(text: str) -> str:
+    """Accept the JSON-escaped form some clients send (literal backslash-n, as in the APIG example)."""
+    if "\n" not in text and "\\n" in text:
+        text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
+    return text.replace("\r\n", "\n")
+
+
+def split_blocks(text: str, *, field: str, max_blocks: int = MAX_BLOCKS) -> list[PemBlock]:
+    """Every PEM block of `text`, in order. Raises CertificateParseError naming `field`."""
+    text = normalise_text(text)
+    blocks: list[PemBlock] = []
+    for match in _BLOCK.finditer(text):
+        label, body, end_label = match.group(1), match.group(2), match.group(3)
+        if label != end_label:
+            raise CertificateParseError(f"{field}: PEM block BEGIN {label} ends with END {end_label}", field=field)
+        if len(blocks) >= max_blocks:
+            raise CertificateParseError(
+                f"{field}: more than {max_blocks} PEM blocks; upload the leaf and its chain only", field=field
+            )
+        headers = tuple(h.strip() for h in _HEADER.findall(body))
+        payload = _HEADER.sub("", body)
+        try:
+            der = base64.b64decode("".join(payload.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise CertificateParseError(f"{field}: PEM block {label} is not valid base64", field=field) from None
+        if not der:
+            raise CertificateParseError(f"{field}: PEM block {label} is empty", field=field)
+        blocks.append(PemBlock(label=label, der=der, headers=headers))
+    if not blocks:
+        raise CertificateParseError(f"{field}: no PEM block found; expected -----BEGIN ...----- text", field=field)
+    return blocks

@@ -1,0 +1,154 @@
+"""One frozen Settings object, read from GATEWAYCERTS_* environment variables and validated at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    env: str
+    attr: str
+    default: str | None
+    help: str
+    secret: bool = False
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("GATEWAYCERTS_HOST", "host", "127.0.0.1", "Address to listen on."),
+    Option("GATEWAYCERTS_PORT", "port", "8080", "TCP port to listen on."),
+    Option("GATEWAYCERTS_STATE_DIR", "state_dir", "./.gatewaycerts",
+           "Directory for the embedded SQLite store and the dev keys (dev JWT key, dev KEK)."),
+    Option("GATEWAYCERTS_DATABASE_URL", "database_url", None,
+           "`mongodb://...`/`mongodb+srv://...` for MongoDB, `sqlite:///path` for the embedded store; "
+           "default: SQLite at STATE_DIR/gatewaycerts.db.", secret=True),
+    Option("GATEWAYCERTS_MONGODB_DATABASE", "mongodb_database", "gatewaycerts",
+           "MongoDB database name when the URL names none."),
+    Option("GATEWAYCERTS_JWT_JWKS_URL", "jwt_jwks_url", None,
+           "JWKS endpoint whose keys verify tokens (refetched every 5 minutes)."),
+    Option("GATEWAYCERTS_JWT_PUBLIC_KEY_FILE", "jwt_public_key_file", None,
+           "PEM public key (RSA, EC P-256 or Ed25519) that verifies tokens."),
+    Option("GATEWAYCERTS_JWT_ALGORITHMS", "jwt_algorithms", "RS256,ES256,EdDSA",
+           "Accepted JWT signature algorithms (subset of RS256, ES256, EdDSA)."),
+    Option("GATEWAYCERTS_JWT_ISSUER", "jwt_issuer", None, "Required `iss` claim, if set."),
+    Option("GATEWAYCERTS_JWT_AUDIENCE", "jwt_audience", None, "Required `aud` claim, if set."),
+    Option("GATEWAYCERTS_KEK_FILE", "kek_file", None,
+           "File of key-encryption keys, one `ID:BASE64(32 bytes)` per line; the last one encrypts.",
+           secret=True),
+    Option("GATEWAYCERTS_KEK", "kek", None,
+           "Key-encryption keys inline, `ID:BASE64` separated by commas; the last one encrypts.", secret=True),
+    Option("GATEWAYCERTS_PUBLIC_URL", "public_url", None,
+           "External base URL of the service (used in links); default http://HOST:PORT."),
+    Option("GATEWAYCERTS_MAX_BODY_BYTES", "max_body_bytes", "524288", "Largest accepted request body."),
+    Option("GATEWAYCERTS_LOG_LEVEL", "log_level", "INFO", "Python log level."),
+)
+
+ALLOWED_JWT_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    state_dir: Path = Path("./.gatewaycerts")
+    database_url: str | None = None
+    mongodb_database: str = "gatewaycerts"
+    jwt_jwks_url: str | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    kek_file: Path | None = None
+    kek: str | None = None
+    public_url: str | None = None
+    max_body_bytes: int = 524288
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        secret = {o.attr for o in OPTIONS if o.secret}
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name in secret and getattr(self, f.name) else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"Settings({shown})"
+
+    @property
+    def uses_dev_jwt_key(self) -> bool:
+        return not self.jwt_jwks_url and not self.jwt_public_key_file
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        url = self.database_url
+        if not url:
+            return self.state_dir / "gatewaycerts.db"
+        if url.startswith("sqlite:///"):
+            return Path(url[len("sqlite:///") :] or "gatewaycerts.db")
+        return None
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        raw = {o.attr: env.get(o.env, o.default) for o in OPTIONS}
+        raw = {k: (v if v not in ("",) else None) for k, v in raw.items()}
+
+        def integer(name: str, env_name: str, low: int, high: int) -> int:
+            try:
+                value = int(str(raw[name]))
+            except ValueError:
+                raise SettingsError(f"{env_name} must be an integer, got {raw[name]!r}") from None
+            if not low <= value <= high:
+                raise SettingsError(f"{env_name} must be between {low} and {high}")
+            return value
+
+        algorithms = tuple(a.strip() for a in str(raw["jwt_algorithms"] or "").split(",") if a.strip())
+        bad = [a for a in algorithms if a not in ALLOWED_JWT_ALGORITHMS]
+        if bad or not algorithms:
+            raise SettingsError(f"GATEWAYCERTS_JWT_ALGORITHMS must be a subset of RS256,ES256,EdDSA; got {bad}")
+        url = raw["database_url"]
+        if url and not url.startswith(("mongodb://", "mongodb+srv://", "sqlite:///")):
+            raise SettingsError("GATEWAYCERTS_DATABASE_URL must start with mongodb://, mongodb+srv:// or sqlite:///")
+        if raw["jwt_jwks_url"] and not str(raw["jwt_jwks_url"]).startswith(("https://", "http://")):
+            raise SettingsError("GATEWAYCERTS_JWT_JWKS_URL must be an http(s) URL")
+        key_file = Path(raw["jwt_public_key_file"]) if raw["jwt_public_key_file"] else None
+        if key_file is not None and not key_file.is_file():
+            raise SettingsError(f"GATEWAYCERTS_JWT_PUBLIC_KEY_FILE {key_file} does not exist")
+        kek_file = Path(raw["kek_file"]) if raw["kek_file"] else None
+        if kek_file is not None and not kek_file.is_file():
+            raise SettingsError(f"GATEWAYCERTS_KEK_FILE {kek_file} does not exist")
+        return cls(
+            host=str(raw["host"]),
+            port=integer("port", "GATEWAYCERTS_PORT", 0, 65535),
+            state_dir=Path(str(raw["state_dir"])),
+            database_url=url,
+            mongodb_database=str(raw["mongodb_database"]),
+            jwt_jwks_url=raw["jwt_jwks_url"],
+            jwt_public_key_file=key_file,
+            jwt_algorithms=algorithms,
+            jwt_issuer=raw["jwt_issuer"],
+            jwt_audience=raw["jwt_audience"],
+            kek_file=kek_file,
+            kek=raw["kek"],
+            public_url=raw["public_url"],
+            max_body_bytes=integer("max_body_bytes", "GATEWAYCERTS_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024),
+            log_level=str(raw["log_level"]).upper(),
+        )
+
+
+def render_reference() -> str:
+    """The configuration table of docs/operations.md, generated from OPTIONS."""
+    lines = ["| variable | default | secret | meaning |", "|---|---|---|---|"]
+    for o in OPTIONS:
+        default = f"`{o.default}`" if o.default is not None else "—"
+        lines.append(f"| `{o.env}` | {default} | {'yes' if o.secret else ''} | {o.help} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Persistence: Protocols in `interfaces`, adapters in `sqlite` and `mongo`."""

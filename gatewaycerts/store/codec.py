@@ -1,0 +1,113 @@
+"""The one mapping between Certificate objects and stored documents, shared by both adapters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gatewaycerts.domain.models import (
+    AlgorithmType,
+    Certificate,
+    CertificateInfo,
+    CertificateScope,
+    DomainBinding,
+)
+
+# Fields not needed to present a list item; adapters leave them out of list queries.
+HEAVY_FIELDS = ("chain_pem", "private_key", "trusted_root_ca_pem", "bindings")
+
+_INFO_LISTS = ("san", "dns_names", "ip_addresses", "organization", "organizational_unit", "locality",
+               "state", "country", "issuer")
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def binding_to_doc(b: DomainBinding) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "url_domain": b.url_domain,
+        "instance_ids": list(b.instance_ids),
+        "verified_client_certificate_enabled": b.verified_client_certificate_enabled,
+        "create_time": b.create_time,
+        "status": b.status,
+        "min_ssl_version": b.min_ssl_version,
+        "is_http_redirect_to_https": b.is_http_redirect_to_https,
+    }
+
+
+def binding_from_doc(d: dict[str, Any]) -> DomainBinding:
+    return DomainBinding(
+        id=d["id"],
+        url_domain=d["url_domain"],
+        instance_ids=tuple(d.get("instance_ids", ())),
+        verified_client_certificate_enabled=bool(d["verified_client_certificate_enabled"]),
+        create_time=_utc(d["create_time"]),
+        status=int(d.get("status", 3)),
+        min_ssl_version=d.get("min_ssl_version", "TLSv1.2"),
+        is_http_redirect_to_https=bool(d.get("is_http_redirect_to_https", False)),
+    )
+
+
+def certificate_to_doc(c: Certificate) -> dict[str, Any]:
+    i = c.info
+    doc: dict[str, Any] = {
+        "_id": c.id,
+        "project_id": c.project_id,
+        "name": c.name,
+        "type": c.scope.value,
+        "instance_id": c.instance_id,
+        "common_name": i.common_name,
+        "serial_number": i.serial_number,
+        "x509_version": i.version,
+        "not_before": i.not_before,
+        "not_after": i.not_after,
+        "signature_algorithm": i.signature_algorithm,
+        "algorithm_type": i.algorithm_type.value,
+        "key_size": i.key_size,
+        "fingerprint_sha256": i.fingerprint_sha256,
+        "chain_pem": c.chain_pem,
+        "private_key": c.encrypted_private_key,
+        "trusted_root_ca_pem": c.trusted_root_ca_pem,
+        "has_trusted_root_ca": c.has_trusted_root_ca,
+        "create_time": c.create_time,
+        "update_time": c.update_time,
+        "revision": c.revision,
+        "binding_count": len(c.bindings),
+        "bindings": [binding_to_doc(b) for b in c.bindings],
+    }
+    for name in _INFO_LISTS:
+        doc[name] = list(getattr(i, name))
+    return doc
+
+
+def certificate_from_doc(d: dict[str, Any]) -> Certificate:
+    info = CertificateInfo(
+        common_name=d["common_name"],
+        serial_number=d["serial_number"],
+        version=int(d["x509_version"]),
+        not_before=_utc(d["not_before"]),
+        not_after=_utc(d["not_after"]),
+        signature_algorithm=d["signature_algorithm"],
+        algorithm_type=AlgorithmType(d["algorithm_type"]),
+        key_size=int(d["key_size"]),
+        fingerprint_sha256=d["fingerprint_sha256"],
+        **{name: tuple(d.get(name) or ()) for name in _INFO_LISTS},
+    )
+    return Certificate(
+        id=d["_id"],
+        project_id=d["project_id"],
+        name=d["name"],
+        scope=CertificateScope(d["type"]),
+        instance_id=d["instance_id"],
+        info=info,
+        chain_pem=d.get("chain_pem") or "",
+        encrypted_private_key=bytes(d.get("private_key") or b""),
+        trusted_root_ca_pem=d.get("trusted_root_ca_pem"),
+        has_trusted_root_ca=bool(d["has_trusted_root_ca"]),
+        create_time=_utc(d["create_time"]),
+        update_time=_utc(d["update_time"]),
+        revision=int(d["revision"]),
+        bindings=tuple(binding_from_doc(b) for b in d.get("bindings") or ()),
+    )

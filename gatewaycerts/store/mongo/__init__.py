@@ -1,0 +1,1 @@
+"""The production store: MongoDB through PyMongo's AsyncMongoClient."""

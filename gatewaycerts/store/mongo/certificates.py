@@ -1,0 +1,149 @@
+"""MongoCertificateStore: one document per certificate, domain bindings embedded.
+
+Embedding the bindings makes attach/detach/delete single-document atomic operations, so the store needs
+no transactions (FerretDB v1 has none) to keep "never delete a bound certificate" true under races.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace as dc_replace
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+
+from gatewaycerts.domain.errors import (
+    CertificateNotFoundError,
+    ConflictError,
+    DuplicateNameError,
+    StoreUnavailableError,
+)
+from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
+from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc
+
+_DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
+_SUMMARY_PROJECTION = {f: 0 for f in HEAVY_FIELDS}
+
+
+class MongoCertificateStore:
+    def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = True) -> None:
+        self._client = client
+        self._owns_client = owns_client
+        self._coll = client[database]["certificates"]
+
+    async def _guard(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except (DuplicateKeyError, OperationFailure):
+            raise
+        except PyMongoError as exc:
+            raise StoreUnavailableError("the database is unavailable") from exc
+
+    async def ensure_schema(self) -> None:
+        await self._guard(
+            self._coll.create_index(
+                [("project_id", ASCENDING), ("type", ASCENDING), ("instance_id", ASCENDING), ("name", ASCENDING)],
+                unique=True,
+                name="certificates_name",
+            )
+        )
+        await self._guard(
+            self._coll.create_index(
+                [("project_id", ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)],
+                name="certificates_recent",
+            )
+        )
+
+    async def ping(self) -> None:
+        await self._guard(self._client.admin.command("ping"))
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.close()
+
+    async def insert(self, cert: Certificate) -> None:
+        try:
+            await self._guard(self._coll.insert_one(certificate_to_doc(cert)))
+        except DuplicateKeyError:
+            raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
+
+    async def get(self, project_id: str, cert_id: str) -> Certificate | None:
+        doc = await self._guard(self._coll.find_one({"_id": cert_id, "project_id": project_id}))
+        return None if doc is None else certificate_from_doc(doc)
+
+    @staticmethod
+    def _query(project_id: str, flt: CertificateFilter) -> dict[str, Any]:
+        query: dict[str, Any] = {"project_id": project_id}
+        if flt.name_contains:
+            query["name"] = {"$regex": re.escape(flt.name_contains), "$options": "i"}
+        for field, value in (
+            ("common_name", flt.common_name),
+            ("signature_algorithm", flt.signature_algorithm),
+            ("type", flt.scope.value if flt.scope else None),
+            ("instance_id", flt.instance_id),
+            ("algorithm_type", flt.algorithm_type.value if flt.algorithm_type else None),
+        ):
+            if value is not None:
+                query[field] = value
+        return query
+
+    async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
+        query = self._query(project_id, flt)
+        total = await self._guard(self._coll.count_documents(query))
+        cursor = (
+            self._coll.find(query, _SUMMARY_PROJECTION)
+            .sort([("create_time", DESCENDING), ("_id", DESCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        docs = await self._guard(cursor.to_list(length=limit))
+        return Page(items=tuple(certificate_from_doc(d) for d in docs), total=total)
+
+    async def _name_taken(self, cert: Certificate) -> bool:
+        other = await self._guard(
+            self._coll.find_one(
+                {
+                    "project_id": cert.project_id,
+                    "type": cert.scope.value,
+                    "instance_id": cert.instance_id,
+                    "name": cert.name,
+                    "_id": {"$ne": cert.id},
+                },
+                {"_id": 1},
+            )
+        )
+        return other is not None
+
+    async def replace(self, cert: Certificate, *, expected_revision: int) -> Certificate:
+        # FerretDB reports a unique-index violation on update as a generic error, so check first and
+        # still translate a duplicate-key failure for servers that report it.
+        if await self._name_taken(cert):
+            raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name")
+        stored = dc_replace(cert, revision=expected_revision + 1)
+        try:
+            result = await self._guard(
+                self._coll.replace_one(
+                    {"_id": cert.id, "project_id": cert.project_id, "revision": expected_revision},
+                    certificate_to_doc(stored),
+                )
+            )
+        except (DuplicateKeyError, OperationFailure) as exc:
+            if isinstance(exc, DuplicateKeyError) or "duplicate" in str(exc).lower():
+                raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
+            raise
+        if result.matched_count == 0:
+            exists = await self._guard(self._coll.find_one({"_id": cert.id, "project_id": cert.project_id}, {"_id": 1}))
+            if exists is None:
+                raise CertificateNotFoundError("the SSL certificate does not exist")
+            raise ConflictError("the certificate was changed concurrently; retry")
+        return stored
+
+    async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
+        result = await self._guard(
+            self._coll.delete_one({"_id": cert_id, "project_id": project_id, "binding_count": 0})
+        )
+        if result.deleted_count:
+            return DeleteOutcome.DELETED
+        exists = await self._guard(self._coll.find_one({"_id": cert_id, "project_id": project_id}, {"_id": 1}))
+        return DeleteOutcome.NOT_FOUND if exists is None else DeleteOutcome.IN_USE

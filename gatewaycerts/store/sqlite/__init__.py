@@ -1,0 +1,1 @@
+"""The embedded store: stdlib sqlite3 on one dedicated thread."""

@@ -1,0 +1,241 @@
+"""SqliteCertificateStore: certificates in one table; filterable columns plus JSON for the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace as dc_replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gatewaycerts.domain.errors import (
+    CertificateNotFoundError,
+    ConflictError,
+    DuplicateNameError,
+    StoreUnavailableError,
+)
+from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
+from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc
+
+T = TypeVar("T")
+
+_COLUMNS = ("_id", "project_id", "name", "type", "instance_id", "common_name", "signature_algorithm",
+            "algorithm_type", "create_time", "revision", "binding_count")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS certificates (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    common_name TEXT NOT NULL,
+    signature_algorithm TEXT NOT NULL,
+    algorithm_type TEXT NOT NULL,
+    create_time TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    binding_count INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    heavy TEXT NOT NULL,
+    private_key BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS certificates_name ON certificates (project_id, type, instance_id, name);
+CREATE INDEX IF NOT EXISTS certificates_recent ON certificates (project_id, create_time DESC, id DESC);
+"""
+
+_DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$date": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    raise TypeError(type(value).__name__)
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and "$date" in obj:
+        return datetime.fromisoformat(obj["$date"])
+    if len(obj) == 1 and "$bytes" in obj:
+        return base64.b64decode(obj["$bytes"])
+    return obj
+
+
+def _sort_key(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class SqliteCertificateStore:
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if self._path != ":memory:":
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._conn = conn
+        return self._conn
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        def call() -> Any:
+            try:
+                return fn(self._connect(), *args)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailableError(f"the embedded store is unavailable: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def ensure_schema(self) -> None:
+        await self._run(lambda conn: conn.executescript(_SCHEMA))
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        def close_conn() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close_conn)
+        self._executor.shutdown(wait=True)
+
+    # -- mapping ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(cert: Certificate) -> dict[str, Any]:
+        doc = certificate_to_doc(cert)
+        heavy = {k: doc.pop(k) for k in HEAVY_FIELDS}
+        private_key = heavy.pop("private_key")
+        return {
+            **{c.lstrip("_"): doc[c] for c in _COLUMNS},
+            "create_time": _sort_key(cert.create_time),
+            "summary": json.dumps(doc, default=_encode),
+            "heavy": json.dumps(heavy, default=_encode),
+            "private_key": private_key,
+        }
+
+    @staticmethod
+    def _from_row(summary: str, heavy: str | None, private_key: bytes | None) -> Certificate:
+        doc = json.loads(summary, object_hook=_decode)
+        if heavy is not None:
+            doc.update(json.loads(heavy, object_hook=_decode))
+            doc["private_key"] = private_key
+        return certificate_from_doc(doc)
+
+    # -- operations -------------------------------------------------------------------------------
+
+    async def insert(self, cert: Certificate) -> None:
+        row = self._row(cert)
+
+        def op(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    f"INSERT INTO certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",
+                    row,
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
+
+        await self._run(op)
+
+    async def get(self, project_id: str, cert_id: str) -> Certificate | None:
+        def op(conn: sqlite3.Connection) -> Certificate | None:
+            row = conn.execute(
+                "SELECT summary, heavy, private_key FROM certificates WHERE id = ? AND project_id = ?",
+                (cert_id, project_id),
+            ).fetchone()
+            return None if row is None else self._from_row(*row)
+
+        return await self._run(op)
+
+    @staticmethod
+    def _where(project_id: str, flt: CertificateFilter) -> tuple[str, list[Any]]:
+        clauses, params = ["project_id = ?"], [project_id]
+        if flt.name_contains:
+            escaped = flt.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("name LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        for column, value in (
+            ("common_name", flt.common_name),
+            ("signature_algorithm", flt.signature_algorithm),
+            ("type", flt.scope.value if flt.scope else None),
+            ("instance_id", flt.instance_id),
+            ("algorithm_type", flt.algorithm_type.value if flt.algorithm_type else None),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return " AND ".join(clauses), params
+
+    async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
+        where, params = self._where(project_id, flt)
+
+        def op(conn: sqlite3.Connection) -> Page[Certificate]:
+            total = conn.execute(f"SELECT count(*) FROM certificates WHERE {where}", params).fetchone()[0]  # noqa: S608
+            rows = conn.execute(
+                f"SELECT summary FROM certificates WHERE {where} "  # noqa: S608
+                "ORDER BY create_time DESC, id DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+            return Page(items=tuple(self._from_row(r[0], None, None) for r in rows), total=total)
+
+        return await self._run(op)
+
+    async def replace(self, cert: Certificate, *, expected_revision: int) -> Certificate:
+        stored = dc_replace(cert, revision=expected_revision + 1)
+        row = self._row(stored)
+        assignments = ", ".join(f"{k} = :{k}" for k in row if k != "id")
+
+        def op(conn: sqlite3.Connection) -> None:
+            try:
+                cur = conn.execute(
+                    f"UPDATE certificates SET {assignments} "  # noqa: S608
+                    "WHERE id = :id AND project_id = :project_id AND revision = :expected",
+                    {**row, "expected": expected_revision},
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
+            if cur.rowcount == 0:
+                exists = conn.execute(
+                    "SELECT 1 FROM certificates WHERE id = ? AND project_id = ?", (cert.id, cert.project_id)
+                ).fetchone()
+                if exists is None:
+                    raise CertificateNotFoundError("the SSL certificate does not exist")
+                raise ConflictError("the certificate was changed concurrently; retry")
+
+        await self._run(op)
+        return stored
+
+    async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
+        def op(conn: sqlite3.Connection) -> DeleteOutcome:
+            cur = conn.execute(
+                "DELETE FROM certificates WHERE id = ? AND project_id = ? AND binding_count = 0",
+                (cert_id, project_id),
+            )
+            if cur.rowcount:
+                return DeleteOutcome.DELETED
+            exists = conn.execute(
+                "SELECT 1 FROM certificates WHERE id = ? AND project_id = ?", (cert_id, project_id)
+            ).fetchone()
+            return DeleteOutcome.NOT_FOUND if exists is None else DeleteOutcome.IN_USE
+
+        return await self._run(op)

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by facades: error mapping, request ids, JSON, health, OpenAPI."""

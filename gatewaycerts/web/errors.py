@@ -1,0 +1,88 @@
+"""The one table from domain errors to HTTP status, and the error middleware every facade uses.
+
+A facade supplies an ErrorDialect that renders its own envelope; unexpected exceptions are logged with
+the request id and answered with the dialect's "system error", never with their text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Protocol
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gatewaycerts.appkeys import REQUEST_ID
+from gatewaycerts.domain import errors as e
+
+log = logging.getLogger("gatewaycerts.web")
+
+# Most specific first.
+STATUS_TABLE: tuple[tuple[type[e.DomainError], int], ...] = (
+    (e.AuthenticationError, 401),
+    (e.PermissionDeniedError, 403),
+    (e.DomainNotBoundError, 404),
+    (e.NotFoundError, 404),
+    (e.ConflictError, 409),
+    (e.StoreUnavailableError, 503),
+    (e.InvalidInputError, 400),
+)
+
+
+def status_for(exc: e.DomainError) -> int:
+    for cls, status in STATUS_TABLE:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+class ErrorDialect(Protocol):
+    def domain_error(self, exc: e.DomainError, status: int) -> dict[str, Any]: ...
+
+    def http_error(self, status: int, reason: str) -> dict[str, Any]: ...
+
+    def system_error(self, request_id: str) -> dict[str, Any]: ...
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+_HTTP_REASONS = {
+    404: "the requested URL does not match any API",
+    405: "the method is not allowed for this URL",
+    413: "the request body is too large",
+    415: "unsupported media type",
+}
+
+
+def error_middleware(dialect: ErrorDialect) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except e.DomainError as exc:
+            status = status_for(exc)
+            if status >= 500:
+                log.warning("store unavailable request_id=%s: %s", request.get(REQUEST_ID), exc.__cause__ or exc)
+            return json_response(dialect.domain_error(exc, status), status=status)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            reason = _HTTP_REASONS.get(exc.status, exc.reason)
+            if exc.status == 413:
+                reason = f"the request body is too large: {exc.text}" if exc.text else reason
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return json_response(dialect.http_error(exc.status, reason), status=exc.status, headers=headers)
+        except Exception:
+            request_id = str(request.get(REQUEST_ID, "-"))
+            log.exception("unhandled error request_id=%s %s %s", request_id, request.method, request.rel_url.path)
+            return json_response(dialect.system_error(request_id), status=500)
+
+    return middleware

@@ -1,0 +1,69 @@
+"""Generating each facade's OpenAPI 3 document with aiohttp-apigami, and serving it with Swagger UI."""
+
+from __future__ import annotations
+
+from string import Template
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import AiohttpApiSpec, OpenApiVersion
+from aiohttp_apigami.swagger_ui import SWAGGER_UI_STATIC_FILES
+
+from gatewaycerts.appkeys import OPENAPI_DOCS
+from gatewaycerts.web.errors import json_response
+
+SECURITY_SCHEMES = {
+    "XAuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
+    "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+}
+
+
+def _strip_swagger2_keys(node: Any) -> Any:
+    # apigami's @docs adds Swagger-2 `produces`/`consumes`, which OpenAPI 3 forbids.
+    if isinstance(node, dict):
+        return {k: _strip_swagger2_keys(v) for k, v in node.items() if k not in ("produces", "consumes")}
+    if isinstance(node, list):
+        return [_strip_swagger2_keys(v) for v in node]
+    return node
+
+
+def build_openapi(app: web.Application, *, title: str, version: str, description: str) -> dict[str, Any]:
+    """The OpenAPI document of every documented route of `app` (routes already added)."""
+    spec = AiohttpApiSpec(
+        url="",
+        title=title,
+        version=version,
+        openapi_version=OpenApiVersion.V303,
+        info={"description": description},
+        generate_spec=True,
+    )
+    spec._register(app)  # apigami registers on startup otherwise; we need the document before serving
+    document = _strip_swagger2_keys(spec.swagger_dict())
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = SECURITY_SCHEMES
+    document["security"] = [{"XAuthToken": []}, {"BearerAuth": []}]
+    return document
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    docs = request.app[OPENAPI_DOCS]
+    name = request.match_info.get("facade", "apic")
+    if name not in docs:
+        raise web.HTTPNotFound()
+    return json_response(docs[name])
+
+
+async def swagger_ui(request: web.Request) -> web.Response:
+    page = (SWAGGER_UI_STATIC_FILES / "index.html").read_text()
+    name = request.query.get("facade", "apic")
+    if name not in request.app[OPENAPI_DOCS]:
+        raise web.HTTPNotFound()
+    html = Template(page).substitute(path=f"/openapi/{name}.json", static="/docs/static", layout="StandaloneLayout")
+    return web.Response(text=html, content_type="text/html")
+
+
+def add_docs_routes(app: web.Application) -> None:
+    app.router.add_get("/openapi.json", openapi_document)
+    app.router.add_get("/openapi/{facade}.json", openapi_document)
+    app.router.add_get("/docs", swagger_ui)
+    app.router.add_static("/docs/static", SWAGGER_UI_STATIC_FILES)

@@ -1,0 +1,77 @@
+"""Reading request bodies and query strings into typed values, with domain errors on bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from gatewaycerts.domain.errors import InvalidInputError, MissingParameterError
+
+_MAX_DEPTH = 32
+
+
+def _depth_ok(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    ctype = request.content_type
+    if request.can_read_body and ctype not in ("application/json", "application/octet-stream", "") and not ctype.endswith("+json"):
+        raise web.HTTPUnsupportedMediaType(text="use Content-Type: application/json")
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError("the request body is not valid UTF-8") from None
+    if not text.strip():
+        raise InvalidInputError("the request body is empty; a JSON object is required")
+    if not _depth_ok(text):
+        raise InvalidInputError(f"the request body nests deeper than {_MAX_DEPTH} levels")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise InvalidInputError("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidInputError("the request body must be a JSON object")
+    return body
+
+
+def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
+    if isinstance(messages, dict):
+        key = next(iter(messages))
+        sub = f"{path}.{key}" if path else str(key)
+        return _first_error(messages[key], sub)
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], path)
+    return path, str(messages)
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    try:
+        return schema.load(data, unknown=EXCLUDE)
+    except ValidationError as exc:
+        field, message = _first_error(exc.messages)
+        if message == "Missing data for required field.":
+            raise MissingParameterError(f"the parameter must be specified, parameterName:{field}", field=field) from None
+        raise InvalidInputError(f"Invalid parameter value, parameterName:{field}. {message}", field=field) from None
+
+
+def load_query(schema: Schema, request: web.Request) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if len(values) > 1:
+            raise InvalidInputError(f"Invalid parameter value, parameterName:{key}. Give it once", field=key)
+        data[key] = values[0]
+    return load(schema, data)

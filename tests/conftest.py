@@ -1,0 +1,89 @@
+"""Fixtures: both real stores, the FerretDB server, an app client and tokens from the real dev key."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from gatewaycerts.app import create_app
+from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
+from gatewaycerts.settings import Settings
+from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+from tests.mongo_server import FerretDB, MongoUnavailable
+
+STORES = ["sqlite", "mongo"]
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(tmp_path_factory: pytest.TempPathFactory):
+    uri = os.environ.get("GATEWAYCERTS_TEST_MONGODB_URI")
+    if uri:
+        yield uri
+        return
+    server = FerretDB(tmp_path_factory.mktemp("ferretdb"))
+    try:
+        server.start()
+    except MongoUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"MongoDB tests must run in CI: {exc}")
+        pytest.skip(f"no MongoDB wire server: {exc}")
+    yield server.uri
+    server.stop()
+
+
+@pytest.fixture
+def mongo_database() -> str:
+    return f"gc_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    if request.param == "sqlite":
+        s = SqliteCertificateStore(tmp_path / "store.db")
+        await s.ensure_schema()
+        yield s
+        await s.close()
+        return
+    uri = request.getfixturevalue("mongodb_uri")
+    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+    s = MongoCertificateStore(client, mongo_database, owns_client=False)
+    await s.ensure_schema()
+    yield s
+    await client.drop_database(mongo_database)
+    await client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(state_dir=tmp_path / "state")
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings, store):
+    app = create_app(settings, store=store)
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def token(settings: Settings) -> Callable[..., str]:
+    key = load_or_create_dev_key(settings.state_dir)
+
+    def make(project: str = "p1", role: str = "admin", ttl: int = 600, **kw) -> str:
+        return mint_token(key, subject=kw.get("subject", "tester"), projects=[project], roles=[role], ttl=ttl,
+                          now=kw.get("now"))
+
+    return make
+
+
+@pytest.fixture
+def auth(token) -> Callable[..., dict[str, str]]:
+    def headers(project: str = "p1", role: str = "admin") -> dict[str, str]:
+        return {"X-Auth-Token": token(project, role)}
+
+    return headers
