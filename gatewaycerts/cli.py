@@ -42,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if settings.uses_dev_jwt_key:
             print("  get a token:  gatewaycerts token --project demo --role admin", flush=True)
             print(
-                f"  try:          curl -H \"X-Auth-Token: $(gatewaycerts token --project demo)\" "
+                f'  try:          curl -H "X-Auth-Token: $(gatewaycerts token --project demo)" '
                 f"{url}/v2/demo/apic/certificates",
                 flush=True,
             )
@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the HTTP service").set_defaults(func=cmd_serve)
     token = sub.add_parser("token", help="print a JWT signed with the development key")
     token.add_argument("--project", action="append", required=True, help="project id (repeatable)")
-    token.add_argument("--role", action="append", choices=[r.value for r in Role], help="role (repeatable; default admin)")
+    token.add_argument(
+        "--role", action="append", choices=[r.value for r in Role], help="role (repeatable; default admin)"
+    )
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.add_argument("--subject", default="dev-user", help="the sub claim")
     token.set_defaults(func=cmd_token)

@@ -75,8 +75,9 @@ def token(settings: Settings) -> Callable[..., str]:
     key = load_or_create_dev_key(settings.state_dir)
 
     def make(project: str = "p1", role: str = "admin", ttl: int = 600, **kw) -> str:
-        return mint_token(key, subject=kw.get("subject", "tester"), projects=[project], roles=[role], ttl=ttl,
-                          now=kw.get("now"))
+        return mint_token(
+            key, subject=kw.get("subject", "tester"), projects=[project], roles=[role], ttl=ttl, now=kw.get("now")
+        )
 
     return make
 

@@ -22,13 +22,19 @@ def rsa_key(bits: int = 2048, slot: int = 0) -> rsa.RSAPrivateKey:
 
 @cache
 def ec_key(curve: str = "secp256r1", slot: int = 0) -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key({"secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(),
-                                    "secp256k1": ec.SECP256K1()}[curve])
+    return ec.generate_private_key(
+        {"secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(), "secp256k1": ec.SECP256K1()}[curve]
+    )
 
 
 def name(cn: str, **attrs: str) -> x509.Name:
-    oids = {"o": NameOID.ORGANIZATION_NAME, "ou": NameOID.ORGANIZATIONAL_UNIT_NAME, "l": NameOID.LOCALITY_NAME,
-            "st": NameOID.STATE_OR_PROVINCE_NAME, "c": NameOID.COUNTRY_NAME}
+    oids = {
+        "o": NameOID.ORGANIZATION_NAME,
+        "ou": NameOID.ORGANIZATIONAL_UNIT_NAME,
+        "l": NameOID.LOCALITY_NAME,
+        "st": NameOID.STATE_OR_PROVINCE_NAME,
+        "c": NameOID.COUNTRY_NAME,
+    }
     parts = [x509.NameAttribute(oids[k], v) for k, v in attrs.items()]
     return x509.Name([*parts, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -43,9 +49,11 @@ class Issued:
         return self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
     def key_pem(self, fmt: str = "pkcs8", password: bytes | None = None) -> str:
-        formats = {"pkcs8": serialization.PrivateFormat.PKCS8,
-                   "traditional": serialization.PrivateFormat.TraditionalOpenSSL}
-        enc = (serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption())
+        formats = {
+            "pkcs8": serialization.PrivateFormat.PKCS8,
+            "traditional": serialization.PrivateFormat.TraditionalOpenSSL,
+        }
+        enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
         return self.key.private_bytes(serialization.Encoding.PEM, formats[fmt], enc).decode()
 
 
@@ -54,8 +62,9 @@ class CertSpec:
     cn: str = "www.example.com"
     dns: tuple[str, ...] = ("www.example.com", "*.api.example.com")
     ips: tuple[str, ...] = ()
-    subject_attrs: dict = field(default_factory=lambda: {"o": "Example Corp", "ou": "IT", "l": "Shenzhen",
-                                                         "st": "Guangdong", "c": "CN"})
+    subject_attrs: dict = field(
+        default_factory=lambda: {"o": "Example Corp", "ou": "IT", "l": "Shenzhen", "st": "Guangdong", "c": "CN"}
+    )
     not_before: dt.datetime = NOW - dt.timedelta(days=1)
     not_after: dt.datetime = NOW + dt.timedelta(days=365)
     ca: bool = False
@@ -85,8 +94,9 @@ def issue(spec: CertSpec, key, issuer: Issued | None = None) -> Issued:
 
 
 def ca_spec(cn: str, **kw) -> CertSpec:
-    return CertSpec(cn=cn, dns=(), ca=True, subject_attrs={"o": f"{cn} Org"},
-                    not_after=NOW + dt.timedelta(days=3650), **kw)
+    return CertSpec(
+        cn=cn, dns=(), ca=True, subject_attrs={"o": f"{cn} Org"}, not_after=NOW + dt.timedelta(days=3650), **kw
+    )
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -12,6 +11,7 @@ from typing import TypeVar
 
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
+from gatewaycerts.core.ids import new_id
 from gatewaycerts.core.pagination import coerce_page
 from gatewaycerts.domain.errors import (
     AlgorithmTypeMismatchError,
@@ -133,7 +133,7 @@ class CertificateService:
         *,
         executor: Executor | None = None,
         clock: Clock = system_clock,
-        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        new_id: Callable[[], str] = new_id,
     ) -> None:
         self._store = store
         self._vault = vault
@@ -166,7 +166,10 @@ class CertificateService:
             ("trusted_root_ca", draft.trusted_root_ca),
         ):
             _check_size(value, field, MAX_PEM_FIELD)
-        for field, value in (("cert_content_sign", draft.cert_content_sign), ("private_key_sign", draft.private_key_sign)):
+        for field, value in (
+            ("cert_content_sign", draft.cert_content_sign),
+            ("private_key_sign", draft.private_key_sign),
+        ):
             _check_size(value, field, MAX_SIGN_FIELD)
         declared: AlgorithmType | None = None
         if draft.algorithm_type:
@@ -232,7 +235,9 @@ class CertificateService:
             instance_id=checked.instance_id,
             info=bundle.info,
             chain_pem=bundle.chain_pem,
-            encrypted_private_key=self._vault.encrypt(bundle.private_key_pem, context=_key_context(project_id, cert_id)),
+            encrypted_private_key=self._vault.encrypt(
+                bundle.private_key_pem, context=_key_context(project_id, cert_id)
+            ),
             trusted_root_ca_pem=bundle.trusted_root_ca_pem,
             has_trusted_root_ca=bundle.trusted_root_ca_pem is not None,
             create_time=now,
@@ -246,13 +251,15 @@ class CertificateService:
         current = await self._load(project_id, cert_id)
         if draft.type and draft.type != current.scope.value:
             raise ImmutableFieldError("the resource cannot be changed: type cannot be modified", field="type")
-        if current.scope is CertificateScope.INSTANCE and draft.instance_id and draft.instance_id != current.instance_id:
+        if (
+            current.scope is CertificateScope.INSTANCE
+            and draft.instance_id
+            and draft.instance_id != current.instance_id
+        ):
             raise ImmutableFieldError(
                 "the resource cannot be changed: instance_id cannot be modified", field="instance_id"
             )
-        checked = await self._check_draft(
-            replace(draft, type=current.scope.value, instance_id=current.instance_id)
-        )
+        checked = await self._check_draft(replace(draft, type=current.scope.value, instance_id=current.instance_id))
         bundle = checked.bundle
         encrypted = self._vault.encrypt(bundle.private_key_pem, context=_key_context(project_id, cert_id))
 
@@ -440,4 +447,3 @@ class CertificateService:
 
 def _covers(info: CertificateInfo, domain: str) -> bool:
     return covers(domain, common_name=info.common_name, dns_names=info.dns_names, ip_addresses=info.ip_addresses)
-

@@ -37,9 +37,7 @@ def load_certificates(text: str, *, field: str, max_certificates: int) -> list[x
     certs: list[x509.Certificate] = []
     for index, block in enumerate(blocks, start=1):
         if block.label not in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
-            raise CertificateParseError(
-                f"{field}: block {index} is a {block.label}, expected CERTIFICATE", field=field
-            )
+            raise CertificateParseError(f"{field}: block {index} is a {block.label}, expected CERTIFICATE", field=field)
         try:
             certs.append(x509.load_der_x509_certificate(block.der))
         except ValueError:

@@ -8,7 +8,6 @@ round trip against the certificate's public key. docs/security.md argues why tha
 from __future__ import annotations
 
 import math
-from typing import Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,8 +23,8 @@ from gatewaycerts.domain.errors import (
 from gatewaycerts.domain.models import AlgorithmType
 from gatewaycerts.pki.pem import split_blocks
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
-PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 8192

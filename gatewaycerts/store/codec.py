@@ -16,8 +16,17 @@ from gatewaycerts.domain.models import (
 # Fields not needed to present a list item; adapters leave them out of list queries.
 HEAVY_FIELDS = ("chain_pem", "private_key", "trusted_root_ca_pem", "bindings")
 
-_INFO_LISTS = ("san", "dns_names", "ip_addresses", "organization", "organizational_unit", "locality",
-               "state", "country", "issuer")
+_INFO_LISTS = (
+    "san",
+    "dns_names",
+    "ip_addresses",
+    "organization",
+    "organizational_unit",
+    "locality",
+    "state",
+    "country",
+    "issuer",
+)
 
 
 def _utc(value: datetime) -> datetime:

@@ -27,7 +27,11 @@ def _depth_ok(text: str) -> bool:
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     ctype = request.content_type
-    if request.can_read_body and ctype not in ("application/json", "application/octet-stream", "") and not ctype.endswith("+json"):
+    if (
+        request.can_read_body
+        and ctype not in ("application/json", "application/octet-stream", "")
+        and not ctype.endswith("+json")
+    ):
         raise web.HTTPUnsupportedMediaType(text="use Content-Type: application/json")
     raw = await request.read()
     try:
@@ -63,7 +67,9 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
     except ValidationError as exc:
         field, message = _first_error(exc.messages)
         if message == "Missing data for required field.":
-            raise MissingParameterError(f"the parameter must be specified, parameterName:{field}", field=field) from None
+            raise MissingParameterError(
+                f"the parameter must be specified, parameterName:{field}", field=field
+            ) from None
         raise InvalidInputError(f"Invalid parameter value, parameterName:{field}. {message}", field=field) from None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-
 from pathlib import Path
 
 import pytest
@@ -27,10 +26,32 @@ async def create(client, auth, **kw):
     return await resp.json()
 
 
-CERT_BASE = {"id", "name", "type", "instance_id", "project_id", "common_name", "san", "not_after",
-             "signature_algorithm", "create_time", "update_time", "algorithm_type", "is_has_trusted_root_ca"}
-CERT_DETAIL = CERT_BASE | {"version", "organization", "organizational_unit", "locality", "state", "country",
-                           "not_before", "serial_number", "issuer"}
+CERT_BASE = {
+    "id",
+    "name",
+    "type",
+    "instance_id",
+    "project_id",
+    "common_name",
+    "san",
+    "not_after",
+    "signature_algorithm",
+    "create_time",
+    "update_time",
+    "algorithm_type",
+    "is_has_trusted_root_ca",
+}
+CERT_DETAIL = CERT_BASE | {
+    "version",
+    "organization",
+    "organizational_unit",
+    "locality",
+    "state",
+    "country",
+    "not_before",
+    "serial_number",
+    "issuer",
+}
 
 
 async def test_create_returns_cert_detail_exactly(client, auth):
@@ -113,8 +134,11 @@ async def test_key_is_encrypted_at_rest(client, auth, store):
 
 async def test_verified_client_default_follows_trusted_root(client, auth):
     data = await create(client, auth, trusted_root_ca=rsa_chain().root.pem)
-    resp = await client.post(f"{BASE}/{data['id']}/domains/attach", headers=auth(),
-                             json={"domains": [{"domain": "a.api.example.com", "instance_ids": ["inst-1"]}]})
+    resp = await client.post(
+        f"{BASE}/{data['id']}/domains/attach",
+        headers=auth(),
+        json={"domains": [{"domain": "a.api.example.com", "instance_ids": ["inst-1"]}]},
+    )
     assert resp.status == 204
     bound = await (await client.get(f"{BASE}/{data['id']}/attached-domains", headers=auth())).json()
     assert bound["bound_domains"][0]["verified_client_certificate_enabled"] is True
@@ -129,8 +153,10 @@ def _expired():
 
 def _sha1():
     vec = VECTORS / "sha1"
-    return {"cert_content": (vec / "leaf.pem").read_text() + (vec / "ca.pem").read_text(),
-            "private_key": (vec / "leaf.key").read_text()}
+    return {
+        "cert_content": (vec / "leaf.pem").read_text() + (vec / "ca.pem").read_text(),
+        "private_key": (vec / "leaf.key").read_text(),
+    }
 
 
 def _weak_rsa():
@@ -159,15 +185,31 @@ ERROR_CASES = [
     pytest.param(_expired, 400, "APIG.2102", id="400/APIG.2102 expired leaf"),
     pytest.param(_foreign_cert_in_bundle, 400, "APIG.2104", id="400/APIG.2104 cert not on path"),
     pytest.param(_broken_signature, 400, "APIG.2104", id="400/APIG.2104 signature does not verify"),
-    pytest.param(lambda: {"private_key": rsa_chain().leaf.key_pem(password=b"secret")}, 400, "APIG.2105",
-                 id="400/APIG.2105 encrypted PKCS8 key"),
-    pytest.param(lambda: {"private_key": rsa_chain().leaf.key_pem("traditional", password=b"secret")}, 400,
-                 "APIG.2105", id="400/APIG.2105 encrypted PKCS1 key"),
-    pytest.param(lambda: {"cert_content": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----"},
-                 400, "APIG.2106", id="400/APIG.2106 garbage certificate"),
+    pytest.param(
+        lambda: {"private_key": rsa_chain().leaf.key_pem(password=b"secret")},
+        400,
+        "APIG.2105",
+        id="400/APIG.2105 encrypted PKCS8 key",
+    ),
+    pytest.param(
+        lambda: {"private_key": rsa_chain().leaf.key_pem("traditional", password=b"secret")},
+        400,
+        "APIG.2105",
+        id="400/APIG.2105 encrypted PKCS1 key",
+    ),
+    pytest.param(
+        lambda: {"cert_content": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----"},
+        400,
+        "APIG.2106",
+        id="400/APIG.2106 garbage certificate",
+    ),
     pytest.param(lambda: {"private_key": "hello"}, 400, "APIG.2106", id="400/APIG.2106 garbage key"),
-    pytest.param(lambda: {"cert_content": rsa_chain().leaf.pem[:400] + "\n-----END CERTIFICATE-----\n"}, 400,
-                 "APIG.2106", id="400/APIG.2106 truncated certificate"),
+    pytest.param(
+        lambda: {"cert_content": rsa_chain().leaf.pem[:400] + "\n-----END CERTIFICATE-----\n"},
+        400,
+        "APIG.2106",
+        id="400/APIG.2106 truncated certificate",
+    ),
     pytest.param(_weak_rsa, 400, "APIG.2106", id="400/APIG.2106 RSA-1024"),
     pytest.param(_sha1, 400, "APIG.2106", id="400/APIG.2106 SHA-1 signed leaf"),
     pytest.param(_secp256k1, 400, "APIG.2106", id="400/APIG.2106 unsupported curve"),
@@ -183,11 +225,16 @@ ERROR_CASES = [
     pytest.param(lambda: {"name": 12345}, 400, "APIG.2012", id="400/APIG.2012 name not a string"),
     pytest.param(lambda: {"algorithm_type": "ECC"}, 400, "APIG.2012", id="400/APIG.2012 algorithm_type disagrees"),
     pytest.param(lambda: {"algorithm_type": "SM2"}, 400, "APIG.3462", id="400/APIG.3462 SM2 not supported"),
-    pytest.param(lambda: {"trusted_root_ca": rsa_chain().leaf.pem}, 400, "APIG.2012",
-                 id="400/APIG.2012 trusted_root_ca not a CA"),
+    pytest.param(
+        lambda: {"trusted_root_ca": rsa_chain().leaf.pem}, 400, "APIG.2012", id="400/APIG.2012 trusted_root_ca not a CA"
+    ),
     pytest.param(lambda: {"trusted_root_ca": "garbage"}, 400, "APIG.2106", id="400/APIG.2106 trusted_root_ca garbage"),
-    pytest.param(lambda: {"cert_content": rsa_chain().bundle() + "A" * 70000}, 400, "APIG.2012",
-                 id="400/APIG.2012 cert_content over 64 KiB"),
+    pytest.param(
+        lambda: {"cert_content": rsa_chain().bundle() + "A" * 70000},
+        400,
+        "APIG.2012",
+        id="400/APIG.2012 cert_content over 64 KiB",
+    ),
     pytest.param(lambda: {"cert_content_sign": "x" * 8093}, 400, "APIG.2012", id="400/APIG.2012 sign field too long"),
 ]
 
@@ -229,8 +276,9 @@ async def test_update_cannot_change_type(client, auth):
 
 async def test_update_must_keep_bound_domains_covered(client, auth):
     data = await create(client, auth)
-    resp = await client.post(f"{BASE}/{data['id']}/domains/attach", headers=auth(),
-                             json={"domains": [{"domain": "www.example.com"}]})
+    resp = await client.post(
+        f"{BASE}/{data['id']}/domains/attach", headers=auth(), json={"domains": [{"domain": "www.example.com"}]}
+    )
     assert resp.status == 204
     resp = await client.put(f"{BASE}/{data['id']}", json=body(chain=ec_chain()), headers=auth())
     assert resp.status == 400 and (await resp.json())["error_code"] == "APIG.2103"
@@ -250,8 +298,9 @@ async def test_update_must_keep_bound_domains_covered(client, auth):
 )
 async def test_attach_checks_coverage(client, auth, domain, ok):
     data = await create(client, auth)
-    resp = await client.post(f"{BASE}/{data['id']}/domains/attach", headers=auth(),
-                             json={"domains": [{"domain": domain}]})
+    resp = await client.post(
+        f"{BASE}/{data['id']}/domains/attach", headers=auth(), json={"domains": [{"domain": domain}]}
+    )
     if ok:
         assert resp.status == 204, await resp.text()
     else:
@@ -271,11 +320,13 @@ async def test_attach_errors(client, auth):
     for payload, status, code in cases:
         resp = await client.post(url, headers=auth(), json=payload)
         assert (resp.status, (await resp.json())["error_code"]) == (status, code), payload
-    resp = await client.post(f"{BASE}/{data['id']}/domains/detach", headers=auth(),
-                             json={"domains": [{"domain": "www.example.com"}]})
+    resp = await client.post(
+        f"{BASE}/{data['id']}/domains/detach", headers=auth(), json={"domains": [{"domain": "www.example.com"}]}
+    )
     assert resp.status == 404 and (await resp.json())["error_code"] == "APIG.3020"
-    resp = await client.post(f"{BASE}/nope/domains/attach", headers=auth(),
-                             json={"domains": [{"domain": "www.example.com"}]})
+    resp = await client.post(
+        f"{BASE}/nope/domains/attach", headers=auth(), json={"domains": [{"domain": "www.example.com"}]}
+    )
     assert resp.status == 404 and (await resp.json())["error_code"] == "APIG.3021"
 
 
@@ -283,8 +334,11 @@ async def test_attach_is_idempotent_and_updates(client, auth):
     data = await create(client, auth, trusted_root_ca=rsa_chain().root.pem)
     url = f"{BASE}/{data['id']}/domains/attach"
     for flag in (True, False):
-        resp = await client.post(url, headers=auth(), json={
-            "domains": [{"domain": "www.example.com", "verified_client_certificate_enabled": flag}]})
+        resp = await client.post(
+            url,
+            headers=auth(),
+            json={"domains": [{"domain": "www.example.com", "verified_client_certificate_enabled": flag}]},
+        )
         assert resp.status == 204
     bound = await (await client.get(f"{BASE}/{data['id']}/attached-domains", headers=auth())).json()
     assert bound["total"] == 1 and bound["bound_domains"][0]["verified_client_certificate_enabled"] is False
@@ -295,6 +349,7 @@ async def test_list_filters_and_paging(client, auth):
     await create(client, auth, name="alpha_rsa")
     await create(client, auth, name="beta_rsa", type="instance", instance_id="inst-9")
     await create(client, auth, name="gamma_ecc", chain=ec)
+
     async def names(query):
         resp = await client.get(BASE, params=query, headers=auth())
         assert resp.status == 200, await resp.text()
@@ -342,8 +397,11 @@ async def test_auth_errors(client, auth, token, kind, status, code):
         "none": {},
         "garbage": {"X-Auth-Token": "not.a.jwt"},
         "expired": {"X-Auth-Token": token(ttl=60, now=int(time.time()) - 3600)},
-        "forged": {"X-Auth-Token": mint_token(ed25519.Ed25519PrivateKey.generate(), subject="x", projects=["p1"],
-                                              roles=["admin"], ttl=600)},
+        "forged": {
+            "X-Auth-Token": mint_token(
+                ed25519.Ed25519PrivateKey.generate(), subject="x", projects=["p1"], roles=["admin"], ttl=600
+            )
+        },
         "foreign": auth("p2"),
         "viewer": auth("p1", "viewer"),
     }[kind]
@@ -354,8 +412,12 @@ async def test_auth_errors(client, auth, token, kind, status, code):
 
 async def test_foreign_project_never_reads(client, auth):
     data = await create(client, auth)
-    for method, path in [("GET", f"{BASE}/{data['id']}"), ("GET", BASE),
-                         ("GET", f"{BASE}/{data['id']}/attached-domains"), ("DELETE", f"{BASE}/{data['id']}")]:
+    for method, path in [
+        ("GET", f"{BASE}/{data['id']}"),
+        ("GET", BASE),
+        ("GET", f"{BASE}/{data['id']}/attached-domains"),
+        ("DELETE", f"{BASE}/{data['id']}"),
+    ]:
         resp = await client.request(method, path, headers=auth("p2"))
         assert resp.status == 403, (method, path)
         assert data["id"] not in await resp.text()

@@ -28,21 +28,28 @@ class CertificatePathSchema(ProjectPathSchema):
 class CertificateCreateSchema(Schema):
     name = fields.String(
         required=True,
-        metadata={"description": "4-50 characters: starts with a letter; letters, digits and _ only. "
-                  "Unique per project and scope."},
+        metadata={
+            "description": "4-50 characters: starts with a letter; letters, digits and _ only. "
+            "Unique per project and scope."
+        },
     )
     cert_content = fields.String(
         required=True,
-        metadata={"description": "PEM certificate: the server certificate and optionally its chain "
-                  "(any order; stored leaf first). Max 65536 characters."},
+        metadata={
+            "description": "PEM certificate: the server certificate and optionally its chain "
+            "(any order; stored leaf first). Max 65536 characters."
+        },
     )
     private_key = fields.String(
         required=True,
-        metadata={"description": "Unencrypted PEM private key (PKCS#1, PKCS#8 or SEC1). Max 65536 characters. "
-                  "Stored encrypted, never returned."},
+        metadata={
+            "description": "Unencrypted PEM private key (PKCS#1, PKCS#8 or SEC1). Max 65536 characters. "
+            "Stored encrypted, never returned."
+        },
     )
     type = fields.String(
-        **_OPT, validate=validate.OneOf(["global", "instance"]),
+        **_OPT,
+        validate=validate.OneOf(["global", "instance"]),
         metadata={"description": "Certificate scope. Default: global. Cannot be changed by an update."},
     )
     instance_id = fields.String(**_OPT, metadata={"description": "Instance ID; mandatory when type is instance."})
@@ -50,10 +57,13 @@ class CertificateCreateSchema(Schema):
         **_OPT, metadata={"description": "PEM CA certificate(s) trusted for client (mutual TLS) verification."}
     )
     algorithm_type = fields.String(
-        **_OPT, validate=validate.OneOf(["RSA", "ECC", "SM2"]),
+        **_OPT,
+        validate=validate.OneOf(["RSA", "ECC", "SM2"]),
         metadata={"description": "RSA or ECC; must agree with the key. SM2 is not supported yet (APIG.3462)."},
     )
-    cert_content_sign = fields.String(**_OPT, metadata={"description": "SM2 signing certificate (not supported yet). Max 8092."})
+    cert_content_sign = fields.String(
+        **_OPT, metadata={"description": "SM2 signing certificate (not supported yet). Max 8092."}
+    )
     private_key_sign = fields.String(**_OPT, metadata={"description": "SM2 signing key (not supported yet). Max 8092."})
 
 
@@ -61,7 +71,7 @@ class CertBaseSchema(Schema):
     id = fields.String()
     name = fields.String()
     type = fields.String(metadata={"enum": ["global", "instance"]})
-    instance_id = fields.String(metadata={"description": "\"common\" for global certificates."})
+    instance_id = fields.String(metadata={"description": '"common" for global certificates.'})
     project_id = fields.String()
     common_name = fields.String()
     san = fields.List(fields.String())
@@ -107,8 +117,9 @@ class AttachOrDetachDomainInfoSchema(Schema):
     instance_ids = fields.List(fields.String(), **_OPT)
     verified_client_certificate_enabled = fields.Boolean(
         **_OPT,
-        metadata={"description": "Client certificate verification; default true when the certificate has a "
-                  "trusted root CA."},
+        metadata={
+            "description": "Client certificate verification; default true when the certificate has a trusted root CA."
+        },
     )
 
 

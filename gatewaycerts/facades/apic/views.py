@@ -24,6 +24,10 @@ _ERRORS = {
 _TAG = ["SSL certificates"]
 
 
+def _ok(schema: type, description: str) -> dict:
+    return {200: {"schema": schema, "description": description}, **_ERRORS}
+
+
 def _ctx(request: web.Request) -> tuple:
     return request[PRINCIPAL], request.match_info["project_id"], request.config_dict[CERTIFICATE_SERVICE]
 
@@ -45,7 +49,11 @@ async def _domains(request: web.Request) -> list[DomainRequest]:
     ]
 
 
-@docs(tags=_TAG, summary="Create an SSL certificate", responses={200: {"schema": s.CertDetailSchema, "description": "CertDetail"}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="Create an SSL certificate",
+    responses=_ok(s.CertDetailSchema, "CertDetail"),
+)
 @match_info_schema(s.ProjectPathSchema)
 @json_schema(s.CertificateCreateSchema, required=True)
 async def create_certificate(request: web.Request) -> web.Response:
@@ -54,7 +62,11 @@ async def create_certificate(request: web.Request) -> web.Response:
     return json_response(cert_detail(cert))
 
 
-@docs(tags=_TAG, summary="List SSL certificates", responses={200: {"schema": s.CertificateListSchema, "description": "Page of CertBase"}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="List SSL certificates",
+    responses=_ok(s.CertificateListSchema, "Page of CertBase"),
+)
 @match_info_schema(s.ProjectPathSchema)
 @querystring_schema(s.CertificateListQuerySchema)
 async def list_certificates(request: web.Request) -> web.Response:
@@ -72,7 +84,11 @@ async def list_certificates(request: web.Request) -> web.Response:
     return json_response({"size": len(page.items), "total": page.total, "certs": [cert_base(c) for c in page.items]})
 
 
-@docs(tags=_TAG, summary="Show SSL certificate details", responses={200: {"schema": s.CertDetailSchema, "description": "CertDetail"}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="Show SSL certificate details",
+    responses=_ok(s.CertDetailSchema, "CertDetail"),
+)
 @match_info_schema(s.CertificatePathSchema)
 async def show_certificate(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
@@ -83,7 +99,7 @@ async def show_certificate(request: web.Request) -> web.Response:
 @docs(
     tags=_TAG,
     summary="Update (fully replace) an SSL certificate; type and instance_id cannot change",
-    responses={200: {"schema": s.CertDetailSchema, "description": "CertDetail"}, **_ERRORS},
+    responses=_ok(s.CertDetailSchema, "CertDetail"),
 )
 @match_info_schema(s.CertificatePathSchema)
 @json_schema(s.CertificateCreateSchema, required=True)
@@ -134,7 +150,7 @@ async def detach_domains(request: web.Request) -> web.Response:
 @docs(
     tags=_TAG,
     summary="List the domain names bound to an SSL certificate",
-    responses={200: {"schema": s.AttachedDomainsSchema, "description": "Page of UrlDomainRefInfo"}, **_ERRORS},
+    responses=_ok(s.AttachedDomainsSchema, "Page of UrlDomainRefInfo"),
 )
 @match_info_schema(s.CertificatePathSchema)
 @querystring_schema(s.AttachedDomainsQuerySchema)
@@ -142,7 +158,12 @@ async def list_attached_domains(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
     q = load_query(s.AttachedDomainsQuerySchema(), request)
     cert, page = await service.list_attached_domains(
-        principal, project_id, request.match_info["certificate_id"], q.get("url_domain"), q.get("offset"), q.get("limit")
+        principal,
+        project_id,
+        request.match_info["certificate_id"],
+        q.get("url_domain"),
+        q.get("offset"),
+        q.get("limit"),
     )
     return json_response(
         {"size": len(page.items), "total": page.total, "bound_domains": [bound_domain(cert, b) for b in page.items]}

@@ -23,8 +23,19 @@ from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certifi
 
 T = TypeVar("T")
 
-_COLUMNS = ("_id", "project_id", "name", "type", "instance_id", "common_name", "signature_algorithm",
-            "algorithm_type", "create_time", "revision", "binding_count")
+_COLUMNS = (
+    "_id",
+    "project_id",
+    "name",
+    "type",
+    "instance_id",
+    "common_name",
+    "signature_algorithm",
+    "algorithm_type",
+    "create_time",
+    "revision",
+    "binding_count",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS certificates (
@@ -149,7 +160,7 @@ class SqliteCertificateStore:
         def op(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
-                    f"INSERT INTO certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",
+                    f"INSERT INTO certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",  # noqa: S608
                     row,
                 )
             except sqlite3.IntegrityError:

@@ -1,0 +1,177 @@
+"""One contract suite, run against every CertificateStore adapter (SQLite and MongoDB/FerretDB)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+
+from gatewaycerts.domain.errors import CertificateNotFoundError, ConflictError, DuplicateNameError
+from gatewaycerts.domain.models import (
+    AlgorithmType,
+    Certificate,
+    CertificateFilter,
+    CertificateInfo,
+    CertificateScope,
+    DeleteOutcome,
+    DomainBinding,
+)
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def make(cert_id: str, *, project: str = "p1", name: str | None = None, seconds: int = 0, **kw) -> Certificate:
+    info = CertificateInfo(
+        common_name=kw.pop("cn", "www.example.com"),
+        san=("www.example.com", "10.0.0.1"),
+        dns_names=("www.example.com",),
+        ip_addresses=("10.0.0.1",),
+        organization=("Org",),
+        organizational_unit=(),
+        locality=("City",),
+        state=(),
+        country=("CN",),
+        issuer=("CA Org",),
+        serial_number="123456789012345678901234567890",
+        version=3,
+        not_before=T0,
+        not_after=T0 + dt.timedelta(days=90),
+        signature_algorithm=kw.pop("sig", "SHA256-RSA"),
+        algorithm_type=kw.pop("alg", AlgorithmType.RSA),
+        key_size=2048,
+        fingerprint_sha256="ab" * 32,
+    )
+    return Certificate(
+        id=cert_id,
+        project_id=project,
+        name=name or f"cert_{cert_id}",
+        scope=kw.pop("scope", CertificateScope.GLOBAL),
+        instance_id=kw.pop("instance_id", "common"),
+        info=info,
+        chain_pem="-----BEGIN CERTIFICATE-----\n...",
+        encrypted_private_key=b'{"v":1}\x00\xff',
+        trusted_root_ca_pem=None,
+        has_trusted_root_ca=False,
+        create_time=T0 + dt.timedelta(seconds=seconds),
+        update_time=T0 + dt.timedelta(seconds=seconds),
+        **kw,
+    )
+
+
+async def test_round_trip_preserves_every_field(store):
+    binding = DomainBinding(
+        id="b1",
+        url_domain="www.example.com",
+        instance_ids=("i1",),
+        verified_client_certificate_enabled=True,
+        create_time=T0,
+    )
+    cert = make("c1", bindings=(binding,))
+    await store.insert(cert)
+    assert await store.get("p1", "c1") == cert
+
+
+async def test_get_is_scoped_to_project(store):
+    await store.insert(make("c1"))
+    assert await store.get("p2", "c1") is None
+    assert await store.get("p1", "missing") is None
+
+
+async def test_duplicate_name_in_same_scope(store):
+    await store.insert(make("c1", name="same_name"))
+    with pytest.raises(DuplicateNameError):
+        await store.insert(make("c2", name="same_name"))
+    await store.insert(make("c3", name="same_name", project="p2"))
+    await store.insert(make("c4", name="same_name", scope=CertificateScope.INSTANCE, instance_id="i1"))
+
+
+async def test_concurrent_inserts_of_one_name_admit_one(store):
+    results = await asyncio.gather(
+        *(store.insert(make(f"c{i}", name="racy_name")) for i in range(10)), return_exceptions=True
+    )
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, DuplicateNameError) for r in results if r is not None)
+
+
+async def test_list_orders_newest_first_and_pages(store):
+    for i in range(5):
+        await store.insert(make(f"c{i}", seconds=i))
+    await store.insert(make("other", project="p2", seconds=10))
+    page = await store.list("p1", CertificateFilter(), 0, 2)
+    assert page.total == 5 and [c.id for c in page.items] == ["c4", "c3"]
+    page = await store.list("p1", CertificateFilter(), 4, 10)
+    assert [c.id for c in page.items] == ["c0"]
+    summary = page.items[0]
+    assert summary.chain_pem == "" and summary.encrypted_private_key == b"" and summary.bindings == ()
+    assert summary.info == make("c0").info
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        pytest.param(CertificateFilter(name_contains="ALPHA"), {"a"}, id="name case-insensitive"),
+        pytest.param(CertificateFilter(name_contains="ha_"), {"a"}, id="name literal underscore"),
+        pytest.param(CertificateFilter(name_contains=".*"), set(), id="name regex is literal"),
+        pytest.param(CertificateFilter(common_name="ec.example.com"), {"b"}, id="common_name"),
+        pytest.param(CertificateFilter(signature_algorithm="ECDSA-SHA256"), {"b"}, id="signature_algorithm"),
+        pytest.param(CertificateFilter(scope=CertificateScope.INSTANCE), {"c"}, id="type"),
+        pytest.param(CertificateFilter(instance_id="i9"), {"c"}, id="instance_id"),
+        pytest.param(CertificateFilter(algorithm_type=AlgorithmType.ECC), {"b"}, id="algorithm_type"),
+        pytest.param(CertificateFilter(algorithm_type=AlgorithmType.RSA, name_contains="x"), {"c"}, id="combined"),
+    ],
+)
+async def test_list_filters(store, flt, expected):
+    await store.insert(make("a", name="alpha_one"))
+    await store.insert(make("b", name="beta_two", cn="ec.example.com", sig="ECDSA-SHA256", alg=AlgorithmType.ECC))
+    await store.insert(make("c", name="gamma_xx", scope=CertificateScope.INSTANCE, instance_id="i9"))
+    page = await store.list("p1", flt, 0, 10)
+    assert {c.id for c in page.items} == expected and page.total == len(expected)
+
+
+async def test_replace_with_revision_check(store):
+    cert = make("c1")
+    await store.insert(cert)
+    stored = await store.replace(replace(cert, name="renamed"), expected_revision=1)
+    assert stored.revision == 2 and (await store.get("p1", "c1")).name == "renamed"
+    with pytest.raises(ConflictError):
+        await store.replace(replace(cert, name="stale"), expected_revision=1)
+    with pytest.raises(CertificateNotFoundError):
+        await store.replace(make("ghost"), expected_revision=1)
+    await store.insert(make("c2", name="taken_name"))
+    with pytest.raises(DuplicateNameError):
+        await store.replace(replace(stored, name="taken_name"), expected_revision=2)
+    assert (await store.get("p1", "c1")).name == "renamed"
+
+
+async def test_concurrent_replaces_one_wins(store):
+    cert = make("c1")
+    await store.insert(cert)
+    results = await asyncio.gather(
+        *(store.replace(replace(cert, name=f"n_{i}"), expected_revision=1) for i in range(8)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, ConflictError) for r in results if isinstance(r, Exception))
+
+
+async def test_delete_only_while_unbound(store):
+    binding = DomainBinding(
+        id="b1",
+        url_domain="www.example.com",
+        instance_ids=(),
+        verified_client_certificate_enabled=False,
+        create_time=T0,
+    )
+    await store.insert(make("c1", bindings=(binding,)))
+    await store.insert(make("c2"))
+    assert await store.delete_unbound("p1", "c1") is DeleteOutcome.IN_USE
+    assert await store.delete_unbound("p2", "c2") is DeleteOutcome.NOT_FOUND
+    assert await store.delete_unbound("p1", "c2") is DeleteOutcome.DELETED
+    assert await store.get("p1", "c2") is None
+    assert await store.delete_unbound("p1", "c2") is DeleteOutcome.NOT_FOUND
+    assert await store.get("p1", "c1") is not None
+
+
+async def test_ping(store):
+    await store.ping()

@@ -1,0 +1,105 @@
+"""The installed command as a user runs it: token, serve (SQLite), a real HTTP round trip, restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.factories import rsa_chain
+from tests.mongo_server import free_port, wait_for_port
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gatewaycerts", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _request(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"X-Auth-Token": token, "Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+class Server:
+    def __init__(self, env: dict) -> None:
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> subprocess.Popen:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gatewaycerts", "serve"],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for_port(int(self.env["GATEWAYCERTS_PORT"]), self.proc)
+        return self.proc
+
+    def __exit__(self, *exc) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def test_serve_token_and_restart(tmp_path: Path):
+    port = free_port()
+    env = {**os.environ, "GATEWAYCERTS_STATE_DIR": str(tmp_path / "state"), "GATEWAYCERTS_PORT": str(port)}
+    for key in (
+        "GATEWAYCERTS_DATABASE_URL",
+        "GATEWAYCERTS_KEK",
+        "GATEWAYCERTS_KEK_FILE",
+        "GATEWAYCERTS_JWT_JWKS_URL",
+        "GATEWAYCERTS_JWT_PUBLIC_KEY_FILE",
+    ):
+        env.pop(key, None)
+    out = _cli("token", "--project", "demo", "--role", "editor", env=env)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    assert token.count(".") == 2
+    base = f"http://127.0.0.1:{port}/v2/demo/apic/certificates"
+    chain = rsa_chain()
+    with Server(env):
+        status, created = _request(
+            "POST",
+            base,
+            token,
+            {"name": "e2e_cert", "cert_content": chain.bundle(), "private_key": chain.leaf.key_pem()},
+        )
+        assert status == 200, created
+    assert (tmp_path / "state" / "gatewaycerts.db").exists()
+    kek = (tmp_path / "state" / "dev-kek").stat()
+    assert oct(kek.st_mode & 0o777) == "0o600"
+    with Server(env) as proc:
+        status, shown = _request("GET", f"{base}/{created['id']}", token)
+        assert status == 200 and shown == created
+        status, err = _request("GET", f"http://127.0.0.1:{port}/v2/other/apic/certificates", token)
+        assert status == 403 and err["error_code"] == "APIG.1005"
+    stdout = proc.stdout.read()
+    assert f"http://127.0.0.1:{port}" in stdout and "token --project" in stdout and "curl" in stdout
+    assert "BEGIN" not in stdout + proc.stderr.read()
+
+
+def test_bad_configuration_fails_at_start(tmp_path: Path):
+    env = {**os.environ, "GATEWAYCERTS_STATE_DIR": str(tmp_path), "GATEWAYCERTS_KEK": "k1:not-base64!"}
+    out = _cli("serve", env=env)
+    assert out.returncode != 0 and "KEK" in out.stderr and "Traceback" not in out.stderr
+    out = _cli("serve", env={**os.environ, "GATEWAYCERTS_PORT": "nope"})
+    assert out.returncode != 0 and "GATEWAYCERTS_PORT" in out.stderr

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
+
+
+def test_round_trip_is_bound_to_its_record():
+    vault = KeyVault(parse_keks(new_kek_line("k1")))
+    blob = vault.encrypt(b"-----BEGIN PRIVATE KEY-----secret", context="p1:c1")
+    assert b"secret" not in blob and b"PRIVATE" not in blob
+    assert vault.decrypt(blob, context="p1:c1") == b"-----BEGIN PRIVATE KEY-----secret"
+    with pytest.raises(KeyVaultError):
+        vault.decrypt(blob, context="p2:c1")
+
+
+def test_rotation_keeps_old_records_readable():
+    old = new_kek_line("k1")
+    blob = KeyVault(parse_keks(old)).encrypt(b"data", context="x")
+    rotated = KeyVault(parse_keks(old + "\n" + new_kek_line("k2")))
+    assert rotated.active_kek_id == "k2" and rotated.kek_id_of(blob) == "k1"
+    assert rotated.decrypt(blob, context="x") == b"data"
+    rewrapped = rotated.rewrap(blob, context="x")
+    assert rotated.kek_id_of(rewrapped) == "k2"
+    with pytest.raises(KeyVaultError, match="not configured"):
+        KeyVault(parse_keks(new_kek_line("k3"))).decrypt(blob, context="x")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "nocolon",
+        "k1:!!!",
+        f"k1:{base64.b64encode(b'short').decode()}",
+        f"{new_kek_line('k1')},{new_kek_line('k1')}",
+        f"bad id:{base64.b64encode(bytes(32)).decode()}",
+    ],
+)
+def test_bad_kek_specs_fail_clearly(spec):
+    with pytest.raises(KeyVaultError):
+        parse_keks(spec)
+
+
+def test_kek_repr_hides_key():
+    kek = parse_keks(new_kek_line("k1"))[0]
+    assert base64.b64encode(kek.key).decode() not in repr(kek)
