@@ -22,6 +22,14 @@ def _settings() -> Settings:
         raise SystemExit(f"gatewaycerts: configuration error: {exc}") from None
 
 
+def _self_command() -> str:
+    """How the user invoked us, so printed hints can be pasted as they are (e.g. .venv/bin/gatewaycerts)."""
+    argv0 = sys.argv[0]
+    if argv0.endswith("__main__.py"):
+        return f"{Path(sys.executable).name} -m gatewaycerts"
+    return argv0 if "/" in argv0 else "gatewaycerts"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -40,9 +48,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store = "SQLite " + str(settings.sqlite_path) if settings.sqlite_path else "MongoDB"
         print(f"gatewaycerts {url} (store: {store})", flush=True)
         if settings.uses_dev_jwt_key:
-            print("  get a token:  gatewaycerts token --project demo --role admin", flush=True)
+            me = _self_command()
+            print(f"  get a token:  {me} token --project demo --role admin", flush=True)
             print(
-                f'  try:          curl -H "X-Auth-Token: $(gatewaycerts token --project demo)" '
+                f'  try:          curl -H "X-Auth-Token: $({me} token --project demo)" '
                 f"{url}/v2/demo/apic/certificates",
                 flush=True,
             )

@@ -103,3 +103,15 @@ def test_bad_configuration_fails_at_start(tmp_path: Path):
     assert out.returncode != 0 and "KEK" in out.stderr and "Traceback" not in out.stderr
     out = _cli("serve", env={**os.environ, "GATEWAYCERTS_PORT": "nope"})
     assert out.returncode != 0 and "GATEWAYCERTS_PORT" in out.stderr
+
+
+def test_init_db_creates_the_store(tmp_path: Path):
+    db = tmp_path / "custom" / "certs.db"
+    env = {**os.environ, "GATEWAYCERTS_DATABASE_URL": f"sqlite:///{db}"}
+    out = _cli("init-db", env=env)
+    assert out.returncode == 0, out.stderr
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"certificates_name", "certificates_recent"} <= indexes

@@ -46,7 +46,7 @@ async def test_algorithm_allowlist_rejects_hs256_and_none():
     verifier = TokenVerifier(StaticKeySource(key.public_key()), algorithms=("ES256",))
     exp = int(time.time()) + 60
     for token in (
-        jwt.encode({"sub": "u", "exp": exp}, "secret", algorithm="HS256"),
+        jwt.encode({"sub": "u", "exp": exp}, "s" * 32, algorithm="HS256"),
         jwt.encode({"sub": "u", "exp": exp}, None, algorithm="none"),
     ):
         with pytest.raises(AuthenticationError):
