@@ -51,8 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             me = _self_command()
             print(f"  get a token:  {me} token --project demo --role admin", flush=True)
             print(
-                f'  try:          curl -H "X-Auth-Token: $({me} token --project demo)" '
-                f"{url}/v2/demo/apic/certificates",
+                f'  try:          curl -H "X-Auth-Token: $({me} token --project demo)" {url}/v2/demo/apic/certificates',
                 flush=True,
             )
         print(f"  API docs:     {url}/docs   health: {url}/healthz", flush=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -286,7 +287,7 @@ class CertificateService:
 
     async def delete(self, principal: Principal, project_id: str, cert_id: str) -> None:
         authorize(principal, project_id, Action.WRITE)
-        outcome = await self._store.delete_unbound(project_id, cert_id)
+        outcome = await self._retry_on_conflict(lambda: self._store.delete_unbound(project_id, cert_id))
         if outcome is DeleteOutcome.NOT_FOUND:
             raise CertificateNotFoundError(f"the SSL certificate does not exist, id:{cert_id}")
         if outcome is DeleteOutcome.IN_USE:
@@ -303,14 +304,24 @@ class CertificateService:
         current: Certificate | None = None,
     ) -> Certificate:
         """Optimistic read-modify-write: re-read and re-apply when a concurrent change won."""
-        for _ in range(_RETRIES):
-            cur = current or await self._load(project_id, cert_id)
-            current = None
-            changed = apply(cur)
+        known = current
+
+        async def attempt() -> Certificate:
+            nonlocal known
+            cur = known or await self._load(project_id, cert_id)
+            known = None  # a retry re-reads
+            return await self._store.replace(apply(cur), expected_revision=cur.revision)
+
+        return await self._retry_on_conflict(attempt)
+
+    @staticmethod
+    async def _retry_on_conflict(attempt: Callable[[], Awaitable[T]]) -> T:
+        for n in range(_RETRIES):
             try:
-                return await self._store.replace(changed, expected_revision=cur.revision)
+                return await attempt()
             except ConflictError:
-                await asyncio.sleep(0)
+                # Jittered backoff: spreads writers that collided so one of them wins the next round.
+                await asyncio.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
         raise ConflictError("the certificate is being changed by other requests; retry")
 
     # -- domain bindings --------------------------------------------------------------------------

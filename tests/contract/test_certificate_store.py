@@ -175,3 +175,51 @@ async def test_delete_only_while_unbound(store):
 
 async def test_ping(store):
     await store.ping()
+
+
+async def test_concurrent_delete_and_replace_never_both_win(store):
+    binding = DomainBinding(
+        id="b1",
+        url_domain="www.example.com",
+        instance_ids=(),
+        verified_client_certificate_enabled=False,
+        create_time=T0,
+    )
+    for i in range(5):
+        cert = make(f"c{i}")
+        await store.insert(cert)
+        replaced, deleted = await asyncio.gather(
+            store.replace(replace(cert, bindings=(binding,)), expected_revision=1),
+            store.delete_unbound("p1", cert.id),
+            return_exceptions=True,
+        )
+        stored = await store.get("p1", cert.id)
+        if deleted is DeleteOutcome.DELETED:
+            assert stored is None and isinstance(replaced, (ConflictError, CertificateNotFoundError))
+        else:
+            assert isinstance(deleted, ConflictError) or deleted is DeleteOutcome.IN_USE
+            assert stored is not None and stored.bindings == (binding,)
+
+
+async def test_mongo_stale_revision_claim_is_taken_over(request, mongodb_uri, mongo_database):
+    """Mongo adapter only: a claim left by a crashed writer blocks for CLAIM_TIMEOUT, then is taken over."""
+    from pymongo import AsyncMongoClient
+
+    from gatewaycerts.store.mongo.certificates import CLAIM_TIMEOUT, MongoCertificateStore
+
+    client = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
+        store = MongoCertificateStore(client, mongo_database, owns_client=False)
+        await store.ensure_schema()
+        cert = make("c1")
+        await store.insert(cert)
+        claims = client[mongo_database]["certificate_revisions"]
+        await claims.insert_one({"_id": "c1@2", "project_id": "p1", "at": dt.datetime.now(dt.UTC)})
+        with pytest.raises(ConflictError):
+            await store.replace(replace(cert, name="blocked"), expected_revision=1)
+        await claims.update_one({"_id": "c1@2"}, {"$set": {"at": dt.datetime.now(dt.UTC) - 2 * CLAIM_TIMEOUT}})
+        stored = await store.replace(replace(cert, name="after_takeover"), expected_revision=1)
+        assert stored.revision == 2 and (await store.get("p1", "c1")).name == "after_takeover"
+    finally:
+        await client.drop_database(mongo_database)
+        await client.close()

@@ -459,3 +459,33 @@ async def test_health_and_ready(client):
     resp = await client.get("/readyz")
     assert resp.status == 200 and (await resp.json())["store"] == "ok"
     assert resp.headers["X-Request-Id"]
+
+
+async def test_concurrent_attaches_are_all_kept(client, auth):
+    import asyncio
+
+    data = await create(client, auth)
+    url = f"{BASE}/{data['id']}/domains/attach"
+    responses = await asyncio.gather(
+        *(client.post(url, headers=auth(), json={"domains": [{"domain": f"d{i}.api.example.com"}]}) for i in range(10))
+    )
+    assert [r.status for r in responses] == [204] * 10
+    bound = await (await client.get(f"{BASE}/{data['id']}/attached-domains", headers=auth())).json()
+    assert bound["total"] == 10
+
+
+async def test_attach_racing_delete_never_leaves_a_dangling_binding(client, auth, store):
+    import asyncio
+
+    data = await create(client, auth)
+    attach, delete = await asyncio.gather(
+        client.post(
+            f"{BASE}/{data['id']}/domains/attach", headers=auth(), json={"domains": [{"domain": "www.example.com"}]}
+        ),
+        client.delete(f"{BASE}/{data['id']}", headers=auth()),
+    )
+    stored = await store.get("p1", data["id"])
+    if delete.status == 204:
+        assert stored is None and attach.status == 404
+    else:
+        assert delete.status == 400 and attach.status == 204 and len(stored.bindings) == 1

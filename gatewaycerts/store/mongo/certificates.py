@@ -1,13 +1,20 @@
 """MongoCertificateStore: one document per certificate, domain bindings embedded.
 
-Embedding the bindings makes attach/detach/delete single-document atomic operations, so the store needs
-no transactions (FerretDB v1 has none) to keep "never delete a bound certificate" true under races.
+Embedding the bindings makes attach/detach/delete single-document operations, so the store needs no
+transactions (FerretDB v1 has none) to keep "never delete a bound certificate" true under races.
+
+Every change from revision r is first *claimed* by inserting `{_id: "<cert id>@<r+1>"}` into
+`certificate_revisions`: a unique `_id` insert is the one compare-and-swap that every MongoDB-compatible
+server makes atomic (FerretDB v1 evaluates an update's filter and writes in separate steps, so two
+`replace_one({revision: r})` calls can both match). Only the claimant writes; the others get
+ConflictError and re-read. A claim left by a crashed writer is taken over after CLAIM_TIMEOUT.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace as dc_replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
@@ -24,6 +31,7 @@ from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certifi
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
 _SUMMARY_PROJECTION = {f: 0 for f in HEAVY_FIELDS}
+CLAIM_TIMEOUT = timedelta(seconds=30)
 
 
 class MongoCertificateStore:
@@ -31,6 +39,7 @@ class MongoCertificateStore:
         self._client = client
         self._owns_client = owns_client
         self._coll = client[database]["certificates"]
+        self._claims = client[database]["certificate_revisions"]
 
     async def _guard(self, awaitable: Any) -> Any:
         try:
@@ -121,6 +130,7 @@ class MongoCertificateStore:
         if await self._name_taken(cert):
             raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name")
         stored = dc_replace(cert, revision=expected_revision + 1)
+        await self._claim(cert.project_id, cert.id, expected_revision)
         try:
             result = await self._guard(
                 self._coll.replace_one(
@@ -137,13 +147,47 @@ class MongoCertificateStore:
             if exists is None:
                 raise CertificateNotFoundError("the SSL certificate does not exist")
             raise ConflictError("the certificate was changed concurrently; retry")
+        await self._release(cert.id, expected_revision)
         return stored
 
+    @staticmethod
+    def _claim_id(cert_id: str, revision: int) -> str:
+        return f"{cert_id}@{revision}"
+
+    async def _claim(self, project_id: str, cert_id: str, current_revision: int) -> None:
+        """Win the right to move `cert_id` from `current_revision` to the next, or raise ConflictError."""
+        claim = {"_id": self._claim_id(cert_id, current_revision + 1), "project_id": project_id}
+        for _ in range(2):
+            try:
+                await self._guard(self._claims.insert_one({**claim, "at": datetime.now(UTC)}))
+                return
+            except DuplicateKeyError:
+                stale = await self._guard(
+                    self._claims.delete_one({"_id": claim["_id"], "at": {"$lt": datetime.now(UTC) - CLAIM_TIMEOUT}})
+                )
+                if not stale.deleted_count:
+                    break
+        raise ConflictError("the certificate was changed concurrently; retry")
+
+    async def _release(self, cert_id: str, previous_revision: int) -> None:
+        # The claim that produced `previous_revision` is no longer needed once the next one is written.
+        await self._guard(self._claims.delete_one({"_id": self._claim_id(cert_id, previous_revision)}))
+
     async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
-        result = await self._guard(
-            self._coll.delete_one({"_id": cert_id, "project_id": project_id, "binding_count": 0})
+        current = await self._guard(
+            self._coll.find_one({"_id": cert_id, "project_id": project_id}, {"revision": 1, "binding_count": 1})
         )
+        if current is None:
+            return DeleteOutcome.NOT_FOUND
+        if current["binding_count"]:
+            return DeleteOutcome.IN_USE
+        await self._claim(project_id, cert_id, current["revision"])
+        result = await self._guard(
+            self._coll.delete_one(
+                {"_id": cert_id, "project_id": project_id, "revision": current["revision"], "binding_count": 0}
+            )
+        )
+        await self._guard(self._claims.delete_many({"_id": {"$regex": f"^{re.escape(cert_id)}@"}}))
         if result.deleted_count:
             return DeleteOutcome.DELETED
-        exists = await self._guard(self._coll.find_one({"_id": cert_id, "project_id": project_id}, {"_id": 1}))
-        return DeleteOutcome.NOT_FOUND if exists is None else DeleteOutcome.IN_USE
+        raise ConflictError("the certificate was changed concurrently; retry")
