@@ -8,6 +8,7 @@ from typing import Any
 from gatewaycerts.domain.models import (
     AlgorithmType,
     Certificate,
+    CertificateFilter,
     CertificateInfo,
     CertificateScope,
     DomainBinding,
@@ -120,3 +121,15 @@ def certificate_from_doc(d: dict[str, Any]) -> Certificate:
         revision=int(d["revision"]),
         bindings=tuple(binding_from_doc(b) for b in d.get("bindings") or ()),
     )
+
+
+def exact_filters(flt: CertificateFilter) -> dict[str, str]:
+    """The stored fields a list filter compares for equality (the name filter is a substring match)."""
+    candidates = {
+        "common_name": flt.common_name,
+        "signature_algorithm": flt.signature_algorithm,
+        "type": flt.scope.value if flt.scope else None,
+        "instance_id": flt.instance_id,
+        "algorithm_type": flt.algorithm_type.value if flt.algorithm_type else None,
+    }
+    return {field: value for field, value in candidates.items() if value is not None}

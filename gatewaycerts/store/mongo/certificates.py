@@ -27,7 +27,7 @@ from gatewaycerts.domain.errors import (
     StoreUnavailableError,
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
-from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc
+from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
 _SUMMARY_PROJECTION = {f: 0 for f in HEAVY_FIELDS}
@@ -86,15 +86,7 @@ class MongoCertificateStore:
         query: dict[str, Any] = {"project_id": project_id}
         if flt.name_contains:
             query["name"] = {"$regex": re.escape(flt.name_contains), "$options": "i"}
-        for field, value in (
-            ("common_name", flt.common_name),
-            ("signature_algorithm", flt.signature_algorithm),
-            ("type", flt.scope.value if flt.scope else None),
-            ("instance_id", flt.instance_id),
-            ("algorithm_type", flt.algorithm_type.value if flt.algorithm_type else None),
-        ):
-            if value is not None:
-                query[field] = value
+        query.update(exact_filters(flt))
         return query
 
     async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:

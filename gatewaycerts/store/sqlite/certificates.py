@@ -19,7 +19,7 @@ from gatewaycerts.domain.errors import (
     StoreUnavailableError,
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
-from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc
+from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters
 
 T = TypeVar("T")
 
@@ -185,16 +185,9 @@ class SqliteCertificateStore:
             escaped = flt.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append("name LIKE ? ESCAPE '\\'")
             params.append(f"%{escaped}%")
-        for column, value in (
-            ("common_name", flt.common_name),
-            ("signature_algorithm", flt.signature_algorithm),
-            ("type", flt.scope.value if flt.scope else None),
-            ("instance_id", flt.instance_id),
-            ("algorithm_type", flt.algorithm_type.value if flt.algorithm_type else None),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        for column, value in exact_filters(flt).items():
+            clauses.append(f"{column} = ?")
+            params.append(value)
         return " AND ".join(clauses), params
 
     async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
