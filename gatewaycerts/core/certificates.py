@@ -57,6 +57,7 @@ MAX_INSTANCE_IDS = 50
 _NAME = re.compile(r"[^\W\d_]\w{3,49}")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _RETRIES = 16
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,12 @@ class _Checked:
     scope: CertificateScope
     instance_id: str
     bundle: ValidatedBundle
+
+
+def _not_found(cert_id: str) -> str:
+    # Echo the id only when it looks like one of ours: never reflect arbitrary path input.
+    shown = f", id:{cert_id}" if _ID.fullmatch(cert_id) else ""
+    return f"the SSL certificate does not exist{shown}"
 
 
 def _key_context(project_id: str, cert_id: str) -> str:
@@ -204,9 +211,9 @@ class CertificateService:
     # -- reads ------------------------------------------------------------------------------------
 
     async def _load(self, project_id: str, cert_id: str) -> Certificate:
-        cert = await self._store.get(project_id, cert_id)
+        cert = await self._store.get(project_id, cert_id) if _ID.fullmatch(cert_id) else None
         if cert is None:
-            raise CertificateNotFoundError(f"the SSL certificate does not exist, id:{cert_id}")
+            raise CertificateNotFoundError(_not_found(cert_id))
         return cert
 
     async def get(self, principal: Principal, project_id: str, cert_id: str) -> Certificate:
@@ -289,7 +296,7 @@ class CertificateService:
         authorize(principal, project_id, Action.WRITE)
         outcome = await self._retry_on_conflict(lambda: self._store.delete_unbound(project_id, cert_id))
         if outcome is DeleteOutcome.NOT_FOUND:
-            raise CertificateNotFoundError(f"the SSL certificate does not exist, id:{cert_id}")
+            raise CertificateNotFoundError(_not_found(cert_id))
         if outcome is DeleteOutcome.IN_USE:
             raise ResourceInUseError(
                 "the SSL certificate is bound to domain names and cannot be deleted; detach them first"
