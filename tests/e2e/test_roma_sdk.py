@@ -1,0 +1,238 @@
+"""Huawei's official ROMA Connect SDK (huaweicloudsdkroma) drives the APIC certificate API unchanged.
+
+The real server runs as a subprocess; the client is built the way Huawei documents it (BasicCredentials with an
+explicit project id + an explicit endpoint, so no IAM or region lookup), and our X-Auth-Token is added through the
+core's documented HttpHandler request hook. Only SDK request/response models are used. Besides the SDK's own
+deserialisation, every JSON body is checked against the SDK model's ``openapi_types``, because the SDK silently
+coerces mismatched primitives (``str(123)``) and drops unknown keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.http.http_handler import HttpHandler
+from huaweicloudsdkroma.v2 import (
+    AttachOrDetachDomainInfo,
+    AttachOrDetachDomainsReqBody,
+    BatchAssociateDomainsV2Request,
+    BatchDisassociateDomainsV2Request,
+    CertificateForm,
+    CreateCertificateV2Request,
+    DeleteCertificateV2Request,
+    ListAttachedDomainsV2Request,
+    ListCertificatesV2Request,
+    RomaClient,
+    ShowDetailsOfCertificateV2Request,
+    UpdateCertificateV2Request,
+)
+from huaweicloudsdkroma.v2 import model as roma_model
+
+from tests.e2e.test_cli_serve import Server, _cli
+from tests.factories import ec_chain, rsa_chain
+from tests.mongo_server import free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+PROJECT = uuid.uuid4().hex  # Huawei project ids are 32 hex characters
+ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+# --- wire-format check against the SDK models -------------------------------------------------------------------
+
+
+def _type_problems(value, sdk_type: str, where: str) -> list[str]:
+    """Compare one JSON value with an SDK ``openapi_types`` entry; return human-readable mismatches."""
+    if value is None:
+        return []
+    list_of = re.fullmatch(r"list\[(.*)\]", sdk_type)
+    if list_of:
+        if not isinstance(value, list):
+            return [f"{where}: SDK type {sdk_type}, we return {type(value).__name__} {value!r}"]
+        return [p for i, v in enumerate(value) for p in _type_problems(v, list_of.group(1), f"{where}[{i}]")]
+    primitives = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}
+    if sdk_type in primitives:
+        ok = isinstance(value, primitives[sdk_type]) and not (sdk_type == "int" and isinstance(value, bool))
+        return [] if ok else [f"{where}: SDK type {sdk_type}, we return {type(value).__name__} {value!r}"]
+    if sdk_type == "datetime":
+        ok = isinstance(value, str) and ISO_Z.match(value)
+        return [] if ok else [f"{where}: SDK type datetime, we return {type(value).__name__} {value!r}"]
+    klass = getattr(roma_model, sdk_type)
+    if not isinstance(value, dict):
+        return [f"{where}: SDK model {sdk_type}, we return {type(value).__name__}"]
+    return _model_problems(value, klass, where)
+
+
+def _model_problems(data: dict, klass: type, where: str) -> list[str]:
+    problems = []
+    json_to_attr = {v: k for k, v in klass.attribute_map.items()}
+    for key in data:
+        if key not in json_to_attr:
+            problems.append(f"{where}.{key}: not a field of SDK model {klass.__name__} (dropped by the SDK)")
+    for attr, sdk_type in klass.openapi_types.items():
+        key = klass.attribute_map[attr]
+        if key not in data:
+            problems.append(f"{where}.{key}: field of SDK model {klass.__name__} ({sdk_type}) missing from our JSON")
+        else:
+            problems.extend(_type_problems(data[key], sdk_type, f"{where}.{key}"))
+    return problems
+
+
+def _wire(response) -> dict:
+    """The raw JSON body, after asserting it maps onto the SDK response model field by field."""
+    data = json.loads(response.raw_content)
+    problems = _model_problems(data, type(response), type(response).__name__)
+    assert not problems, "APIC response does not match the ROMA SDK model:\n" + "\n".join(problems)
+    return data
+
+
+def _fields(model) -> dict:
+    """An SDK model's deserialised attributes (to_dict() is deprecated in the SDK)."""
+    return {attr: getattr(model, attr) for attr in model.openapi_types}
+
+
+def _iso(value) -> str:
+    """SDK datetime fields: a datetime when python-dateutil is installed, else the original string."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+# --- fixtures -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def roma(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module_env):
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATEWAYCERTS_STATE_DIR": str(Path(tmp_path_factory.mktemp("roma")) / "state"),
+        "GATEWAYCERTS_PORT": str(port),
+    }
+    for key in (
+        "GATEWAYCERTS_DATABASE_URL",
+        "GATEWAYCERTS_KEK",
+        "GATEWAYCERTS_KEK_FILE",
+        "GATEWAYCERTS_JWT_JWKS_URL",
+        "GATEWAYCERTS_JWT_PUBLIC_KEY_FILE",
+    ):
+        env.pop(key, None)
+    out = _cli("token", "--project", PROJECT, "--role", "admin", env=env)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+
+    def add_token(**kwargs) -> None:  # HttpHandler request hook: called with request=SdkRequest, logger=...
+        kwargs["request"].header_params["X-Auth-Token"] = token
+
+    config = HttpConfig.get_default_config()
+    config.timeout = (5, 30)
+    client = (
+        RomaClient.new_builder()
+        .with_http_config(config)
+        .with_credentials(BasicCredentials("DUMMYAK0000000000000", "dummy-sk", PROJECT))
+        .with_endpoint(f"http://127.0.0.1:{port}")
+        .with_http_handler(HttpHandler().add_request_handler(add_token))
+        .build()
+    )
+    with Server(env):
+        yield client
+    client.get_http_client().close()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module_env():
+    """requests honours HTTP(S)_PROXY from the environment; never send 127.0.0.1 through a CI proxy."""
+    mp = pytest.MonkeyPatch()
+    for key in ("no_proxy", "NO_PROXY"):
+        mp.setenv(key, ",".join(filter(None, [os.environ.get(key, ""), "127.0.0.1", "localhost"])))
+    yield
+    mp.undo()
+
+
+def _form(name: str, key_pem: str | None = None) -> CertificateForm:
+    chain = rsa_chain()
+    return CertificateForm(name=name, cert_content=chain.bundle(), private_key=key_pem or chain.leaf.key_pem())
+
+
+# --- tests --------------------------------------------------------------------------------------------------------
+
+
+def test_certificate_lifecycle_through_the_official_sdk(roma: RomaClient):
+    leaf = rsa_chain().leaf.cert
+
+    created = roma.create_certificate_v2(CreateCertificateV2Request(body=_form("roma_sdk_cert")))
+    assert created.status_code == 200
+    wire = _wire(created)
+    cert_id = created.id
+    assert cert_id and created.name == "roma_sdk_cert"
+    assert created.common_name == "www.example.com"
+    assert created.san == ["www.example.com", "*.api.example.com"]
+    assert created.signature_algorithm == "SHA256-RSA"
+    assert created.algorithm_type == "RSA"
+    assert created.type == "global" and created.instance_id == "common"
+    assert created.project_id == PROJECT and created.is_has_trusted_root_ca is False
+    assert isinstance(created.serial_number, str) and created.serial_number.isdigit()
+    assert int(created.serial_number) == leaf.serial_number
+    assert ISO_Z.match(wire["not_after"])
+    assert wire["not_after"] == leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert _iso(created.not_after) == wire["not_after"] and _iso(created.not_before) == wire["not_before"]
+    assert created.version == 3 and created.organization == ["Example Corp"] and created.country == ["CN"]
+
+    listed = roma.list_certificates_v2(ListCertificatesV2Request(name="roma_sdk", limit=10))
+    _wire(listed)
+    assert listed.total == 1 and listed.size == 1
+    assert listed.certs[0].id == cert_id and listed.certs[0].common_name == "www.example.com"
+
+    shown = roma.show_details_of_certificate_v2(ShowDetailsOfCertificateV2Request(certificate_id=cert_id))
+    assert _wire(shown) == wire
+    assert _fields(shown) == _fields(created)
+
+    updated = roma.update_certificate_v2(
+        UpdateCertificateV2Request(certificate_id=cert_id, body=_form("roma_sdk_renamed"))
+    )
+    _wire(updated)
+    assert updated.id == cert_id and updated.name == "roma_sdk_renamed"
+    assert _iso(updated.create_time) == wire["create_time"]
+
+    domains = AttachOrDetachDomainsReqBody(domains=[AttachOrDetachDomainInfo(domain="www.example.com")])
+    attached = roma.batch_associate_domains_v2(BatchAssociateDomainsV2Request(certificate_id=cert_id, body=domains))
+    assert attached.status_code == 204
+
+    bound = roma.list_attached_domains_v2(ListAttachedDomainsV2Request(certificate_id=cert_id))
+    _wire(bound)
+    assert bound.total == 1 and bound.size == 1
+    ref = bound.bound_domains[0]
+    assert ref.url_domain == "www.example.com" and ref.ssl_id == cert_id and ref.ssl_name == "roma_sdk_renamed"
+    assert ref.status == 3 and ref.verified_client_certificate_enabled is False
+
+    detached = roma.batch_disassociate_domains_v2(
+        BatchDisassociateDomainsV2Request(certificate_id=cert_id, body=domains)
+    )
+    assert detached.status_code == 204
+    assert roma.list_attached_domains_v2(ListAttachedDomainsV2Request(certificate_id=cert_id)).total == 0
+
+    deleted = roma.delete_certificate_v2(DeleteCertificateV2Request(certificate_id=cert_id))
+    assert deleted.status_code == 204
+
+    with pytest.raises(ClientRequestException) as err:
+        roma.show_details_of_certificate_v2(ShowDetailsOfCertificateV2Request(certificate_id=cert_id))
+    assert err.value.status_code == 404 and err.value.error_code == "APIG.3021"
+    assert err.value.error_msg and err.value.request_id
+
+
+def test_mismatched_key_is_an_sdk_client_error(roma: RomaClient):
+    body = _form("roma_sdk_bad_key", key_pem=ec_chain().leaf.key_pem())
+    with pytest.raises(ClientRequestException) as err:
+        roma.create_certificate_v2(CreateCertificateV2Request(body=body))
+    assert err.value.status_code == 400 and err.value.error_code == "APIG.2101"
+    assert err.value.error_msg and "BEGIN" not in err.value.error_msg
+    assert roma.list_certificates_v2(ListCertificatesV2Request(name="roma_sdk_bad_key")).total == 0
