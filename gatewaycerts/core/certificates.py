@@ -279,6 +279,12 @@ class CertificateService:
                     f"cover the bound domain(s) {', '.join(uncovered)}; detach them first",
                     field="cert_content",
                 )
+            if bundle.trusted_root_ca_pem is None and any(b.verified_client_certificate_enabled for b in cur.bindings):
+                raise InvalidInputError(
+                    "Invalid parameter value, parameterName:trusted_root_ca. Bound domains verify client "
+                    "certificates with it; keep a trusted_root_ca or disable verification on those domains first",
+                    field="trusted_root_ca",
+                )
             return replace(
                 cur,
                 name=checked.name,

@@ -489,3 +489,16 @@ async def test_attach_racing_delete_never_leaves_a_dangling_binding(client, auth
         assert stored is None and attach.status == 404
     else:
         assert delete.status == 400 and attach.status == 204 and len(stored.bindings) == 1
+
+
+async def test_update_cannot_silently_drop_client_verification(client, auth):
+    chain = rsa_chain()
+    data = await create(client, auth, trusted_root_ca=chain.root.pem)
+    resp = await client.post(
+        f"{BASE}/{data['id']}/domains/attach", headers=auth(), json={"domains": [{"domain": "www.example.com"}]}
+    )
+    assert resp.status == 204
+    resp = await client.put(f"{BASE}/{data['id']}", json=body(), headers=auth())
+    assert resp.status == 400 and (await resp.json())["error_code"] == "APIG.2012"
+    resp = await client.put(f"{BASE}/{data['id']}", json=body(trusted_root_ca=chain.root.pem), headers=auth())
+    assert resp.status == 200 and (await resp.json())["is_has_trusted_root_ca"] is True
