@@ -223,3 +223,13 @@ async def test_mongo_stale_revision_claim_is_taken_over(request, mongodb_uri, mo
     finally:
         await client.drop_database(mongo_database)
         await client.close()
+
+
+async def test_failed_replace_leaves_the_record_writable(store):
+    cert = make("c1")
+    await store.insert(cert)
+    await store.insert(make("c2", name="taken_name"))
+    with pytest.raises(DuplicateNameError):
+        await store.replace(replace(cert, name="taken_name"), expected_revision=1)
+    stored = await store.replace(replace(cert, name="free_name"), expected_revision=1)
+    assert stored.revision == 2

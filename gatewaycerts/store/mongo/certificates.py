@@ -130,15 +130,21 @@ class MongoCertificateStore:
                     certificate_to_doc(stored),
                 )
             )
-        except (DuplicateKeyError, OperationFailure) as exc:
-            if isinstance(exc, DuplicateKeyError) or "duplicate" in str(exc).lower():
+            if result.matched_count == 0:
+                exists = await self._guard(
+                    self._coll.find_one({"_id": cert.id, "project_id": cert.project_id}, {"_id": 1})
+                )
+                if exists is None:
+                    raise CertificateNotFoundError("the SSL certificate does not exist")
+                raise ConflictError("the certificate was changed concurrently; retry")
+        except Exception as exc:
+            # Give the claim back, or the record would stay locked until the claim goes stale.
+            await self._guard(self._claims.delete_one({"_id": self._claim_id(cert.id, expected_revision + 1)}))
+            if isinstance(exc, DuplicateKeyError) or (
+                isinstance(exc, OperationFailure) and "duplicate" in str(exc).lower()
+            ):
                 raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
             raise
-        if result.matched_count == 0:
-            exists = await self._guard(self._coll.find_one({"_id": cert.id, "project_id": cert.project_id}, {"_id": 1}))
-            if exists is None:
-                raise CertificateNotFoundError("the SSL certificate does not exist")
-            raise ConflictError("the certificate was changed concurrently; retry")
         await self._release(cert.id, expected_revision)
         return stored
 
