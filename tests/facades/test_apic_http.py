@@ -502,3 +502,22 @@ async def test_update_cannot_silently_drop_client_verification(client, auth):
     assert resp.status == 400 and (await resp.json())["error_code"] == "APIG.2012"
     resp = await client.put(f"{BASE}/{data['id']}", json=body(trusted_root_ca=chain.root.pem), headers=auth())
     assert resp.status == 200 and (await resp.json())["is_has_trusted_root_ca"] is True
+
+
+async def test_unexpected_error_is_logged_not_shown(aiohttp_client, settings, tmp_path, auth, caplog):
+    from gatewaycerts.app import create_app
+    from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+
+    class FaultyStore(SqliteCertificateStore):
+        """The real SQLite store with one injected fault (a bug below the core, not a storage mock)."""
+
+        async def list(self, *args, **kwargs):
+            raise RuntimeError("boom: internal detail -----BEGIN PRIVATE KEY-----")
+
+    client = await aiohttp_client(create_app(settings, store=FaultyStore(tmp_path / "faulty.db")))
+    resp = await client.get(BASE, headers={**auth(), "X-Request-Id": "req-123"})
+    data = await resp.json()
+    assert resp.status == 500 and data == {"error_code": "APIG.9999", "error_msg": "System error, request_id:req-123"}
+    assert resp.headers["X-Request-Id"] == "req-123"
+    logged = [r for r in caplog.records if "req-123" in r.getMessage()]
+    assert logged and logged[0].exc_info and "boom" in str(logged[0].exc_info[1])
