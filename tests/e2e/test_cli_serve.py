@@ -59,17 +59,15 @@ class Server:
         self.proc.wait(timeout=30)
 
 
+def dev_env(state_dir: Path, port: int) -> dict[str, str]:
+    """The environment of `make run`: embedded store, dev keys in `state_dir`, nothing from the caller's config."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAYCERTS_")}
+    return {**env, "GATEWAYCERTS_STATE_DIR": str(state_dir), "GATEWAYCERTS_PORT": str(port)}
+
+
 def test_serve_token_and_restart(tmp_path: Path):
     port = free_port()
-    env = {**os.environ, "GATEWAYCERTS_STATE_DIR": str(tmp_path / "state"), "GATEWAYCERTS_PORT": str(port)}
-    for key in (
-        "GATEWAYCERTS_DATABASE_URL",
-        "GATEWAYCERTS_KEK",
-        "GATEWAYCERTS_KEK_FILE",
-        "GATEWAYCERTS_JWT_JWKS_URL",
-        "GATEWAYCERTS_JWT_PUBLIC_KEY_FILE",
-    ):
-        env.pop(key, None)
+    env = dev_env(tmp_path / "state", port)
     out = _cli("token", "--project", "demo", "--role", "editor", env=env)
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip()

@@ -37,7 +37,7 @@ from huaweicloudsdkroma.v2 import (
 )
 from huaweicloudsdkroma.v2 import model as roma_model
 
-from tests.e2e.test_cli_serve import Server, _cli
+from tests.e2e.test_cli_serve import Server, _cli, dev_env
 from tests.factories import ec_chain, rsa_chain
 from tests.mongo_server import free_port
 
@@ -113,19 +113,7 @@ def _iso(value) -> str:
 @pytest.fixture(scope="module")
 def roma(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module_env):
     port = free_port()
-    env = {
-        **os.environ,
-        "GATEWAYCERTS_STATE_DIR": str(Path(tmp_path_factory.mktemp("roma")) / "state"),
-        "GATEWAYCERTS_PORT": str(port),
-    }
-    for key in (
-        "GATEWAYCERTS_DATABASE_URL",
-        "GATEWAYCERTS_KEK",
-        "GATEWAYCERTS_KEK_FILE",
-        "GATEWAYCERTS_JWT_JWKS_URL",
-        "GATEWAYCERTS_JWT_PUBLIC_KEY_FILE",
-    ):
-        env.pop(key, None)
+    env = dev_env(Path(tmp_path_factory.mktemp("roma")) / "state", port)
     out = _cli("token", "--project", PROJECT, "--role", "admin", env=env)
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip()
