@@ -28,7 +28,9 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise MongoUnavailable(f"FerretDB exited with {proc.returncode}")
+            log = Path(proc.args[-1]) / "ferretdb.log" if isinstance(proc.args, list) else None
+            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise MongoUnavailable(f"FerretDB exited with {proc.returncode}: {tail}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -61,11 +63,14 @@ class FerretDB:
     def start(self) -> None:
         self.binary = self.binary or self.build()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [self.binary, "-listen", f"127.0.0.1:{self.port}", "-dir", str(self.data_dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # Logs go to a file: an unread pipe fills up (64 KiB) and then blocks the server mid-request.
+        self.log_path = self.data_dir / "ferretdb.log"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "-listen", f"127.0.0.1:{self.port}", "-dir", str(self.data_dir)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         wait_for_port(self.port, self.proc)
 
     def stop(self) -> None:
