@@ -129,3 +129,34 @@ class ConflictError(DomainError):
 
 class StoreUnavailableError(DomainError):
     """The store cannot be reached."""
+
+
+# --- private CA engine ---------------------------------------------------------------------------
+
+
+class ValidityError(InvalidInputError):
+    """A validity period is out of range (caps, start_from, beyond the issuer's not_after)."""
+
+
+class InvalidStateError(InvalidInputError):
+    """The operation is not allowed in the resource's current state (e.g. enable a deleted CA)."""
+
+
+class AuthorityCannotIssueError(InvalidStateError):
+    """The CA is disabled, pending, expired, revoked or scheduled for deletion."""
+
+
+class AlreadyRevokedError(InvalidStateError):
+    """The certificate or CA is revoked already."""
+
+
+class AuthorityNotFoundError(NotFoundError):
+    """No such private CA in this project."""
+
+
+class PrivateCertificateNotFoundError(NotFoundError):
+    """No such private certificate in this project."""
+
+
+class CrlNotPublishedError(NotFoundError):
+    """The CA does not publish a CRL (CRL publishing is disabled)."""

@@ -19,6 +19,7 @@ class Role(enum.StrEnum):
 class Action(enum.StrEnum):
     READ = "read"
     WRITE = "write"
+    MANAGE_CA = "manage certificate authorities"  # create, enable, disable, delete, revoke CAs: admins only
 
 
 class CertificateScope(enum.StrEnum):

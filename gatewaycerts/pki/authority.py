@@ -1,0 +1,178 @@
+"""PEM-in, PEM-out operations of a CA (issue, sign a CRL, make a CSR), for the core's executor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from gatewaycerts.domain.pca import (
+    CustomExtension,
+    DistinguishedName,
+    ExtendedKeyUsage,
+    KeyAlgorithm,
+    KeyUsage,
+    RevokedSerial,
+    SignatureHash,
+    SubjectAltName,
+)
+from gatewaycerts.pki.crl import build_crl, crl_to_der
+from gatewaycerts.pki.csr import build_csr, parse_csr
+from gatewaycerts.pki.issue import IssueSpec, build_certificate, key_kind
+from gatewaycerts.pki.keygen import generate_private_key, private_key_from_pem, private_key_to_pem
+from gatewaycerts.pki.profiles import default_key_usages, validate_key_usages
+
+_PEM = serialization.Encoding.PEM
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What to put into a certificate, apart from its key, issuer and serial."""
+
+    subject: DistinguishedName
+    not_before: datetime
+    not_after: datetime
+    hash: SignatureHash
+    is_ca: bool
+    path_length: int | None
+    key_usages: tuple[KeyUsage, ...]
+    extended_key_usage: ExtendedKeyUsage | None = None
+    sans: tuple[SubjectAltName, ...] = ()
+    crl_distribution_url: str | None = None
+    custom_extension: CustomExtension | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    certificate_pem: str
+    private_key_pem: bytes | None  # None when the key came from a CSR
+
+
+def new_key_pem(alg: KeyAlgorithm) -> bytes:
+    return private_key_to_pem(generate_private_key(alg))
+
+
+def public_key_pem(key_pem: bytes) -> bytes:
+    return (
+        private_key_from_pem(key_pem).public_key().public_bytes(_PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def _spec(profile: Profile, public_key: object, serial: int) -> IssueSpec:
+    return IssueSpec(
+        subject=profile.subject,
+        public_key=public_key,
+        serial=serial,
+        not_before=profile.not_before,
+        not_after=profile.not_after,
+        hash=profile.hash,
+        is_ca=profile.is_ca,
+        path_length=profile.path_length,
+        key_usages=profile.key_usages,
+        extended_key_usage=profile.extended_key_usage,
+        sans=profile.sans,
+        crl_distribution_url=profile.crl_distribution_url,
+        custom_extension=profile.custom_extension,
+    )
+
+
+def issue(
+    profile: Profile,
+    serial: int,
+    *,
+    subject_key_pem: bytes | None,
+    subject_public_key_pem: bytes | None = None,
+    issuer_certificate_pem: str | None,
+    issuer_key_pem: bytes | None,
+) -> str:
+    """Sign a certificate; self-signed when issuer_certificate_pem is None (then subject_key_pem signs)."""
+    if subject_public_key_pem is not None:
+        public_key = serialization.load_pem_public_key(subject_public_key_pem)
+    else:
+        assert subject_key_pem is not None
+        public_key = private_key_from_pem(subject_key_pem).public_key()
+    if issuer_certificate_pem is None:
+        assert subject_key_pem is not None
+        issuer_cert, signer = None, private_key_from_pem(subject_key_pem)
+    else:
+        assert issuer_key_pem is not None
+        issuer_cert = x509.load_pem_x509_certificate(issuer_certificate_pem.encode())
+        signer = private_key_from_pem(issuer_key_pem)
+    cert = build_certificate(_spec(profile, public_key, serial), issuer_cert, signer)
+    return cert.public_bytes(_PEM).decode()
+
+
+def make_csr(subject: DistinguishedName, key_pem: bytes, hash: SignatureHash) -> str:
+    csr = build_csr(subject, private_key_from_pem(key_pem), hash, is_ca=True)
+    return csr.public_bytes(_PEM).decode()
+
+
+def sign_crl(
+    issuer_certificate_pem: str | None,
+    issuer_key_pem: bytes,
+    hash: SignatureHash,
+    revoked: Sequence[RevokedSerial],
+    number: int,
+    this_update: datetime,
+    next_update: datetime,
+) -> bytes:
+    issuer = x509.load_pem_x509_certificate((issuer_certificate_pem or "").encode())
+    crl = build_crl(issuer, private_key_from_pem(issuer_key_pem), hash, revoked, number, this_update, next_update)
+    return crl_to_der(crl)
+
+
+def der_crl_to_pem(der: bytes) -> str:
+    return x509.load_der_x509_crl(der).public_bytes(_PEM).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class CsrFacts:
+    """What a checked CSR says, in plain values (no cryptography objects leave pki)."""
+
+    subject: DistinguishedName | None
+    sans: tuple[SubjectAltName, ...]
+    key_algorithm: KeyAlgorithm | None
+    key_type: str  # RSA, EC, EdDSA
+    key_length: int
+    signature_algorithm: str
+    public_key_pem: bytes
+
+
+def inspect_csr(pem: str) -> CsrFacts:
+    parsed = parse_csr(pem)
+    hash_alg = parsed.csr.signature_hash_algorithm
+    return CsrFacts(
+        subject=parsed.subject,
+        sans=parsed.sans,
+        key_algorithm=parsed.key_algorithm,
+        key_type=parsed.key_type,
+        key_length=parsed.key_length,
+        signature_algorithm=(hash_alg.name.upper().replace("SHA", "SHA") if hash_alg else parsed.key_type),
+        public_key_pem=parsed.public_key.public_bytes(_PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+    )
+
+
+def _kind_of(algorithm: KeyAlgorithm | None, public_key_pem: bytes | None) -> str:
+    if public_key_pem is not None:
+        return key_kind(serialization.load_pem_public_key(public_key_pem))
+    if algorithm in (KeyAlgorithm.RSA2048, KeyAlgorithm.RSA4096):
+        return "RSA"
+    return "EC"
+
+
+def key_usages_for(
+    requested: tuple[KeyUsage, ...],
+    *,
+    is_ca: bool,
+    algorithm: KeyAlgorithm | None,
+    public_key_pem: bytes | None = None,
+) -> tuple[KeyUsage, ...]:
+    """The requested key usages if they suit the key and the certificate's role, else the defaults."""
+    kind = _kind_of(algorithm, public_key_pem)
+    if not requested:
+        return default_key_usages(is_ca, kind)
+    validate_key_usages(requested, is_ca, kind)
+    return requested

@@ -1,0 +1,184 @@
+"""Building and signing X.509 certificates for the private CA engine (RFC 5280 profile)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from gatewaycerts.domain.errors import ValidityError
+from gatewaycerts.domain.pca import (
+    CustomExtension,
+    DistinguishedName,
+    ExtendedKeyUsage,
+    KeyUsage,
+    SanType,
+    SignatureHash,
+    SubjectAltName,
+)
+from gatewaycerts.pki.keygen import hash_for
+
+SMART_CARD_LOGON = ObjectIdentifier("1.3.6.1.4.1.311.20.2.2")
+
+
+@dataclass(frozen=True, slots=True)
+class IssueSpec:
+    subject: DistinguishedName
+    public_key: PublicKeyTypes
+    serial: int
+    not_before: datetime
+    not_after: datetime
+    hash: SignatureHash
+    is_ca: bool
+    path_length: int | None
+    key_usages: tuple[KeyUsage, ...]
+    extended_key_usage: ExtendedKeyUsage | None = None
+    sans: tuple[SubjectAltName, ...] = ()
+    crl_distribution_url: str | None = None
+    custom_extension: CustomExtension | None = None
+
+
+def x509_name(dn: DistinguishedName) -> x509.Name:
+    """C, ST, L, O, OU, CN: the conventional order, most significant first."""
+    attrs = []
+    if dn.country:
+        attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, dn.country.upper()))
+    for oid, value in (
+        (NameOID.STATE_OR_PROVINCE_NAME, dn.state),
+        (NameOID.LOCALITY_NAME, dn.locality),
+        (NameOID.ORGANIZATION_NAME, dn.organization),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, dn.organizational_unit),
+        (NameOID.COMMON_NAME, dn.common_name),
+    ):
+        if value:
+            attrs.append(x509.NameAttribute(oid, value))
+    return x509.Name(attrs)
+
+
+def _general_name(san: SubjectAltName) -> x509.GeneralName:
+    if san.type is SanType.DNS:
+        return x509.DNSName(san.value.lower())
+    if san.type is SanType.IP:
+        return x509.IPAddress(ipaddress.ip_address(san.value))
+    if san.type is SanType.EMAIL:
+        return x509.RFC822Name(san.value)
+    return x509.UniformResourceIdentifier(san.value)
+
+
+def key_usage_extension(usages: tuple[KeyUsage, ...]) -> x509.KeyUsage:
+    u = set(usages)
+    agreement = KeyUsage.KEY_AGREEMENT in u
+    return x509.KeyUsage(
+        digital_signature=KeyUsage.DIGITAL_SIGNATURE in u,
+        content_commitment=KeyUsage.NON_REPUDIATION in u,
+        key_encipherment=KeyUsage.KEY_ENCIPHERMENT in u,
+        data_encipherment=KeyUsage.DATA_ENCIPHERMENT in u,
+        key_agreement=agreement,
+        key_cert_sign=KeyUsage.KEY_CERT_SIGN in u,
+        crl_sign=KeyUsage.CRL_SIGN in u,
+        encipher_only=agreement and KeyUsage.ENCIPHER_ONLY in u,
+        decipher_only=agreement and KeyUsage.DECIPHER_ONLY in u,
+    )
+
+
+def _eku(eku: ExtendedKeyUsage) -> x509.ExtendedKeyUsage:
+    oids = [
+        oid
+        for flag, oid in (
+            (eku.server_auth, ExtendedKeyUsageOID.SERVER_AUTH),
+            (eku.client_auth, ExtendedKeyUsageOID.CLIENT_AUTH),
+            (eku.code_signing, ExtendedKeyUsageOID.CODE_SIGNING),
+            (eku.email_protection, ExtendedKeyUsageOID.EMAIL_PROTECTION),
+            (eku.time_stamping, ExtendedKeyUsageOID.TIME_STAMPING),
+            (eku.smart_card_logon, SMART_CARD_LOGON),
+        )
+        if flag
+    ]
+    return x509.ExtendedKeyUsage(oids)
+
+
+def _utf8_string(value: str) -> bytes:
+    """DER UTF8String (tag 12) of `value`."""
+    data = value.encode("utf-8")
+    n = len(data)
+    length = (
+        bytes([n])
+        if n < 0x80
+        else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    )
+    return b"\x0c" + length + data
+
+
+def _signature_hash(key: CertificateIssuerPrivateKeyTypes, sig: SignatureHash):
+    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hash_for(sig)
+
+
+def build_certificate(
+    spec: IssueSpec, issuer_cert: x509.Certificate | None, issuer_key: CertificateIssuerPrivateKeyTypes
+) -> x509.Certificate:
+    """Sign `spec` with `issuer_key`; self-signed (issuer = subject) when issuer_cert is None."""
+    if issuer_cert is not None:
+        if spec.not_after > issuer_cert.not_valid_after_utc:
+            raise ValidityError("the certificate may not outlive its issuing CA", field="validity")
+        if spec.not_before < issuer_cert.not_valid_before_utc:
+            raise ValidityError("the certificate may not start before its issuing CA", field="validity")
+    subject = x509_name(spec.subject)
+    ski = x509.SubjectKeyIdentifier.from_public_key(spec.public_key)
+    if issuer_cert is None:
+        issuer_name = subject
+        aki = x509.AuthorityKeyIdentifier(ski.digest, None, None)
+    else:
+        issuer_name = issuer_cert.subject
+        try:
+            issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+            aki = x509.AuthorityKeyIdentifier(issuer_ski.digest, None, None)
+        except x509.ExtensionNotFound:
+            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key())  # type: ignore[arg-type]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(spec.public_key)  # type: ignore[arg-type]
+        .serial_number(spec.serial)
+        .not_valid_before(spec.not_before)
+        .not_valid_after(spec.not_after)
+        .add_extension(
+            x509.BasicConstraints(ca=spec.is_ca, path_length=spec.path_length if spec.is_ca else None), critical=True
+        )
+        .add_extension(key_usage_extension(spec.key_usages), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(aki, critical=False)
+    )
+    if spec.extended_key_usage is not None and spec.extended_key_usage.any():
+        builder = builder.add_extension(_eku(spec.extended_key_usage), critical=False)
+    if spec.sans:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([_general_name(s) for s in spec.sans]), critical=False
+        )
+    if spec.crl_distribution_url and issuer_cert is not None:
+        point = x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(spec.crl_distribution_url)],
+            relative_name=None,
+            reasons=None,
+            crl_issuer=None,
+        )
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    if spec.custom_extension is not None:
+        ext = x509.UnrecognizedExtension(
+            ObjectIdentifier(spec.custom_extension.object_identifier), _utf8_string(spec.custom_extension.value)
+        )
+        builder = builder.add_extension(ext, critical=False)
+    return builder.sign(issuer_key, _signature_hash(issuer_key, spec.hash))  # type: ignore[arg-type]
+
+
+def key_kind(public_key: PublicKeyTypes) -> str:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "RSA"
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "EC"
+    return "EdDSA"

@@ -1,0 +1,142 @@
+"""What may go into an issued certificate: names, SANs, key usages, custom extensions (RFC 5280 rules)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from gatewaycerts.domain.errors import InvalidInputError
+from gatewaycerts.domain.pca import CustomExtension, DistinguishedName, KeyUsage, SanType, SubjectAltName
+from gatewaycerts.domain.pca_errors import InvalidExtensionError, InvalidSanError
+
+MAX_SANS = 20
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+# Extensions this service sets itself (2.5.29.x) and the well-known PKIX ones: never via customized_extension.
+_RESERVED_OID_PREFIXES = ("2.5.29.", "1.3.6.1.5.5.7.1.")
+
+KeyKind = str  # "RSA", "EC" or "EdDSA"
+
+
+def _dns_ok(value: str) -> bool:
+    if len(value) > 253 or not value:
+        return False
+    labels = value.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+        if len(labels) < 2:
+            return False
+    return all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+def _bad_san(san: SubjectAltName, why: str) -> InvalidSanError:
+    shown = san.value if len(san.value) <= 64 and not _CONTROL.search(san.value) else san.value[:32] + "..."
+    return InvalidSanError(
+        f"Invalid parameter value, parameterName:subject_alternative_names. {san.type.value} {shown!r}: {why}",
+        field="subject_alternative_names",
+    )
+
+
+def validate_sans(sans: tuple[SubjectAltName, ...]) -> None:
+    if len(sans) > MAX_SANS:
+        raise InvalidSanError(
+            f"Invalid parameter value, parameterName:subject_alternative_names. At most {MAX_SANS} names",
+            field="subject_alternative_names",
+        )
+    for san in sans:
+        value = san.value
+        if san.type is SanType.DNS:
+            if not _dns_ok(value):
+                raise _bad_san(san, "not a valid DNS name (LDH labels, an optional leading '*.', <= 253 characters)")
+        elif san.type is SanType.IP:
+            try:
+                if len(value) > 39:
+                    raise ValueError
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise _bad_san(san, "not an IPv4 or IPv6 address") from None
+        elif san.type is SanType.EMAIL:
+            local, at, domain = value.rpartition("@")
+            if len(value) > 256 or not at or not local or _CONTROL.search(local) or " " in local or not _dns_ok(domain):
+                raise _bad_san(san, "not an e-mail address (local@domain, <= 256 characters)")
+        elif san.type is SanType.URI:
+            parts = urlsplit(value)
+            if len(value) > 253 or not parts.scheme or not parts.hostname or _CONTROL.search(value) or " " in value:
+                raise _bad_san(san, "not an absolute URI with a scheme and a host (<= 253 characters)")
+
+
+def validate_custom_extension(ext: CustomExtension) -> None:
+    oid, value = ext.object_identifier, ext.value
+    if not oid or len(oid) > 64 or not _OID.fullmatch(oid) or (oid[0] in "01" and int(oid.split(".")[1]) > 39):
+        raise InvalidExtensionError(
+            "Invalid parameter value, parameterName:customized_extension.object_identifier. Use a dotted OID such "
+            "as 1.3.6.1.4.1.2011.4.99 (at most 64 characters)",
+            field="customized_extension",
+        )
+    if oid.startswith(_RESERVED_OID_PREFIXES):
+        raise InvalidExtensionError(
+            f"customized_extension.object_identifier {oid} is a standard extension that this service sets itself",
+            field="customized_extension",
+        )
+    if not 1 <= len(value) <= 64 or _CONTROL.search(value):
+        raise InvalidExtensionError(
+            "Invalid parameter value, parameterName:customized_extension.value. Use 1 to 64 printable characters",
+            field="customized_extension",
+        )
+
+
+_DN_LIMITS = (
+    ("common_name", 1, 64),
+    ("state", 1, 128),
+    ("locality", 1, 128),
+    ("organization", 1, 64),
+    ("organizational_unit", 1, 64),
+)
+
+
+def validate_distinguished_name(dn: DistinguishedName) -> None:
+    for attr, low, high in _DN_LIMITS:
+        value = getattr(dn, attr)
+        if value is None and attr != "common_name":
+            continue
+        if value is None or not low <= len(value) <= high or _CONTROL.search(value) or value != value.strip():
+            raise InvalidInputError(
+                f"Invalid parameter value, parameterName:distinguished_name.{attr}. Use {low} to {high} printable "
+                "characters without leading or trailing spaces",
+                field="distinguished_name",
+            )
+    if dn.country is not None and not _COUNTRY.fullmatch(dn.country):
+        raise InvalidInputError(
+            "Invalid parameter value, parameterName:distinguished_name.country. Use a two-letter country code",
+            field="distinguished_name",
+        )
+
+
+def default_key_usages(is_ca: bool, key_kind: KeyKind) -> tuple[KeyUsage, ...]:
+    if is_ca:
+        return (KeyUsage.DIGITAL_SIGNATURE, KeyUsage.KEY_CERT_SIGN, KeyUsage.CRL_SIGN)
+    if key_kind == "RSA":
+        return (KeyUsage.DIGITAL_SIGNATURE, KeyUsage.KEY_ENCIPHERMENT)
+    return (KeyUsage.DIGITAL_SIGNATURE,)
+
+
+def validate_key_usages(usages: tuple[KeyUsage, ...], is_ca: bool, key_kind: KeyKind) -> None:
+    def refuse(why: str) -> InvalidInputError:
+        return InvalidInputError(f"Invalid parameter value, parameterName:key_usages. {why}", field="key_usages")
+
+    given = set(usages)
+    if is_ca and KeyUsage.KEY_CERT_SIGN not in given:
+        raise refuse("a CA certificate needs keyCertSign")
+    if not is_ca and given & {KeyUsage.KEY_CERT_SIGN, KeyUsage.CRL_SIGN}:
+        raise refuse("keyCertSign and cRLSign are for CA certificates only")
+    if given & {KeyUsage.ENCIPHER_ONLY, KeyUsage.DECIPHER_ONLY} and KeyUsage.KEY_AGREEMENT not in given:
+        raise refuse("encipherOnly and decipherOnly need keyAgreement")
+    if key_kind != "RSA" and given & {KeyUsage.KEY_ENCIPHERMENT, KeyUsage.DATA_ENCIPHERMENT}:
+        raise refuse("keyEncipherment and dataEncipherment need an RSA key")
+    if key_kind == "RSA" and KeyUsage.KEY_AGREEMENT in given:
+        raise refuse("keyAgreement needs an EC key")
+    if key_kind == "EdDSA" and given & {KeyUsage.KEY_AGREEMENT}:
+        raise refuse("an Ed25519 key can only sign")
