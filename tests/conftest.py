@@ -14,7 +14,9 @@ from gatewaycerts.app import create_app
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.settings import Settings
 from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+from gatewaycerts.store.mongo.pca import MongoPcaStore
 from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 from tests.mongo_server import FerretDB, MongoUnavailable
 
 STORES = ["sqlite", "mongo"]
@@ -53,6 +55,23 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: 
     uri = request.getfixturevalue("mongodb_uri")
     client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
     s = MongoCertificateStore(client, mongo_database, owns_client=False)
+    await s.ensure_schema()
+    yield s
+    await client.drop_database(mongo_database)
+    await client.close()
+
+
+@pytest.fixture(params=STORES)
+async def pca_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    if request.param == "sqlite":
+        s = SqlitePcaStore(tmp_path / "store.db")
+        await s.ensure_schema()
+        yield s
+        await s.close()
+        return
+    uri = request.getfixturevalue("mongodb_uri")
+    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+    s = MongoPcaStore(client, mongo_database)
     await s.ensure_schema()
     yield s
     await client.drop_database(mongo_database)

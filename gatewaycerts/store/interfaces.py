@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
+from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
 
 
 class CertificateStore(Protocol):
@@ -33,3 +35,44 @@ class CertificateStore(Protocol):
 
     async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
         """Delete atomically, only while no domain is bound."""
+
+
+class PcaStore(Protocol):
+    """The private CA registry: authorities, the certificates they issued, and serial reservations."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def reserve_serial(self, issuer_key: str, serial_number: str) -> None:
+        """Record that `issuer_key` (a CA id, or a subject key id for a self-signed root) used a serial.
+
+        Raises ConflictError when that serial was used already; serials stay unique per CA for ever.
+        """
+
+    async def insert_authority(self, ca: Authority) -> None: ...
+
+    async def get_authority(self, project_id: str | None, ca_id: str) -> Authority | None:
+        """project_id None looks the CA up in any project (only the public CRL endpoint does this)."""
+
+    async def list_authorities(
+        self, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int
+    ) -> Page[Authority]: ...
+
+    async def replace_authority(self, ca: Authority, *, expected_revision: int) -> Authority:
+        """Compare-and-swap on revision; ConflictError on mismatch, AuthorityNotFoundError when gone."""
+
+    async def insert_certificate(self, cert: IssuedCertificate) -> None: ...
+
+    async def get_certificate(self, project_id: str, cert_id: str) -> IssuedCertificate | None:
+        """Deleted certificates (delete_time set) are invisible to get and list, but keep their serials."""
+
+    async def list_certificates(
+        self, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int
+    ) -> Page[IssuedCertificate]: ...
+
+    async def replace_certificate(self, cert: IssuedCertificate, *, expected_revision: int) -> IssuedCertificate:
+        """Compare-and-swap on revision; ConflictError on mismatch, PrivateCertificateNotFoundError when gone."""
+
+    async def revoked_serials(self, issuer_id: str) -> list[RevokedSerial]:
+        """Serials revoked under `issuer_id`: its revoked certificates and its revoked subordinate CAs."""

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace as dc_replace
-from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from gatewaycerts.domain.errors import (
     CertificateNotFoundError,
     ConflictError,
     DuplicateNameError,
-    StoreUnavailableError,
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters
+from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
 
 T = TypeVar("T")
 
@@ -61,73 +56,9 @@ CREATE INDEX IF NOT EXISTS certificates_recent ON certificates (project_id, crea
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$date": value.isoformat()}
-    if isinstance(value, bytes):
-        return {"$bytes": base64.b64encode(value).decode("ascii")}
-    raise TypeError(type(value).__name__)
-
-
-def _decode(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1 and "$date" in obj:
-        return datetime.fromisoformat(obj["$date"])
-    if len(obj) == 1 and "$bytes" in obj:
-        return base64.b64decode(obj["$bytes"])
-    return obj
-
-
-def _sort_key(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class SqliteCertificateStore:
-    def __init__(self, path: str | Path) -> None:
-        self._path = str(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
-
-    # -- plumbing ---------------------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            if self._path != ":memory:":
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            self._conn = conn
-        return self._conn
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        def call() -> Any:
-            try:
-                return fn(self._connect(), *args)
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailableError(f"the embedded store is unavailable: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
+class SqliteCertificateStore(SqliteBase):
     async def ensure_schema(self) -> None:
         await self._run(lambda conn: conn.executescript(_SCHEMA))
-
-    async def ping(self) -> None:
-        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-
-        def close_conn() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, close_conn)
-        self._executor.shutdown(wait=True)
 
     # -- mapping ----------------------------------------------------------------------------------
 
@@ -138,17 +69,17 @@ class SqliteCertificateStore:
         private_key = heavy.pop("private_key")
         return {
             **{c.lstrip("_"): doc[c] for c in _COLUMNS},
-            "create_time": _sort_key(cert.create_time),
-            "summary": json.dumps(doc, default=_encode),
-            "heavy": json.dumps(heavy, default=_encode),
+            "create_time": sort_key(cert.create_time),
+            "summary": json.dumps(doc, default=encode_json),
+            "heavy": json.dumps(heavy, default=encode_json),
             "private_key": private_key,
         }
 
     @staticmethod
     def _from_row(summary: str, heavy: str | None, private_key: bytes | None) -> Certificate:
-        doc = json.loads(summary, object_hook=_decode)
+        doc = json.loads(summary, object_hook=decode_json)
         if heavy is not None:
-            doc.update(json.loads(heavy, object_hook=_decode))
+            doc.update(json.loads(heavy, object_hook=decode_json))
             doc["private_key"] = private_key
         return certificate_from_doc(doc)
 

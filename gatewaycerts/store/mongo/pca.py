@@ -1,0 +1,171 @@
+"""MongoPcaStore: private CAs, the certificates they issued and the serials they used (one collection each)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace as dc_replace
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from gatewaycerts.domain.errors import AuthorityNotFoundError, ConflictError, PrivateCertificateNotFoundError
+from gatewaycerts.domain.models import Page
+from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
+from gatewaycerts.store.mongo.claims import RevisionClaims, guard, replace_claimed
+from gatewaycerts.store.pca_codec import (
+    AUTHORITY_HEAVY,
+    CERTIFICATE_HEAVY,
+    authority_from_doc,
+    authority_to_doc,
+    certificate_from_doc,
+    certificate_to_doc,
+    revoked_from_doc,
+    sort_field,
+    status_clause,
+)
+
+
+def _query(project_id: str, query: PcaQuery, now: datetime, *, authority: bool) -> dict[str, Any]:
+    q: dict[str, Any] = {"project_id": project_id}
+    if not authority:
+        q["delete_time"] = None  # deleted certificates stay (hidden): their serials remain reserved and listed
+    if query.name_contains:
+        q["common_name"] = {"$regex": re.escape(query.name_contains), "$options": "i"}
+    if authority and query.type:
+        q["type"] = query.type
+    clause = status_clause(query.status, authority=authority)
+    if clause is not None:
+        q["status"] = {"$in": list(clause.stored)}
+        if clause.expired is not None:
+            q["not_after"] = {"$lt": now} if clause.expired else {"$gte": now}
+    return q
+
+
+class MongoPcaStore:
+    def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = False) -> None:
+        db = client[database]
+        self._client = client
+        self._owns_client = owns_client
+        self._authorities = db["pca_authorities"]
+        self._certificates = db["pca_certificates"]
+        self._serials = db["pca_serials"]
+        self._claims = RevisionClaims(db["pca_revisions"])
+
+    async def ensure_schema(self) -> None:
+        for coll in (self._authorities, self._certificates):
+            await guard(
+                coll.create_index(
+                    [("project_id", ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)],
+                    name=f"{coll.name}_recent",
+                )
+            )
+            await guard(
+                coll.create_index([("issuer_id", ASCENDING), ("status", ASCENDING)], name=f"{coll.name}_issuer")
+            )
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.close()
+
+    async def reserve_serial(self, issuer_key: str, serial_number: str) -> None:
+        try:
+            await guard(self._serials.insert_one({"_id": f"{issuer_key}:{serial_number}"}))
+        except DuplicateKeyError:
+            raise ConflictError("the serial number is in use by this CA already") from None
+
+    async def _insert(self, coll: Any, doc: dict[str, Any]) -> None:
+        try:
+            await guard(coll.insert_one(doc))
+        except DuplicateKeyError:
+            raise ConflictError("a record with this id exists already") from None
+
+    async def _list(
+        self,
+        coll: Any,
+        heavy: tuple[str, ...],
+        project_id: str,
+        query: PcaQuery,
+        now: datetime,
+        offset: int,
+        limit: int,
+        *,
+        authority: bool,
+    ) -> tuple[list[dict[str, Any]], int]:
+        q = _query(project_id, query, now, authority=authority)
+        direction = DESCENDING if query.descending else ASCENDING
+        total = await guard(coll.count_documents(q))
+        cursor = (
+            coll.find(q, {f: 0 for f in heavy})
+            .sort([(sort_field(query, authority=authority), direction), ("_id", direction)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return await guard(cursor.to_list(length=limit)), total
+
+    # -- authorities ------------------------------------------------------------------------------
+
+    async def insert_authority(self, ca: Authority) -> None:
+        await self._insert(self._authorities, authority_to_doc(ca))
+
+    async def get_authority(self, project_id: str | None, ca_id: str) -> Authority | None:
+        q: dict[str, Any] = {"_id": ca_id} if project_id is None else {"_id": ca_id, "project_id": project_id}
+        doc = await guard(self._authorities.find_one(q))
+        return None if doc is None else authority_from_doc(doc)
+
+    async def list_authorities(
+        self, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int
+    ) -> Page[Authority]:
+        docs, total = await self._list(
+            self._authorities, AUTHORITY_HEAVY, project_id, query, now, offset, limit, authority=True
+        )
+        return Page(items=tuple(authority_from_doc(d) for d in docs), total=total)
+
+    async def replace_authority(self, ca: Authority, *, expected_revision: int) -> Authority:
+        stored = dc_replace(ca, revision=expected_revision + 1)
+        await replace_claimed(
+            self._authorities,
+            self._claims,
+            authority_to_doc(stored),
+            expected_revision,
+            AuthorityNotFoundError("the CA does not exist"),
+        )
+        return stored
+
+    # -- issued certificates ----------------------------------------------------------------------
+
+    async def insert_certificate(self, cert: IssuedCertificate) -> None:
+        await self._insert(self._certificates, certificate_to_doc(cert))
+
+    async def get_certificate(self, project_id: str, cert_id: str) -> IssuedCertificate | None:
+        doc = await guard(self._certificates.find_one({"_id": cert_id, "project_id": project_id, "delete_time": None}))
+        return None if doc is None else certificate_from_doc(doc)
+
+    async def list_certificates(
+        self, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int
+    ) -> Page[IssuedCertificate]:
+        docs, total = await self._list(
+            self._certificates, CERTIFICATE_HEAVY, project_id, query, now, offset, limit, authority=False
+        )
+        return Page(items=tuple(certificate_from_doc(d) for d in docs), total=total)
+
+    async def replace_certificate(self, cert: IssuedCertificate, *, expected_revision: int) -> IssuedCertificate:
+        stored = dc_replace(cert, revision=expected_revision + 1)
+        await replace_claimed(
+            self._certificates,
+            self._claims,
+            certificate_to_doc(stored),
+            expected_revision,
+            PrivateCertificateNotFoundError("the private certificate does not exist"),
+        )
+        return stored
+
+    async def revoked_serials(self, issuer_id: str) -> list[RevokedSerial]:
+        q = {"issuer_id": issuer_id, "status": "REVOKED"}
+        fields = {"serial_number": 1, "revoked_at": 1, "revocation_reason": 1}
+        out: list[RevokedSerial] = []
+        for coll in (self._certificates, self._authorities):
+            docs = await guard(coll.find(q, fields).to_list(length=None))
+            out.extend(revoked_from_doc(d) for d in docs)
+        return out

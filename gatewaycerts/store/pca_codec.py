@@ -1,0 +1,255 @@
+"""The one mapping between CA-engine objects (Authority, IssuedCertificate) and stored documents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gatewaycerts.domain.pca import (
+    Authority,
+    CaStatus,
+    CaType,
+    CrlConfiguration,
+    CrlState,
+    DistinguishedName,
+    GenMode,
+    IssuedCertificate,
+    IssuedKind,
+    IssuedStatus,
+    KeyAlgorithm,
+    KeyUsage,
+    PcaQuery,
+    RevocationReason,
+    RevokedSerial,
+    SanType,
+    SignatureHash,
+    SubjectAltName,
+)
+
+# Not needed to present a list item; adapters leave them out of list queries.
+AUTHORITY_HEAVY = ("encrypted_key", "certificate_pem", "chain_pem", "csr_pem", "crl")
+CERTIFICATE_HEAVY = ("encrypted_key", "certificate_pem", "chain_pem")
+
+# The statuses a client can see that are derived from time rather than stored.
+_CA_EXPIRABLE = (CaStatus.ACTIVED.value, CaStatus.DISABLED.value)
+_CERT_EXPIRABLE = (IssuedStatus.ISSUED.value,)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _dn_to_doc(dn: DistinguishedName) -> dict[str, Any]:
+    return {
+        "common_name": dn.common_name,
+        "country": dn.country,
+        "state": dn.state,
+        "locality": dn.locality,
+        "organization": dn.organization,
+        "organizational_unit": dn.organizational_unit,
+    }
+
+
+def _dn_from_doc(d: dict[str, Any]) -> DistinguishedName:
+    return DistinguishedName(**{k: d.get(k) for k in _dn_to_doc(DistinguishedName("x"))})
+
+
+def _enum(value: Any) -> Any:
+    return None if value is None else value.value
+
+
+def authority_to_doc(ca: Authority) -> dict[str, Any]:
+    crl = ca.crl
+    return {
+        "_id": ca.id,
+        "project_id": ca.project_id,
+        "type": ca.type.value,
+        "status": ca.status.value,
+        "distinguished_name": _dn_to_doc(ca.distinguished_name),
+        "common_name": ca.distinguished_name.common_name,
+        "key_algorithm": ca.key_algorithm.value,
+        "signature_algorithm": ca.signature_algorithm.value,
+        "issuer_id": ca.issuer_id,
+        "issuer_name": ca.issuer_name,
+        "path_length": ca.path_length,
+        "key_usages": [u.value for u in ca.key_usages],
+        "crl_configuration": {
+            "enabled": ca.crl_configuration.enabled,
+            "crl_name": ca.crl_configuration.crl_name,
+            "valid_days": ca.crl_configuration.valid_days,
+        },
+        "encrypted_key": ca.encrypted_key,
+        "certificate_pem": ca.certificate_pem,
+        "chain_pem": ca.chain_pem,
+        "csr_pem": ca.csr_pem,
+        "serial_number": ca.serial_number,
+        "not_before": ca.not_before,
+        "not_after": ca.not_after,
+        "gen_mode": ca.gen_mode.value,
+        "create_time": ca.create_time,
+        "update_time": ca.update_time,
+        "revision": ca.revision,
+        "delete_time": ca.delete_time,
+        "status_before_delete": _enum(ca.status_before_delete),
+        "revoked_at": ca.revoked_at,
+        "revocation_reason": _enum(ca.revocation_reason),
+        "crl": None
+        if crl is None
+        else {
+            "number": crl.number,
+            "this_update": crl.this_update,
+            "next_update": crl.next_update,
+            "der": crl.der,
+            "revoked_count": crl.revoked_count,
+        },
+    }
+
+
+def authority_from_doc(d: dict[str, Any]) -> Authority:
+    crl = d.get("crl")
+    conf = d["crl_configuration"]
+    return Authority(
+        id=d["_id"],
+        project_id=d["project_id"],
+        type=CaType(d["type"]),
+        status=CaStatus(d["status"]),
+        distinguished_name=_dn_from_doc(d["distinguished_name"]),
+        key_algorithm=KeyAlgorithm(d["key_algorithm"]),
+        signature_algorithm=SignatureHash(d["signature_algorithm"]),
+        issuer_id=d.get("issuer_id"),
+        issuer_name=d.get("issuer_name"),
+        path_length=d.get("path_length"),
+        key_usages=tuple(KeyUsage(u) for u in d.get("key_usages", ())),
+        crl_configuration=CrlConfiguration(
+            enabled=bool(conf["enabled"]), crl_name=conf.get("crl_name"), valid_days=int(conf["valid_days"])
+        ),
+        encrypted_key=bytes(d.get("encrypted_key") or b""),
+        certificate_pem=d.get("certificate_pem"),
+        chain_pem=d.get("chain_pem") or "",
+        csr_pem=d.get("csr_pem"),
+        serial_number=d.get("serial_number"),
+        not_before=_utc(d.get("not_before")),
+        not_after=_utc(d.get("not_after")),
+        gen_mode=GenMode(d["gen_mode"]),
+        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
+        update_time=_utc(d["update_time"]),  # type: ignore[arg-type]
+        revision=int(d.get("revision", 0)),
+        delete_time=_utc(d.get("delete_time")),
+        status_before_delete=CaStatus(d["status_before_delete"]) if d.get("status_before_delete") else None,
+        revoked_at=_utc(d.get("revoked_at")),
+        revocation_reason=RevocationReason(d["revocation_reason"]) if d.get("revocation_reason") else None,
+        crl=None
+        if not crl
+        else CrlState(
+            number=int(crl["number"]),
+            this_update=_utc(crl["this_update"]),  # type: ignore[arg-type]
+            next_update=_utc(crl["next_update"]),  # type: ignore[arg-type]
+            der=bytes(crl["der"]),
+            revoked_count=int(crl.get("revoked_count", 0)),
+        ),
+    )
+
+
+def certificate_to_doc(c: IssuedCertificate) -> dict[str, Any]:
+    return {
+        "_id": c.id,
+        "project_id": c.project_id,
+        "issuer_id": c.issuer_id,
+        "issuer_name": c.issuer_name,
+        "kind": c.kind.value,
+        "status": c.status.value,
+        "distinguished_name": _dn_to_doc(c.distinguished_name),
+        "common_name": c.distinguished_name.common_name,
+        "key_algorithm": _enum(c.key_algorithm),
+        "signature_algorithm": c.signature_algorithm.value,
+        "serial_number": c.serial_number,
+        "not_before": c.not_before,
+        "not_after": c.not_after,
+        "gen_mode": c.gen_mode.value,
+        "certificate_pem": c.certificate_pem,
+        "chain_pem": c.chain_pem,
+        "encrypted_key": c.encrypted_key,
+        "create_time": c.create_time,
+        "sans": [{"type": s.type.value, "value": s.value} for s in c.sans],
+        "revision": c.revision,
+        "revoked_at": c.revoked_at,
+        "revocation_reason": _enum(c.revocation_reason),
+        "delete_time": c.delete_time,
+    }
+
+
+def certificate_from_doc(d: dict[str, Any]) -> IssuedCertificate:
+    key = d.get("encrypted_key")
+    return IssuedCertificate(
+        id=d["_id"],
+        project_id=d["project_id"],
+        issuer_id=d["issuer_id"],
+        issuer_name=d.get("issuer_name") or "",
+        kind=IssuedKind(d["kind"]),
+        status=IssuedStatus(d["status"]),
+        distinguished_name=_dn_from_doc(d["distinguished_name"]),
+        key_algorithm=KeyAlgorithm(d["key_algorithm"]) if d.get("key_algorithm") else None,
+        signature_algorithm=SignatureHash(d["signature_algorithm"]),
+        serial_number=d["serial_number"],
+        not_before=_utc(d["not_before"]),  # type: ignore[arg-type]
+        not_after=_utc(d["not_after"]),  # type: ignore[arg-type]
+        gen_mode=GenMode(d["gen_mode"]),
+        certificate_pem=d.get("certificate_pem") or "",
+        chain_pem=d.get("chain_pem") or "",
+        encrypted_key=None if key is None else bytes(key),
+        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
+        sans=tuple(SubjectAltName(SanType(s["type"]), s["value"]) for s in d.get("sans", ())),
+        revision=int(d.get("revision", 0)),
+        revoked_at=_utc(d.get("revoked_at")),
+        revocation_reason=RevocationReason(d["revocation_reason"]) if d.get("revocation_reason") else None,
+        delete_time=_utc(d.get("delete_time")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusClause:
+    """A client-visible status as a stored-status set plus an expiry condition relative to `now`."""
+
+    stored: tuple[str, ...]
+    expired: bool | None  # True: not_after < now; False: not_after >= now; None: no condition
+
+
+def status_clause(status: str | None, *, authority: bool) -> StatusClause | None:
+    if not status:
+        return None
+    expirable = _CA_EXPIRABLE if authority else _CERT_EXPIRABLE
+    if status == "EXPIRED":
+        return StatusClause(stored=expirable, expired=True)
+    if status in expirable:
+        return StatusClause(stored=(status,), expired=False)
+    return StatusClause(stored=(status,), expired=None)
+
+
+SORT_FIELDS = {"create_time", "common_name", "not_after", "type", "issuer_name"}
+
+
+def sort_field(query: PcaQuery, *, authority: bool) -> str:
+    key = query.sort_key.value
+    allowed = (
+        {"create_time", "common_name", "not_after", "type"}
+        if authority
+        else {
+            "create_time",
+            "common_name",
+            "not_after",
+            "issuer_name",
+        }
+    )
+    return key if key in allowed else "create_time"
+
+
+def revoked_from_doc(doc: dict[str, Any]) -> RevokedSerial:
+    """A CRL entry from a revoked certificate's or subordinate CA's document."""
+    return RevokedSerial(
+        serial_number=int(doc["serial_number"]),
+        revoked_at=_utc(doc["revoked_at"]),  # type: ignore[arg-type]
+        reason=RevocationReason(doc.get("revocation_reason") or RevocationReason.UNSPECIFIED.value),
+    )

@@ -1,0 +1,286 @@
+"""SqlitePcaStore: private CAs, the certificates they issued and the serials they used.
+
+Each record is a JSON document plus the columns that lists filter and sort on; every change is a
+compare-and-swap on `revision`, atomic because one connection serves all statements.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace as dc_replace
+from datetime import datetime
+from typing import Any
+
+from gatewaycerts.domain.errors import (
+    AuthorityNotFoundError,
+    ConflictError,
+    PrivateCertificateNotFoundError,
+)
+from gatewaycerts.domain.models import Page
+from gatewaycerts.domain.pca import (
+    Authority,
+    IssuedCertificate,
+    PcaQuery,
+    RevokedSerial,
+)
+from gatewaycerts.store.pca_codec import (
+    AUTHORITY_HEAVY,
+    CERTIFICATE_HEAVY,
+    authority_from_doc,
+    authority_to_doc,
+    certificate_from_doc,
+    certificate_to_doc,
+    revoked_from_doc,
+    sort_field,
+    status_clause,
+)
+from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pca_serials (
+    issuer TEXT NOT NULL,
+    serial_number TEXT NOT NULL,
+    PRIMARY KEY (issuer, serial_number)
+);
+CREATE TABLE IF NOT EXISTS pca_authorities (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    issuer_id TEXT,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    common_name TEXT NOT NULL,
+    not_after TEXT,
+    create_time TEXT NOT NULL,
+    serial_number TEXT,
+    revision INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    heavy TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pca_authorities_recent ON pca_authorities (project_id, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS pca_authorities_issuer ON pca_authorities (issuer_id, status);
+CREATE TABLE IF NOT EXISTS pca_certificates (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    issuer_id TEXT NOT NULL,
+    issuer_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    common_name TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    create_time TEXT NOT NULL,
+    serial_number TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    heavy TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pca_certificates_serial ON pca_certificates (issuer_id, serial_number);
+CREATE INDEX IF NOT EXISTS pca_certificates_recent ON pca_certificates (project_id, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS pca_certificates_issuer ON pca_certificates (issuer_id, status);
+"""
+
+_AUTHORITY_COLUMNS = (
+    "project_id",
+    "issuer_id",
+    "type",
+    "status",
+    "common_name",
+    "serial_number",
+    "revision",
+)
+_CERTIFICATE_COLUMNS = (
+    "project_id",
+    "issuer_id",
+    "issuer_name",
+    "status",
+    "common_name",
+    "serial_number",
+    "revision",
+)
+_TIME_COLUMNS = ("not_after", "create_time")
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else sort_key(value)
+
+
+def _row(doc: dict[str, Any], columns: tuple[str, ...], heavy_fields: tuple[str, ...]) -> dict[str, Any]:
+    row = {"id": doc["_id"], **{c: doc[c] for c in columns}, **{c: _time(doc[c]) for c in _TIME_COLUMNS}}
+    heavy = {k: doc.pop(k) for k in heavy_fields}
+    row["summary"] = json.dumps(doc, default=encode_json)
+    row["heavy"] = json.dumps(heavy, default=encode_json)
+    return row
+
+
+def _doc(summary: str, heavy: str | None) -> dict[str, Any]:
+    doc = json.loads(summary, object_hook=decode_json)
+    if heavy is not None:
+        doc.update(json.loads(heavy, object_hook=decode_json))
+    return doc
+
+
+def _where(project_id: str, query: PcaQuery, now: datetime, *, authority: bool) -> tuple[str, list[Any]]:
+    clauses, params = ["project_id = ?"], [project_id]
+    if not authority:
+        clauses.append("deleted = 0")
+    if query.name_contains:
+        escaped = query.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append("common_name LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    if authority and query.type:
+        clauses.append("type = ?")
+        params.append(query.type)
+    clause = status_clause(query.status, authority=authority)
+    if clause is not None:
+        clauses.append(f"status IN ({', '.join('?' for _ in clause.stored)})")
+        params.extend(clause.stored)
+        if clause.expired is not None:
+            clauses.append("not_after < ?" if clause.expired else "not_after >= ?")
+            params.append(sort_key(now))
+    return " AND ".join(clauses), params
+
+
+class SqlitePcaStore(SqliteBase):
+    async def ensure_schema(self) -> None:
+        await self._run(lambda conn: conn.executescript(_SCHEMA))
+
+    async def reserve_serial(self, issuer_key: str, serial_number: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO pca_serials (issuer, serial_number) VALUES (?, ?)", (issuer_key, serial_number)
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError("the serial number is in use by this CA already") from None
+
+        await self._run(op)
+
+    # -- generic record plumbing ------------------------------------------------------------------
+
+    async def _insert(self, table: str, row: dict[str, Any]) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",  # noqa: S608
+                    row,
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError("a record with this id or serial number exists already") from None
+
+        await self._run(op)
+
+    async def _get(self, table: str, project_id: str | None, record_id: str, live: str = "") -> dict[str, Any] | None:
+        def op(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            if project_id is None:
+                row = conn.execute(
+                    f"SELECT summary, heavy FROM {table} WHERE id = ?{live}",  # noqa: S608
+                    (record_id,),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    f"SELECT summary, heavy FROM {table} WHERE id = ? AND project_id = ?{live}",  # noqa: S608
+                    (record_id, project_id),
+                ).fetchone()
+            return None if row is None else _doc(*row)
+
+        return await self._run(op)
+
+    async def _list(
+        self, table: str, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int, *, authority: bool
+    ) -> tuple[list[dict[str, Any]], int]:
+        where, params = _where(project_id, query, now, authority=authority)
+        column = sort_field(query, authority=authority)
+        direction = "DESC" if query.descending else "ASC"
+
+        def op(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
+            total = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]  # noqa: S608
+            rows = conn.execute(
+                f"SELECT summary FROM {table} WHERE {where} "  # noqa: S608
+                f"ORDER BY {column} {direction}, id {direction} LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+            return [_doc(r[0], None) for r in rows], total
+
+        return await self._run(op)
+
+    async def _replace(self, table: str, row: dict[str, Any], expected_revision: int, missing: Exception) -> None:
+        assignments = ", ".join(f"{k} = :{k}" for k in row if k != "id")
+
+        def op(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                f"UPDATE {table} SET {assignments} "  # noqa: S608
+                "WHERE id = :id AND project_id = :project_id AND revision = :expected",
+                {**row, "expected": expected_revision},
+            )
+            if cur.rowcount == 0:
+                exists = conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row["id"],)).fetchone()  # noqa: S608
+                if exists is None:
+                    raise missing
+                raise ConflictError("the record was changed concurrently; retry")
+
+        await self._run(op)
+
+    # -- authorities ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _authority_row(ca: Authority) -> dict[str, Any]:
+        return _row(authority_to_doc(ca), _AUTHORITY_COLUMNS, AUTHORITY_HEAVY)
+
+    async def insert_authority(self, ca: Authority) -> None:
+        await self._insert("pca_authorities", self._authority_row(ca))
+
+    async def get_authority(self, project_id: str | None, ca_id: str) -> Authority | None:
+        doc = await self._get("pca_authorities", project_id, ca_id)
+        return None if doc is None else authority_from_doc(doc)
+
+    async def list_authorities(
+        self, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int
+    ) -> Page[Authority]:
+        docs, total = await self._list("pca_authorities", project_id, query, now, offset, limit, authority=True)
+        return Page(items=tuple(authority_from_doc(d) for d in docs), total=total)
+
+    async def replace_authority(self, ca: Authority, *, expected_revision: int) -> Authority:
+        stored = dc_replace(ca, revision=expected_revision + 1)
+        missing = AuthorityNotFoundError("the CA does not exist")
+        await self._replace("pca_authorities", self._authority_row(stored), expected_revision, missing)
+        return stored
+
+    # -- issued certificates ----------------------------------------------------------------------
+
+    @staticmethod
+    def _certificate_row(cert: IssuedCertificate) -> dict[str, Any]:
+        # Deleted certificates stay (hidden) so that their serials remain reserved and, if revoked, listed.
+        return {
+            **_row(certificate_to_doc(cert), _CERTIFICATE_COLUMNS, CERTIFICATE_HEAVY),
+            "deleted": int(cert.delete_time is not None),
+        }
+
+    async def insert_certificate(self, cert: IssuedCertificate) -> None:
+        await self._insert("pca_certificates", self._certificate_row(cert))
+
+    async def get_certificate(self, project_id: str, cert_id: str) -> IssuedCertificate | None:
+        doc = await self._get("pca_certificates", project_id, cert_id, " AND deleted = 0")
+        return None if doc is None else certificate_from_doc(doc)
+
+    async def list_certificates(
+        self, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int
+    ) -> Page[IssuedCertificate]:
+        docs, total = await self._list("pca_certificates", project_id, query, now, offset, limit, authority=False)
+        return Page(items=tuple(certificate_from_doc(d) for d in docs), total=total)
+
+    async def replace_certificate(self, cert: IssuedCertificate, *, expected_revision: int) -> IssuedCertificate:
+        stored = dc_replace(cert, revision=expected_revision + 1)
+        missing = PrivateCertificateNotFoundError("the private certificate does not exist")
+        await self._replace("pca_certificates", self._certificate_row(stored), expected_revision, missing)
+        return stored
+
+    async def revoked_serials(self, issuer_id: str) -> list[RevokedSerial]:
+        def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT summary FROM pca_certificates WHERE issuer_id = ? AND status = 'REVOKED' "
+                "UNION ALL SELECT summary FROM pca_authorities WHERE issuer_id = ? AND status = 'REVOKED'",
+                (issuer_id, issuer_id),
+            ).fetchall()
+            return [_doc(r[0], None) for r in rows]
+
+        return [revoked_from_doc(d) for d in await self._run(op)]
