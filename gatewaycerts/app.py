@@ -11,7 +11,16 @@ from pathlib import Path
 from aiohttp import web
 
 from gatewaycerts import __version__
-from gatewaycerts.appkeys import CERTIFICATE_SERVICE, CERTIFICATE_STORE, OPENAPI_DOCS, SETTINGS, TOKEN_VERIFIER
+from gatewaycerts.appkeys import (
+    AUTHORITY_SERVICE,
+    CERTIFICATE_SERVICE,
+    CERTIFICATE_STORE,
+    GATEWAY_IMPORT,
+    OPENAPI_DOCS,
+    PRIVATE_CERTIFICATE_SERVICE,
+    SETTINGS,
+    TOKEN_VERIFIER,
+)
 from gatewaycerts.auth.tokens import (
     JwksKeySource,
     KeySource,
@@ -20,12 +29,17 @@ from gatewaycerts.auth.tokens import (
     load_or_create_dev_key,
     load_public_key_file,
 )
+from gatewaycerts.core.authorities import AuthorityService
 from gatewaycerts.core.certificates import CertificateService
 from gatewaycerts.core.clock import Clock, system_clock
+from gatewaycerts.core.gateway_import import GatewayImport
+from gatewaycerts.core.issuance import PrivateCertificateService
+from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
+from gatewaycerts.facades.ccm import app as ccm
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings
-from gatewaycerts.store.interfaces import CertificateStore
+from gatewaycerts.store.interfaces import CertificateStore, PcaStore
 from gatewaycerts.web.errors import error_middleware
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.middleware import PlainDialect, request_id_middleware
@@ -37,22 +51,30 @@ DEV_KEK_FILE = "dev-kek"
 
 
 def build_store(settings: Settings) -> CertificateStore:
+    return build_stores(settings)[0]
+
+
+def build_stores(settings: Settings) -> tuple[CertificateStore, PcaStore]:
+    """The certificate store and the private-CA store, on one database (one MongoDB client)."""
     path = settings.sqlite_path
     if path is not None:
         from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+        from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 
-        return SqliteCertificateStore(path)
+        return SqliteCertificateStore(path), SqlitePcaStore(path)
     from pymongo import AsyncMongoClient
     from pymongo.uri_parser import parse_uri
 
     from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+    from gatewaycerts.store.mongo.pca import MongoPcaStore
 
     url = str(settings.database_url)
     database = parse_uri(url).get("database") or settings.mongodb_database
     client: AsyncMongoClient = AsyncMongoClient(
         url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, appname="gatewaycerts"
     )
-    return MongoCertificateStore(client, database)
+    # The certificate store owns (and closes) the shared client.
+    return MongoCertificateStore(client, database), MongoPcaStore(client, database, owns_client=False)
 
 
 def _dev_kek(state_dir: Path) -> str:
@@ -98,10 +120,14 @@ def create_app(
     settings: Settings,
     *,
     store: CertificateStore | None = None,
+    pca_store: PcaStore | None = None,
     clock: Clock = system_clock,
     verifier: TokenVerifier | None = None,
 ) -> web.Application:
-    store = store or build_store(settings)
+    if store is None or pca_store is None:
+        built_store, built_pca = build_stores(settings)
+        store = store or built_store
+        pca_store = pca_store or built_pca
     vault = build_vault(settings)
     executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pki")
 
@@ -112,11 +138,20 @@ def create_app(
     app[SETTINGS] = settings
     app[CERTIFICATE_STORE] = store
     app[TOKEN_VERIFIER] = verifier or build_verifier(settings)
-    app[CERTIFICATE_SERVICE] = CertificateService(store, vault, executor=executor, clock=clock)
+    certificates = CertificateService(store, vault, executor=executor, clock=clock)
+    app[CERTIFICATE_SERVICE] = certificates
+    crls = CrlPublisher(pca_store, vault, executor=executor, clock=clock)
+    authorities = AuthorityService(pca_store, vault, crls, public_url=settings.base_url, executor=executor, clock=clock)
+    issued = PrivateCertificateService(pca_store, vault, authorities, crls, executor=executor, clock=clock)
+    app[AUTHORITY_SERVICE] = authorities
+    app[PRIVATE_CERTIFICATE_SERVICE] = issued
+    app[GATEWAY_IMPORT] = GatewayImport(issued, certificates)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.ensure_schema()
+        await pca_store.ensure_schema()
         yield
+        await pca_store.close()
         await store.close()
         executor.shutdown(wait=True)
 
@@ -127,5 +162,11 @@ def create_app(
 
     apic = create_apic_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(MOUNT, apic)
-    app[OPENAPI_DOCS] = {"apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION)}
+    ccm_apps = ccm.create_ccm_apps(client_max_size=settings.max_body_bytes)
+    for mount, sub in ccm_apps.items():
+        app.add_subapp(mount, sub)
+    app[OPENAPI_DOCS] = {
+        "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
+        "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),
+    }
     return app

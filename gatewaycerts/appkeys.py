@@ -10,7 +10,10 @@ from gatewaycerts.domain.models import Principal
 
 if TYPE_CHECKING:
     from gatewaycerts.auth.tokens import TokenVerifier
+    from gatewaycerts.core.authorities import AuthorityService
     from gatewaycerts.core.certificates import CertificateService
+    from gatewaycerts.core.gateway_import import GatewayImport
+    from gatewaycerts.core.issuance import PrivateCertificateService
     from gatewaycerts.settings import Settings
     from gatewaycerts.store.interfaces import CertificateStore
 
@@ -18,6 +21,9 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 TOKEN_VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("token_verifier")
 CERTIFICATE_SERVICE: web.AppKey[CertificateService] = web.AppKey("certificate_service")
 CERTIFICATE_STORE: web.AppKey[CertificateStore] = web.AppKey("certificate_store")
+AUTHORITY_SERVICE: web.AppKey[AuthorityService] = web.AppKey("authority_service")
+PRIVATE_CERTIFICATE_SERVICE: web.AppKey[PrivateCertificateService] = web.AppKey("private_certificate_service")
+GATEWAY_IMPORT: web.AppKey[GatewayImport] = web.AppKey("gateway_import")
 OPENAPI_DOCS: web.AppKey[dict[str, dict]] = web.AppKey("openapi_docs")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)

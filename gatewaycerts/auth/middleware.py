@@ -22,6 +22,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if getattr(request.match_info.handler, "public_route", False):
+        return await handler(request)  # e.g. CRL distribution points: relying parties have no token
     token = bearer_token(request)
     if token is None:
         raise AuthenticationError("Incorrect token or token resolution failed: no X-Auth-Token header")

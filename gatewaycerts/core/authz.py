@@ -18,3 +18,21 @@ def authorize(principal: Principal, project_id: str, action: Action) -> None:
         raise PermissionDeniedError("no permissions to request this method: the token is not valid for this project")
     if not any(action in _ALLOWED.get(role, frozenset()) for role in principal.roles):
         raise PermissionDeniedError(f"no permissions to request this method: the token's roles may not {action.value}")
+
+
+def project_of(principal: Principal, requested: str | None) -> str:
+    """The project of an API whose URLs carry none (CCM, Notary, Barbican): the token's only project, or
+    the one named by the X-Project-Id header when the token covers several."""
+    if requested:
+        if requested not in principal.projects:
+            raise PermissionDeniedError(
+                "no permissions to request this method: the token is not valid for this project"
+            )
+        return requested
+    if len(principal.projects) == 1:
+        return next(iter(principal.projects))
+    raise PermissionDeniedError(
+        "the token covers several projects; name one with the X-Project-Id header"
+        if principal.projects
+        else "the token names no project"
+    )

@@ -27,8 +27,8 @@ def _strip_swagger2_keys(node: Any) -> Any:
     return node
 
 
-def build_openapi(app: web.Application, *, title: str, version: str, description: str) -> dict[str, Any]:
-    """The OpenAPI document of every documented route of `app` (routes already added)."""
+def build_openapi(*apps: web.Application, title: str, version: str, description: str) -> dict[str, Any]:
+    """The OpenAPI document of every documented route of `apps` (mounted, routes already added)."""
     spec = AiohttpApiSpec(
         url="",
         title=title,
@@ -37,7 +37,8 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
         info={"description": description},
         generate_spec=True,
     )
-    spec._register(app)  # apigami registers on startup otherwise; we need the document before serving
+    for app in apps:
+        spec._register(app)  # apigami registers on startup otherwise; we need the document before serving
     document = _strip_swagger2_keys(spec.swagger_dict())
     components = document.setdefault("components", {})
     components["securitySchemes"] = SECURITY_SCHEMES

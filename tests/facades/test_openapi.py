@@ -47,3 +47,17 @@ async def test_docs_served(aiohttp_client, tmp_path):
     assert resp.status == 200 and "/openapi/apic.json" in await resp.text()
     assert (await client.get("/docs/static/swagger-ui-bundle.js")).status == 200
     assert (await client.get("/openapi/nope.json")).status == 404
+
+
+def test_spec_covers_every_ccm_route_and_only_the_crl_is_public(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path))
+    doc = app[OPENAPI_DOCS]["ccm"]
+    documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/v1/private-")
+    }
+    assert served and documented == served
+    public = {p for p, item in doc["paths"].items() for op in item.values() if op.get("security") == []}
+    assert public == {"/v1/private-certificate-authorities/{ca_id}/crl"}

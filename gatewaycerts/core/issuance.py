@@ -1,0 +1,422 @@
+"""PrivateCertificateService: issue certificates from the project's CAs (server-side key or CSR),
+read, export, revoke and delete them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from gatewaycerts.core.authorities import (
+    AuthorityService,
+    check_can_issue,
+    check_supported,
+    is_uuid,
+    new_uuid,
+    page_bounds,
+    parse_enum,
+    path_length_under,
+)
+from gatewaycerts.core.authz import authorize
+from gatewaycerts.core.clock import Clock, system_clock
+from gatewaycerts.core.common import in_executor, require, retry_on_conflict
+from gatewaycerts.core.revocation import CrlPublisher
+from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
+from gatewaycerts.domain.errors import (
+    AlreadyRevokedError,
+    InvalidInputError,
+    InvalidStateError,
+    PrivateCertificateNotFoundError,
+)
+from gatewaycerts.domain.models import Action, Page, Principal
+from gatewaycerts.domain.pca import (
+    Authority,
+    CustomExtension,
+    DistinguishedName,
+    ExtendedKeyUsage,
+    GenMode,
+    IssuedCertificate,
+    IssuedKind,
+    IssuedStatus,
+    KeyAlgorithm,
+    KeyUsage,
+    PcaQuery,
+    RevocationReason,
+    SanType,
+    SignatureHash,
+    SubjectAltName,
+)
+from gatewaycerts.keyvault import KeyVault
+from gatewaycerts.pki.authority import CsrFacts, Profile, inspect_csr, issue, key_usages_for, new_key_pem
+from gatewaycerts.pki.export import export_files, export_pem_bundle, zip_files
+from gatewaycerts.pki.profiles import validate_custom_extension, validate_distinguished_name, validate_sans
+from gatewaycerts.store.interfaces import PcaStore
+
+EXPORT_TYPES = ("APACHE", "NGINX", "IIS", "TOMCAT", "OTHER")
+_KEYSTORE_TYPES = ("IIS", "TOMCAT")
+
+
+@dataclass(frozen=True, slots=True)
+class SanRequest:
+    type: str | None
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueDraft:
+    issuer_id: str | None
+    key_algorithm: str | None
+    signature_algorithm: str | None
+    distinguished_name: DistinguishedName | None
+    validity: ValidityRequest | None
+    key_usages: tuple[str, ...] | None = None
+    subject_alternative_names: tuple[SanRequest, ...] | None = None
+    extended_key_usage: ExtendedKeyUsage | None = None
+    customized_extension: CustomExtension | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CsrIssueDraft:
+    issuer_id: str | None
+    csr: str | None
+    validity: ValidityRequest | None
+    type: str | None = None
+    path_length: int | None = None
+    subject_alternative_names: tuple[SanRequest, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    type: str | None
+    is_compressed: bool = False
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """Either JSON fields (PEM types, not compressed) or one file (zip or PKCS#12) to download."""
+
+    fields: dict[str, str] | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    content: bytes | None = None
+
+
+def certificate_key_context(project_id: str, cert_id: str) -> str:
+    return f"pca-certificate:{project_id}:{cert_id}"
+
+
+def effective_certificate_status(cert: IssuedCertificate, now: datetime) -> IssuedStatus:
+    if cert.status is IssuedStatus.ISSUED and cert.not_after < now:
+        return IssuedStatus.EXPIRED
+    return cert.status
+
+
+def _sans(raw: tuple[SanRequest, ...] | None) -> tuple[SubjectAltName, ...]:
+    out = []
+    for item in raw or ():
+        kind = parse_enum(SanType, item.type, "subject_alternative_names.type")
+        out.append(SubjectAltName(kind, require(item.value, "subject_alternative_names.value")))
+    sans = tuple(dict.fromkeys(out))
+    validate_sans(sans)
+    return sans
+
+
+class PrivateCertificateService:
+    def __init__(
+        self,
+        store: PcaStore,
+        vault: KeyVault,
+        authorities: AuthorityService,
+        crls: CrlPublisher,
+        *,
+        executor: Executor | None = None,
+        clock: Clock = system_clock,
+        new_id: Callable[[], str] = new_uuid,
+        on_issued: Callable[[str], None] | None = None,
+        on_revoked: Callable[[str], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._vault = vault
+        self._authorities = authorities
+        self._crls = crls
+        self._executor = executor
+        self._clock = clock
+        self._new_id = new_id
+        self._on_issued = on_issued or (lambda kind: None)
+        self._on_revoked = on_revoked or (lambda kind: None)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def _load(self, project_id: str, cert_id: str) -> IssuedCertificate:
+        cert = await self._store.get_certificate(project_id, cert_id) if is_uuid(cert_id) else None
+        if cert is None:
+            shown = f", id:{cert_id}" if is_uuid(cert_id) else ""
+            raise PrivateCertificateNotFoundError(f"the private certificate does not exist{shown}")
+        return cert
+
+    async def get(self, principal: Principal, project_id: str, cert_id: str) -> IssuedCertificate:
+        authorize(principal, project_id, Action.READ)
+        return await self._load(project_id, cert_id)
+
+    async def list(
+        self, principal: Principal, project_id: str, query: PcaQuery, offset: int | None, limit: int | None
+    ) -> Page[IssuedCertificate]:
+        authorize(principal, project_id, Action.READ)
+        off, lim = page_bounds(offset, limit)
+        return await self._store.list_certificates(project_id, query, self._clock(), off, lim)
+
+    def status_of(self, cert: IssuedCertificate) -> IssuedStatus:
+        return effective_certificate_status(cert, self._clock())
+
+    async def parse_csr(self, principal: Principal, project_id: str, csr: str | None) -> CsrFacts:
+        authorize(principal, project_id, Action.READ)
+        return await in_executor(self._executor, inspect_csr, require(csr, "csr"))
+
+    # -- issue ------------------------------------------------------------------------------------
+
+    async def _issuer(self, project_id: str, issuer_id: str | None) -> Authority:
+        ca = await self._authorities.load(project_id, require(issuer_id, "issuer_id"), field="issuer_id")
+        check_can_issue(ca, self._clock())
+        return ca
+
+    async def issue(self, principal: Principal, project_id: str, draft: IssueDraft) -> IssuedCertificate:
+        authorize(principal, project_id, Action.WRITE)
+        if draft.distinguished_name is None:
+            require(None, "distinguished_name")
+        assert draft.distinguished_name is not None
+        sans = _sans(draft.subject_alternative_names)
+        if draft.customized_extension is not None:
+            validate_custom_extension(draft.customized_extension)
+        raw_usages = tuple(dict.fromkeys(parse_enum(KeyUsage, u, "key_usages") for u in draft.key_usages or ()))
+        ca = await self._issuer(project_id, draft.issuer_id)
+        alg = parse_enum(KeyAlgorithm, draft.key_algorithm, "key_algorithm", default=ca.key_algorithm)
+        sig = parse_enum(SignatureHash, draft.signature_algorithm, "signature_algorithm", default=SignatureHash.SHA256)
+        check_supported(alg, sig)
+        usages = key_usages_for(raw_usages, is_ca=False, algorithm=alg)
+        dn = draft.distinguished_name.inherit(ca.distinguished_name)
+        validate_distinguished_name(dn)
+        not_before, not_after = resolve_validity(
+            draft.validity,
+            self._clock(),
+            cap_years=SUBORDINATE_CAP_YEARS,
+            issuer_not_before=ca.not_before,
+            issuer_not_after=ca.not_after,
+        )
+        profile = Profile(
+            subject=dn,
+            not_before=not_before,
+            not_after=not_after,
+            hash=sig,
+            is_ca=False,
+            path_length=None,
+            key_usages=usages,
+            extended_key_usage=draft.extended_key_usage,
+            sans=sans,
+            crl_distribution_url=self._authorities.crl_url_for(ca),
+            custom_extension=draft.customized_extension,
+        )
+        key_pem = await in_executor(self._executor, new_key_pem, alg)
+        cert_id = self._new_id()
+        cert_pem, serial = await self._sign(ca, profile, key_pem=key_pem)
+        cert = IssuedCertificate(
+            id=cert_id,
+            project_id=project_id,
+            issuer_id=ca.id,
+            issuer_name=ca.distinguished_name.common_name,
+            kind=IssuedKind.ENTITY_CERT,
+            status=IssuedStatus.ISSUED,
+            distinguished_name=dn,
+            key_algorithm=alg,
+            signature_algorithm=sig,
+            serial_number=str(serial),
+            not_before=not_before,
+            not_after=not_after,
+            gen_mode=GenMode.GENERATE,
+            certificate_pem=cert_pem,
+            chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
+            encrypted_key=self._vault.encrypt(key_pem, context=certificate_key_context(project_id, cert_id)),
+            create_time=self._clock(),
+            sans=sans,
+        )
+        await self._store.insert_certificate(cert)
+        self._on_issued("private-certificate")
+        return cert
+
+    async def _sign(
+        self, ca: Authority, profile: Profile, *, key_pem: bytes | None = None, public_key_pem: bytes | None = None
+    ) -> tuple[str, int]:
+        serial = await self._authorities.reserve_serial(ca.id)
+        cert_pem = await in_executor(
+            self._executor,
+            issue,
+            profile,
+            serial,
+            subject_key_pem=key_pem,
+            subject_public_key_pem=public_key_pem,
+            issuer_certificate_pem=ca.certificate_pem,
+            issuer_key_pem=self._authorities.decrypt_key(ca),
+        )
+        return cert_pem, serial
+
+    async def issue_from_csr(self, principal: Principal, project_id: str, draft: CsrIssueDraft) -> IssuedCertificate:
+        authorize(principal, project_id, Action.WRITE)
+        kind = parse_enum(IssuedKind, draft.type, "type", default=IssuedKind.ENTITY_CERT)
+        if kind is IssuedKind.INTERMEDIATE_CA:
+            # Creating a CA is a CA-management decision, not an everyday issuance.
+            authorize(principal, project_id, Action.MANAGE_CA)
+        facts = await in_executor(self._executor, inspect_csr, require(draft.csr, "csr"))
+        sans = _sans(draft.subject_alternative_names) if draft.subject_alternative_names else facts.sans
+        validate_sans(sans)
+        if facts.subject is None:
+            raise InvalidInputError("the CSR's subject has no common name (CN)", field="csr")
+        validate_distinguished_name(facts.subject)
+        ca = await self._issuer(project_id, draft.issuer_id)
+        not_before, not_after = resolve_validity(
+            draft.validity,
+            self._clock(),
+            cap_years=SUBORDINATE_CAP_YEARS,
+            issuer_not_before=ca.not_before,
+            issuer_not_after=ca.not_after,
+        )
+        path_length = None
+        if kind is IssuedKind.INTERMEDIATE_CA:
+            path_length = path_length_under(ca, draft.path_length, default=0)
+        elif draft.path_length is not None:
+            raise InvalidInputError("path_length applies to INTERMEDIATE_CA certificates only", field="path_length")
+        is_ca = kind is IssuedKind.INTERMEDIATE_CA
+        profile = Profile(
+            subject=facts.subject,
+            not_before=not_before,
+            not_after=not_after,
+            hash=ca.signature_algorithm,
+            is_ca=is_ca,
+            path_length=path_length,
+            key_usages=key_usages_for(
+                (), is_ca=is_ca, algorithm=facts.key_algorithm, public_key_pem=facts.public_key_pem
+            ),
+            extended_key_usage=None if is_ca else ExtendedKeyUsage(server_auth=True, client_auth=True),
+            sans=sans,
+            crl_distribution_url=self._authorities.crl_url_for(ca),
+        )
+        cert_id = self._new_id()
+        cert_pem, serial = await self._sign(ca, profile, public_key_pem=facts.public_key_pem)
+        cert = IssuedCertificate(
+            id=cert_id,
+            project_id=project_id,
+            issuer_id=ca.id,
+            issuer_name=ca.distinguished_name.common_name,
+            kind=kind,
+            status=IssuedStatus.ISSUED,
+            distinguished_name=facts.subject,
+            key_algorithm=facts.key_algorithm,
+            signature_algorithm=ca.signature_algorithm,
+            serial_number=str(serial),
+            not_before=not_before,
+            not_after=not_after,
+            gen_mode=GenMode.CSR,
+            certificate_pem=cert_pem,
+            chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
+            encrypted_key=None,
+            create_time=self._clock(),
+            sans=sans,
+        )
+        await self._store.insert_certificate(cert)
+        self._on_issued("private-certificate")
+        return cert
+
+    # -- changes ----------------------------------------------------------------------------------
+
+    async def _change(
+        self,
+        project_id: str,
+        cert_id: str,
+        change: Callable[[IssuedCertificate, datetime], IssuedCertificate],
+    ) -> IssuedCertificate:
+        async def attempt() -> IssuedCertificate:
+            cert = await self._load(project_id, cert_id)
+            updated = change(cert, self._clock())
+            return await self._store.replace_certificate(updated, expected_revision=cert.revision)
+
+        return await retry_on_conflict(attempt, "the certificate")
+
+    async def revoke(
+        self, principal: Principal, project_id: str, cert_id: str, reason: str | None
+    ) -> IssuedCertificate:
+        authorize(principal, project_id, Action.WRITE)
+        why = parse_enum(RevocationReason, reason, "reason", default=RevocationReason.UNSPECIFIED)
+
+        def change(cert: IssuedCertificate, now: datetime) -> IssuedCertificate:
+            if cert.status is IssuedStatus.REVOKED:
+                raise AlreadyRevokedError("the certificate is revoked already")
+            # Expired certificates may be revoked too (a compromised key should be on the CRL regardless).
+            return replace(cert, status=IssuedStatus.REVOKED, revoked_at=now, revocation_reason=why)
+
+        cert = await self._change(project_id, cert_id, change)
+        await self._crls.rebuild(project_id, cert.issuer_id)
+        self._on_revoked("private-certificate")
+        return cert
+
+    async def delete(self, principal: Principal, project_id: str, cert_id: str) -> None:
+        authorize(principal, project_id, Action.WRITE)
+
+        def change(cert: IssuedCertificate, now: datetime) -> IssuedCertificate:
+            if effective_certificate_status(cert, now) is IssuedStatus.ISSUED:
+                raise InvalidStateError(
+                    "the certificate is still valid; revoke it before deleting it so relying parties stop trusting it"
+                )
+            # Kept hidden: the serial stays reserved and, if revoked, on the CRL until it expires.
+            return replace(cert, delete_time=now)
+
+        await self._change(project_id, cert_id, change)
+
+    # -- export -----------------------------------------------------------------------------------
+
+    async def material_for_gateway(self, principal: Principal, project_id: str, cert_id: str) -> tuple[str, str, bytes]:
+        """(certificate PEM, chain PEM, private key PEM) of a certificate whose key was generated here."""
+        authorize(principal, project_id, Action.WRITE)
+        cert = await self._load(project_id, cert_id)
+        if cert.encrypted_key is None:
+            raise InvalidStateError(
+                "this certificate was issued from a CSR: its private key is not held here; upload it to the APIC "
+                "API together with your key instead"
+            )
+        if effective_certificate_status(cert, self._clock()) is not IssuedStatus.ISSUED:
+            raise InvalidStateError("only a valid (not revoked, not expired) certificate can be served by a gateway")
+        key_pem = self._vault.decrypt(cert.encrypted_key, context=certificate_key_context(project_id, cert.id))
+        return cert.certificate_pem, cert.chain_pem, key_pem
+
+    async def export(self, principal: Principal, project_id: str, cert_id: str, req: ExportRequest) -> ExportResult:
+        # Exporting hands out the private key: a write-level permission, never a viewer's.
+        authorize(principal, project_id, Action.WRITE)
+        kind = require(req.type, "type")
+        if kind not in EXPORT_TYPES:
+            raise InvalidInputError(
+                f"Invalid parameter value, parameterName:type. Use one of {', '.join(EXPORT_TYPES)}", field="type"
+            )
+        cert = await self._load(project_id, cert_id)
+        key_pem = (
+            None
+            if cert.encrypted_key is None
+            else self._vault.decrypt(cert.encrypted_key, context=certificate_key_context(project_id, cert.id))
+        )
+        if kind in _KEYSTORE_TYPES and key_pem is None:
+            raise InvalidStateError(
+                "this certificate was issued from a CSR: its private key is not held here, so no keystore can be made"
+            )
+        if kind in _KEYSTORE_TYPES and not req.password:
+            require(None, "password")
+        name = cert.distinguished_name.common_name
+        if not req.is_compressed and kind not in _KEYSTORE_TYPES:
+            return ExportResult(fields=export_pem_bundle(cert.certificate_pem, cert.chain_pem, key_pem))
+        files = await in_executor(
+            self._executor, export_files, kind, name, cert.certificate_pem, cert.chain_pem, key_pem, req.password
+        )
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:64] or "certificate"
+        if req.is_compressed:
+            return ExportResult(
+                filename=f"{safe}_{kind.lower()}.zip", content_type="application/zip", content=zip_files(files)
+            )
+        ((filename, content),) = files.items()
+        return ExportResult(filename=filename, content_type="application/x-pkcs12", content=content)

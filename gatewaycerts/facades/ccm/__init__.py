@@ -1,0 +1,1 @@
+"""Huawei CCM Private CA dialect."""
