@@ -4,8 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# pkilint (the independent RFC 5280 linter of tests/conformance) pins its own dependencies: own venv.
+PKILINT_VENV := .cache/pkilint-venv
+PKILINT_STAMP := $(PKILINT_VENV)/.installed
 
-.PHONY: install run test lint openapi ferretdb bench clean
+.PHONY: install run test lint openapi ferretdb bench clean conformance-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +27,18 @@ install: $(STAMP)
 run: install
 	$(BIN)/gatewaycerts serve
 
+$(PKILINT_STAMP):
+	$(PYTHON) -m venv $(PKILINT_VENV)
+	$(PKILINT_VENV)/bin/pip install --quiet 'pkilint>=0.13,<0.14'
+	touch $(PKILINT_STAMP)
+
+conformance-venv: $(PKILINT_STAMP)
+
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check gatewaycerts tests bench
 	$(BIN)/lint-imports
 
-test: lint
+test: lint $(PKILINT_STAMP)
 	$(BIN)/pytest -q
 
 openapi: install

@@ -97,7 +97,7 @@ class ExportRequest:
 class ExportResult:
     """Either JSON fields (PEM types, not compressed) or one file (zip or PKCS#12) to download."""
 
-    fields: dict[str, str] | None = None
+    fields: dict[str, str | None] | None = None
     filename: str | None = None
     content_type: str | None = None
     content: bytes | None = None

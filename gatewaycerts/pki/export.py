@@ -17,11 +17,12 @@ _PASSWORD = re.compile(r"[\x21-\x7e]{6,32}")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def export_pem_bundle(cert_pem: str, chain_pem: str, key_pem: bytes | None) -> dict[str, str]:
+def export_pem_bundle(cert_pem: str, chain_pem: str, key_pem: bytes | None) -> dict[str, str | None]:
+    """private_key is None when the key is not held here (issued from a CSR)."""
     return {
         "certificate": cert_pem,
         "certificate_chain": chain_pem,
-        "private_key": "" if key_pem is None else key_pem.decode(),
+        "private_key": None if key_pem is None else key_pem.decode(),
     }
 
 

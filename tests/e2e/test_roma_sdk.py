@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import uuid
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from huaweicloudsdkroma.v2 import (
 )
 from huaweicloudsdkroma.v2 import model as roma_model
 
+from tests.e2e.sdk_wire import ISO_Z, model_problems
 from tests.e2e.test_cli_serve import Server, _cli, dev_env
 from tests.factories import ec_chain, rsa_chain
 from tests.mongo_server import free_port
@@ -44,53 +44,12 @@ from tests.mongo_server import free_port
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 PROJECT = uuid.uuid4().hex  # Huawei project ids are 32 hex characters
-ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-
-
-# --- wire-format check against the SDK models -------------------------------------------------------------------
-
-
-def _type_problems(value, sdk_type: str, where: str) -> list[str]:
-    """Compare one JSON value with an SDK ``openapi_types`` entry; return human-readable mismatches."""
-    if value is None:
-        return []
-    list_of = re.fullmatch(r"list\[(.*)\]", sdk_type)
-    if list_of:
-        if not isinstance(value, list):
-            return [f"{where}: SDK type {sdk_type}, we return {type(value).__name__} {value!r}"]
-        return [p for i, v in enumerate(value) for p in _type_problems(v, list_of.group(1), f"{where}[{i}]")]
-    primitives = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}
-    if sdk_type in primitives:
-        ok = isinstance(value, primitives[sdk_type]) and not (sdk_type == "int" and isinstance(value, bool))
-        return [] if ok else [f"{where}: SDK type {sdk_type}, we return {type(value).__name__} {value!r}"]
-    if sdk_type == "datetime":
-        ok = isinstance(value, str) and ISO_Z.match(value)
-        return [] if ok else [f"{where}: SDK type datetime, we return {type(value).__name__} {value!r}"]
-    klass = getattr(roma_model, sdk_type)
-    if not isinstance(value, dict):
-        return [f"{where}: SDK model {sdk_type}, we return {type(value).__name__}"]
-    return _model_problems(value, klass, where)
-
-
-def _model_problems(data: dict, klass: type, where: str) -> list[str]:
-    problems = []
-    json_to_attr = {v: k for k, v in klass.attribute_map.items()}
-    for key in data:
-        if key not in json_to_attr:
-            problems.append(f"{where}.{key}: not a field of SDK model {klass.__name__} (dropped by the SDK)")
-    for attr, sdk_type in klass.openapi_types.items():
-        key = klass.attribute_map[attr]
-        if key not in data:
-            problems.append(f"{where}.{key}: field of SDK model {klass.__name__} ({sdk_type}) missing from our JSON")
-        else:
-            problems.extend(_type_problems(data[key], sdk_type, f"{where}.{key}"))
-    return problems
 
 
 def _wire(response) -> dict:
     """The raw JSON body, after asserting it maps onto the SDK response model field by field."""
     data = json.loads(response.raw_content)
-    problems = _model_problems(data, type(response), type(response).__name__)
+    problems = model_problems(data, type(response), roma_model)
     assert not problems, "APIC response does not match the ROMA SDK model:\n" + "\n".join(problems)
     return data
 

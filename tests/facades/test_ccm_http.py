@@ -104,7 +104,7 @@ async def test_root_subordinate_issue_chain_verifies(ccm, auth):
     sub = await ok(await ccm.get(f"{CAS}/{sub_id}", headers=auth()))
     assert sub["status"] == "ACTIVED" and sub["issuer_id"] == root_id and sub["path_length"] == 0
     # the DN inherits the parent's attributes it omits
-    assert sub["distinguished_name"] == {
+    assert {k: v for k, v in sub["distinguished_name"].items() if v is not None} == {
         "common_name": "Example Issuing CA",
         "country": "CN",
         "organization": "Example Org",
@@ -278,7 +278,10 @@ async def test_pending_ca_signed_outside_then_imported(ccm, auth):
     shown = await ok(await ccm.get(f"{CAS}/{ca_id}", headers=auth()))
     assert shown["status"] == "ACTIVED" and shown["gen_mode"] == "IMPORT" and shown["issuer_name"] == "Outside Root"
     cert_id = await issue_cert(
-        ccm, auth, ca_id, subject_alternative_names=[{"type": "DNS", "value": "x.example.com"}],
+        ccm,
+        auth,
+        ca_id,
+        subject_alternative_names=[{"type": "DNS", "value": "x.example.com"}],
         validity={"type": "DAY", "value": 30},
     )
     chain = load_all((await export_pem(ccm, auth, cert_id))["certificate_chain"])
@@ -325,7 +328,8 @@ async def test_csr_issue_parse_and_intermediate(ccm, auth):
         .decode()
     )
     parsed = await ok(await ccm.post(f"{CERTS}/csr/parse", json={"csr": csr}, headers=auth()))
-    assert parsed["distinguished_name"] == {"common_name": "device-17.example.com"}
+    assert parsed["distinguished_name"]["common_name"] == "device-17.example.com"
+    assert parsed["distinguished_name"]["organization"] is None
     assert parsed["key_algorithm"] == "EC" and parsed["key_algorithm_length"] == 256
     cert_id = (
         await ok(
@@ -339,7 +343,7 @@ async def test_csr_issue_parse_and_intermediate(ccm, auth):
     shown = await ok(await ccm.get(f"{CERTS}/{cert_id}", headers=auth()))
     assert shown["gen_mode"] == "CSR"
     exported = await export_pem(ccm, auth, cert_id)
-    assert exported["private_key"] in (None, "")  # we never saw the key
+    assert exported["private_key"] is None  # we never saw the key
     leaf = x509.load_pem_x509_certificate(exported["certificate"].encode())
     assert leaf.public_key() == key.public_key()
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
@@ -614,3 +618,64 @@ async def test_roles_and_tenants(ccm, auth):
     # no token
     resp = await ccm.get(CAS)
     assert resp.status == 401 and (await resp.json())["error_code"] == "PCA.1001"
+
+
+class MovableClock:
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+async def timed(aiohttp_client, settings, pca_store):
+    clock = MovableClock()
+    client = await aiohttp_client(create_app(settings, pca_store=pca_store, clock=clock))
+    return client, clock
+
+
+async def test_expired_ca_cannot_issue_and_reads_as_expired(timed, auth):
+    ccm, clock = timed
+    root_id = await create_ca(ccm, auth, validity={"type": "HOUR", "value": 2})
+    clock.now += dt.timedelta(hours=3)
+    shown = await ok(await ccm.get(f"{CAS}/{root_id}", headers=auth()))
+    assert shown["status"] == "EXPIRED"
+    assert [
+        c["ca_id"]
+        for c in (await ok(await ccm.get(f"{CAS}?status=EXPIRED", headers=auth())))["certificate_authorities"]
+    ] == [root_id]
+    resp = await ccm.post(CERTS, json={**SEED_BODY, "issuer_id": root_id, "key_algorithm": "EC256"}, headers=auth())
+    body = await resp.json()
+    assert resp.status == 400 and body["error_code"] == "PCA.1031" and "expired" in body["error_msg"]
+
+
+async def test_crl_is_rebuilt_before_it_goes_stale(timed, auth):
+    ccm, clock = timed
+    root_id = await create_ca(ccm, auth, crl_configuration={"enabled": True, "valid_days": 2})
+    first = await crl_of(ccm, root_id)
+    again = await crl_of(ccm, root_id)
+    number = first.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    assert again.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == number  # fresh: served as is
+    clock.now += dt.timedelta(days=1, seconds=1)  # past half of its validity
+    later = await crl_of(ccm, root_id)
+    assert later.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == number + 1
+    assert later.last_update_utc == clock.now and later.next_update_utc == clock.now + dt.timedelta(days=2)
+
+
+async def test_concurrent_revocations_all_land_and_the_crl_number_only_grows(ccm, auth):
+    import asyncio
+
+    root_id = await create_ca(ccm, auth)
+    ids = [await issue_cert(ccm, auth, root_id, validity={"type": "DAY", "value": 5}) for _ in range(6)]
+    serials = {int((await ok(await ccm.get(f"{CERTS}/{i}", headers=auth())))["serial_number"]) for i in ids}
+    before = (await crl_of(ccm, root_id)).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    results = await asyncio.gather(*(ccm.post(f"{CERTS}/{i}/revoke", json={}, headers=auth()) for i in ids))
+    assert [r.status for r in results] == [204] * 6
+    crl = await crl_of(ccm, root_id)
+    assert {entry.serial_number for entry in crl} == serials
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number >= before + 6
+    # two concurrent revocations of one certificate: exactly one wins
+    dup = await issue_cert(ccm, auth, root_id, validity={"type": "DAY", "value": 5})
+    both = await asyncio.gather(*(ccm.post(f"{CERTS}/{dup}/revoke", json={}, headers=auth()) for _ in range(2)))
+    assert sorted(r.status for r in both) == [204, 400]

@@ -13,7 +13,8 @@ def ms(value: datetime | None) -> int | None:
 
 
 def dn(d: DistinguishedName) -> dict[str, Any]:
-    out = {
+    """Every field of the SDK's DistinguishedName model; null where the name has no such attribute."""
+    return {
         "common_name": d.common_name,
         "country": d.country,
         "state": d.state,
@@ -21,7 +22,12 @@ def dn(d: DistinguishedName) -> dict[str, Any]:
         "organization": d.organization,
         "organizational_unit": d.organizational_unit,
     }
-    return {k: v for k, v in out.items() if v is not None}
+
+
+# Fields of Huawei's models that describe its cloud account and billing; we have no equivalent and answer
+# them as the SDK's defaults (the default enterprise project "0", no quota, no HSM cluster).
+_CLOUD_FIELDS_CA = {"enterprise_project_id": "0", "free_quota": None, "charging_mode": None, "cluster_id": None}
+_CLOUD_FIELDS_CERT = {"enterprise_project_id": "0", "enc_cert_info": None}
 
 
 def authority(ca: Authority, status: CaStatus, crl_url: str) -> dict[str, Any]:
@@ -50,6 +56,8 @@ def authority(ca: Authority, status: CaStatus, crl_url: str) -> dict[str, Any]:
             "valid_days": conf.valid_days,
             "crl_dis_point": crl_url if conf.enabled else None,
         },
+        "domain_id": ca.project_id,
+        **_CLOUD_FIELDS_CA,
     }
 
 
@@ -69,4 +77,5 @@ def certificate(cert: IssuedCertificate, status: IssuedStatus) -> dict[str, Any]
         "not_before": ms(cert.not_before),
         "not_after": ms(cert.not_after),
         "distinguished_name": dn(cert.distinguished_name),
+        **_CLOUD_FIELDS_CERT,
     }

@@ -34,6 +34,13 @@ _ERRORS = {
     500: {"schema": s.ErrorSchema, "description": "System error (PCA.1000)"},
 }
 _CA_TAG = ["Private CAs"]
+# The export response's SM2 envelope fields: always null, SM2 is not supported.
+_SM2_ENVELOPE = {
+    "enc_certificate": None,
+    "enc_private_key": None,
+    "enc_sm2_enveloped_key": None,
+    "signed_and_enveloped_data": None,
+}
 _CERT_TAG = ["Private certificates"]
 
 
@@ -418,7 +425,7 @@ async def export_certificate(request: web.Request) -> web.Response:
         principal, project_id, request.match_info["certificate_id"], req
     )
     if result.fields is not None:
-        return json_response(result.fields, headers={"Cache-Control": "no-store"})
+        return json_response({**result.fields, **_SM2_ENVELOPE}, headers={"Cache-Control": "no-store"})
     return web.Response(
         body=result.content,
         content_type=result.content_type,

@@ -1,0 +1,192 @@
+"""Every certificate and CRL the CA engine issues passes pkilint (an independent RFC 5280 linter).
+
+pkilint pins its own dependencies, so it lives in its own venv (`make conformance-venv`, a prerequisite of
+`make test`); this test fails in CI when that venv is missing and skips elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from gatewaycerts.app import create_app
+from gatewaycerts.settings import Settings
+from gatewaycerts.store.sqlite.pca import SqlitePcaStore
+
+VENV_BIN = Path(__file__).parents[2] / ".cache" / "pkilint-venv" / "bin"
+CAS = "/v1/private-certificate-authorities"
+CERTS = "/v1/private-certificates"
+ALGORITHMS = ["EC256", "EC384", "RSA2048", "RSA4096"]
+
+
+@pytest.fixture(scope="module")
+def pkilint() -> Path:
+    if not (VENV_BIN / "lint_pkix_cert").exists():
+        message = f"pkilint is not installed in {VENV_BIN.parent} (run make conformance-venv)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return VENV_BIN
+
+
+def findings(tool: list[str], pem: str, tmp_path: Path) -> list[str]:
+    """pkilint's ERROR and FATAL findings for one PEM document (WARNING and NOTICE ones are printed)."""
+    path = tmp_path / f"doc{len(list(tmp_path.iterdir()))}.pem"
+    path.write_text(pem)
+    out = subprocess.run([*tool, "-s", "NOTICE", "-f", "TEXT", str(path)], capture_output=True, text=True, check=False)
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    if lines:
+        print(f"pkilint {tool[0].rsplit('/', 1)[-1]}:", *lines, sep="\n  ")
+    serious = [i for i, line in enumerate(lines) if "(ERROR)" in line or "(FATAL)" in line]
+    return [lines[j] for i in serious for j in (i - 1, i) if j >= 0]
+
+
+@pytest.fixture
+async def ccm(aiohttp_client, tmp_path):
+    store = SqlitePcaStore(tmp_path / "pca.db")
+    return await aiohttp_client(create_app(Settings(state_dir=tmp_path / "state"), pca_store=store))
+
+
+async def _post(ccm, auth, path: str, body: dict) -> dict:
+    resp = await ccm.post(path, json=body, headers=auth())
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def _export(ccm, auth, cert_id: str) -> dict:
+    return await _post(ccm, auth, f"{CERTS}/{cert_id}/export", {"type": "OTHER"})
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_issued_chain_and_crl_pass_pkilint(ccm, auth, pkilint, tmp_path, algorithm):
+    lint_dir = tmp_path / "lint"
+    lint_dir.mkdir()
+    dn = {"common_name": f"Conformance Root {algorithm}", "country": "CN", "organization": "Conformance Org"}
+    root = await _post(
+        ccm,
+        auth,
+        CAS,
+        {
+            "type": "ROOT",
+            "distinguished_name": dn,
+            "key_algorithm": algorithm,
+            "signature_algorithm": "SHA384" if algorithm == "EC384" else "SHA256",
+            "validity": {"type": "YEAR", "value": 10},
+            "crl_configuration": {"enabled": True, "valid_days": 7},
+        },
+    )
+    sub = await _post(
+        ccm,
+        auth,
+        CAS,
+        {
+            "type": "SUBORDINATE",
+            "issuer_id": root["ca_id"],
+            "distinguished_name": {"common_name": f"Conformance Issuing {algorithm}"},
+            "key_algorithm": algorithm,
+            "validity": {"type": "YEAR", "value": 5},
+            "path_length": 0,
+            "crl_configuration": {"enabled": True, "valid_days": 7},
+        },
+    )
+    leaf = await _post(
+        ccm,
+        auth,
+        CERTS,
+        {
+            "issuer_id": sub["ca_id"],
+            "key_algorithm": algorithm,
+            "signature_algorithm": "SHA256",
+            "distinguished_name": {"common_name": "conformance.example.com", "organizational_unit": "Web"},
+            "validity": {"type": "DAY", "value": 90},
+            "subject_alternative_names": [
+                {"type": "DNS", "value": "conformance.example.com"},
+                {"type": "IP", "value": "192.0.2.10"},
+                {"type": "IP", "value": "2001:db8::10"},
+                {"type": "EMAIL", "value": "pki@example.com"},
+                {"type": "URI", "value": "https://conformance.example.com/id"},
+            ],
+            "extended_key_usage": {"server_auth": True, "client_auth": True},
+            "customized_extension": {"object_identifier": "1.3.6.1.4.1.2011.4.99", "value": "conformance"},
+        },
+    )
+    exported = await _export(ccm, auth, leaf["certificate_id"])
+    chain = x509.load_pem_x509_certificates(exported["certificate_chain"].encode())
+    documents = {
+        "leaf": exported["certificate"],
+        "subordinate CA": chain[0].public_bytes(serialization.Encoding.PEM).decode(),
+        "root CA": chain[1].public_bytes(serialization.Encoding.PEM).decode(),
+    }
+    # a CA certificate issued from a CSR (INTERMEDIATE_CA)
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CSR Intermediate")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+    mid = await _post(
+        ccm,
+        auth,
+        f"{CERTS}/csr",
+        {"issuer_id": root["ca_id"], "csr": csr, "validity": {"type": "YEAR", "value": 1}, "type": "INTERMEDIATE_CA"},
+    )
+    documents["intermediate from CSR"] = (await _export(ccm, auth, mid["certificate_id"]))["certificate"]
+
+    problems = {
+        name: found
+        for name, pem in documents.items()
+        if (found := findings([str(pkilint / "lint_pkix_cert"), "lint"], pem, lint_dir))
+    }
+    # revoke the leaf and lint the issuing CA's CRL
+    resp = await ccm.post(f"{CERTS}/{leaf['certificate_id']}/revoke", json={"reason": "KEY_COMPROMISE"}, headers=auth())
+    assert resp.status == 204
+    crl = await (await ccm.get(f"{CAS}/{sub['ca_id']}/crl?format=pem")).text()
+    found = findings([str(pkilint / "lint_crl"), "lint", "-t", "CRL", "-p", "PKIX"], crl, lint_dir)
+    if found:
+        problems["CRL"] = found
+    assert not problems, "pkilint ERROR/FATAL findings:\n" + "\n".join(
+        f"{name}:\n  " + "\n  ".join(lines) for name, lines in problems.items()
+    )
+
+
+async def test_wildcard_dns_names_are_the_one_documented_pkix_deviation(ccm, auth, pkilint, tmp_path):
+    """RFC 5280's dNSName syntax has no wildcards; RFC 6125 and every TLS client accept them, so we issue them.
+    pkilint's PKIX profile reports exactly that and nothing else."""
+    root = await _post(
+        ccm,
+        auth,
+        CAS,
+        {
+            "type": "ROOT",
+            "distinguished_name": {"common_name": "Wildcard Root"},
+            "key_algorithm": "EC256",
+            "validity": {"type": "YEAR", "value": 1},
+        },
+    )
+    leaf = await _post(
+        ccm,
+        auth,
+        CERTS,
+        {
+            "issuer_id": root["ca_id"],
+            "key_algorithm": "EC256",
+            "distinguished_name": {"common_name": "*.example.com"},
+            "validity": {"type": "DAY", "value": 30},
+            "subject_alternative_names": [{"type": "DNS", "value": "*.example.com"}],
+            "extended_key_usage": {"server_auth": True},
+        },
+    )
+    pem = (await _export(ccm, auth, leaf["certificate_id"]))["certificate"]
+    lines = findings([str(pkilint / "lint_pkix_cert"), "lint"], pem, tmp_path)
+    codes = [line.strip().split(" ")[0] for line in lines if "(ERROR)" in line or "(FATAL)" in line]
+    assert codes == ["pkix.invalid_domain_name_syntax"], lines
