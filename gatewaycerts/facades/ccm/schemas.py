@@ -127,6 +127,11 @@ class CaSchema(Schema):
     not_after = fields.Integer(allow_none=True)
     distinguished_name = fields.Nested(DistinguishedNameSchema)
     crl_configuration = fields.Nested(CrlInfoSchema)
+    domain_id = fields.String(metadata={"description": "The project that owns the CA."})
+    enterprise_project_id = fields.String(metadata={"description": "Always \"0\" (no enterprise projects)."})
+    free_quota = fields.Integer(allow_none=True, metadata={"description": "Always null (no billing)."})
+    charging_mode = fields.Integer(allow_none=True, metadata={"description": "Always null (no billing)."})
+    cluster_id = fields.String(allow_none=True, metadata={"description": "Always null (no HSM clusters)."})
 
 
 class CaListSchema(Schema):
@@ -220,6 +225,8 @@ class CertificateSchema(Schema):
     not_before = fields.Integer()
     not_after = fields.Integer()
     distinguished_name = fields.Nested(DistinguishedNameSchema)
+    enterprise_project_id = fields.String(metadata={"description": "Always \"0\"."})
+    enc_cert_info = fields.Raw(allow_none=True, metadata={"description": "Always null (SM2 is not supported)."})
 
 
 class CertificateListSchema(Schema):
@@ -235,9 +242,13 @@ class ExportSchema(Schema):
 
 
 class ExportedSchema(Schema):
-    private_key = fields.String(allow_none=True)
+    private_key = fields.String(allow_none=True, metadata={"description": "null when issued from a CSR."})
     certificate = fields.String()
     certificate_chain = fields.String()
+    enc_certificate = fields.String(allow_none=True, metadata={"description": "Always null (SM2)."})
+    enc_private_key = fields.String(allow_none=True, metadata={"description": "Always null (SM2)."})
+    enc_sm2_enveloped_key = fields.String(allow_none=True, metadata={"description": "Always null (SM2)."})
+    signed_and_enveloped_data = fields.String(allow_none=True, metadata={"description": "Always null (SM2)."})
 
 
 class CaExportedSchema(Schema):
