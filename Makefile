@@ -49,6 +49,7 @@ ferretdb:
 
 bench: install
 	$(BIN)/python bench/bench_key_check.py
+	$(BIN)/python bench/bench_issue.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info
