@@ -82,7 +82,8 @@ OPTIONS: tuple[Option, ...] = (
         "GATEWAYCERTS_PUBLIC_URL",
         "public_url",
         None,
-        "External base URL of the service (used in links); default http://HOST:PORT.",
+        "External base URL of the service: CRL distribution points in issued certificates point here; "
+        "default http://HOST:PORT (set it in production, before issuing).",
     ),
     Option("GATEWAYCERTS_MAX_BODY_BYTES", "max_body_bytes", "524288", "Largest accepted request body."),
     Option("GATEWAYCERTS_LOG_LEVEL", "log_level", "INFO", "Python log level."),

@@ -679,3 +679,31 @@ async def test_concurrent_revocations_all_land_and_the_crl_number_only_grows(ccm
     dup = await issue_cert(ccm, auth, root_id, validity={"type": "DAY", "value": 5})
     both = await asyncio.gather(*(ccm.post(f"{CERTS}/{dup}/revoke", json={}, headers=auth()) for _ in range(2)))
     assert sorted(r.status for r in both) == [204, 400]
+
+
+async def test_multi_project_tokens_name_their_project(ccm, settings):
+    from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
+
+    key = load_or_create_dev_key(settings.state_dir)
+    both = mint_token(key, subject="ops", projects=["p1", "p2"], roles=["admin"], ttl=600)
+    resp = await ccm.get(CAS, headers={"X-Auth-Token": both})
+    assert resp.status == 403 and "X-Project-Id" in (await resp.json())["error_msg"]
+    resp = await ccm.post(CAS, json=root_body(), headers={"X-Auth-Token": both, "X-Project-Id": "p2"})
+    assert resp.status == 200
+    page = await ok(await ccm.get(CAS, headers={"X-Auth-Token": both, "X-Project-Id": "p2"}))
+    assert page["total"] == 1
+    resp = await ccm.get(CAS, headers={"X-Auth-Token": both, "X-Project-Id": "p3"})
+    assert resp.status == 403 and (await resp.json())["error_code"] == "PCA.1003"
+
+
+async def test_bad_bodies_get_the_pca_envelope(ccm, auth):
+    for raw, ctype, status in (
+        (b"{not json", "application/json", 400),
+        (b"[]", "application/json", 400),
+        (b"type=ROOT", "application/x-www-form-urlencoded", 415),
+        (b"x" * (600 * 1024), "application/json", 413),
+    ):
+        resp = await ccm.post(CAS, data=raw, headers={**auth(), "Content-Type": ctype})
+        data = await resp.json()
+        assert (resp.status, data["error_code"]) == (status, "PCA.1020"), (raw[:20], data)
+    assert (await ok(await ccm.get(CAS, headers=auth())))["total"] == 0
