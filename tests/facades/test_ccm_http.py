@@ -707,3 +707,72 @@ async def test_bad_bodies_get_the_pca_envelope(ccm, auth):
         data = await resp.json()
         assert (resp.status, data["error_code"]) == (status, "PCA.1020"), (raw[:20], data)
     assert (await ok(await ccm.get(CAS, headers=auth())))["total"] == 0
+
+
+async def test_import_refuses_a_certificate_for_another_key(ccm, auth):
+    ca_id = (
+        await ok(
+            await ccm.post(
+                CAS,
+                json={
+                    "type": "SUBORDINATE",
+                    "distinguished_name": {"common_name": "Pending"},
+                    "key_algorithm": "EC256",
+                },
+                headers=auth(),
+            )
+        )
+    )["ca_id"]
+    outside = issue(ca_spec("Outside Root"), ec_key("secp256r1", 7))
+    other = issue(ca_spec("Some Other CA"), ec_key("secp256r1", 10), outside)  # a CA cert, but not for our key
+    resp = await ccm.post(
+        f"{CAS}/{ca_id}/import", json={"certificate": other.pem, "certificate_chain": outside.pem}, headers=auth()
+    )
+    data = await resp.json()
+    assert (resp.status, data["error_code"]) == (400, "PCA.1018"), data
+    assert (await ok(await ccm.get(f"{CAS}/{ca_id}", headers=auth())))["status"] == "PENDING"
+
+
+async def test_store_outage_and_unexpected_errors_use_the_pca_envelope(
+    aiohttp_client, settings, tmp_path, auth, caplog
+):
+    from pymongo import AsyncMongoClient
+
+    from gatewaycerts.store.mongo.pca import MongoPcaStore
+    from gatewaycerts.store.sqlite.pca import SqlitePcaStore
+    from tests.mongo_server import free_port
+
+    # a real driver that cannot reach its server
+    unreachable = AsyncMongoClient(f"mongodb://127.0.0.1:{free_port()}", serverSelectionTimeoutMS=200, tz_aware=True)
+    down = MongoPcaStore(unreachable, "gc_down")
+    down.ensure_schema = _no_schema  # the app would refuse to start otherwise; the outage begins after start
+    client = await aiohttp_client(create_app(settings, pca_store=down))
+    resp = await client.get(CAS, headers=auth())
+    data = await resp.json()
+    assert (resp.status, data["error_code"]) == (503, "PCA.1099"), data
+    await unreachable.close()
+
+    class FaultyStore(SqlitePcaStore):
+        """The real SQLite store with one injected fault (a bug below the core, not a storage mock)."""
+
+        async def list_certificates(self, *args, **kwargs):
+            raise RuntimeError("boom: internal detail -----BEGIN PRIVATE KEY-----")
+
+    client = await aiohttp_client(create_app(settings, pca_store=FaultyStore(tmp_path / "faulty.db")))
+    resp = await client.get(CERTS, headers={**auth(), "X-Request-Id": "req-456"})
+    data = await resp.json()
+    assert resp.status == 500 and data == {"error_code": "PCA.1000", "error_msg": "System error, request_id:req-456"}
+    assert any("req-456" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def _no_schema() -> None:
+    return None
+
+
+def test_conflict_maps_to_pca_1050_and_409():
+    from gatewaycerts.domain.errors import ConflictError
+    from gatewaycerts.facades.ccm.errors import code_for
+    from gatewaycerts.web.errors import status_for
+
+    exc = ConflictError("the CA is being changed by other requests; retry")
+    assert (status_for(exc), code_for(exc)) == (409, "PCA.1050")
