@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -44,38 +45,44 @@ def mongo_database() -> str:
     return f"gc_test_{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
-    if request.param == "sqlite":
-        s = SqliteCertificateStore(tmp_path / "store.db")
-        await s.ensure_schema()
-        yield s
-        await s.close()
+@asynccontextmanager
+async def open_stores(kind: str, request: pytest.FixtureRequest, tmp_path: Path, database: str) -> AsyncIterator:
+    """A certificate store and a private-CA store of one kind, on one database (as the service runs them)."""
+    if kind == "sqlite":
+        pair = (SqliteCertificateStore(tmp_path / "store.db"), SqlitePcaStore(tmp_path / "store.db"))
+        for s in pair:
+            await s.ensure_schema()
+        yield pair
+        for s in pair:
+            await s.close()
         return
     uri = request.getfixturevalue("mongodb_uri")
     client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
-    s = MongoCertificateStore(client, mongo_database, owns_client=False)
-    await s.ensure_schema()
-    yield s
-    await client.drop_database(mongo_database)
+    pair = (MongoCertificateStore(client, database, owns_client=False), MongoPcaStore(client, database))
+    for s in pair:
+        await s.ensure_schema()
+    yield pair
+    await client.drop_database(database)
     await client.close()
+
+
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (certificates, _):
+        yield certificates
 
 
 @pytest.fixture(params=STORES)
 async def pca_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
-    if request.param == "sqlite":
-        s = SqlitePcaStore(tmp_path / "store.db")
-        await s.ensure_schema()
-        yield s
-        await s.close()
-        return
-    uri = request.getfixturevalue("mongodb_uri")
-    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
-    s = MongoPcaStore(client, mongo_database)
-    await s.ensure_schema()
-    yield s
-    await client.drop_database(mongo_database)
-    await client.close()
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, pca):
+        yield pca
+
+
+@pytest.fixture(params=STORES)
+async def stores(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    """(certificate store, private-CA store) of the same kind."""
+    async with open_stores(request.param, request, tmp_path, mongo_database) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -35,6 +36,12 @@ class CertificateStore(Protocol):
 
     async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
         """Delete atomically, only while no domain is bound."""
+
+    async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        """Per project: how many certificates have not_after before each of `boundaries` (ascending).
+
+        Projects without a certificate before the last boundary are left out.
+        """
 
 
 class PcaStore(Protocol):
@@ -76,3 +83,6 @@ class PcaStore(Protocol):
 
     async def revoked_serials(self, issuer_id: str) -> list[RevokedSerial]:
         """Serials revoked under `issuer_id`: its revoked certificates and its revoked subordinate CAs."""
+
+    async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        """As CertificateStore.count_expiring, over issued certificates that are neither revoked nor deleted."""

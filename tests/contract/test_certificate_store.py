@@ -233,3 +233,17 @@ async def test_failed_replace_leaves_the_record_writable(store):
         await store.replace(replace(cert, name="taken_name"), expected_revision=1)
     stored = await store.replace(replace(cert, name="free_name"), expected_revision=1)
     assert stored.revision == 2
+
+
+async def test_count_expiring_per_project_and_boundary(store):
+    def expiring(cert_id: str, days: int, project: str = "p1") -> Certificate:
+        base = make(cert_id, project=project)
+        return replace(base, info=replace(base.info, not_after=T0 + dt.timedelta(days=days)))
+
+    for i, days in enumerate((-3, 1, 6, 6, 45)):
+        await store.insert(expiring(f"a{i}", days))
+    await store.insert(expiring("b0", 20, project="p2"))
+    await store.insert(expiring("far", 400, project="p3"))
+    boundaries = [T0 + dt.timedelta(days=d) for d in (0, 2, 30, 90)]
+    assert await store.count_expiring(boundaries) == {"p1": (1, 2, 4, 5), "p2": (0, 0, 1, 1)}
+    assert await store.count_expiring([]) == {}

@@ -225,3 +225,15 @@ async def test_replace_keeps_deleted_certificates_hidden(pca_store):
     await pca_store.replace_certificate(replace(cert("c1"), delete_time=T0), expected_revision=0)
     assert await pca_store.get_certificate("p1", "c1") is None
     assert (await pca_store.list_certificates("p1", PcaQuery(), NOW, 0, 10)).total == 0
+
+
+async def test_count_expiring_counts_only_live_issued_certificates(pca_store):
+    # not_after = T0 + days; boundaries at T0 + 5, 30, 100 days
+    for i, days in enumerate((1, 10, 10, 60)):
+        await pca_store.insert_certificate(cert(f"a{i}", seconds=i, days=days))
+    await pca_store.insert_certificate(cert("b0", project="p2", seconds=10, days=20))
+    await pca_store.insert_certificate(cert("gone", seconds=11, days=1, delete_time=T0))
+    await pca_store.insert_certificate(cert("revoked", seconds=12, days=1, status=IssuedStatus.REVOKED))
+    await pca_store.insert_certificate(cert("far", project="p3", seconds=13, days=400))
+    boundaries = [T0 + dt.timedelta(days=d) for d in (5, 30, 100)]
+    assert await pca_store.count_expiring(boundaries) == {"p1": (1, 3, 4), "p2": (0, 1, 1)}

@@ -13,6 +13,7 @@ ConflictError and re-read. A claim left by a crashed writer is taken over after 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace as dc_replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from gatewaycerts.domain.errors import (
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters
+from gatewaycerts.store.mongo.expiry import count_expiring
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
 _SUMMARY_PROJECTION = {f: 0 for f in HEAVY_FIELDS}
@@ -63,6 +65,7 @@ class MongoCertificateStore:
                 name="certificates_recent",
             )
         )
+        await self._guard(self._coll.create_index([("not_after", ASCENDING)], name="certificates_expiry"))
 
     async def ping(self) -> None:
         await self._guard(self._client.admin.command("ping"))
@@ -100,6 +103,9 @@ class MongoCertificateStore:
         )
         docs = await self._guard(cursor.to_list(length=limit))
         return Page(items=tuple(certificate_from_doc(d) for d in docs), total=total)
+
+    async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        return await count_expiring(self._coll, {}, boundaries)
 
     async def _name_taken(self, cert: Certificate) -> bool:
         other = await self._guard(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from gatewaycerts.domain.errors import AuthorityNotFoundError, ConflictError, Pr
 from gatewaycerts.domain.models import Page
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
 from gatewaycerts.store.mongo.claims import RevisionClaims, guard, replace_claimed
+from gatewaycerts.store.mongo.expiry import count_expiring
 from gatewaycerts.store.pca_codec import (
     AUTHORITY_HEAVY,
     CERTIFICATE_HEAVY,
@@ -64,6 +66,7 @@ class MongoPcaStore:
             await guard(
                 coll.create_index([("issuer_id", ASCENDING), ("status", ASCENDING)], name=f"{coll.name}_issuer")
             )
+        await guard(self._certificates.create_index([("not_after", ASCENDING)], name="pca_certificates_expiry"))
 
     async def close(self) -> None:
         if self._owns_client:
@@ -169,3 +172,7 @@ class MongoPcaStore:
             docs = await guard(coll.find(q, fields).to_list(length=None))
             out.extend(revoked_from_doc(d) for d in docs)
         return out
+
+    async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        # Only certificates a relying party may still accept: issued, not revoked, not deleted.
+        return await count_expiring(self._certificates, {"status": "ISSUED", "delete_time": None}, boundaries)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import sqlite3
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -64,6 +65,27 @@ class SqliteBase:
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def _count_expiring(
+        self, table: str, where: str, boundaries: Sequence[datetime]
+    ) -> dict[str, tuple[int, ...]]:
+        """Per project, the rows of `table` matching `where` whose not_after lies before each boundary.
+
+        One range scan of the table's not_after index, up to the last (latest) boundary.
+        """
+        if not boundaries:
+            return {}
+        keys = [sort_key(b) for b in boundaries]
+        sums = ", ".join("sum(not_after < ?)" for _ in keys)
+        sql = (
+            f"SELECT project_id, {sums} FROM {table} "  # noqa: S608 - table and where are our constants
+            f"WHERE {where} AND not_after < ? GROUP BY project_id"
+        )
+
+        def op(conn: sqlite3.Connection) -> dict[str, tuple[int, ...]]:
+            return {row[0]: tuple(int(n) for n in row[1:]) for row in conn.execute(sql, [*keys, max(keys)])}
+
+        return await self._run(op)
 
     async def close(self) -> None:
         if self._closed:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace as dc_replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from gatewaycerts.domain.errors import (
@@ -28,6 +30,7 @@ _COLUMNS = (
     "signature_algorithm",
     "algorithm_type",
     "create_time",
+    "not_after",
     "revision",
     "binding_count",
 )
@@ -43,14 +46,19 @@ CREATE TABLE IF NOT EXISTS certificates (
     signature_algorithm TEXT NOT NULL,
     algorithm_type TEXT NOT NULL,
     create_time TEXT NOT NULL,
+    not_after TEXT,
     revision INTEGER NOT NULL,
     binding_count INTEGER NOT NULL,
     summary TEXT NOT NULL,
     heavy TEXT NOT NULL,
     private_key BLOB NOT NULL
 );
+"""
+
+_INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS certificates_name ON certificates (project_id, type, instance_id, name);
 CREATE INDEX IF NOT EXISTS certificates_recent ON certificates (project_id, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS certificates_expiry ON certificates (not_after);
 """
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
@@ -58,7 +66,19 @@ _DUPLICATE = "a certificate named {name!r} already exists in this project and sc
 
 class SqliteCertificateStore(SqliteBase):
     async def ensure_schema(self) -> None:
-        await self._run(lambda conn: conn.executescript(_SCHEMA))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(certificates)")}
+            if "not_after" not in columns:
+                # Databases from before the expiry metrics: add the column and fill it from the summary.
+                conn.execute("ALTER TABLE certificates ADD COLUMN not_after TEXT")
+            rows = conn.execute("SELECT id, summary FROM certificates WHERE not_after IS NULL").fetchall()
+            for cert_id, summary in rows:
+                not_after = json.loads(summary, object_hook=decode_json)["not_after"]
+                conn.execute("UPDATE certificates SET not_after = ? WHERE id = ?", (sort_key(not_after), cert_id))
+            conn.executescript(_INDEXES)
+
+        await self._run(op)
 
     # -- mapping ----------------------------------------------------------------------------------
 
@@ -70,6 +90,7 @@ class SqliteCertificateStore(SqliteBase):
         return {
             **{c.lstrip("_"): doc[c] for c in _COLUMNS},
             "create_time": sort_key(cert.create_time),
+            "not_after": sort_key(cert.info.not_after),
             "summary": json.dumps(doc, default=encode_json),
             "heavy": json.dumps(heavy, default=encode_json),
             "private_key": private_key,
@@ -159,6 +180,9 @@ class SqliteCertificateStore(SqliteBase):
 
         await self._run(op)
         return stored
+
+    async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        return await self._count_expiring("certificates", "1 = 1", boundaries)
 
     async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
         def op(conn: sqlite3.Connection) -> DeleteOutcome:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
@@ -77,6 +78,7 @@ CREATE TABLE IF NOT EXISTS pca_certificates (
 CREATE UNIQUE INDEX IF NOT EXISTS pca_certificates_serial ON pca_certificates (issuer_id, serial_number);
 CREATE INDEX IF NOT EXISTS pca_certificates_recent ON pca_certificates (project_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS pca_certificates_issuer ON pca_certificates (issuer_id, status);
+CREATE INDEX IF NOT EXISTS pca_certificates_expiry ON pca_certificates (not_after);
 """
 
 _AUTHORITY_COLUMNS = (
@@ -284,3 +286,7 @@ class SqlitePcaStore(SqliteBase):
             return [_doc(r[0], None) for r in rows]
 
         return [revoked_from_doc(d) for d in await self._run(op)]
+
+    async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        # Only certificates a relying party may still accept: issued, not revoked, not deleted.
+        return await self._count_expiring("pca_certificates", "status = 'ISSUED' AND deleted = 0", boundaries)
