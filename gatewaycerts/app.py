@@ -15,7 +15,10 @@ from gatewaycerts.appkeys import (
     AUTHORITY_SERVICE,
     CERTIFICATE_SERVICE,
     CERTIFICATE_STORE,
+    EXPIRY_REPORT,
     GATEWAY_IMPORT,
+    IN_FLIGHT,
+    METRICS,
     OPENAPI_DOCS,
     PRIVATE_CERTIFICATE_SERVICE,
     SETTINGS,
@@ -32,17 +35,19 @@ from gatewaycerts.auth.tokens import (
 from gatewaycerts.core.authorities import AuthorityService
 from gatewaycerts.core.certificates import CertificateService
 from gatewaycerts.core.clock import Clock, system_clock
+from gatewaycerts.core.expiry import ExpiryReport
 from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
 from gatewaycerts.facades.ccm import app as ccm
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
-from gatewaycerts.settings import Settings
+from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import CertificateStore, PcaStore
 from gatewaycerts.web.errors import error_middleware
 from gatewaycerts.web.health import healthz, readyz
-from gatewaycerts.web.middleware import PlainDialect, request_id_middleware
+from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
+from gatewaycerts.web.middleware import InFlight, PlainDialect, request_middleware
 from gatewaycerts.web.openapi import add_docs_routes, build_openapi
 
 log = logging.getLogger("gatewaycerts")
@@ -94,6 +99,11 @@ def build_vault(settings: Settings) -> KeyVault:
     elif settings.kek:
         spec = settings.kek
     else:
+        if not settings.allow_dev_keys:
+            raise SettingsError(
+                "no key-encryption keys: set GATEWAYCERTS_KEK_FILE (or GATEWAYCERTS_KEK); "
+                "GATEWAYCERTS_ALLOW_DEV_KEYS=false forbids the development KEK"
+            )
         log.warning("no GATEWAYCERTS_KEK(_FILE) set: using the development KEK in %s", settings.state_dir)
         spec = _dev_kek(settings.state_dir)
     try:
@@ -109,6 +119,11 @@ def build_verifier(settings: Settings) -> TokenVerifier:
     elif settings.jwt_public_key_file:
         keys = StaticKeySource(load_public_key_file(settings.jwt_public_key_file))
     else:
+        if not settings.allow_dev_keys:
+            raise SettingsError(
+                "no JWT key source: set GATEWAYCERTS_JWT_JWKS_URL or GATEWAYCERTS_JWT_PUBLIC_KEY_FILE; "
+                "GATEWAYCERTS_ALLOW_DEV_KEYS=false forbids the development signing key"
+            )
         log.warning("no JWT key source configured: trusting the development key in %s", settings.state_dir)
         keys = StaticKeySource(load_or_create_dev_key(settings.state_dir).public_key())
     return TokenVerifier(
@@ -129,20 +144,48 @@ def create_app(
         store = store or built_store
         pca_store = pca_store or built_pca
     vault = build_vault(settings)
+    token_verifier = verifier or build_verifier(settings)
     executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pki")
+    metrics = Metrics() if settings.metrics_enabled else None
+    on_issued = on_revoked = None
+    if metrics is not None:
+        store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
+        pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
+        on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
+    assert store is not None and pca_store is not None
 
+    in_flight = InFlight()
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware(PlainDialect())],
+        middlewares=[request_middleware(metrics, in_flight), error_middleware(PlainDialect())],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[IN_FLIGHT] = in_flight
     app[CERTIFICATE_STORE] = store
-    app[TOKEN_VERIFIER] = verifier or build_verifier(settings)
+    app[TOKEN_VERIFIER] = token_verifier
     certificates = CertificateService(store, vault, executor=executor, clock=clock)
     app[CERTIFICATE_SERVICE] = certificates
     crls = CrlPublisher(pca_store, vault, executor=executor, clock=clock)
-    authorities = AuthorityService(pca_store, vault, crls, public_url=settings.base_url, executor=executor, clock=clock)
-    issued = PrivateCertificateService(pca_store, vault, authorities, crls, executor=executor, clock=clock)
+    authorities = AuthorityService(
+        pca_store,
+        vault,
+        crls,
+        public_url=settings.base_url,
+        executor=executor,
+        clock=clock,
+        on_issued=on_issued,
+        on_revoked=on_revoked,
+    )
+    issued = PrivateCertificateService(
+        pca_store,
+        vault,
+        authorities,
+        crls,
+        executor=executor,
+        clock=clock,
+        on_issued=on_issued,
+        on_revoked=on_revoked,
+    )
     app[AUTHORITY_SERVICE] = authorities
     app[PRIVATE_CERTIFICATE_SERVICE] = issued
     app[GATEWAY_IMPORT] = GatewayImport(issued, certificates)
@@ -158,6 +201,10 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
+    if metrics is not None:
+        app[METRICS] = metrics
+        app[EXPIRY_REPORT] = ExpiryReport(store, pca_store, clock=clock)
+        app.router.add_get("/metrics", metrics_handler, allow_head=False)
     add_docs_routes(app)
 
     apic = create_apic_app(client_max_size=settings.max_body_bytes)

@@ -12,10 +12,13 @@ if TYPE_CHECKING:
     from gatewaycerts.auth.tokens import TokenVerifier
     from gatewaycerts.core.authorities import AuthorityService
     from gatewaycerts.core.certificates import CertificateService
+    from gatewaycerts.core.expiry import ExpiryReport
     from gatewaycerts.core.gateway_import import GatewayImport
     from gatewaycerts.core.issuance import PrivateCertificateService
     from gatewaycerts.settings import Settings
     from gatewaycerts.store.interfaces import CertificateStore
+    from gatewaycerts.web.metrics import Metrics
+    from gatewaycerts.web.middleware import InFlight
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 TOKEN_VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("token_verifier")
@@ -25,6 +28,9 @@ AUTHORITY_SERVICE: web.AppKey[AuthorityService] = web.AppKey("authority_service"
 PRIVATE_CERTIFICATE_SERVICE: web.AppKey[PrivateCertificateService] = web.AppKey("private_certificate_service")
 GATEWAY_IMPORT: web.AppKey[GatewayImport] = web.AppKey("gateway_import")
 OPENAPI_DOCS: web.AppKey[dict[str, dict]] = web.AppKey("openapi_docs")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+IN_FLIGHT: web.AppKey[InFlight] = web.AppKey("in_flight")
+EXPIRY_REPORT: web.AppKey[ExpiryReport] = web.AppKey("expiry_report")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

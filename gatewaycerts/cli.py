@@ -31,20 +31,20 @@ def _self_command() -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gatewaycerts.app import create_app
     from gatewaycerts.keyvault import KeyVaultError
+    from gatewaycerts.web.logs import configure_logging
+    from gatewaycerts.web.server import serve
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         app = create_app(settings)
-    except KeyVaultError as exc:
+    except (KeyVaultError, SettingsError) as exc:
         raise SystemExit(f"gatewaycerts: {exc}") from None
     url = f"http://{settings.host}:{settings.port}"
 
-    def announce(_: str) -> None:
+    def announce() -> None:
         store = "SQLite " + str(settings.sqlite_path) if settings.sqlite_path else "MongoDB"
         print(f"gatewaycerts {url} (store: {store})", flush=True)
         if settings.uses_dev_jwt_key:
@@ -56,7 +56,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
         print(f"  API docs:     {url}/docs   health: {url}/healthz", flush=True)
 
-    web.run_app(app, host=settings.host, port=settings.port, print=announce, access_log=None, shutdown_timeout=30)
+    asyncio.run(
+        serve(app, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout, on_started=announce)
+    )
+    logging.getLogger("gatewaycerts").info("stopped")
     return 0
 
 

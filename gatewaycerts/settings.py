@@ -86,10 +86,38 @@ OPTIONS: tuple[Option, ...] = (
         "default http://HOST:PORT (set it in production, before issuing).",
     ),
     Option("GATEWAYCERTS_MAX_BODY_BYTES", "max_body_bytes", "524288", "Largest accepted request body."),
-    Option("GATEWAYCERTS_LOG_LEVEL", "log_level", "INFO", "Python log level."),
+    Option("GATEWAYCERTS_LOG_LEVEL", "log_level", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR."),
+    Option(
+        "GATEWAYCERTS_LOG_FORMAT",
+        "log_format",
+        "text",
+        "`text` (one readable line per record) or `json` (one JSON object per line, with the request id).",
+    ),
+    Option(
+        "GATEWAYCERTS_ALLOW_DEV_KEYS",
+        "allow_dev_keys",
+        "true",
+        "`false` refuses to start without real key-encryption keys and a real JWT key source "
+        "(production), instead of falling back to the development keys in STATE_DIR.",
+    ),
+    Option(
+        "GATEWAYCERTS_METRICS_ENABLED",
+        "metrics_enabled",
+        "true",
+        "Serve Prometheus metrics at `GET /metrics` (no token: restrict it at the network level).",
+    ),
+    Option(
+        "GATEWAYCERTS_SHUTDOWN_TIMEOUT",
+        "shutdown_timeout",
+        "25",
+        "Seconds that in-flight requests get to finish after SIGTERM before connections are closed.",
+    ),
 )
 
 ALLOWED_JWT_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +137,10 @@ class Settings:
     public_url: str | None = None
     max_body_bytes: int = 524288
     log_level: str = "INFO"
+    log_format: str = "text"
+    allow_dev_keys: bool = True
+    metrics_enabled: bool = True
+    shutdown_timeout: int = 25
 
     def __repr__(self) -> str:
         secret = {o.attr for o in OPTIONS if o.secret}
@@ -150,6 +182,19 @@ class Settings:
                 raise SettingsError(f"{env_name} must be between {low} and {high}")
             return value
 
+        def boolean(name: str, env_name: str) -> bool:
+            value = str(raw[name]).strip().lower()
+            if value not in _BOOLEANS:
+                raise SettingsError(f"{env_name} must be true or false, got {raw[name]!r}")
+            return _BOOLEANS[value]
+
+        def choice(name: str, env_name: str, allowed: tuple[str, ...], *, upper: bool = False) -> str:
+            value = str(raw[name]).strip()
+            value = value.upper() if upper else value.lower()
+            if value not in allowed:
+                raise SettingsError(f"{env_name} must be one of {', '.join(allowed)}, got {raw[name]!r}")
+            return value
+
         algorithms = tuple(a.strip() for a in str(raw["jwt_algorithms"] or "").split(",") if a.strip())
         bad = [a for a in algorithms if a not in ALLOWED_JWT_ALGORITHMS]
         if bad or not algorithms:
@@ -180,7 +225,11 @@ class Settings:
             kek=raw["kek"],
             public_url=raw["public_url"],
             max_body_bytes=integer("max_body_bytes", "GATEWAYCERTS_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024),
-            log_level=str(raw["log_level"]).upper(),
+            log_level=choice("log_level", "GATEWAYCERTS_LOG_LEVEL", LOG_LEVELS, upper=True),
+            log_format=choice("log_format", "GATEWAYCERTS_LOG_FORMAT", LOG_FORMATS),
+            allow_dev_keys=boolean("allow_dev_keys", "GATEWAYCERTS_ALLOW_DEV_KEYS"),
+            metrics_enabled=boolean("metrics_enabled", "GATEWAYCERTS_METRICS_ENABLED"),
+            shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),
         )
 
 

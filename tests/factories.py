@@ -127,3 +127,13 @@ def ec_chain() -> Chain:
 
 def leaf_for(chain: Chain, spec: CertSpec, key=None) -> Issued:
     return issue(spec, key or rsa_key(2048, 4), chain.intermediate)
+
+
+class MovableClock:
+    """An injectable clock that tests move forward."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def __call__(self) -> dt.datetime:
+        return self.now

@@ -249,6 +249,7 @@ class AuthorityService:
         executor: Executor | None = None,
         clock: Clock = system_clock,
         new_id: Callable[[], str] = new_uuid,
+        on_issued: Callable[[str], None] | None = None,
         on_revoked: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
@@ -258,6 +259,7 @@ class AuthorityService:
         self._executor = executor
         self._clock = clock
         self._new_id = new_id
+        self._on_issued = on_issued or (lambda kind: None)
         self._on_revoked = on_revoked or (lambda kind: None)
 
     # -- helpers shared with the issuance service ---------------------------------------------------
@@ -409,6 +411,7 @@ class AuthorityService:
         )
         ca = replace(ca, issuer_name=(parent.distinguished_name if parent else dn).common_name)
         await self._store.insert_authority(ca)
+        self._on_issued("authority")
         if crl_conf.enabled:
             ca = await self._crls.rebuild(project_id, ca_id)
         return ca
@@ -689,6 +692,7 @@ class AuthorityService:
             )
 
         ca = await self._change(principal, project_id, ca_id, change)
+        self._on_issued("authority")
         if ca.crl_configuration.enabled:
             ca = await self._crls.rebuild(project_id, ca_id)
         return ca

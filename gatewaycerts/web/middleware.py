@@ -1,8 +1,11 @@
-"""Request ids (echoed as X-Request-Id) and the root app's generic JSON errors."""
+"""The outermost middleware (request id, access log, request metrics) and the root app's generic JSON errors."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -11,22 +14,106 @@ from aiohttp.typedefs import Handler
 
 from gatewaycerts.appkeys import REQUEST_ID
 from gatewaycerts.domain.errors import DomainError
+from gatewaycerts.web.logs import request_id_var
+from gatewaycerts.web.metrics import Metrics
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Probes and scrapes arrive every few seconds; their access lines would drown the rest.
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+CLIENT_CLOSED = 499  # the client went away before the answer (nginx's convention)
+
+access_log = logging.getLogger("gatewaycerts.access")
 
 
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-    request[REQUEST_ID] = request_id
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers["X-Request-Id"] = request_id
-        raise
-    response.headers["X-Request-Id"] = request_id
-    return response
+class InFlight:
+    """Counts requests being handled, so a shutdown can wait for them while their connections still read.
+
+    (aiohttp's own shutdown stops reading from connections first, which strands a request whose body is
+    still arriving: aio-libs/aiohttp#2298.)
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def drain(self) -> None:
+        """Mark the service as draining and wait until no request is in flight (bound it with a timeout)."""
+        self.draining = True
+        await self._idle.wait()
+
+
+def route_template(request: web.Request) -> str:
+    """The matched route's template (`/v2/{project_id}/apic/certificates/{certificate_id}`), never the raw
+    path, so metrics labels stay few and carry no ids."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def request_middleware(metrics: Metrics | None, in_flight: InFlight) -> Any:
+    """Give each request an id (the client's X-Request-Id when it is safe, else a new one; echoed back and
+    put on every log record), then log one access line and count the request."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request[REQUEST_ID] = request_id
+        token = request_id_var.set(request_id)
+        start = time.perf_counter()
+        status = 500
+        in_flight.enter()
+        if metrics is not None:
+            metrics.in_flight.inc()
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers["X-Request-Id"] = request_id
+            if in_flight.draining:
+                response.force_close()  # no further requests on this connection: the process is stopping
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers["X-Request-Id"] = request_id
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED
+            raise
+        finally:
+            in_flight.leave()
+            seconds = time.perf_counter() - start
+            route = route_template(request)
+            if metrics is not None:
+                metrics.in_flight.dec()
+                metrics.observe_request(request.method, route, status, seconds)
+            access_log.log(
+                logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO,
+                "%s %s %s %.1f ms",
+                request.method,
+                request.path,
+                status,
+                seconds * 1000,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+    return middleware
 
 
 class PlainDialect:

@@ -16,7 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from gatewaycerts.app import create_app
-from tests.factories import ca_spec, ec_key, issue, rsa_key
+from tests.factories import MovableClock, ca_spec, ec_key, issue, rsa_key
 
 CAS = "/v1/private-certificate-authorities"
 CERTS = "/v1/private-certificates"
@@ -618,14 +618,6 @@ async def test_roles_and_tenants(ccm, auth):
     # no token
     resp = await ccm.get(CAS)
     assert resp.status == 401 and (await resp.json())["error_code"] == "PCA.1001"
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+"""Run the application on a TCP port until SIGTERM/SIGINT, then stop gracefully.
+
+Shutdown order: close the listening socket (new connections are refused; Kubernetes has already taken
+the pod out of its endpoints during the preStop delay), let every in-flight request finish — reading
+the rest of its body and writing its answer — for up to `shutdown_timeout` seconds, then let aiohttp
+close idle connections, run the cleanup contexts (the stores close here) and cancel what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from gatewaycerts.appkeys import IN_FLIGHT
+
+log = logging.getLogger("gatewaycerts")
+
+
+async def serve(
+    app: web.Application, host: str, port: int, *, shutdown_timeout: float, on_started: Callable[[], None]
+) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        on_started()
+        await stop.wait()
+        await site.stop()
+        in_flight = app[IN_FLIGHT]
+        log.info(
+            "shutting down: listener closed; %d request(s) in flight get up to %s s to finish",
+            in_flight.count,
+            shutdown_timeout,
+        )
+        try:
+            async with asyncio.timeout(shutdown_timeout):
+                await in_flight.drain()
+        except TimeoutError:
+            log.warning("shutdown timeout: %d request(s) still in flight are cancelled", in_flight.count)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
