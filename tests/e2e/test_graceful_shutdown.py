@@ -10,6 +10,9 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,12 +80,22 @@ def dev_token(env: dict[str, str]) -> str:
     ).stdout.strip()
 
 
-def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path):
+@dataclass
+class Service:
+    proc: subprocess.Popen
+    logs: LogReader
+    port: int
+    token: str
+
+
+@contextmanager
+def json_logging_service(tmp_path: Path, shutdown_timeout: int) -> Iterator[Service]:
+    """`gatewaycerts serve` as `make run` starts it, with JSON logs read on a thread; killed if still alive."""
     port = free_port()
     env = {
         **dev_env(tmp_path / "state", port),
         "GATEWAYCERTS_LOG_FORMAT": "json",
-        "GATEWAYCERTS_SHUTDOWN_TIMEOUT": "30",
+        "GATEWAYCERTS_SHUTDOWN_TIMEOUT": str(shutdown_timeout),
     }
     token = dev_token(env)
     proc = subprocess.Popen(
@@ -95,6 +108,16 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path):
     try:
         logs = LogReader(proc.stderr)
         wait_for_port(port, proc)
+        yield Service(proc, logs, port, token)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path):
+    with json_logging_service(tmp_path, shutdown_timeout=30) as service:
+        proc, logs, port, token = service.proc, service.logs, service.port, service.token
         body = json.dumps(
             {
                 "type": "ROOT",
@@ -135,48 +158,22 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path):
             ("slow-request-1", 200, "/v1/private-certificate-authorities")
         ]
         assert "BEGIN" not in "\n".join(logs.seen)  # no key or certificate material in the logs
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
-    # the CA created by the drained request was committed before the store closed
-    with subprocess.Popen(
-        [sys.executable, "-m", "gatewaycerts", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as again:
-        try:
-            wait_for_port(port, again)
-            sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-            sock.sendall(
-                f"GET /v1/private-certificate-authorities/{ca_id} HTTP/1.1\r\nHost: x\r\n"
-                f"X-Auth-Token: {token}\r\nConnection: close\r\n\r\n".encode()
-            )
-            status, _, raw = read_response(sock)
-            sock.close()
-            assert status == 200 and json.loads(raw)["status"] == "ACTIVED", raw
-        finally:
-            again.terminate()
-            again.wait(timeout=TIMEOUT)
+    # the CA created by the drained request was committed before the store closed (same state dir)
+    with json_logging_service(tmp_path, shutdown_timeout=30) as again:
+        sock = socket.create_connection(("127.0.0.1", again.port), timeout=TIMEOUT)
+        sock.sendall(
+            f"GET /v1/private-certificate-authorities/{ca_id} HTTP/1.1\r\nHost: x\r\n"
+            f"X-Auth-Token: {again.token}\r\nConnection: close\r\n\r\n".encode()
+        )
+        status, _, raw = read_response(sock)
+        sock.close()
+        assert status == 200 and json.loads(raw)["status"] == "ACTIVED", raw
 
 
 def test_a_request_still_unfinished_at_the_shutdown_timeout_is_cut_and_the_process_exits(tmp_path: Path):
-    port = free_port()
-    env = {
-        **dev_env(tmp_path / "state", port),
-        "GATEWAYCERTS_LOG_FORMAT": "json",
-        "GATEWAYCERTS_SHUTDOWN_TIMEOUT": "1",
-    }
-    token = dev_token(env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gatewaycerts", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        logs = LogReader(proc.stderr)
-        wait_for_port(port, proc)
+    with json_logging_service(tmp_path, shutdown_timeout=1) as service:
+        proc, logs, port, token = service.proc, service.logs, service.port, service.token
         sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         sock.sendall(
             "POST /v1/private-certificate-authorities HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -188,7 +185,3 @@ def test_a_request_still_unfinished_at_the_shutdown_timeout_is_cut_and_the_proce
         assert warning["level"] == "WARNING" and "1 request(s)" in warning["message"]
         assert proc.wait(timeout=TIMEOUT) == 0
         sock.close()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
