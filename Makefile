@@ -53,3 +53,18 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info
+
+# Offline check of the Helm chart (deploy/helm): Helm's Go SDK through helm-python-sdk (no helm binary) for
+# lint and rendering, kubernetes-validate for the Kubernetes schemas. Pinned in its own venv.
+HELM_VENV := .cache/helm-venv
+HELM_STAMP := $(HELM_VENV)/.installed
+
+.PHONY: helm-check
+
+$(HELM_STAMP): deploy/helm/requirements.txt
+	$(PYTHON) -m venv $(HELM_VENV)
+	$(HELM_VENV)/bin/pip install --quiet --disable-pip-version-check -r deploy/helm/requirements.txt
+	touch $(HELM_STAMP)
+
+helm-check: $(HELM_STAMP)
+	$(HELM_VENV)/bin/python deploy/helm/check.py
