@@ -146,7 +146,8 @@ def create_app(
     vault = build_vault(settings)
     token_verifier = verifier or build_verifier(settings)
     executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pki")
-    metrics = Metrics() if settings.metrics_enabled else None
+    in_flight = InFlight()
+    metrics = Metrics(in_flight=lambda: in_flight.count) if settings.metrics_enabled else None
     on_issued = on_revoked = None
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
@@ -154,7 +155,6 @@ def create_app(
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
     assert store is not None and pca_store is not None
 
-    in_flight = InFlight()
     app = web.Application(
         middlewares=[request_middleware(metrics, in_flight), error_middleware(PlainDialect())],
         client_max_size=settings.max_body_bytes,

@@ -28,7 +28,7 @@ EXPIRY_QUERY_TIMEOUT = 10.0
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, in_flight: Callable[[], int]) -> None:
         r = self.registry = CollectorRegistry()
         self.requests = Counter(
             "gatewaycerts_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
@@ -40,7 +40,7 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge("gatewaycerts_http_requests_in_flight", "Requests being handled", registry=r)
+        Gauge("gatewaycerts_http_requests_in_flight", "Requests being handled", registry=r).set_function(in_flight)
         self.store_latency = Histogram(
             "gatewaycerts_store_operation_duration_seconds",
             "Duration of store operations",

@@ -73,8 +73,6 @@ def request_middleware(metrics: Metrics | None, in_flight: InFlight) -> Any:
         start = time.perf_counter()
         status = 500
         in_flight.enter()
-        if metrics is not None:
-            metrics.in_flight.inc()
         try:
             response = await handler(request)
             status = response.status
@@ -94,7 +92,6 @@ def request_middleware(metrics: Metrics | None, in_flight: InFlight) -> Any:
             seconds = time.perf_counter() - start
             route = route_template(request)
             if metrics is not None:
-                metrics.in_flight.dec()
                 metrics.observe_request(request.method, route, status, seconds)
             access_log.log(
                 logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO,
