@@ -160,3 +160,18 @@ class PrivateCertificateNotFoundError(NotFoundError):
 
 class CrlNotPublishedError(NotFoundError):
     """The CA does not publish a CRL (CRL publishing is disabled)."""
+
+
+# --- certificate request lifecycle ---------------------------------------------------------------
+
+
+class CertificateRequestNotFoundError(NotFoundError):
+    """No such certificate request in this project."""
+
+
+class DuplicateRequestError(InvalidInputError):
+    """The same CSR is outstanding already in this project."""
+
+
+class RequestBusyError(DomainError):
+    """Another call is signing the request right now; it is answered 409 and not retried here."""

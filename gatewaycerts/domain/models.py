@@ -20,6 +20,7 @@ class Action(enum.StrEnum):
     READ = "read"
     WRITE = "write"
     MANAGE_CA = "manage certificate authorities"  # create, enable, disable, delete, revoke CAs: admins only
+    REVIEW = "review certificate requests"  # sign, reject, attach a chain to, revoke requests: admins only
 
 
 class CertificateScope(enum.StrEnum):

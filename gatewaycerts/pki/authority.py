@@ -20,7 +20,7 @@ from gatewaycerts.domain.pca import (
     SubjectAltName,
 )
 from gatewaycerts.pki.crl import build_crl, crl_to_der
-from gatewaycerts.pki.csr import build_csr, parse_csr
+from gatewaycerts.pki.csr import build_csr, csr_fingerprint, parse_csr
 from gatewaycerts.pki.issue import IssueSpec, build_certificate, key_kind
 from gatewaycerts.pki.keygen import generate_private_key, private_key_from_pem, private_key_to_pem
 from gatewaycerts.pki.profiles import default_key_usages, validate_key_usages
@@ -139,12 +139,16 @@ class CsrFacts:
     key_length: int
     signature_algorithm: str
     public_key_pem: bytes
+    fingerprint: str  # SHA-256 of the DER, hex
+    pem: str  # normalised: re-encoded from the DER that was checked
 
 
 def inspect_csr(pem: str) -> CsrFacts:
     parsed = parse_csr(pem)
     hash_alg = parsed.csr.signature_hash_algorithm
     return CsrFacts(
+        fingerprint=csr_fingerprint(parsed.csr),
+        pem=parsed.csr.public_bytes(_PEM).decode(),
         subject=parsed.subject,
         sans=parsed.sans,
         key_algorithm=parsed.key_algorithm,

@@ -12,6 +12,7 @@ from cryptography.x509.oid import NameOID
 
 from gatewaycerts.domain.errors import CertificateKeyMismatchError, CertificateParseError, ChainOrderError
 from gatewaycerts.domain.pca import DistinguishedName
+from gatewaycerts.pki.inspect import is_ca
 from gatewaycerts.pki.pem import split_blocks
 
 
@@ -57,7 +58,8 @@ def facts_of(cert: x509.Certificate) -> CertificateFacts:
     )
 
 
-def _load_all(pem: str, field: str) -> list[x509.Certificate]:
+def load_certificates(pem: str, field: str) -> list[x509.Certificate]:
+    """Every certificate of a PEM text that may hold CERTIFICATE blocks only."""
     blocks = split_blocks(pem, field=field)
     if any(b.label != "CERTIFICATE" for b in blocks):
         raise CertificateParseError(f"parameterName:{field} may hold CERTIFICATE blocks only", field=field)
@@ -69,13 +71,6 @@ def _load_all(pem: str, field: str) -> list[x509.Certificate]:
         ) from None
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
 def check_imported_ca(
     cert_pem: str, chain_pem: str, public_key_pem: bytes, now: datetime
 ) -> tuple[CertificateFacts, str, str]:
@@ -84,24 +79,24 @@ def check_imported_ca(
     The certificate must hold our CA's public key, be a CA certificate, be valid now, and each next
     chain certificate must be a CA that signed the previous one (leaf-first, ending anywhere up to a root).
     """
-    certs = _load_all(cert_pem, "certificate")
+    certs = load_certificates(cert_pem, "certificate")
     if len(certs) != 1:
         raise CertificateParseError("parameterName:certificate must hold exactly one certificate", field="certificate")
     cert = certs[0]
-    chain = _load_all(chain_pem, "certificate_chain") if chain_pem.strip() else []
+    chain = load_certificates(chain_pem, "certificate_chain") if chain_pem.strip() else []
     ours = serialization.load_pem_public_key(public_key_pem)
     if cert.public_key() != ours:
         raise CertificateKeyMismatchError(
             "the certificate does not hold this CA's public key; sign the CSR exported from this CA",
             field="certificate",
         )
-    if not _is_ca(cert):
+    if not is_ca(cert):
         raise ChainOrderError("the certificate is not a CA certificate (basicConstraints CA:TRUE)", field="certificate")
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise ChainOrderError("the certificate is not valid now", field="certificate")
     previous = cert
     for index, issuer in enumerate(chain):
-        if not _is_ca(issuer):
+        if not is_ca(issuer):
             raise ChainOrderError(
                 f"certificate {index + 1} of the chain is not a CA certificate", field="certificate_chain"
             )

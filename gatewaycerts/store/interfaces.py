@@ -8,6 +8,7 @@ from typing import Protocol
 
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
+from gatewaycerts.domain.requests import CertificateRequest
 
 
 class CertificateStore(Protocol):
@@ -82,7 +83,32 @@ class PcaStore(Protocol):
         """Compare-and-swap on revision; ConflictError on mismatch, PrivateCertificateNotFoundError when gone."""
 
     async def revoked_serials(self, issuer_id: str) -> list[RevokedSerial]:
-        """Serials revoked under `issuer_id`: its revoked certificates and its revoked subordinate CAs."""
+        """Serials revoked under `issuer_id`: its revoked certificates, its revoked subordinate CAs and the
+        revoked certificates it signed for certificate requests (deleted records included)."""
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         """As CertificateStore.count_expiring, over issued certificates that are neither revoked nor deleted."""
+
+    # -- certificate requests (the CSR review lifecycle) ---------------------------------------------
+
+    async def insert_request(self, req: CertificateRequest) -> None:
+        """Raise DuplicateRequestError when an Outstanding request of the project has the same CSR fingerprint."""
+
+    async def get_request(self, project_id: str, request_id: str) -> CertificateRequest | None:
+        """Deleted requests (delete_time set) are invisible to get and list."""
+
+    async def list_requests(
+        self, project_id: str, status: str | None, offset: int, limit: int
+    ) -> Page[CertificateRequest]:
+        """Newest first (create_time, then id, descending), optionally of one status."""
+
+    async def replace_request(self, req: CertificateRequest, *, expected_revision: int) -> CertificateRequest:
+        """Compare-and-swap on revision: ConflictError on mismatch, CertificateRequestNotFoundError when gone,
+        DuplicateRequestError when the request becomes Outstanding again while another Outstanding request of
+        the project has the same CSR."""
+
+    async def count_outstanding_requests(self) -> dict[str, int]:
+        """Per project, the Outstanding requests that are not deleted (projects with none are left out)."""
+
+    async def count_expiring_requests(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        """As count_expiring, over the certificates of Active requests that are not deleted."""

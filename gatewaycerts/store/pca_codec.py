@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gatewaycerts.domain.errors import DuplicateRequestError
 from gatewaycerts.domain.pca import (
     Authority,
     CaStatus,
@@ -26,6 +27,7 @@ from gatewaycerts.domain.pca import (
     SignatureHash,
     SubjectAltName,
 )
+from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
 
 # Not needed to present a list item; adapters leave them out of list queries.
 AUTHORITY_HEAVY = ("encrypted_key", "certificate_pem", "chain_pem", "csr_pem", "crl")
@@ -252,4 +254,57 @@ def revoked_from_doc(doc: dict[str, Any]) -> RevokedSerial:
         serial_number=int(doc["serial_number"]),
         revoked_at=_utc(doc["revoked_at"]),  # type: ignore[arg-type]
         reason=RevocationReason(doc.get("revocation_reason") or RevocationReason.UNSPECIFIED.value),
+    )
+
+
+def duplicate_request() -> DuplicateRequestError:
+    """What either adapter raises when a CSR is outstanding already in the project."""
+    return DuplicateRequestError(
+        "this CSR is outstanding already in this project; follow the existing request", field="csr"
+    )
+
+
+def request_to_doc(r: CertificateRequest) -> dict[str, Any]:
+    return {
+        "_id": r.id,
+        "project_id": r.project_id,
+        "csr_pem": r.csr_pem,
+        "csr_fingerprint": r.csr_fingerprint,
+        "common_name": r.common_name,
+        "status": r.status.value,
+        "requested_by": r.requested_by,
+        "create_time": r.create_time,
+        "update_time": r.update_time,
+        "certificate_chain_pem": r.certificate_chain_pem,
+        "issuer_id": r.issuer_id,
+        "serial_number": r.serial_number,
+        "not_after": r.not_after,
+        "signing_until": r.signing_until,
+        "revoked_at": r.revoked_at,
+        "revocation_reason": _enum(r.revocation_reason),
+        "delete_time": r.delete_time,
+        "revision": r.revision,
+    }
+
+
+def request_from_doc(d: dict[str, Any]) -> CertificateRequest:
+    return CertificateRequest(
+        id=d["_id"],
+        project_id=d["project_id"],
+        csr_pem=d["csr_pem"],
+        csr_fingerprint=d["csr_fingerprint"],
+        common_name=d.get("common_name") or "",
+        status=RequestStatus(d["status"]),
+        requested_by=d.get("requested_by") or "",
+        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
+        update_time=_utc(d["update_time"]),  # type: ignore[arg-type]
+        certificate_chain_pem=d.get("certificate_chain_pem") or "",
+        issuer_id=d.get("issuer_id"),
+        serial_number=d.get("serial_number"),
+        not_after=_utc(d.get("not_after")),
+        signing_until=_utc(d.get("signing_until")),
+        revoked_at=_utc(d.get("revoked_at")),
+        revocation_reason=RevocationReason(d["revocation_reason"]) if d.get("revocation_reason") else None,
+        delete_time=_utc(d.get("delete_time")),
+        revision=int(d.get("revision", 0)),
     )

@@ -5,16 +5,23 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace as dc_replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from gatewaycerts.domain.errors import AuthorityNotFoundError, ConflictError, PrivateCertificateNotFoundError
+from gatewaycerts.domain.errors import (
+    AuthorityNotFoundError,
+    CertificateRequestNotFoundError,
+    ConflictError,
+    DuplicateRequestError,
+    PrivateCertificateNotFoundError,
+)
 from gatewaycerts.domain.models import Page
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
-from gatewaycerts.store.mongo.claims import RevisionClaims, guard, replace_claimed
+from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
+from gatewaycerts.store.mongo.claims import CLAIM_TIMEOUT, RevisionClaims, guard, replace_claimed
 from gatewaycerts.store.mongo.expiry import count_expiring
 from gatewaycerts.store.pca_codec import (
     AUTHORITY_HEAVY,
@@ -23,6 +30,9 @@ from gatewaycerts.store.pca_codec import (
     authority_to_doc,
     certificate_from_doc,
     certificate_to_doc,
+    duplicate_request,
+    request_from_doc,
+    request_to_doc,
     revoked_from_doc,
     sort_field,
     status_clause,
@@ -53,6 +63,10 @@ class MongoPcaStore:
         self._authorities = db["pca_authorities"]
         self._certificates = db["pca_certificates"]
         self._serials = db["pca_serials"]
+        self._requests = db["pca_requests"]
+        # `_id` = "<project>:<CSR fingerprint>" while a request for that CSR is Outstanding: a unique insert is
+        # the one atomic check every MongoDB-compatible server offers (FerretDB v1 has no partial indexes).
+        self._request_keys = db["pca_request_keys"]
         self._claims = RevisionClaims(db["pca_revisions"])
 
     async def ensure_schema(self) -> None:
@@ -67,6 +81,17 @@ class MongoPcaStore:
                 coll.create_index([("issuer_id", ASCENDING), ("status", ASCENDING)], name=f"{coll.name}_issuer")
             )
         await guard(self._certificates.create_index([("not_after", ASCENDING)], name="pca_certificates_expiry"))
+        recent = [("create_time", DESCENDING), ("_id", DESCENDING)]
+        await guard(self._requests.create_index([("project_id", ASCENDING), *recent], name="pca_requests_recent"))
+        await guard(
+            self._requests.create_index(
+                [("project_id", ASCENDING), ("status", ASCENDING), *recent], name="pca_requests_status"
+            )
+        )
+        await guard(
+            self._requests.create_index([("issuer_id", ASCENDING), ("status", ASCENDING)], name="pca_requests_issuer")
+        )
+        await guard(self._requests.create_index([("not_after", ASCENDING)], name="pca_requests_expiry"))
 
     async def close(self) -> None:
         if self._owns_client:
@@ -171,8 +196,110 @@ class MongoPcaStore:
         for coll in (self._certificates, self._authorities):
             docs = await guard(coll.find(q, fields).to_list(length=None))
             out.extend(revoked_from_doc(d) for d in docs)
+        q = {"issuer_id": issuer_id, "status": RequestStatus.REVOKED.value}
+        docs = await guard(self._requests.find(q, fields).to_list(length=None))
+        out.extend(revoked_from_doc(d) for d in docs)
         return out
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         # Only certificates a relying party may still accept: issued, not revoked, not deleted.
         return await count_expiring(self._certificates, {"status": "ISSUED", "delete_time": None}, boundaries)
+
+    # -- certificate requests ---------------------------------------------------------------------
+
+    @staticmethod
+    def _holds_key(req: CertificateRequest) -> bool:
+        return req.status is RequestStatus.OUTSTANDING and req.delete_time is None
+
+    async def _take_key(self, req: CertificateRequest) -> bool:
+        """Hold the project's key for this CSR; True when newly taken (False: this request held it already).
+
+        A key whose holder is no longer Outstanding is taken over; so is one whose holder was never written
+        (a crash between the two inserts), once it is older than a claim. A fresh key without its request is an
+        identical submission in flight: a duplicate.
+        """
+        key = f"{req.project_id}:{req.csr_fingerprint}"
+        for _ in range(3):
+            try:
+                await guard(self._request_keys.insert_one({"_id": key, "request_id": req.id, "at": datetime.now(UTC)}))
+                return True
+            except DuplicateKeyError:
+                holder = await guard(self._request_keys.find_one({"_id": key}))
+            if holder is None:
+                continue
+            if holder["request_id"] == req.id:
+                return False
+            other = await guard(self._requests.find_one({"_id": holder["request_id"]}, {"status": 1, "delete_time": 1}))
+            if other is None:
+                at = holder.get("at")
+                if at is None or _aware(at) > datetime.now(UTC) - CLAIM_TIMEOUT:
+                    raise duplicate_request()
+            elif other["status"] == RequestStatus.OUTSTANDING.value and other.get("delete_time") is None:
+                raise duplicate_request()
+            await guard(self._request_keys.delete_one({"_id": key, "request_id": holder["request_id"]}))
+        raise ConflictError("the CSR is being submitted concurrently; retry")
+
+    async def _drop_key(self, req: CertificateRequest) -> None:
+        key = f"{req.project_id}:{req.csr_fingerprint}"
+        await guard(self._request_keys.delete_one({"_id": key, "request_id": req.id}))
+
+    async def insert_request(self, req: CertificateRequest) -> None:
+        taken = self._holds_key(req) and await self._take_key(req)
+        try:
+            await self._insert(self._requests, request_to_doc(req))
+        except Exception:
+            if taken:
+                await self._drop_key(req)
+            raise
+
+    async def get_request(self, project_id: str, request_id: str) -> CertificateRequest | None:
+        doc = await guard(self._requests.find_one({"_id": request_id, "project_id": project_id, "delete_time": None}))
+        return None if doc is None else request_from_doc(doc)
+
+    async def list_requests(
+        self, project_id: str, status: str | None, offset: int, limit: int
+    ) -> Page[CertificateRequest]:
+        q: dict[str, Any] = {"project_id": project_id, "delete_time": None}
+        if status:
+            q["status"] = status
+        total = await guard(self._requests.count_documents(q))
+        cursor = (
+            self._requests.find(q).sort([("create_time", DESCENDING), ("_id", DESCENDING)]).skip(offset).limit(limit)
+        )
+        docs = await guard(cursor.to_list(length=limit))
+        return Page(items=tuple(request_from_doc(d) for d in docs), total=total)
+
+    async def replace_request(self, req: CertificateRequest, *, expected_revision: int) -> CertificateRequest:
+        stored = dc_replace(req, revision=expected_revision + 1)
+        missing = CertificateRequestNotFoundError("the certificate request does not exist")
+        try:
+            taken = self._holds_key(stored) and await self._take_key(stored)
+        except DuplicateRequestError:
+            if await guard(self._requests.find_one({"_id": req.id}, {"_id": 1})) is None:
+                raise missing from None
+            raise
+        try:
+            await replace_claimed(self._requests, self._claims, request_to_doc(stored), expected_revision, missing)
+        except Exception:
+            if taken:
+                await self._drop_key(stored)
+            raise
+        if not self._holds_key(stored):
+            await self._drop_key(stored)
+        return stored
+
+    async def count_outstanding_requests(self) -> dict[str, int]:
+        pipeline = [
+            {"$match": {"status": RequestStatus.OUTSTANDING.value, "delete_time": None}},
+            {"$group": {"_id": "$project_id", "n": {"$sum": 1}}},
+        ]
+        cursor = await guard(self._requests.aggregate(pipeline))
+        return {row["_id"]: int(row["n"]) for row in await guard(cursor.to_list())}
+
+    async def count_expiring_requests(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        match = {"status": RequestStatus.ACTIVE.value, "delete_time": None}
+        return await count_expiring(self._requests, match, boundaries)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -15,6 +15,7 @@ from typing import Any
 
 from gatewaycerts.domain.errors import (
     AuthorityNotFoundError,
+    CertificateRequestNotFoundError,
     ConflictError,
     PrivateCertificateNotFoundError,
 )
@@ -25,6 +26,7 @@ from gatewaycerts.domain.pca import (
     PcaQuery,
     RevokedSerial,
 )
+from gatewaycerts.domain.requests import CertificateRequest
 from gatewaycerts.store.pca_codec import (
     AUTHORITY_HEAVY,
     CERTIFICATE_HEAVY,
@@ -32,6 +34,9 @@ from gatewaycerts.store.pca_codec import (
     authority_to_doc,
     certificate_from_doc,
     certificate_to_doc,
+    duplicate_request,
+    request_from_doc,
+    request_to_doc,
     revoked_from_doc,
     sort_field,
     status_clause,
@@ -79,6 +84,26 @@ CREATE UNIQUE INDEX IF NOT EXISTS pca_certificates_serial ON pca_certificates (i
 CREATE INDEX IF NOT EXISTS pca_certificates_recent ON pca_certificates (project_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS pca_certificates_issuer ON pca_certificates (issuer_id, status);
 CREATE INDEX IF NOT EXISTS pca_certificates_expiry ON pca_certificates (not_after);
+CREATE TABLE IF NOT EXISTS pca_requests (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    csr_fingerprint TEXT NOT NULL,
+    issuer_id TEXT,
+    not_after TEXT,
+    create_time TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    heavy TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pca_requests_recent ON pca_requests (project_id, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS pca_requests_status ON pca_requests (project_id, status, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS pca_requests_issuer ON pca_requests (issuer_id, status);
+CREATE INDEX IF NOT EXISTS pca_requests_expiry ON pca_requests (not_after);
+-- One outstanding request per CSR and project; the index frees the CSR when the request moves on.
+CREATE UNIQUE INDEX IF NOT EXISTS pca_requests_outstanding ON pca_requests (project_id, csr_fingerprint)
+    WHERE status = 'Outstanding' AND deleted = 0;
 """
 
 _AUTHORITY_COLUMNS = (
@@ -99,7 +124,9 @@ _CERTIFICATE_COLUMNS = (
     "serial_number",
     "revision",
 )
+_REQUEST_COLUMNS = ("project_id", "status", "csr_fingerprint", "issuer_id", "revision")
 _TIME_COLUMNS = ("not_after", "create_time")
+_DUPLICATE_CSR = "pca_requests.csr_fingerprint"  # in SQLite's message when the partial unique index refuses
 
 
 def _time(value: datetime | None) -> str | None:
@@ -159,14 +186,16 @@ class SqlitePcaStore(SqliteBase):
 
     # -- generic record plumbing ------------------------------------------------------------------
 
-    async def _insert(self, table: str, row: dict[str, Any]) -> None:
+    async def _insert(self, table: str, row: dict[str, Any], duplicate: Exception | None = None) -> None:
         def op(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
                     f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",  # noqa: S608
                     row,
                 )
-            except sqlite3.IntegrityError:
+            except sqlite3.IntegrityError as exc:
+                if duplicate is not None and _DUPLICATE_CSR in str(exc):
+                    raise duplicate from None
                 raise ConflictError("a record with this id or serial number exists already") from None
 
         await self._run(op)
@@ -205,15 +234,27 @@ class SqlitePcaStore(SqliteBase):
 
         return await self._run(op)
 
-    async def _replace(self, table: str, row: dict[str, Any], expected_revision: int, missing: Exception) -> None:
+    async def _replace(
+        self,
+        table: str,
+        row: dict[str, Any],
+        expected_revision: int,
+        missing: Exception,
+        duplicate: Exception | None = None,
+    ) -> None:
         assignments = ", ".join(f"{k} = :{k}" for k in row if k != "id")
 
         def op(conn: sqlite3.Connection) -> None:
-            cur = conn.execute(
-                f"UPDATE {table} SET {assignments} "  # noqa: S608
-                "WHERE id = :id AND project_id = :project_id AND revision = :expected",
-                {**row, "expected": expected_revision},
-            )
+            try:
+                cur = conn.execute(
+                    f"UPDATE {table} SET {assignments} "  # noqa: S608
+                    "WHERE id = :id AND project_id = :project_id AND revision = :expected",
+                    {**row, "expected": expected_revision},
+                )
+            except sqlite3.IntegrityError as exc:
+                if duplicate is not None and _DUPLICATE_CSR in str(exc):
+                    raise duplicate from None
+                raise
             if cur.rowcount == 0:
                 exists = conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row["id"],)).fetchone()  # noqa: S608
                 if exists is None:
@@ -280,8 +321,9 @@ class SqlitePcaStore(SqliteBase):
         def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(
                 "SELECT summary FROM pca_certificates WHERE issuer_id = ? AND status = 'REVOKED' "
-                "UNION ALL SELECT summary FROM pca_authorities WHERE issuer_id = ? AND status = 'REVOKED'",
-                (issuer_id, issuer_id),
+                "UNION ALL SELECT summary FROM pca_authorities WHERE issuer_id = ? AND status = 'REVOKED' "
+                "UNION ALL SELECT summary FROM pca_requests WHERE issuer_id = ? AND status = 'Revoked'",
+                (issuer_id, issuer_id, issuer_id),
             ).fetchall()
             return [_doc(r[0], None) for r in rows]
 
@@ -290,3 +332,57 @@ class SqlitePcaStore(SqliteBase):
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         # Only certificates a relying party may still accept: issued, not revoked, not deleted.
         return await self._count_expiring("pca_certificates", "status = 'ISSUED' AND deleted = 0", boundaries)
+
+    # -- certificate requests ---------------------------------------------------------------------
+
+    @staticmethod
+    def _request_row(req: CertificateRequest) -> dict[str, Any]:
+        return {
+            **_row(request_to_doc(req), _REQUEST_COLUMNS, ()),
+            "deleted": int(req.delete_time is not None),
+        }
+
+    async def insert_request(self, req: CertificateRequest) -> None:
+        await self._insert("pca_requests", self._request_row(req), duplicate_request())
+
+    async def get_request(self, project_id: str, request_id: str) -> CertificateRequest | None:
+        doc = await self._get("pca_requests", project_id, request_id, " AND deleted = 0")
+        return None if doc is None else request_from_doc(doc)
+
+    async def list_requests(
+        self, project_id: str, status: str | None, offset: int, limit: int
+    ) -> Page[CertificateRequest]:
+        where, params = "project_id = ? AND deleted = 0", [project_id]
+        if status:
+            where, params = where + " AND status = ?", [*params, status]
+
+        def op(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
+            total = conn.execute(f"SELECT count(*) FROM pca_requests WHERE {where}", params).fetchone()[0]  # noqa: S608
+            rows = conn.execute(
+                f"SELECT summary FROM pca_requests WHERE {where} "  # noqa: S608
+                "ORDER BY create_time DESC, id DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+            return [_doc(r[0], None) for r in rows], total
+
+        docs, total = await self._run(op)
+        return Page(items=tuple(request_from_doc(d) for d in docs), total=total)
+
+    async def replace_request(self, req: CertificateRequest, *, expected_revision: int) -> CertificateRequest:
+        stored = dc_replace(req, revision=expected_revision + 1)
+        missing = CertificateRequestNotFoundError("the certificate request does not exist")
+        await self._replace("pca_requests", self._request_row(stored), expected_revision, missing, duplicate_request())
+        return stored
+
+    async def count_outstanding_requests(self) -> dict[str, int]:
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute(
+                "SELECT project_id, count(*) FROM pca_requests WHERE status = 'Outstanding' AND deleted = 0 "
+                "GROUP BY project_id"
+            )
+            return {row[0]: int(row[1]) for row in rows}
+
+        return await self._run(op)
+
+    async def count_expiring_requests(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
+        return await self._count_expiring("pca_requests", "status = 'Active' AND deleted = 0", boundaries)
