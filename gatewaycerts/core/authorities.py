@@ -706,6 +706,14 @@ class AuthorityService:
             raise InvalidStateError("the CA has no certificate yet; import or activate it first")
         return ca.certificate_pem, ca.chain_pem
 
+    async def current_crl_pem(self, ca: Authority) -> str | None:
+        """The CA's CRL as PEM, fresh (rebuilt when stale); None when the CA publishes none."""
+        if ca.certificate_pem is None or not ca.crl_configuration.enabled:
+            return None
+        ca = await self._crls.current(ca)
+        assert ca.crl is not None
+        return der_crl_to_pem(ca.crl.der)
+
     async def public_crl(self, ca_id: str, *, pem: bool = False) -> bytes:
         """The CA's current CRL, DER (or PEM); public, like every CRL distribution point."""
         ca = await self._store.get_authority(None, ca_id) if is_uuid(ca_id) else None

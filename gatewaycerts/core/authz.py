@@ -20,6 +20,15 @@ def authorize(principal: Principal, project_id: str, action: Action) -> None:
         raise PermissionDeniedError(f"no permissions to request this method: the token's roles may not {action.value}")
 
 
+def authorize_owned(principal: Principal, project_id: str, owner: str, action: Action, on_others: Action) -> None:
+    """`action` on a record `owner` created; on somebody else's record the principal also needs `on_others`."""
+    authorize(principal, project_id, action)
+    if owner != principal.subject and not any(on_others in _ALLOWED.get(role, frozenset()) for role in principal.roles):
+        raise PermissionDeniedError(
+            f"no permissions to request this method: only its submitter or a role that may {on_others.value} may"
+        )
+
+
 def project_of(principal: Principal, requested: str | None) -> str:
     """The project of an API whose URLs carry none (CCM, Notary, Barbican): the token's only project, or
     the one named by the X-Project-Id header when the token covers several."""

@@ -123,6 +123,15 @@ def _sans(raw: tuple[SanRequest, ...] | None) -> tuple[SubjectAltName, ...]:
     return sans
 
 
+def csr_subject(facts: CsrFacts, sans: tuple[SubjectAltName, ...]) -> DistinguishedName:
+    """The subject a CA will certify for a CSR: it needs a common name; the names must pass the profile rules."""
+    validate_sans(sans)
+    if facts.subject is None:
+        raise InvalidInputError("the CSR's subject has no common name (CN)", field="csr")
+    validate_distinguished_name(facts.subject)
+    return facts.subject
+
+
 class PrivateCertificateService:
     def __init__(
         self,
@@ -176,8 +185,9 @@ class PrivateCertificateService:
 
     # -- issue ------------------------------------------------------------------------------------
 
-    async def _issuer(self, project_id: str, issuer_id: str | None) -> Authority:
-        ca = await self._authorities.load(project_id, require(issuer_id, "issuer_id"), field="issuer_id")
+    async def issuer(self, project_id: str, issuer_id: str | None, *, field: str = "issuer_id") -> Authority:
+        """The project's CA `issuer_id`, if it can issue now."""
+        ca = await self._authorities.load(project_id, require(issuer_id, field), field=field)
         check_can_issue(ca, self._clock())
         return ca
 
@@ -190,7 +200,7 @@ class PrivateCertificateService:
         if draft.customized_extension is not None:
             validate_custom_extension(draft.customized_extension)
         raw_usages = tuple(dict.fromkeys(parse_enum(KeyUsage, u, "key_usages") for u in draft.key_usages or ()))
-        ca = await self._issuer(project_id, draft.issuer_id)
+        ca = await self.issuer(project_id, draft.issuer_id)
         alg = parse_enum(KeyAlgorithm, draft.key_algorithm, "key_algorithm", default=ca.key_algorithm)
         sig = parse_enum(SignatureHash, draft.signature_algorithm, "signature_algorithm", default=SignatureHash.SHA256)
         check_supported(alg, sig)
@@ -219,7 +229,7 @@ class PrivateCertificateService:
         )
         key_pem = await in_executor(self._executor, new_key_pem, alg)
         cert_id = self._new_id()
-        cert_pem, serial = await self._sign(ca, profile, key_pem=key_pem)
+        cert_pem, serial = await self.sign(ca, profile, key_pem=key_pem)
         cert = IssuedCertificate(
             id=cert_id,
             project_id=project_id,
@@ -244,9 +254,10 @@ class PrivateCertificateService:
         self._on_issued("private-certificate")
         return cert
 
-    async def _sign(
+    async def sign(
         self, ca: Authority, profile: Profile, *, key_pem: bytes | None = None, public_key_pem: bytes | None = None
     ) -> tuple[str, int]:
+        """Reserve a serial under `ca` and sign `profile` for the key (PEM certificate, serial)."""
         serial = await self._authorities.reserve_serial(ca.id)
         cert_pem = await in_executor(
             self._executor,
@@ -260,34 +271,22 @@ class PrivateCertificateService:
         )
         return cert_pem, serial
 
-    async def issue_from_csr(self, principal: Principal, project_id: str, draft: CsrIssueDraft) -> IssuedCertificate:
-        authorize(principal, project_id, Action.WRITE)
-        kind = parse_enum(IssuedKind, draft.type, "type", default=IssuedKind.ENTITY_CERT)
-        if kind is IssuedKind.INTERMEDIATE_CA:
-            # Creating a CA is a CA-management decision, not an everyday issuance.
-            authorize(principal, project_id, Action.MANAGE_CA)
-        facts = await in_executor(self._executor, inspect_csr, require(draft.csr, "csr"))
-        sans = _sans(draft.subject_alternative_names) if draft.subject_alternative_names else facts.sans
-        validate_sans(sans)
-        if facts.subject is None:
-            raise InvalidInputError("the CSR's subject has no common name (CN)", field="csr")
-        validate_distinguished_name(facts.subject)
-        ca = await self._issuer(project_id, draft.issuer_id)
-        not_before, not_after = resolve_validity(
-            draft.validity,
-            self._clock(),
-            cap_years=SUBORDINATE_CAP_YEARS,
-            issuer_not_before=ca.not_before,
-            issuer_not_after=ca.not_after,
-        )
-        path_length = None
-        if kind is IssuedKind.INTERMEDIATE_CA:
-            path_length = path_length_under(ca, draft.path_length, default=0)
-        elif draft.path_length is not None:
-            raise InvalidInputError("path_length applies to INTERMEDIATE_CA certificates only", field="path_length")
-        is_ca = kind is IssuedKind.INTERMEDIATE_CA
-        profile = Profile(
-            subject=facts.subject,
+    def csr_profile(
+        self,
+        ca: Authority,
+        facts: CsrFacts,
+        subject: DistinguishedName,
+        sans: tuple[SubjectAltName, ...],
+        not_before: datetime,
+        not_after: datetime,
+        *,
+        is_ca: bool = False,
+        path_length: int | None = None,
+    ) -> Profile:
+        """What `ca` puts into a certificate for a checked CSR: its subject and names, default key usages for
+        its key, serverAuth + clientAuth for an end entity, the CA's CRL distribution point."""
+        return Profile(
+            subject=subject,
             not_before=not_before,
             not_after=not_after,
             hash=ca.signature_algorithm,
@@ -300,8 +299,41 @@ class PrivateCertificateService:
             sans=sans,
             crl_distribution_url=self._authorities.crl_url_for(ca),
         )
+
+    async def issue_from_csr(self, principal: Principal, project_id: str, draft: CsrIssueDraft) -> IssuedCertificate:
+        authorize(principal, project_id, Action.WRITE)
+        kind = parse_enum(IssuedKind, draft.type, "type", default=IssuedKind.ENTITY_CERT)
+        if kind is IssuedKind.INTERMEDIATE_CA:
+            # Creating a CA is a CA-management decision, not an everyday issuance.
+            authorize(principal, project_id, Action.MANAGE_CA)
+        facts = await in_executor(self._executor, inspect_csr, require(draft.csr, "csr"))
+        sans = _sans(draft.subject_alternative_names) if draft.subject_alternative_names else facts.sans
+        subject = csr_subject(facts, sans)
+        ca = await self.issuer(project_id, draft.issuer_id)
+        not_before, not_after = resolve_validity(
+            draft.validity,
+            self._clock(),
+            cap_years=SUBORDINATE_CAP_YEARS,
+            issuer_not_before=ca.not_before,
+            issuer_not_after=ca.not_after,
+        )
+        path_length = None
+        if kind is IssuedKind.INTERMEDIATE_CA:
+            path_length = path_length_under(ca, draft.path_length, default=0)
+        elif draft.path_length is not None:
+            raise InvalidInputError("path_length applies to INTERMEDIATE_CA certificates only", field="path_length")
+        profile = self.csr_profile(
+            ca,
+            facts,
+            subject,
+            sans,
+            not_before,
+            not_after,
+            is_ca=kind is IssuedKind.INTERMEDIATE_CA,
+            path_length=path_length,
+        )
         cert_id = self._new_id()
-        cert_pem, serial = await self._sign(ca, profile, public_key_pem=facts.public_key_pem)
+        cert_pem, serial = await self.sign(ca, profile, public_key_pem=facts.public_key_pem)
         cert = IssuedCertificate(
             id=cert_id,
             project_id=project_id,
@@ -309,7 +341,7 @@ class PrivateCertificateService:
             issuer_name=ca.distinguished_name.common_name,
             kind=kind,
             status=IssuedStatus.ISSUED,
-            distinguished_name=facts.subject,
+            distinguished_name=subject,
             key_algorithm=facts.key_algorithm,
             signature_algorithm=ca.signature_algorithm,
             serial_number=str(serial),

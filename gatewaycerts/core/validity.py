@@ -20,6 +20,7 @@ class ValidityRequest:
     type: str | None
     value: int | None
     start_from: int | None = None  # milliseconds since the epoch
+    not_after: datetime | None = None  # an absolute end instead of type/value (Notary's not_valid_after)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -42,6 +43,10 @@ def resolve_validity(
     if req is None:
         require(None, "validity")
     assert req is not None
+    if req.not_after is not None:
+        if req.not_after <= now:
+            raise ValidityError("the validity must end in the future", field="validity")
+        return _bounded(now, req.not_after, cap_years, issuer_not_before, issuer_not_after)
     kind = require(req.type, "validity.type")
     value = require(req.value, "validity.value")
     if kind not in _MAX_VALUE:
@@ -70,6 +75,16 @@ def resolve_validity(
             end = start + timedelta(hours=value)
     except (OverflowError, ValueError):
         end = datetime.max.replace(tzinfo=UTC)
+    return _bounded(start, end, cap_years, issuer_not_before, issuer_not_after)
+
+
+def _bounded(
+    start: datetime,
+    end: datetime,
+    cap_years: int,
+    issuer_not_before: datetime | None,
+    issuer_not_after: datetime | None,
+) -> tuple[datetime, datetime]:
     if end > add_months(start, 12 * cap_years):
         raise ValidityError(f"the validity may not exceed {cap_years} years", field="validity")
     if issuer_not_before is not None and start < issuer_not_before:

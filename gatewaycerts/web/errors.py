@@ -25,6 +25,7 @@ STATUS_TABLE: tuple[tuple[type[e.DomainError], int], ...] = (
     (e.DomainNotBoundError, 404),
     (e.NotFoundError, 404),
     (e.ConflictError, 409),
+    (e.RequestBusyError, 409),
     (e.StoreUnavailableError, 503),
     (e.InvalidInputError, 400),
 )

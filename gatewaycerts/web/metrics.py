@@ -71,17 +71,27 @@ class Metrics:
         )
         self.expired = Gauge(
             "gatewaycerts_certificates_expired",
-            "Certificates past their not_after that are still stored (source apic: uploaded; private: issued)",
+            "Certificates past their not_after that are still stored (source apic: uploaded; private: issued; "
+            "notary: of certificate requests)",
             ["source", "project_id"],
+            registry=r,
+        )
+        self.outstanding = Gauge(
+            "gatewaycerts_certificate_requests_outstanding",
+            "Certificate requests waiting for review (Outstanding)",
+            ["project_id"],
             registry=r,
         )
         self.expiry_up = Gauge(
             "gatewaycerts_expiry_query_success", "1 when the last expiry count came back from the stores", registry=r
         )
 
-    def set_expiry(self, report: dict[str, dict[str, ExpiryCounts]]) -> None:
+    def set_expiry(self, report: dict[str, dict[str, ExpiryCounts]], outstanding: dict[str, int]) -> None:
         self.expiring.clear()
         self.expired.clear()
+        self.outstanding.clear()
+        for project, n in outstanding.items():
+            self.outstanding.labels(project).set(n)
         for source, projects in report.items():
             for project, counts in projects.items():
                 self.expired.labels(source, project).set(counts.expired)
@@ -132,10 +142,11 @@ async def metrics_handler(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(EXPIRY_QUERY_TIMEOUT):
             report = await request.app[EXPIRY_REPORT].counts()
+            outstanding = await request.app[EXPIRY_REPORT].outstanding_requests()
     except (StoreUnavailableError, TimeoutError):
         # Keep serving the other metrics; the last expiry values stay and the success gauge says they are old.
         metrics.expiry_up.set(0)
     else:
-        metrics.set_expiry(report)
+        metrics.set_expiry(report, outstanding)
         metrics.expiry_up.set(1)
     return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
