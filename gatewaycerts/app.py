@@ -13,12 +13,14 @@ from aiohttp import web
 from gatewaycerts import __version__
 from gatewaycerts.appkeys import (
     AUTHORITY_SERVICE,
+    CERTIFICATE_REQUEST_SERVICE,
     CERTIFICATE_SERVICE,
     CERTIFICATE_STORE,
     EXPIRY_REPORT,
     GATEWAY_IMPORT,
     IN_FLIGHT,
     METRICS,
+    NOTARY_AUTHORITY_SERVICE,
     OPENAPI_DOCS,
     PRIVATE_CERTIFICATE_SERVICE,
     SETTINGS,
@@ -38,9 +40,12 @@ from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.expiry import ExpiryReport
 from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
+from gatewaycerts.core.notary import NotaryAuthorityService
+from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
 from gatewaycerts.facades.ccm import app as ccm
+from gatewaycerts.facades.notary import app as notary
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import CertificateStore, PcaStore
@@ -189,6 +194,17 @@ def create_app(
     app[AUTHORITY_SERVICE] = authorities
     app[PRIVATE_CERTIFICATE_SERVICE] = issued
     app[GATEWAY_IMPORT] = GatewayImport(issued, certificates)
+    app[CERTIFICATE_REQUEST_SERVICE] = CertificateRequestService(
+        pca_store,
+        authorities,
+        issued,
+        crls,
+        executor=executor,
+        clock=clock,
+        on_issued=on_issued,
+        on_revoked=on_revoked,
+    )
+    app[NOTARY_AUTHORITY_SERVICE] = NotaryAuthorityService(authorities, clock=clock)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.ensure_schema()
@@ -212,8 +228,11 @@ def create_app(
     ccm_apps = ccm.create_ccm_apps(client_max_size=settings.max_body_bytes)
     for mount, sub in ccm_apps.items():
         app.add_subapp(mount, sub)
+    notary_app = notary.create_notary_app(client_max_size=settings.max_body_bytes)
+    app.add_subapp(notary.MOUNT, notary_app)
     app[OPENAPI_DOCS] = {
         "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
         "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),
+        "notary": build_openapi(notary_app, title=notary.TITLE, version=__version__, description=notary.DESCRIPTION),
     }
     return app

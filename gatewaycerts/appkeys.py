@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from gatewaycerts.core.expiry import ExpiryReport
     from gatewaycerts.core.gateway_import import GatewayImport
     from gatewaycerts.core.issuance import PrivateCertificateService
+    from gatewaycerts.core.notary import NotaryAuthorityService
+    from gatewaycerts.core.requests import CertificateRequestService
     from gatewaycerts.settings import Settings
     from gatewaycerts.store.interfaces import CertificateStore
     from gatewaycerts.web.metrics import Metrics
@@ -27,6 +29,8 @@ CERTIFICATE_STORE: web.AppKey[CertificateStore] = web.AppKey("certificate_store"
 AUTHORITY_SERVICE: web.AppKey[AuthorityService] = web.AppKey("authority_service")
 PRIVATE_CERTIFICATE_SERVICE: web.AppKey[PrivateCertificateService] = web.AppKey("private_certificate_service")
 GATEWAY_IMPORT: web.AppKey[GatewayImport] = web.AppKey("gateway_import")
+CERTIFICATE_REQUEST_SERVICE: web.AppKey[CertificateRequestService] = web.AppKey("certificate_request_service")
+NOTARY_AUTHORITY_SERVICE: web.AppKey[NotaryAuthorityService] = web.AppKey("notary_authority_service")
 OPENAPI_DOCS: web.AppKey[dict[str, dict]] = web.AppKey("openapi_docs")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 IN_FLIGHT: web.AppKey[InFlight] = web.AppKey("in_flight")

@@ -8,7 +8,10 @@ from typing import Any
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError
 
+from gatewaycerts.appkeys import PRINCIPAL
+from gatewaycerts.core.authz import project_of
 from gatewaycerts.domain.errors import InvalidInputError, MissingParameterError
+from gatewaycerts.domain.models import Principal
 
 _MAX_DEPTH = 32
 
@@ -81,3 +84,16 @@ def load_query(schema: Schema, request: web.Request) -> dict[str, Any]:
             raise InvalidInputError(f"Invalid parameter value, parameterName:{key}. Give it once", field=key)
         data[key] = values[0]
     return load(schema, data)
+
+
+async def load_body(request: web.Request, schema: Schema, *, optional: bool = False) -> dict[str, Any]:
+    """The JSON object body, loaded with `schema`; with `optional`, an empty body counts as `{}`."""
+    if optional and not (await request.read()).strip():
+        return {}
+    return load(schema, await read_json_object(request))
+
+
+def tenant(request: web.Request) -> tuple[Principal, str]:
+    """The principal and the project of an API whose URLs carry none (CCM, Notary, Barbican)."""
+    principal = request[PRINCIPAL]
+    return principal, project_of(principal, request.headers.get("X-Project-Id"))

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from gatewaycerts.app import create_app
 from gatewaycerts.settings import Settings
 from gatewaycerts.store.sqlite.pca import SqlitePcaStore
+from tests.notary_helpers import NCAS, REQS, create_notary_ca, make_csr, result, rsa_csr, sign, submit
 
 VENV_BIN = Path(__file__).parents[2] / ".cache" / "pkilint-venv" / "bin"
 CAS = "/v1/private-certificate-authorities"
@@ -190,3 +191,56 @@ async def test_wildcard_dns_names_are_the_one_documented_pkix_deviation(ccm, aut
     lines = findings([str(pkilint / "lint_pkix_cert"), "lint"], pem, tmp_path)
     codes = [line.strip().split(" ")[0] for line in lines if "(ERROR)" in line or "(FATAL)" in line]
     assert codes == ["pkix.invalid_domain_name_syntax"], lines
+
+
+@pytest.mark.parametrize("algorithm", ["EC256", "RSA2048"])
+async def test_notary_signed_certificates_and_crls_pass_pkilint(ccm, auth, pkilint, tmp_path, algorithm):
+    """The Notary dialect: a self-signed CA and an intermediate signed by it (Notary's CA routes), a request of
+    each key type signed by the intermediate, then revoked into its CRL."""
+    headers = auth()
+    root_id = await create_notary_ca(ccm, headers, common_name=f"Notary Root {algorithm}", key_algorithm=algorithm)
+    inter_id = await create_notary_ca(
+        ccm, headers, self_signed=False, common_name=f"Notary Issuing {algorithm}", key_algorithm=algorithm
+    )
+    resp = await ccm.post(f"{NCAS}/{inter_id}/sign", json={"certificate_authority_id": root_id}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    documents: dict[str, str] = {}
+    requests = {}
+    for kind, key in (
+        ("P-256", ec.generate_private_key(ec.SECP256R1())),
+        ("RSA-2048", None),
+        ("Ed25519", ed25519.Ed25519PrivateKey.generate()),
+    ):
+        csr = (
+            make_csr(key, cn="notary.example.com", dns=("notary.example.com", "www.notary.example.com"))[0]
+            if key
+            else rsa_csr(2048)
+        )
+        req_id = await submit(ccm, headers, csr)
+        resp = await sign(ccm, headers, req_id, inter_id)
+        assert resp.status == 200, await resp.text()
+        chain = (await result(await ccm.get(f"{REQS}/{req_id}", headers=headers)))["certificate_chain"]
+        certs = x509.load_pem_x509_certificates(chain.encode())
+        documents[f"leaf ({kind} key)"] = certs[0].public_bytes(serialization.Encoding.PEM).decode()
+        documents.setdefault("intermediate CA", certs[1].public_bytes(serialization.Encoding.PEM).decode())
+        documents.setdefault("root CA", certs[2].public_bytes(serialization.Encoding.PEM).decode())
+        requests[kind] = req_id
+    problems = {
+        name: found
+        for name, pem in documents.items()
+        if (found := findings([str(pkilint / "lint_pkix_cert"), "lint"], pem, tmp_path))
+    }
+    resp = await ccm.post(
+        f"{REQS}/{requests['P-256']}/certificate/revoke", json={"reason": "KEY_COMPROMISE"}, headers=headers
+    )
+    assert resp.status == 200, await resp.text()
+    crl = (await result(await ccm.get(f"{NCAS}/{inter_id}/crl")))["crl"]
+    assert x509.load_pem_x509_crl(crl.encode()).get_revoked_certificate_by_serial_number(
+        x509.load_pem_x509_certificate(documents["leaf (P-256 key)"].encode()).serial_number
+    )
+    found = findings([str(pkilint / "lint_crl"), "lint", "-t", "CRL", "-p", "PKIX"], crl, tmp_path)
+    if found:
+        problems["CRL"] = found
+    assert not problems, "pkilint ERROR/FATAL findings:\n" + "\n".join(
+        f"{name}:\n  " + "\n  ".join(lines) for name, lines in problems.items()
+    )

@@ -61,3 +61,17 @@ def test_spec_covers_every_ccm_route_and_only_the_crl_is_public(tmp_path):
     assert served and documented == served
     public = {p for p, item in doc["paths"].items() for op in item.values() if op.get("security") == []}
     assert public == {"/v1/private-certificate-authorities/{ca_id}/crl"}
+
+
+def test_spec_covers_every_notary_route_and_only_the_crl_is_public(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path))
+    doc = app[OPENAPI_DOCS]["notary"]
+    documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/api/v1/")
+    }
+    assert len(served) == 18 and documented == served
+    public = {p for p, item in doc["paths"].items() for op in item.values() if op.get("security") == []}
+    assert public == {"/api/v1/certificate_authorities/{id}/crl"}

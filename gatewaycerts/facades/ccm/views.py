@@ -7,12 +7,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami import docs, json_schema, match_info_schema, querystring_schema
 
-from gatewaycerts.appkeys import AUTHORITY_SERVICE, GATEWAY_IMPORT, PRINCIPAL, PRIVATE_CERTIFICATE_SERVICE
+from gatewaycerts.appkeys import AUTHORITY_SERVICE, GATEWAY_IMPORT, PRIVATE_CERTIFICATE_SERVICE
 from gatewaycerts.core.authorities import ActivateDraft, AuthorityDraft, CrlConfigRequest, parse_query
-from gatewaycerts.core.authz import project_of
 from gatewaycerts.core.issuance import CsrIssueDraft, ExportRequest, IssueDraft, SanRequest
 from gatewaycerts.core.validity import ValidityRequest
-from gatewaycerts.domain.models import Principal
 from gatewaycerts.domain.pca import (
     CaStatus,
     CustomExtension,
@@ -23,7 +21,7 @@ from gatewaycerts.domain.pca import (
 from gatewaycerts.facades.ccm import presenters as p
 from gatewaycerts.facades.ccm import schemas as s
 from gatewaycerts.web.errors import json_response
-from gatewaycerts.web.requests import load, load_query, read_json_object
+from gatewaycerts.web.requests import load_body, load_query, tenant
 
 _ERRORS = {
     400: {"schema": s.ErrorSchema, "description": "Bad request (PCA.1010-1032; see docs/api/ccm.md)"},
@@ -51,11 +49,6 @@ def _ok(schema: type | None, description: str) -> dict:
     return {200: ok, **_ERRORS}
 
 
-def _ctx(request: web.Request) -> tuple[Principal, str]:
-    principal = request[PRINCIPAL]
-    return principal, project_of(principal, request.headers.get("X-Project-Id"))
-
-
 def _dn(body: dict[str, Any] | None) -> DistinguishedName | None:
     if body is None:
         return None
@@ -76,12 +69,6 @@ def _sans(items: list[dict[str, Any]] | None) -> tuple[SanRequest, ...] | None:
     return None if items is None else tuple(SanRequest(i.get("type"), i.get("value")) for i in items)
 
 
-async def _body(request: web.Request, schema: Any, *, optional: bool = False) -> dict[str, Any]:
-    if optional and not (await request.read()).strip():
-        return {}
-    return load(schema, await read_json_object(request))
-
-
 def _ca_json(request: web.Request, ca: Any) -> dict[str, Any]:
     service = request.config_dict[AUTHORITY_SERVICE]
     return p.authority(ca, service.status_of(ca), service.crl_url(ca.id))
@@ -93,8 +80,8 @@ def _ca_json(request: web.Request, ca: Any) -> dict[str, Any]:
 @docs(tags=_CA_TAG, summary="Create a root or subordinate private CA", responses=_ok(s.CaIdSchema, "{ca_id}"))
 @json_schema(s.CaCreateSchema, required=True)
 async def create_authority(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.CaCreateSchema())
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.CaCreateSchema())
     draft = AuthorityDraft(
         type=b.get("type"),
         distinguished_name=_dn(b.get("distinguished_name")),
@@ -113,7 +100,7 @@ async def create_authority(request: web.Request) -> web.Response:
 @docs(tags=_CA_TAG, summary="List private CAs", responses=_ok(s.CaListSchema, "{total, certificate_authorities}"))
 @querystring_schema(s.CaListQuerySchema)
 async def list_authorities(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     q = load_query(s.CaListQuerySchema(), request)
     query = parse_query(
         q.get("name"),
@@ -133,7 +120,7 @@ async def list_authorities(request: web.Request) -> web.Response:
 @docs(tags=_CA_TAG, summary="Show a private CA", responses=_ok(s.CaSchema, "CertificateAuthorities"))
 @match_info_schema(s.CaPathSchema)
 async def show_authority(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     ca = await request.config_dict[AUTHORITY_SERVICE].get(principal, project_id, request.match_info["ca_id"])
     return json_response(_ca_json(request, ca))
 
@@ -146,7 +133,7 @@ async def show_authority(request: web.Request) -> web.Response:
 @match_info_schema(s.CaPathSchema)
 @querystring_schema(s.DeleteCaQuerySchema)
 async def delete_authority(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     q = load_query(s.DeleteCaQuerySchema(), request)
     await request.config_dict[AUTHORITY_SERVICE].schedule_delete(
         principal, project_id, request.match_info["ca_id"], q.get("pending_days")
@@ -158,7 +145,7 @@ def _ca_action(verb: str, summary: str) -> Any:
     @docs(tags=_CA_TAG, summary=summary, responses={204: {"description": "Done"}, **_ERRORS})
     @match_info_schema(s.CaPathSchema)
     async def handler(request: web.Request) -> web.Response:
-        principal, project_id = _ctx(request)
+        principal, project_id = tenant(request)
         service = request.config_dict[AUTHORITY_SERVICE]
         await getattr(service, verb)(principal, project_id, request.match_info["ca_id"])
         return web.Response(status=204)
@@ -175,7 +162,7 @@ restore_authority = _ca_action("restore", "Restore a CA scheduled for deletion (
 @docs(tags=_CA_TAG, summary="Export a CA's certificate and chain", responses=_ok(s.CaExportedSchema, "PEM"))
 @match_info_schema(s.CaPathSchema)
 async def export_authority(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     cert, chain = await request.config_dict[AUTHORITY_SERVICE].export(
         principal, project_id, request.match_info["ca_id"]
     )
@@ -189,7 +176,7 @@ async def export_authority(request: web.Request) -> web.Response:
 )
 @match_info_schema(s.CaPathSchema)
 async def export_authority_csr(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     csr = await request.config_dict[AUTHORITY_SERVICE].export_csr(principal, project_id, request.match_info["ca_id"])
     return json_response({"csr": csr})
 
@@ -202,8 +189,8 @@ async def export_authority_csr(request: web.Request) -> web.Response:
 @match_info_schema(s.CaPathSchema)
 @json_schema(s.CaImportSchema, required=True)
 async def import_authority_certificate(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.CaImportSchema())
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.CaImportSchema())
     await request.config_dict[AUTHORITY_SERVICE].import_certificate(
         principal, project_id, request.match_info["ca_id"], b.get("certificate"), b.get("certificate_chain")
     )
@@ -218,8 +205,8 @@ async def import_authority_certificate(request: web.Request) -> web.Response:
 @match_info_schema(s.CaPathSchema)
 @json_schema(s.CaActivateSchema, required=True)
 async def activate_authority(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.CaActivateSchema())
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.CaActivateSchema())
     draft = ActivateDraft(
         issuer_id=b.get("issuer_id"),
         signature_algorithm=b.get("signature_algorithm"),
@@ -239,8 +226,8 @@ async def activate_authority(request: web.Request) -> web.Response:
 @match_info_schema(s.CaPathSchema)
 @json_schema(s.RevokeSchema, required=False)
 async def revoke_authority(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.RevokeSchema(), optional=True)
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.RevokeSchema(), optional=True)
     await request.config_dict[AUTHORITY_SERVICE].revoke(
         principal, project_id, request.match_info["ca_id"], b.get("reason")
     )
@@ -251,8 +238,8 @@ async def revoke_authority(request: web.Request) -> web.Response:
 @match_info_schema(s.CaPathSchema)
 @json_schema(s.CrlEnableSchema, required=False)
 async def enable_crl(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.CrlEnableSchema(), optional=True)
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.CrlEnableSchema(), optional=True)
     await request.config_dict[AUTHORITY_SERVICE].configure_crl(
         principal,
         project_id,
@@ -266,7 +253,7 @@ async def enable_crl(request: web.Request) -> web.Response:
 @docs(tags=_CA_TAG, summary="Disable CRL publishing", responses={204: {"description": "Disabled"}, **_ERRORS})
 @match_info_schema(s.CaPathSchema)
 async def disable_crl(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     await request.config_dict[AUTHORITY_SERVICE].configure_crl(
         principal, project_id, request.match_info["ca_id"], None, enabled=False
     )
@@ -300,8 +287,8 @@ get_crl.public_route = True  # type: ignore[attr-defined]
 )
 @json_schema(s.CertificateCreateSchema, required=True)
 async def create_certificate(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.CertificateCreateSchema())
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.CertificateCreateSchema())
     eku = b.get("extended_key_usage")
     ext = b.get("customized_extension")
     draft = IssueDraft(
@@ -328,8 +315,8 @@ async def create_certificate(request: web.Request) -> web.Response:
 )
 @json_schema(s.CertificateCsrSchema, required=True)
 async def create_certificate_by_csr(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.CertificateCsrSchema())
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.CertificateCsrSchema())
     draft = CsrIssueDraft(
         issuer_id=b.get("issuer_id"),
         csr=b.get("csr"),
@@ -345,8 +332,8 @@ async def create_certificate_by_csr(request: web.Request) -> web.Response:
 @docs(tags=_CERT_TAG, summary="Parse a CSR", responses=_ok(s.CsrParsedSchema, "CSR contents"))
 @json_schema(s.CsrParseSchema, required=True)
 async def parse_csr(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.CsrParseSchema())
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.CsrParseSchema())
     facts = await request.config_dict[PRIVATE_CERTIFICATE_SERVICE].parse_csr(principal, project_id, b.get("csr"))
     return json_response(
         {
@@ -364,7 +351,7 @@ async def parse_csr(request: web.Request) -> web.Response:
 )
 @querystring_schema(s.ListQuerySchema)
 async def list_certificates(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     q = load_query(s.ListQuerySchema(), request)
     query = parse_query(
         q.get("name"),
@@ -385,7 +372,7 @@ async def list_certificates(request: web.Request) -> web.Response:
 @docs(tags=_CERT_TAG, summary="Show a private certificate", responses=_ok(s.CertificateSchema, "Certificates"))
 @match_info_schema(s.CertificatePathSchema)
 async def show_certificate(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     service = request.config_dict[PRIVATE_CERTIFICATE_SERVICE]
     cert = await service.get(principal, project_id, request.match_info["certificate_id"])
     return json_response(p.certificate(cert, service.status_of(cert)))
@@ -398,7 +385,7 @@ async def show_certificate(request: web.Request) -> web.Response:
 )
 @match_info_schema(s.CertificatePathSchema)
 async def delete_certificate(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
+    principal, project_id = tenant(request)
     await request.config_dict[PRIVATE_CERTIFICATE_SERVICE].delete(
         principal, project_id, request.match_info["certificate_id"]
     )
@@ -413,8 +400,8 @@ async def delete_certificate(request: web.Request) -> web.Response:
 @match_info_schema(s.CertificatePathSchema)
 @json_schema(s.ExportSchema, required=True)
 async def export_certificate(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.ExportSchema())
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.ExportSchema())
     compressed = b.get("is_compressed")
     req = ExportRequest(
         type=b.get("type"),
@@ -441,8 +428,8 @@ async def export_certificate(request: web.Request) -> web.Response:
 @match_info_schema(s.CertificatePathSchema)
 @json_schema(s.RevokeSchema, required=False)
 async def revoke_certificate(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.RevokeSchema(), optional=True)
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.RevokeSchema(), optional=True)
     await request.config_dict[PRIVATE_CERTIFICATE_SERVICE].revoke(
         principal, project_id, request.match_info["certificate_id"], b.get("reason")
     )
@@ -457,8 +444,8 @@ async def revoke_certificate(request: web.Request) -> web.Response:
 @match_info_schema(s.CertificatePathSchema)
 @json_schema(s.ImportToApicSchema, required=True)
 async def import_to_apic(request: web.Request) -> web.Response:
-    principal, project_id = _ctx(request)
-    b = await _body(request, s.ImportToApicSchema())
+    principal, project_id = tenant(request)
+    b = await load_body(request, s.ImportToApicSchema())
     created = await request.config_dict[GATEWAY_IMPORT].import_to_apic(
         principal,
         project_id,

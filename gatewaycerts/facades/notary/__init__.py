@@ -1,0 +1,1 @@
+"""The Canonical Notary dialect: certificate requests (CSR review lifecycle) and certificate authorities."""
