@@ -15,11 +15,12 @@ from gatewaycerts.core.authorities import (
     AuthorityService,
     CrlConfigRequest,
 )
+from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import require
 from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, add_months
 from gatewaycerts.domain.errors import AuthorityNotFoundError, CertificateParseError, InvalidInputError
-from gatewaycerts.domain.models import Principal
+from gatewaycerts.domain.models import Action, Principal
 from gatewaycerts.domain.pca import Authority, CaStatus, CaType, DistinguishedName, KeyAlgorithm, PcaQuery
 from gatewaycerts.pki.pem import split_blocks
 
@@ -73,6 +74,7 @@ class NotaryAuthorityService:
         return [ca for ca in page.items if ca.status is not CaStatus.DELETED]
 
     async def create(self, principal: Principal, project_id: str, draft: NotaryCaDraft) -> Authority:
+        authorize(principal, project_id, Action.MANAGE_CA)
         if draft.sans_dns:
             raise InvalidInputError(
                 "sans_dns is not supported: CA certificates here carry no subject alternative names; leave it empty",

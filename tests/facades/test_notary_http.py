@@ -630,3 +630,33 @@ async def test_metrics_count_outstanding_requests_and_expiring_certificates(nota
     found = samples(await (await notary.get("/metrics")).text())
     assert value(found, "gatewaycerts_certificates_expired", source="notary", project_id="p1") == 1
     assert [expiring(found, d) for d in ("1", "7", "30", "90")] == [0, 0, 0, 1]
+
+
+async def test_store_outage_and_unexpected_errors_use_the_notary_envelope(aiohttp_client, settings, tmp_path, as_):
+    from pymongo import AsyncMongoClient
+
+    from gatewaycerts.store.mongo.pca import MongoPcaStore
+    from gatewaycerts.store.sqlite.pca import SqlitePcaStore
+    from tests.mongo_server import free_port
+
+    # a real driver that cannot reach its server
+    unreachable = AsyncMongoClient(f"mongodb://127.0.0.1:{free_port()}", serverSelectionTimeoutMS=200, tz_aware=True)
+    down = MongoPcaStore(unreachable, "gc_down")
+
+    async def no_schema() -> None:  # the app would refuse to start otherwise; the outage begins after start
+        return None
+
+    down.ensure_schema = no_schema
+    client = await aiohttp_client(create_app(settings, pca_store=down))
+    assert "unavailable" in await error(await client.post(REQS, json={"csr": make_csr()[0]}, headers=as_()), 503)
+    await unreachable.close()
+
+    class FaultyStore(SqlitePcaStore):
+        """The real SQLite store with one injected fault (a bug below the core, not a storage mock)."""
+
+        async def list_requests(self, *args, **kwargs):
+            raise RuntimeError("boom: internal detail -----BEGIN PRIVATE KEY-----")
+
+    client = await aiohttp_client(create_app(settings, pca_store=FaultyStore(tmp_path / "faulty.db")))
+    resp = await client.get(REQS, headers={**as_(), "X-Request-Id": "req-789"})
+    assert resp.status == 500 and await resp.json() == {"error": "Internal Error, request_id:req-789"}
