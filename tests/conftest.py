@@ -15,8 +15,10 @@ from gatewaycerts.app import create_app
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.settings import Settings
 from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+from gatewaycerts.store.mongo.orders import MongoOrderStore
 from gatewaycerts.store.mongo.pca import MongoPcaStore
 from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+from gatewaycerts.store.sqlite.orders import SqliteOrderStore
 from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 from tests.mongo_server import FerretDB, MongoUnavailable
 
@@ -47,42 +49,60 @@ def mongo_database() -> str:
 
 @asynccontextmanager
 async def open_stores(kind: str, request: pytest.FixtureRequest, tmp_path: Path, database: str) -> AsyncIterator:
-    """A certificate store and a private-CA store of one kind, on one database (as the service runs them)."""
+    """The certificate, private-CA and order stores of one kind, on one database (as the service runs them)."""
     if kind == "sqlite":
-        pair = (SqliteCertificateStore(tmp_path / "store.db"), SqlitePcaStore(tmp_path / "store.db"))
-        for s in pair:
+        path = tmp_path / "store.db"
+        trio = (SqliteCertificateStore(path), SqlitePcaStore(path), SqliteOrderStore(path))
+        for s in trio:
             await s.ensure_schema()
-        yield pair
-        for s in pair:
+        yield trio
+        for s in trio:
             await s.close()
         return
     uri = request.getfixturevalue("mongodb_uri")
     client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
-    pair = (MongoCertificateStore(client, database, owns_client=False), MongoPcaStore(client, database))
-    for s in pair:
+    trio = (
+        MongoCertificateStore(client, database, owns_client=False),
+        MongoPcaStore(client, database),
+        MongoOrderStore(client, database),
+    )
+    for s in trio:
         await s.ensure_schema()
-    yield pair
+    yield trio
     await client.drop_database(database)
     await client.close()
 
 
 @pytest.fixture(params=STORES)
 async def store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
-    async with open_stores(request.param, request, tmp_path, mongo_database) as (certificates, _):
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (certificates, _, _):
         yield certificates
 
 
 @pytest.fixture(params=STORES)
 async def pca_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
-    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, pca):
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, pca, _):
         yield pca
+
+
+@pytest.fixture(params=STORES)
+async def order_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, _, orders):
+        yield orders
+
+
+@pytest.fixture(params=STORES)
+async def ca_and_order_stores(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    """(private-CA store, order store) of the same kind, on one database."""
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, pca, orders):
+        yield pca, orders
 
 
 @pytest.fixture(params=STORES)
 async def stores(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
     """(certificate store, private-CA store) of the same kind."""
-    async with open_stores(request.param, request, tmp_path, mongo_database) as pair:
-        yield pair
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (certificates, pca, _):
+        yield certificates, pca
 
 
 @pytest.fixture

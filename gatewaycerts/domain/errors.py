@@ -175,3 +175,26 @@ class DuplicateRequestError(InvalidInputError):
 
 class RequestBusyError(DomainError):
     """Another call is signing the request right now; it is answered 409 and not retried here."""
+
+
+# --- orders, secrets, containers ----------------------------------------------------------------
+
+
+class OrderNotFoundError(NotFoundError):
+    """No such order in this project."""
+
+
+class SecretNotFoundError(NotFoundError):
+    """No such secret in this project."""
+
+
+class ContainerNotFoundError(NotFoundError):
+    """No such container in this project."""
+
+
+class NotAcceptableError(DomainError):
+    """The client accepts no representation we have (Accept of a secret payload); answered 406."""
+
+
+class UnsupportedOrderError(InvalidInputError):
+    """A recognised order kind this service does not process (full CMC)."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
+from gatewaycerts.domain.orders import Container, Order, Secret
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
 from gatewaycerts.domain.requests import CertificateRequest
 
@@ -112,3 +113,45 @@ class PcaStore(Protocol):
 
     async def count_expiring_requests(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         """As count_expiring, over the certificates of Active requests that are not deleted."""
+
+
+class OrderStore(Protocol):
+    """Asynchronous orders (Barbican style) and the secrets and containers they produce."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert_order(self, order: Order) -> None: ...
+
+    async def get_order(self, project_id: str, order_id: str) -> Order | None: ...
+
+    async def list_orders(self, project_id: str, offset: int, limit: int) -> Page[Order]:
+        """Newest first (create time, then id, descending)."""
+
+    async def replace_order(self, order: Order, *, expected_revision: int) -> Order:
+        """Compare-and-swap on revision: ConflictError on mismatch, OrderNotFoundError when gone."""
+
+    async def delete_order(self, project_id: str, order_id: str) -> bool: ...
+
+    async def claimable_orders(self, now: datetime, limit: int) -> list[Order]:
+        """PENDING orders of every project that no live claim holds (claim_until unset or before `now`),
+        oldest first. Claiming one is a replace_order with its revision."""
+
+    async def put_secret(self, secret: Secret) -> None:
+        """Insert, or overwrite a secret of the same id (a retried order attempt writes the same ids)."""
+
+    async def get_secret(self, project_id: str, secret_id: str) -> Secret | None: ...
+
+    async def delete_secret(self, project_id: str, secret_id: str) -> bool: ...
+
+    async def put_container(self, container: Container) -> None:
+        """Insert, or overwrite a container of the same id."""
+
+    async def get_container(self, project_id: str, container_id: str) -> Container | None: ...
+
+    async def delete_container(self, project_id: str, container_id: str) -> bool: ...
+
+    async def set_preferred_ca(self, project_id: str, ca_id: str) -> None: ...
+
+    async def preferred_ca(self, project_id: str) -> str | None: ...
