@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from aiohttp import web
 
@@ -22,6 +24,8 @@ from gatewaycerts.appkeys import (
     METRICS,
     NOTARY_AUTHORITY_SERVICE,
     OPENAPI_DOCS,
+    ORDER_SERVICE,
+    ORDER_WORKER,
     PRIVATE_CERTIFICATE_SERVICE,
     SETTINGS,
     TOKEN_VERIFIER,
@@ -41,14 +45,16 @@ from gatewaycerts.core.expiry import ExpiryReport
 from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
 from gatewaycerts.core.notary import NotaryAuthorityService
+from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
+from gatewaycerts.facades.barbican import app as barbican
 from gatewaycerts.facades.ccm import app as ccm
 from gatewaycerts.facades.notary import app as notary
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings, SettingsError
-from gatewaycerts.store.interfaces import CertificateStore, PcaStore
+from gatewaycerts.store.interfaces import CertificateStore, OrderStore, PcaStore
 from gatewaycerts.web.errors import error_middleware
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
@@ -58,24 +64,33 @@ from gatewaycerts.web.openapi import add_docs_routes, build_openapi
 log = logging.getLogger("gatewaycerts")
 
 DEV_KEK_FILE = "dev-kek"
+WORKER_STOP_SECONDS = 10
+
+
+class Stores(NamedTuple):
+    certificates: CertificateStore
+    pca: PcaStore
+    orders: OrderStore
 
 
 def build_store(settings: Settings) -> CertificateStore:
-    return build_stores(settings)[0]
+    return build_stores(settings).certificates
 
 
-def build_stores(settings: Settings) -> tuple[CertificateStore, PcaStore]:
-    """The certificate store and the private-CA store, on one database (one MongoDB client)."""
+def build_stores(settings: Settings) -> Stores:
+    """Every store, on one database (one MongoDB client, owned and closed by the certificate store)."""
     path = settings.sqlite_path
     if path is not None:
         from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+        from gatewaycerts.store.sqlite.orders import SqliteOrderStore
         from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 
-        return SqliteCertificateStore(path), SqlitePcaStore(path)
+        return Stores(SqliteCertificateStore(path), SqlitePcaStore(path), SqliteOrderStore(path))
     from pymongo import AsyncMongoClient
     from pymongo.uri_parser import parse_uri
 
     from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+    from gatewaycerts.store.mongo.orders import MongoOrderStore
     from gatewaycerts.store.mongo.pca import MongoPcaStore
 
     url = str(settings.database_url)
@@ -83,8 +98,11 @@ def build_stores(settings: Settings) -> tuple[CertificateStore, PcaStore]:
     client: AsyncMongoClient = AsyncMongoClient(
         url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, appname="gatewaycerts"
     )
-    # The certificate store owns (and closes) the shared client.
-    return MongoCertificateStore(client, database), MongoPcaStore(client, database, owns_client=False)
+    return Stores(
+        MongoCertificateStore(client, database),
+        MongoPcaStore(client, database, owns_client=False),
+        MongoOrderStore(client, database, owns_client=False),
+    )
 
 
 def _dev_kek(state_dir: Path) -> str:
@@ -141,13 +159,17 @@ def create_app(
     *,
     store: CertificateStore | None = None,
     pca_store: PcaStore | None = None,
+    order_store: OrderStore | None = None,
     clock: Clock = system_clock,
     verifier: TokenVerifier | None = None,
+    order_worker: bool | None = None,
 ) -> web.Application:
-    if store is None or pca_store is None:
-        built_store, built_pca = build_stores(settings)
-        store = store or built_store
-        pca_store = pca_store or built_pca
+    """`order_worker` overrides settings.order_worker (tests drive the worker themselves)."""
+    if store is None or pca_store is None or order_store is None:
+        built = build_stores(settings)
+        store = store or built.certificates
+        pca_store = pca_store or built.pca
+        order_store = order_store or built.orders
     vault = build_vault(settings)
     token_verifier = verifier or build_verifier(settings)
     executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pki")
@@ -157,8 +179,9 @@ def create_app(
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
+        order_store = TimedStore(order_store, "orders", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
-    assert store is not None and pca_store is not None
+    assert store is not None and pca_store is not None and order_store is not None
 
     app = web.Application(
         middlewares=[request_middleware(metrics, in_flight), error_middleware(PlainDialect())],
@@ -205,11 +228,28 @@ def create_app(
         on_revoked=on_revoked,
     )
     app[NOTARY_AUTHORITY_SERVICE] = NotaryAuthorityService(authorities, clock=clock)
+    orders = OrderService(order_store, vault, authorities, issued, executor=executor, clock=clock, on_issued=on_issued)
+    worker = OrderWorker(order_store, orders, clock=clock, poll_seconds=settings.order_poll_ms / 1000)
+    orders.on_created = worker.wake
+    app[ORDER_SERVICE] = orders
+    app[ORDER_WORKER] = worker
+    run_worker = settings.order_worker if order_worker is None else order_worker
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.ensure_schema()
         await pca_store.ensure_schema()
+        await order_store.ensure_schema()
+        task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
         yield
+        if task is not None:
+            worker.stop()
+            try:
+                await asyncio.wait_for(task, WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "the order worker did not stop in %ss; its order is claimed again later", WORKER_STOP_SECONDS
+                )
+        await order_store.close()
         await pca_store.close()
         await store.close()
         executor.shutdown(wait=True)
@@ -228,11 +268,18 @@ def create_app(
     ccm_apps = ccm.create_ccm_apps(client_max_size=settings.max_body_bytes)
     for mount, sub in ccm_apps.items():
         app.add_subapp(mount, sub)
+    barbican_apps = barbican.create_barbican_apps(client_max_size=settings.max_body_bytes)
+    for mount, sub in barbican_apps.items():
+        app.add_subapp(mount, sub)
+    app.router.add_get("/", barbican.versions, allow_head=False)
     notary_app = notary.create_notary_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(notary.MOUNT, notary_app)
     app[OPENAPI_DOCS] = {
         "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
         "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),
         "notary": build_openapi(notary_app, title=notary.TITLE, version=__version__, description=notary.DESCRIPTION),
+        "barbican": build_openapi(
+            *barbican_apps.values(), title=barbican.TITLE, version=__version__, description=barbican.DESCRIPTION
+        ),
     }
     return app

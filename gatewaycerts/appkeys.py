@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from gatewaycerts.core.gateway_import import GatewayImport
     from gatewaycerts.core.issuance import PrivateCertificateService
     from gatewaycerts.core.notary import NotaryAuthorityService
+    from gatewaycerts.core.orders import OrderService, OrderWorker
     from gatewaycerts.core.requests import CertificateRequestService
     from gatewaycerts.settings import Settings
     from gatewaycerts.store.interfaces import CertificateStore
@@ -31,6 +32,8 @@ PRIVATE_CERTIFICATE_SERVICE: web.AppKey[PrivateCertificateService] = web.AppKey(
 GATEWAY_IMPORT: web.AppKey[GatewayImport] = web.AppKey("gateway_import")
 CERTIFICATE_REQUEST_SERVICE: web.AppKey[CertificateRequestService] = web.AppKey("certificate_request_service")
 NOTARY_AUTHORITY_SERVICE: web.AppKey[NotaryAuthorityService] = web.AppKey("notary_authority_service")
+ORDER_SERVICE: web.AppKey[OrderService] = web.AppKey("order_service")
+ORDER_WORKER: web.AppKey[OrderWorker] = web.AppKey("order_worker")
 OPENAPI_DOCS: web.AppKey[dict[str, dict]] = web.AppKey("openapi_docs")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 IN_FLIGHT: web.AppKey[InFlight] = web.AppKey("in_flight")

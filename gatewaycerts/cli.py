@@ -85,16 +85,19 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:
-    from gatewaycerts.app import build_store
+    from gatewaycerts.app import build_stores
 
     settings = _settings()
 
     async def run() -> None:
-        store = build_store(settings)
+        stores = build_stores(settings)
         try:
-            await store.ensure_schema()
+            for store in stores:
+                await store.ensure_schema()
         finally:
-            await store.close()
+            # the certificate store owns a shared MongoDB client: close it last
+            for store in reversed(stores):
+                await store.close()
 
     asyncio.run(run())
     print("indexes ensured")

@@ -107,6 +107,18 @@ OPTIONS: tuple[Option, ...] = (
         "Serve Prometheus metrics at `GET /metrics` (no token: restrict it at the network level).",
     ),
     Option(
+        "GATEWAYCERTS_ORDER_WORKER",
+        "order_worker",
+        "true",
+        "Process Barbican-style orders in this process (every replica may; each order is processed once).",
+    ),
+    Option(
+        "GATEWAYCERTS_ORDER_POLL_MS",
+        "order_poll_ms",
+        "1000",
+        "How often an idle order worker looks for orders created by other replicas or left by a stopped one.",
+    ),
+    Option(
         "GATEWAYCERTS_SHUTDOWN_TIMEOUT",
         "shutdown_timeout",
         "25",
@@ -140,6 +152,8 @@ class Settings:
     log_format: str = "text"
     allow_dev_keys: bool = True
     metrics_enabled: bool = True
+    order_worker: bool = True
+    order_poll_ms: int = 1000
     shutdown_timeout: int = 25
 
     def __repr__(self) -> str:
@@ -229,6 +243,8 @@ class Settings:
             log_format=choice("log_format", "GATEWAYCERTS_LOG_FORMAT", LOG_FORMATS),
             allow_dev_keys=boolean("allow_dev_keys", "GATEWAYCERTS_ALLOW_DEV_KEYS"),
             metrics_enabled=boolean("metrics_enabled", "GATEWAYCERTS_METRICS_ENABLED"),
+            order_worker=boolean("order_worker", "GATEWAYCERTS_ORDER_WORKER"),
+            order_poll_ms=integer("order_poll_ms", "GATEWAYCERTS_ORDER_POLL_MS", 10, 600000),
             shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),
         )
 

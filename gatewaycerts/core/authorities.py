@@ -306,6 +306,12 @@ class AuthorityService:
         off, lim = page_bounds(offset, limit)
         return await self._store.list_authorities(project_id, query, self._clock(), off, lim)
 
+    async def issuing_authorities(self, project_id: str, limit: int) -> tuple[Authority, ...]:
+        """Up to `limit` CAs of the project that can issue now, as list summaries (no key, no certificate; no
+        authorization: callers have decided)."""
+        query = PcaQuery(status=CaStatus.ACTIVED.value)
+        return (await self._store.list_authorities(project_id, query, self._clock(), 0, limit)).items
+
     def status_of(self, ca: Authority) -> CaStatus:
         return effective_status(ca, self._clock())
 

@@ -283,8 +283,38 @@ class PrivateCertificateService:
         is_ca: bool = False,
         path_length: int | None = None,
     ) -> Profile:
-        """What `ca` puts into a certificate for a checked CSR: its subject and names, default key usages for
-        its key, serverAuth + clientAuth for an end entity, the CA's CRL distribution point."""
+        """What `ca` puts into a certificate for a checked CSR (see key_profile)."""
+        return self.key_profile(
+            ca,
+            facts.public_key_pem,
+            subject,
+            sans,
+            not_before,
+            not_after,
+            key_algorithm=facts.key_algorithm,
+            is_ca=is_ca,
+            path_length=path_length,
+        )
+
+    def key_profile(
+        self,
+        ca: Authority,
+        public_key_pem: bytes,
+        subject: DistinguishedName,
+        sans: tuple[SubjectAltName, ...],
+        not_before: datetime,
+        not_after: datetime,
+        *,
+        key_algorithm: KeyAlgorithm | None = None,
+        is_ca: bool = False,
+        path_length: int | None = None,
+        extended_key_usage: ExtendedKeyUsage | None = None,
+    ) -> Profile:
+        """What `ca` puts into a certificate for a public key: the subject and names, default key usages for
+        the key, for an end entity `extended_key_usage` (default serverAuth + clientAuth), the CA's CRL
+        distribution point."""
+        if not is_ca and extended_key_usage is None:
+            extended_key_usage = ExtendedKeyUsage(server_auth=True, client_auth=True)
         return Profile(
             subject=subject,
             not_before=not_before,
@@ -292,10 +322,8 @@ class PrivateCertificateService:
             hash=ca.signature_algorithm,
             is_ca=is_ca,
             path_length=path_length,
-            key_usages=key_usages_for(
-                (), is_ca=is_ca, algorithm=facts.key_algorithm, public_key_pem=facts.public_key_pem
-            ),
-            extended_key_usage=None if is_ca else ExtendedKeyUsage(server_auth=True, client_auth=True),
+            key_usages=key_usages_for((), is_ca=is_ca, algorithm=key_algorithm, public_key_pem=public_key_pem),
+            extended_key_usage=None if is_ca else extended_key_usage,
             sans=sans,
             crl_distribution_url=self._authorities.crl_url_for(ca),
         )

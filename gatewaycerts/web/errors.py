@@ -26,6 +26,7 @@ STATUS_TABLE: tuple[tuple[type[e.DomainError], int], ...] = (
     (e.NotFoundError, 404),
     (e.ConflictError, 409),
     (e.RequestBusyError, 409),
+    (e.NotAcceptableError, 406),
     (e.StoreUnavailableError, 503),
     (e.InvalidInputError, 400),
 )
@@ -57,6 +58,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 _HTTP_REASONS = {
     404: "the requested URL does not match any API",
+    406: "no representation the client accepts",
     405: "the method is not allowed for this URL",
     413: "the request body is too large",
     415: "unsupported media type",
