@@ -51,11 +51,12 @@ from gatewaycerts.domain.errors import (
 )
 from gatewaycerts.domain.models import Action, Page, Principal
 from gatewaycerts.domain.orders import Container, ContainerType, Order, OrderStatus, OrderType, Secret, SecretType
-from gatewaycerts.domain.pca import Authority, PcaQuery
+from gatewaycerts.domain.pca import Authority, DistinguishedName, PcaQuery, SanType, SubjectAltName
 from gatewaycerts.keyvault import KeyVault
 from gatewaycerts.pki.authority import inspect_csr, new_key_pem, public_key_pem
 from gatewaycerts.pki.keypair import csr_pem_from_request_data, generate_key_pair, parse_subject_dn
 from gatewaycerts.pki.keypair import public_key_pem as checked_public_key_pem
+from gatewaycerts.pki.profiles import validate_sans
 from gatewaycerts.store.interfaces import OrderStore
 
 log = logging.getLogger("gatewaycerts.orders")
@@ -436,6 +437,8 @@ class OrderService:
             key_pem = await in_executor(self._executor, new_key_pem, spec.key_algorithm)
             public_pem = await in_executor(self._executor, public_key_pem, key_pem)
             subject, sans = spec.subject, spec.sans
+        if not sans and spec.profile.extended_key_usage.server_auth:
+            sans = host_name_of(subject)
         profile = self._issuance.key_profile(
             ca,
             public_pem,
@@ -477,6 +480,16 @@ class OrderService:
             issuer_not_before=ca.not_before,
             issuer_not_after=ca.not_after,
         )
+
+
+def host_name_of(subject: DistinguishedName) -> tuple[SubjectAltName, ...]:
+    """The CN as a DNS name, when it is one: a server certificate without a SAN is refused by TLS clients."""
+    san = SubjectAltName(SanType.DNS, subject.common_name)
+    try:
+        validate_sans((san,))
+    except InvalidInputError:
+        return ()
+    return (san,) if "." in subject.common_name else ()
 
 
 def negotiate(accept: str | None, content_type: str) -> str:
@@ -586,4 +599,3 @@ class OrderWorker:
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-

@@ -6,6 +6,7 @@ pkilint pins its own dependencies, so it lives in its own venv (`make conformanc
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from gatewaycerts.app import create_app
+from gatewaycerts.appkeys import ORDER_WORKER
 from gatewaycerts.settings import Settings
 from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 from tests.notary_helpers import NCAS, REQS, create_notary_ca, make_csr, result, rsa_csr, sign, submit
@@ -241,6 +243,65 @@ async def test_notary_signed_certificates_and_crls_pass_pkilint(ccm, auth, pkili
     found = findings([str(pkilint / "lint_crl"), "lint", "-t", "CRL", "-p", "PKIX"], crl, tmp_path)
     if found:
         problems["CRL"] = found
+    assert not problems, "pkilint ERROR/FATAL findings:\n" + "\n".join(
+        f"{name}:\n  " + "\n  ".join(lines) for name, lines in problems.items()
+    )
+
+
+@pytest.mark.parametrize("algorithm", ["EC256", "RSA2048"])
+async def test_order_certificates_pass_pkilint(aiohttp_client, auth, pkilint, tmp_path, algorithm):
+    """The Barbican dialect: a certificate of each request type (custom, simple-cmc, stored-key), processed by
+    the order worker, signed by a CA of the project."""
+    app = create_app(Settings(state_dir=tmp_path / "state"), order_worker=False)
+    client = await aiohttp_client(app)
+    headers = auth()
+    ca = await _post(
+        client,
+        auth,
+        CAS,
+        {
+            "type": "ROOT",
+            "distinguished_name": {"common_name": f"Orders Root {algorithm}", "organization": "Conformance Org"},
+            "key_algorithm": algorithm,
+            "validity": {"type": "YEAR", "value": 5},
+            "crl_configuration": {"enabled": True},
+        },
+    )
+    csr = make_csr(cn="cmc.example.com", dns=("cmc.example.com",))[0]
+    pair = await client.post(
+        "/v1/orders", json={"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 2048}}, headers=headers
+    )
+    assert pair.status == 202, await pair.text()
+    await app[ORDER_WORKER].run_once()
+    pair_ref = (
+        await (
+            await client.get(f"/v1/orders/{(await pair.json())['order_ref'].rsplit('/', 1)[1]}", headers=headers)
+        ).json()
+    )["container_ref"]
+    metas = {
+        "custom": {"subject_dn": "CN=custom.example.com,O=Example", "subject_alt_names": ["custom.example.com"]},
+        "simple-cmc": {"request_type": "simple-cmc", "request_data": base64.b64encode(csr.encode()).decode()},
+        "stored-key": {"request_type": "stored-key", "container_ref": pair_ref, "subject_dn": "CN=stored.example.com"},
+    }
+    refs = {}
+    for kind, meta in metas.items():
+        resp = await client.post(
+            "/v1/orders", json={"type": "certificate", "meta": {**meta, "ca_id": ca["ca_id"]}}, headers=headers
+        )
+        assert resp.status == 202, await resp.text()
+        refs[kind] = (await resp.json())["order_ref"].rsplit("/", 1)[1]
+    await app[ORDER_WORKER].run_once()
+    problems = {}
+    for kind, order_id in refs.items():
+        order = await (await client.get(f"/v1/orders/{order_id}", headers=headers)).json()
+        assert order["status"] == "ACTIVE", order
+        container = await (
+            await client.get(f"/v1/containers/{order['container_ref'].rsplit('/', 1)[1]}", headers=headers)
+        ).json()
+        cert_ref = next(r["secret_ref"] for r in container["secret_refs"] if r["name"] == "certificate")
+        pem = await (await client.get(f"/v1/secrets/{cert_ref.rsplit('/', 1)[1]}/payload", headers=headers)).text()
+        if found := findings([str(pkilint / "lint_pkix_cert"), "lint"], pem, tmp_path):
+            problems[kind] = found
     assert not problems, "pkilint ERROR/FATAL findings:\n" + "\n".join(
         f"{name}:\n  " + "\n  ".join(lines) for name, lines in problems.items()
     )

@@ -239,6 +239,10 @@ async def test_stored_key_order_certifies_an_asymmetric_container(bar, auth):
     public = serialization.load_pem_public_key((await payload(bar, auth(), source_refs["public_key"]))[0])
     assert spki(leaf.public_key()) == spki(public)
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "stored.example.com"
+    # a server profile without subject_alt_names certifies the CN as the DNS name (TLS clients need a SAN)
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["stored.example.com"]
+    verify_to((await payload(bar, auth(), refs["intermediates"]))[0], leaf, bar.clock(), "stored.example.com")
     assert leaf.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "US"
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert set(eku) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}

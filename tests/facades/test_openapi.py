@@ -75,3 +75,17 @@ def test_spec_covers_every_notary_route_and_only_the_crl_is_public(tmp_path):
     assert len(served) == 18 and documented == served
     public = {p for p, item in doc["paths"].items() for op in item.values() if op.get("security") == []}
     assert public == {"/api/v1/certificate_authorities/{id}/crl"}
+
+
+def test_spec_covers_every_barbican_route_and_none_is_public(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path))
+    doc = app[OPENAPI_DOCS]["barbican"]
+    documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    roots = ("/v1/orders", "/v1/secrets", "/v1/containers", "/v1/cas")
+    served = {
+        (route.method, route.resource.canonical.rstrip("/"))  # `<collection>/` aliases the collection
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith(roots)
+    }
+    assert len(served) == 15 and documented == served
+    assert not [op for item in doc["paths"].values() for op in item.values() if op.get("security") == []]
