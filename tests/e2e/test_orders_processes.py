@@ -79,16 +79,26 @@ async def wait_all_done(url: str, token: str, ids: list[str], deadline: float = 
         await asyncio.sleep(0.2)
 
 
-async def test_a_pending_order_completes_after_restart(tmp_path: Path):
+@pytest.mark.parametrize("kind", ["sqlite", "mongo"])
+async def test_a_pending_order_completes_after_restart(tmp_path: Path, request: pytest.FixtureRequest, kind: str):
     env = {**dev_env(tmp_path / "state", free_port()), "GATEWAYCERTS_ORDER_WORKER": "false"}
+    if kind == "mongo":
+        uri = request.getfixturevalue("mongodb_uri")
+        env["GATEWAYCERTS_DATABASE_URL"] = uri.rstrip("/") + "/" + request.getfixturevalue("mongo_database")
     token = _cli("token", "--project", "demo", "--role", "editor", env=env).stdout.strip()
-    with Service(env, tmp_path / "serve.log") as first:
-        ids = await create_orders(first.url, token, 3)
-        ids += await create_orders(first.url, token, 1, "asymmetric", {"algorithm": "ec", "bit_length": 256})
-        assert set((await statuses(first.url, token, ids)).values()) == {"PENDING"}
-    env = {**env, "GATEWAYCERTS_ORDER_WORKER": "true"}
-    with Service(env, tmp_path / "serve.log") as second:
-        assert set((await wait_all_done(second.url, token, ids)).values()) == {"ACTIVE"}
+    try:
+        with Service(env, tmp_path / "serve.log") as first:
+            ids = await create_orders(first.url, token, 3)
+            ids += await create_orders(first.url, token, 1, "asymmetric", {"algorithm": "ec", "bit_length": 256})
+            assert set((await statuses(first.url, token, ids)).values()) == {"PENDING"}
+        env = {**env, "GATEWAYCERTS_ORDER_WORKER": "true"}
+        with Service(env, tmp_path / "serve.log") as second:
+            assert set((await wait_all_done(second.url, token, ids)).values()) == {"ACTIVE"}
+    finally:
+        if kind == "mongo":
+            mongo: AsyncMongoClient = AsyncMongoClient(request.getfixturevalue("mongodb_uri"))
+            await mongo.drop_database(request.getfixturevalue("mongo_database"))
+            await mongo.close()
 
 
 async def test_two_services_on_one_mongodb_process_each_order_once(
