@@ -68,6 +68,11 @@ OCTET_STREAM = "application/octet-stream"
 _PRODUCTS = uuid.UUID("6f1d3b0e-8a41-4c55-9a57-2f7b4f3c9e10")  # namespace of derived product ids
 _ROLES = ("secret", "private_key", "public_key", "private_key_passphrase", "certificate", "intermediates")
 MAX_REASON = 255
+_MISSING: dict[str, type[NotFoundError]] = {
+    "order": OrderNotFoundError,
+    "secret": SecretNotFoundError,
+    "container": ContainerNotFoundError,
+}
 
 
 def product_id(order: Order, role: str, attempt: int | None = None) -> str:
@@ -179,15 +184,31 @@ class OrderService:
             assert spec.container_id is not None
             await self._stored_public_key(project_id, spec.container_id)
 
-    async def _load_order(self, project_id: str, order_id: str) -> Order:
-        order = await self._store.get_order(project_id, order_id) if is_uuid(order_id) else None
-        if order is None:
-            raise OrderNotFoundError("Not Found. Sorry but your order is in another castle.")
-        return order
+    async def _found(self, kind: str, project_id: str, record_id: str) -> Any:
+        """The project's order, secret or container `record_id`, or the dialect's not-found error."""
+        fetch = {
+            "order": self._store.get_order,
+            "secret": self._store.get_secret,
+            "container": self._store.get_container,
+        }
+        record = await fetch[kind](project_id, record_id) if is_uuid(record_id) else None
+        if record is None:
+            raise _MISSING[kind](f"Not Found. Sorry but your {kind} is in another castle.")
+        return record
+
+    async def _delete(self, principal: Principal, project_id: str, kind: str, record_id: str) -> None:
+        authorize(principal, project_id, Action.WRITE)
+        delete = {
+            "order": self._store.delete_order,
+            "secret": self._store.delete_secret,
+            "container": self._store.delete_container,
+        }
+        if not (is_uuid(record_id) and await delete[kind](project_id, record_id)):
+            raise _MISSING[kind](f"Not Found. Sorry but your {kind} is in another castle.")
 
     async def get(self, principal: Principal, project_id: str, order_id: str) -> Order:
         authorize(principal, project_id, Action.READ)
-        return await self._load_order(project_id, order_id)
+        return await self._found("order", project_id, order_id)
 
     async def list(
         self, principal: Principal, project_id: str, offset: int | None, limit: int | None
@@ -197,51 +218,33 @@ class OrderService:
         return await self._store.list_orders(project_id, off, lim), off, lim
 
     async def delete(self, principal: Principal, project_id: str, order_id: str) -> None:
-        authorize(principal, project_id, Action.WRITE)
-        if not (is_uuid(order_id) and await self._store.delete_order(project_id, order_id)):
-            raise OrderNotFoundError("Not Found. Sorry but your order is in another castle.")
+        await self._delete(principal, project_id, "order", order_id)
 
     # -- secrets and containers -------------------------------------------------------------------------
 
-    async def _load_secret(self, project_id: str, secret_id: str) -> Secret:
-        secret = await self._store.get_secret(project_id, secret_id) if is_uuid(secret_id) else None
-        if secret is None:
-            raise SecretNotFoundError("Not Found. Sorry but your secret is in another castle.")
-        return secret
-
     async def get_secret(self, principal: Principal, project_id: str, secret_id: str) -> Secret:
         authorize(principal, project_id, Action.READ)
-        return await self._load_secret(project_id, secret_id)
+        return await self._found("secret", project_id, secret_id)
 
     async def secret_payload(
         self, principal: Principal, project_id: str, secret_id: str, accept: str | None
     ) -> tuple[bytes, str]:
         """(payload, content type). Reading key material is a write-level permission, never a viewer's."""
         authorize(principal, project_id, Action.WRITE)
-        secret = await self._load_secret(project_id, secret_id)
+        secret: Secret = await self._found("secret", project_id, secret_id)
         content_type = negotiate(accept, secret.content_type)
         payload = self._vault.decrypt(secret.encrypted_payload, context=secret_context(project_id, secret.id))
         return payload, content_type
 
     async def delete_secret(self, principal: Principal, project_id: str, secret_id: str) -> None:
-        authorize(principal, project_id, Action.WRITE)
-        if not (is_uuid(secret_id) and await self._store.delete_secret(project_id, secret_id)):
-            raise SecretNotFoundError("Not Found. Sorry but your secret is in another castle.")
-
-    async def _load_container(self, project_id: str, container_id: str) -> Container:
-        container = await self._store.get_container(project_id, container_id) if is_uuid(container_id) else None
-        if container is None:
-            raise ContainerNotFoundError("Not Found. Sorry but your container is in another castle.")
-        return container
+        await self._delete(principal, project_id, "secret", secret_id)
 
     async def get_container(self, principal: Principal, project_id: str, container_id: str) -> Container:
         authorize(principal, project_id, Action.READ)
-        return await self._load_container(project_id, container_id)
+        return await self._found("container", project_id, container_id)
 
     async def delete_container(self, principal: Principal, project_id: str, container_id: str) -> None:
-        authorize(principal, project_id, Action.WRITE)
-        if not (is_uuid(container_id) and await self._store.delete_container(project_id, container_id)):
-            raise ContainerNotFoundError("Not Found. Sorry but your container is in another castle.")
+        await self._delete(principal, project_id, "container", container_id)
 
     # -- CAs ----------------------------------------------------------------------------------------
 

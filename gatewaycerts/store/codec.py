@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from gatewaycerts.domain.models import (
     AlgorithmType,
@@ -30,7 +30,18 @@ _INFO_LISTS = (
 )
 
 
-def _utc(value: datetime) -> datetime:
+@overload
+def utc(value: datetime) -> datetime: ...
+
+
+@overload
+def utc(value: None) -> None: ...
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Drivers may hand back naive datetimes (stored as UTC): make them aware."""
+    if value is None:
+        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -53,7 +64,7 @@ def binding_from_doc(d: dict[str, Any]) -> DomainBinding:
         url_domain=d["url_domain"],
         instance_ids=tuple(d.get("instance_ids", ())),
         verified_client_certificate_enabled=bool(d["verified_client_certificate_enabled"]),
-        create_time=_utc(d["create_time"]),
+        create_time=utc(d["create_time"]),
         status=int(d.get("status", 3)),
         min_ssl_version=d.get("min_ssl_version", "TLSv1.2"),
         is_http_redirect_to_https=bool(d.get("is_http_redirect_to_https", False)),
@@ -97,8 +108,8 @@ def certificate_from_doc(d: dict[str, Any]) -> Certificate:
         common_name=d["common_name"],
         serial_number=d["serial_number"],
         version=int(d["x509_version"]),
-        not_before=_utc(d["not_before"]),
-        not_after=_utc(d["not_after"]),
+        not_before=utc(d["not_before"]),
+        not_after=utc(d["not_after"]),
         signature_algorithm=d["signature_algorithm"],
         algorithm_type=AlgorithmType(d["algorithm_type"]),
         key_size=int(d["key_size"]),
@@ -116,8 +127,8 @@ def certificate_from_doc(d: dict[str, Any]) -> Certificate:
         encrypted_private_key=bytes(d.get("private_key") or b""),
         trusted_root_ca_pem=d.get("trusted_root_ca_pem"),
         has_trusted_root_ca=bool(d["has_trusted_root_ca"]),
-        create_time=_utc(d["create_time"]),
-        update_time=_utc(d["update_time"]),
+        create_time=utc(d["create_time"]),
+        update_time=utc(d["update_time"]),
         revision=int(d["revision"]),
         bindings=tuple(binding_from_doc(b) for b in d.get("bindings") or ()),
     )

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from gatewaycerts.domain.orders import Container, ContainerType, Order, OrderStatus, OrderType, Secret, SecretType
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from gatewaycerts.store.codec import utc
 
 
 def order_to_doc(o: Order) -> dict[str, Any]:
@@ -47,8 +41,8 @@ def order_from_doc(d: dict[str, Any]) -> Order:
         meta=d.get("meta") or {},
         status=OrderStatus(d["status"]),
         creator_id=d.get("creator_id") or "",
-        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
-        update_time=_utc(d["update_time"]),  # type: ignore[arg-type]
+        create_time=utc(d["create_time"]),  # type: ignore[arg-type]
+        update_time=utc(d["update_time"]),  # type: ignore[arg-type]
         sub_status=d.get("sub_status") or "Unknown",
         sub_status_message=d.get("sub_status_message") or "Unknown",
         secret_id=d.get("secret_id"),
@@ -58,7 +52,7 @@ def order_from_doc(d: dict[str, Any]) -> Order:
         encrypted_params=None if params is None else bytes(params),
         attempts=int(d.get("attempts", 0)),
         claimed_by=d.get("claimed_by"),
-        claim_until=_utc(d.get("claim_until")),
+        claim_until=utc(d.get("claim_until")),
         revision=int(d.get("revision", 0)),
     )
 
@@ -89,11 +83,11 @@ def secret_from_doc(d: dict[str, Any]) -> Secret:
         content_type=d["content_type"],
         encrypted_payload=bytes(d["encrypted_payload"]),
         creator_id=d.get("creator_id") or "",
-        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
+        create_time=utc(d["create_time"]),  # type: ignore[arg-type]
         algorithm=d.get("algorithm"),
         bit_length=d.get("bit_length"),
         mode=d.get("mode"),
-        expiration=_utc(d.get("expiration")),
+        expiration=utc(d.get("expiration")),
     )
 
 
@@ -116,6 +110,6 @@ def container_from_doc(d: dict[str, Any]) -> Container:
         name=d.get("name"),
         type=ContainerType(d["type"]),
         creator_id=d.get("creator_id") or "",
-        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
+        create_time=utc(d["create_time"]),  # type: ignore[arg-type]
         secret_refs=tuple((r["name"], r["secret_id"]) for r in d.get("secret_refs", ())),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from gatewaycerts.domain.errors import DuplicateRequestError
@@ -28,6 +27,7 @@ from gatewaycerts.domain.pca import (
     SubjectAltName,
 )
 from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
+from gatewaycerts.store.codec import utc
 
 # Not needed to present a list item; adapters leave them out of list queries.
 AUTHORITY_HEAVY = ("encrypted_key", "certificate_pem", "chain_pem", "csr_pem", "crl")
@@ -37,11 +37,6 @@ CERTIFICATE_HEAVY = ("encrypted_key", "certificate_pem", "chain_pem")
 _CA_EXPIRABLE = (CaStatus.ACTIVED.value, CaStatus.DISABLED.value)
 _CERT_EXPIRABLE = (IssuedStatus.ISSUED.value,)
 
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _dn_to_doc(dn: DistinguishedName) -> dict[str, Any]:
@@ -133,22 +128,22 @@ def authority_from_doc(d: dict[str, Any]) -> Authority:
         chain_pem=d.get("chain_pem") or "",
         csr_pem=d.get("csr_pem"),
         serial_number=d.get("serial_number"),
-        not_before=_utc(d.get("not_before")),
-        not_after=_utc(d.get("not_after")),
+        not_before=utc(d.get("not_before")),
+        not_after=utc(d.get("not_after")),
         gen_mode=GenMode(d["gen_mode"]),
-        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
-        update_time=_utc(d["update_time"]),  # type: ignore[arg-type]
+        create_time=utc(d["create_time"]),  # type: ignore[arg-type]
+        update_time=utc(d["update_time"]),  # type: ignore[arg-type]
         revision=int(d.get("revision", 0)),
-        delete_time=_utc(d.get("delete_time")),
+        delete_time=utc(d.get("delete_time")),
         status_before_delete=CaStatus(d["status_before_delete"]) if d.get("status_before_delete") else None,
-        revoked_at=_utc(d.get("revoked_at")),
+        revoked_at=utc(d.get("revoked_at")),
         revocation_reason=RevocationReason(d["revocation_reason"]) if d.get("revocation_reason") else None,
         crl=None
         if not crl
         else CrlState(
             number=int(crl["number"]),
-            this_update=_utc(crl["this_update"]),  # type: ignore[arg-type]
-            next_update=_utc(crl["next_update"]),  # type: ignore[arg-type]
+            this_update=utc(crl["this_update"]),  # type: ignore[arg-type]
+            next_update=utc(crl["next_update"]),  # type: ignore[arg-type]
             der=bytes(crl["der"]),
             revoked_count=int(crl.get("revoked_count", 0)),
         ),
@@ -196,18 +191,18 @@ def certificate_from_doc(d: dict[str, Any]) -> IssuedCertificate:
         key_algorithm=KeyAlgorithm(d["key_algorithm"]) if d.get("key_algorithm") else None,
         signature_algorithm=SignatureHash(d["signature_algorithm"]),
         serial_number=d["serial_number"],
-        not_before=_utc(d["not_before"]),  # type: ignore[arg-type]
-        not_after=_utc(d["not_after"]),  # type: ignore[arg-type]
+        not_before=utc(d["not_before"]),  # type: ignore[arg-type]
+        not_after=utc(d["not_after"]),  # type: ignore[arg-type]
         gen_mode=GenMode(d["gen_mode"]),
         certificate_pem=d.get("certificate_pem") or "",
         chain_pem=d.get("chain_pem") or "",
         encrypted_key=None if key is None else bytes(key),
-        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
+        create_time=utc(d["create_time"]),  # type: ignore[arg-type]
         sans=tuple(SubjectAltName(SanType(s["type"]), s["value"]) for s in d.get("sans", ())),
         revision=int(d.get("revision", 0)),
-        revoked_at=_utc(d.get("revoked_at")),
+        revoked_at=utc(d.get("revoked_at")),
         revocation_reason=RevocationReason(d["revocation_reason"]) if d.get("revocation_reason") else None,
-        delete_time=_utc(d.get("delete_time")),
+        delete_time=utc(d.get("delete_time")),
     )
 
 
@@ -252,7 +247,7 @@ def revoked_from_doc(doc: dict[str, Any]) -> RevokedSerial:
     """A CRL entry from a revoked certificate's or subordinate CA's document."""
     return RevokedSerial(
         serial_number=int(doc["serial_number"]),
-        revoked_at=_utc(doc["revoked_at"]),  # type: ignore[arg-type]
+        revoked_at=utc(doc["revoked_at"]),  # type: ignore[arg-type]
         reason=RevocationReason(doc.get("revocation_reason") or RevocationReason.UNSPECIFIED.value),
     )
 
@@ -296,15 +291,15 @@ def request_from_doc(d: dict[str, Any]) -> CertificateRequest:
         common_name=d.get("common_name") or "",
         status=RequestStatus(d["status"]),
         requested_by=d.get("requested_by") or "",
-        create_time=_utc(d["create_time"]),  # type: ignore[arg-type]
-        update_time=_utc(d["update_time"]),  # type: ignore[arg-type]
+        create_time=utc(d["create_time"]),  # type: ignore[arg-type]
+        update_time=utc(d["update_time"]),  # type: ignore[arg-type]
         certificate_chain_pem=d.get("certificate_chain_pem") or "",
         issuer_id=d.get("issuer_id"),
         serial_number=d.get("serial_number"),
-        not_after=_utc(d.get("not_after")),
-        signing_until=_utc(d.get("signing_until")),
-        revoked_at=_utc(d.get("revoked_at")),
+        not_after=utc(d.get("not_after")),
+        signing_until=utc(d.get("signing_until")),
+        revoked_at=utc(d.get("revoked_at")),
         revocation_reason=RevocationReason(d["revocation_reason"]) if d.get("revocation_reason") else None,
-        delete_time=_utc(d.get("delete_time")),
+        delete_time=utc(d.get("delete_time")),
         revision=int(d.get("revision", 0)),
     )
