@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
+from gatewaycerts.core import pagination
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, require, retry_on_conflict
@@ -101,13 +102,7 @@ def check_supported(alg: KeyAlgorithm, sig: SignatureHash) -> None:
 
 
 def page_bounds(offset: int | None, limit: int | None) -> tuple[int, int]:
-    off = 0 if offset is None else offset
-    lim = DEFAULT_LIMIT if limit is None else limit
-    if off < 0:
-        raise InvalidInputError("Invalid parameter value, parameterName:offset. Use 0 or more", field="offset")
-    if not 1 <= lim <= MAX_LIMIT:
-        raise InvalidInputError(f"Invalid parameter value, parameterName:limit. Use 1 to {MAX_LIMIT}", field="limit")
-    return off, lim
+    return pagination.page_bounds(offset, limit, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
 
 
 def parse_query(

@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from gatewaycerts.core import pagination
 from gatewaycerts.core.authorities import AuthorityService, is_uuid, new_uuid
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
@@ -88,13 +89,7 @@ def order_context(project_id: str, order_id: str) -> str:
 
 
 def page_bounds(offset: int | None, limit: int | None) -> tuple[int, int]:
-    off = 0 if offset is None else offset
-    lim = DEFAULT_LIMIT if limit is None else limit
-    if off < 0:
-        raise InvalidInputError("Invalid property 'offset': must be 0 or more", field="offset")
-    if not 1 <= lim <= MAX_LIMIT:
-        raise InvalidInputError(f"Invalid property 'limit': must be 1 to {MAX_LIMIT}", field="limit")
-    return off, lim
+    return pagination.page_bounds(offset, limit, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
 
 
 def error_code(exc: DomainError) -> str:

@@ -20,6 +20,7 @@ from gatewaycerts.core.authz import authorize, authorize_owned
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, require, retry_on_conflict
 from gatewaycerts.core.issuance import PrivateCertificateService, csr_subject
+from gatewaycerts.core.pagination import page_bounds
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
 from gatewaycerts.domain.errors import (
@@ -97,12 +98,7 @@ class CertificateRequestService:
         authorize(principal, project_id, Action.READ)
         if status:
             parse_enum(RequestStatus, status, "status")
-        off = 0 if offset is None else offset
-        lim = DEFAULT_LIMIT if limit is None else limit
-        if off < 0:
-            raise InvalidInputError("offset must be 0 or more", field="offset")
-        if not 1 <= lim <= MAX_LIMIT:
-            raise InvalidInputError(f"limit must be 1 to {MAX_LIMIT}", field="limit")
+        off, lim = page_bounds(offset, limit, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
         return await self._store.list_requests(project_id, status or None, off, lim)
 
     # -- submit and delete (editors: their own requests) ---------------------------------------------

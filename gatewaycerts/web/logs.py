@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("gatewaycerts_request_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and goes into the JSON object.
@@ -23,6 +25,20 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
+        return True
+
+
+class ClientProtocolErrorFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (a NUL byte in a header, a broken request line) as an ERROR with
+    a traceback, after answering 400 itself. That is the client's mistake, not a failure of ours: keep one
+    WARNING line with aiohttp's reason, no traceback, so that real errors stand out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+            record.msg, record.args = "bad HTTP request: %s", (str(exc.message).strip().splitlines()[0],)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 
@@ -64,6 +80,7 @@ def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(ClientProtocolErrorFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -600,6 +600,8 @@ async def test_errors_use_the_notary_envelope(notary, as_):
     await error(await notary.post(REQS, json=[], headers=as_()), 400)
     await error(await notary.get(REQS, params={"status": "Pending"}, headers=as_()), 400)
     await error(await notary.get(REQS, params={"limit": "0"}, headers=as_()), 400)
+    await error(await notary.get(REQS, params={"offset": str(10**40)}, headers=as_()), 400)
+    assert (await notary.get(CCM_CAS, params={"offset": str(2**63)}, headers=as_())).status == 400
     await error(await notary.get(f"{NCAS}/00000000-0000-7000-8000-000000000000/crl"), 404)
 
 

@@ -137,3 +137,32 @@ def test_sqlite_store_from_before_expiry_metrics_is_migrated(tmp_path):
             await reopened.close()
 
     assert asyncio.run(scenario()) == {"p1": (0, 1)}
+
+
+def test_unparsable_client_requests_are_logged_as_one_warning_line():
+    """aiohttp answers 400 itself and logs the parser's exception with a traceback; we keep one line."""
+    import logging
+
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    from gatewaycerts.web.logs import ClientProtocolErrorFilter, TextFormatter
+
+    try:
+        raise BadHttpMessage("Invalid header value char:\n\n  b'X-Probe: \\x00'")
+    except BadHttpMessage:
+        import sys
+
+        record = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, "p", 1, "Error handling request", (), sys.exc_info()
+        )
+    assert ClientProtocolErrorFilter().filter(record)
+    line = TextFormatter().format(record)
+    assert (
+        record.levelname == "WARNING"
+        and "Traceback" not in line
+        and "bad HTTP request: Invalid header value char" in line
+    )
+    server_bug = logging.LogRecord(
+        "aiohttp.server", logging.ERROR, "p", 1, "boom", (), (RuntimeError, RuntimeError("x"), None)
+    )
+    assert ClientProtocolErrorFilter().filter(server_bug) and server_bug.levelname == "ERROR" and server_bug.exc_info
