@@ -22,6 +22,7 @@ ASYMMETRIC_BITS = {"rsa": (2048, 3072, 4096), "ec": (256, 384)}
 REQUEST_TYPES = ("custom", "simple-cmc", "stored-key", "full-cmc")
 MAX_VALIDITY_DAYS = 825
 _UUID_TAIL = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/?$")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _COMMON = ("name", "expiration")
 _KEY_FIELDS = (*_COMMON, "algorithm", "bit_length", "mode", "payload_content_type")
 _ASYMMETRIC_FIELDS = (*_KEY_FIELDS, "pass_phrase", "passphrase")
@@ -75,6 +76,8 @@ def _text(meta: Mapping[str, Any], field: str, *, required: bool = False, limit:
         raise invalid(field, "must be a string")
     if len(value) > limit:
         raise invalid(field, f"must be at most {limit} characters")
+    if _CONTROL.search(value):
+        raise invalid(field, "must not contain control or bidirectional-override characters")
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -76,9 +77,17 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
         raise InvalidInputError(f"Invalid parameter value, parameterName:{field}. {message}", field=field) from None
 
 
+_OPERATOR_KEY = re.compile(r"[\[\]$.]")
+
+
 def load_query(schema: Schema, request: web.Request) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key in request.query:
+        if _OPERATOR_KEY.search(key):
+            # `name[$ne]=`, `a.b=`: query-operator syntax of other frameworks; never a parameter of ours
+            raise InvalidInputError(
+                f"Invalid parameter name {key[:64]!r}: parameters are plain names", field="query"
+            )
         values = request.query.getall(key)
         if len(values) > 1:
             raise InvalidInputError(f"Invalid parameter value, parameterName:{key}. Give it once", field=key)
