@@ -27,6 +27,7 @@ from gatewaycerts.domain.errors import (
     ParameterTooLongError,
     QuotaExceededError,
     ResourceInUseError,
+    StaleRevisionError,
     UnsupportedAlgorithmError,
 )
 from gatewaycerts.domain.models import (
@@ -57,6 +58,7 @@ MAX_INSTANCE_IDS = 50
 _NAME = re.compile(r"[^\W\d_]\w{3,49}")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _RETRIES = 16
+_MAX_BACKOFF = 0.05  # seconds
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -254,9 +256,20 @@ class CertificateService:
         await self._store.insert(cert)
         return cert
 
-    async def update(self, principal: Principal, project_id: str, cert_id: str, draft: CertificateDraft) -> Certificate:
+    async def update(
+        self,
+        principal: Principal,
+        project_id: str,
+        cert_id: str,
+        draft: CertificateDraft,
+        *,
+        if_match: frozenset[int] | None = None,
+    ) -> Certificate:
+        """Full replacement. With `if_match` (the revisions the client read), a record changed since is
+        refused with StaleRevisionError instead of being overwritten."""
         authorize(principal, project_id, Action.WRITE)
         current = await self._load(project_id, cert_id)
+        _check_revision(current, if_match)
         if draft.type and draft.type != current.scope.value:
             raise ImmutableFieldError("the resource cannot be changed: type cannot be modified", field="type")
         if (
@@ -296,7 +309,7 @@ class CertificateService:
                 update_time=self._clock(),
             )
 
-        return await self._modify(project_id, cert_id, apply, current=current)
+        return await self._modify(project_id, cert_id, apply, current=current, if_match=if_match)
 
     async def delete(self, principal: Principal, project_id: str, cert_id: str) -> None:
         authorize(principal, project_id, Action.WRITE)
@@ -315,14 +328,17 @@ class CertificateService:
         apply: Callable[[Certificate], Certificate],
         *,
         current: Certificate | None = None,
+        if_match: frozenset[int] | None = None,
     ) -> Certificate:
-        """Optimistic read-modify-write: re-read and re-apply when a concurrent change won."""
+        """Optimistic read-modify-write: re-read and re-apply when a concurrent change won, unless the client
+        pinned the revision it read (`if_match`): then a concurrent change is its conflict to resolve."""
         known = current
 
         async def attempt() -> Certificate:
             nonlocal known
             cur = known or await self._load(project_id, cert_id)
             known = None  # a retry re-reads
+            _check_revision(cur, if_match)
             return await self._store.replace(apply(cur), expected_revision=cur.revision)
 
         return await self._retry_on_conflict(attempt)
@@ -333,8 +349,10 @@ class CertificateService:
             try:
                 return await attempt()
             except ConflictError:
-                # Jittered backoff: spreads writers that collided so one of them wins the next round.
-                await asyncio.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
+                # Exponential backoff with full jitter: spreads writers that collided so one of them wins the
+                # next round, and keeps many writers of one record (a MongoDB round trip each) from
+                # exhausting the retries.
+                await asyncio.sleep(random.uniform(0, min(0.001 * 2**n, _MAX_BACKOFF)))  # noqa: S311
         raise ConflictError("the certificate is being changed by other requests; retry")
 
     # -- domain bindings --------------------------------------------------------------------------
@@ -368,7 +386,13 @@ class CertificateService:
         return out
 
     async def attach_domains(
-        self, principal: Principal, project_id: str, cert_id: str, requests: list[DomainRequest]
+        self,
+        principal: Principal,
+        project_id: str,
+        cert_id: str,
+        requests: list[DomainRequest],
+        *,
+        if_match: frozenset[int] | None = None,
     ) -> None:
         authorize(principal, project_id, Action.WRITE)
         wanted = self._normalise_requests(requests)
@@ -417,7 +441,7 @@ class CertificateService:
                 )
             return replace(cur, bindings=tuple(bindings.values()), update_time=self._clock())
 
-        await self._modify(project_id, cert_id, apply)
+        await self._modify(project_id, cert_id, apply, if_match=if_match)
 
     @staticmethod
     def _binding_instances(cert: Certificate, requested: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -432,7 +456,13 @@ class CertificateService:
         return tuple(dict.fromkeys(requested or ()))
 
     async def detach_domains(
-        self, principal: Principal, project_id: str, cert_id: str, requests: list[DomainRequest]
+        self,
+        principal: Principal,
+        project_id: str,
+        cert_id: str,
+        requests: list[DomainRequest],
+        *,
+        if_match: frozenset[int] | None = None,
     ) -> None:
         authorize(principal, project_id, Action.WRITE)
         wanted = {domain for domain, _ in self._normalise_requests(requests)}
@@ -448,7 +478,7 @@ class CertificateService:
             kept = tuple(b for b in cur.bindings if b.url_domain not in wanted)
             return replace(cur, bindings=kept, update_time=self._clock())
 
-        await self._modify(project_id, cert_id, apply)
+        await self._modify(project_id, cert_id, apply, if_match=if_match)
 
     async def list_attached_domains(
         self,
@@ -467,6 +497,14 @@ class CertificateService:
             (b for b in cert.bindings if needle in b.url_domain), key=lambda b: (b.create_time, b.url_domain)
         )
         return cert, Page(items=tuple(matching[off : off + lim]), total=len(matching))
+
+
+def _check_revision(cert: Certificate, if_match: frozenset[int] | None) -> None:
+    if if_match is not None and cert.revision not in if_match:
+        raise StaleRevisionError(
+            f"the SSL certificate was changed since it was read: its revision is {cert.revision}, the request "
+            "expected " + ", ".join(str(r) for r in sorted(if_match)) + "; read it again and retry"
+        )
 
 
 def _covers(info: CertificateInfo, domain: str) -> bool:

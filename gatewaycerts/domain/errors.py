@@ -127,6 +127,11 @@ class ConflictError(DomainError):
     """A concurrent change won: re-read and retry."""
 
 
+class StaleRevisionError(DomainError):
+    """The client said which revision it read (If-Match) and the record has changed since: answered 412,
+    never retried, so a full replacement never silently overwrites a change the client has not seen."""
+
+
 class StoreUnavailableError(DomainError):
     """The store cannot be reached."""
 

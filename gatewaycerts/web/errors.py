@@ -25,6 +25,7 @@ STATUS_TABLE: tuple[tuple[type[e.DomainError], int], ...] = (
     (e.DomainNotBoundError, 404),
     (e.NotFoundError, 404),
     (e.ConflictError, 409),
+    (e.StaleRevisionError, 412),
     (e.RequestBusyError, 409),
     (e.NotAcceptableError, 406),
     (e.StoreUnavailableError, 503),

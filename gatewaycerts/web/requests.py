@@ -106,3 +106,20 @@ def tenant(request: web.Request) -> tuple[Principal, str]:
     """The principal and the project of an API whose URLs carry none (CCM, Notary, Barbican)."""
     principal = request[PRINCIPAL]
     return principal, project_of(principal, request.headers.get("X-Project-Id"))
+
+
+_ENTITY_TAG = re.compile(r'^"r(\d{1,18})"$')
+
+
+def entity_tag(revision: int) -> str:
+    """The ETag of a record's revision (strong: a revision names one exact stored state)."""
+    return f'"r{revision}"'
+
+
+def if_match(request: web.Request) -> frozenset[int] | None:
+    """The revisions an If-Match header accepts; None when there is none (or `*`). Tags that are not ours
+    (or weak ones, which If-Match never matches) accept nothing, so the change is refused as stale."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    return frozenset(int(m.group(1)) for part in raw.split(",") if (m := _ENTITY_TAG.match(part.strip())))

@@ -30,6 +30,7 @@ CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
     (e.ResourceInUseError, "APIG.3461"),
     (e.UnsupportedAlgorithmError, "APIG.3462"),
     (e.ConflictError, "APIG.3463"),
+    (e.StaleRevisionError, "APIG.3464"),
     (e.NotFoundError, "APIG.3021"),
     (e.StoreUnavailableError, "APIG.9999"),
     (e.InvalidInputError, "APIG.2012"),

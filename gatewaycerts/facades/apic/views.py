@@ -7,17 +7,19 @@ from aiohttp_apigami import docs, json_schema, match_info_schema, querystring_sc
 
 from gatewaycerts.appkeys import CERTIFICATE_SERVICE, PRINCIPAL
 from gatewaycerts.core.certificates import CertificateDraft, DomainRequest
-from gatewaycerts.domain.models import AlgorithmType, CertificateFilter, CertificateScope
+from gatewaycerts.domain.models import AlgorithmType, Certificate, CertificateFilter, CertificateScope
 from gatewaycerts.facades.apic import schemas as s
 from gatewaycerts.facades.apic.presenters import bound_domain, cert_base, cert_detail
 from gatewaycerts.web.errors import json_response
-from gatewaycerts.web.requests import load, load_query, read_json_object
+from gatewaycerts.web.requests import entity_tag, if_match, load, load_query, read_json_object
 
 _ERRORS = {
     400: {"schema": s.ErrorSchema, "description": "Bad request (APIG.2001, 2012, 2101-2106, 3108, 3400, 346x)"},
     401: {"schema": s.ErrorSchema, "description": "Missing or invalid token (APIG.1002)"},
     403: {"schema": s.ErrorSchema, "description": "Token not valid for this project or role (APIG.1005)"},
     404: {"schema": s.ErrorSchema, "description": "Not found (APIG.3021, APIG.3020)"},
+    409: {"schema": s.ErrorSchema, "description": "Concurrent changes kept colliding; retry (APIG.3463)"},
+    412: {"schema": s.ErrorSchema, "description": "Changed since the revision named by If-Match (APIG.3464)"},
     500: {"schema": s.ErrorSchema, "description": "System error (APIG.9999)"},
 }
 
@@ -30,6 +32,11 @@ def _ok(schema: type, description: str) -> dict:
 
 def _ctx(request: web.Request) -> tuple:
     return request[PRINCIPAL], request.match_info["project_id"], request.config_dict[CERTIFICATE_SERVICE]
+
+
+def _detail(cert: Certificate) -> web.Response:
+    # The ETag names the stored revision: send it back as If-Match to change only what you read.
+    return json_response(cert_detail(cert), headers={"ETag": entity_tag(cert.revision)})
 
 
 async def _draft(request: web.Request) -> CertificateDraft:
@@ -59,7 +66,7 @@ async def _domains(request: web.Request) -> list[DomainRequest]:
 async def create_certificate(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
     cert = await service.create(principal, project_id, await _draft(request))
-    return json_response(cert_detail(cert))
+    return _detail(cert)
 
 
 @docs(
@@ -93,20 +100,22 @@ async def list_certificates(request: web.Request) -> web.Response:
 async def show_certificate(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
     cert = await service.get(principal, project_id, request.match_info["certificate_id"])
-    return json_response(cert_detail(cert))
+    return _detail(cert)
 
 
 @docs(
     tags=_TAG,
-    summary="Update (fully replace) an SSL certificate; type and instance_id cannot change",
+    summary="Update (fully replace) an SSL certificate; type and instance_id cannot change; If-Match: the ETag read",
     responses=_ok(s.CertDetailSchema, "CertDetail"),
 )
 @match_info_schema(s.CertificatePathSchema)
 @json_schema(s.CertificateCreateSchema, required=True)
 async def update_certificate(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
-    cert = await service.update(principal, project_id, request.match_info["certificate_id"], await _draft(request))
-    return json_response(cert_detail(cert))
+    cert = await service.update(
+        principal, project_id, request.match_info["certificate_id"], await _draft(request), if_match=if_match(request)
+    )
+    return _detail(cert)
 
 
 @docs(
@@ -130,7 +139,9 @@ async def delete_certificate(request: web.Request) -> web.Response:
 @json_schema(s.AttachOrDetachDomainsSchema, required=True)
 async def attach_domains(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
-    await service.attach_domains(principal, project_id, request.match_info["certificate_id"], await _domains(request))
+    await service.attach_domains(
+        principal, project_id, request.match_info["certificate_id"], await _domains(request), if_match=if_match(request)
+    )
     return web.Response(status=204)
 
 
@@ -143,7 +154,9 @@ async def attach_domains(request: web.Request) -> web.Response:
 @json_schema(s.AttachOrDetachDomainsSchema, required=True)
 async def detach_domains(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
-    await service.detach_domains(principal, project_id, request.match_info["certificate_id"], await _domains(request))
+    await service.detach_domains(
+        principal, project_id, request.match_info["certificate_id"], await _domains(request), if_match=if_match(request)
+    )
     return web.Response(status=204)
 
 
