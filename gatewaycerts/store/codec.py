@@ -134,6 +134,11 @@ def certificate_from_doc(d: dict[str, Any]) -> Certificate:
     )
 
 
+def fold_name(name: str) -> str:
+    """The form names are compared in by the name filter (case-insensitive, Unicode lower case)."""
+    return name.lower()
+
+
 def exact_filters(flt: CertificateFilter) -> dict[str, str]:
     """The stored fields a list filter compares for equality (the name filter is a substring match)."""
     candidates = {

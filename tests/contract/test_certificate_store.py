@@ -247,3 +247,83 @@ async def test_count_expiring_per_project_and_boundary(store):
     boundaries = [T0 + dt.timedelta(days=d) for d in (0, 2, 30, 90)]
     assert await store.count_expiring(boundaries) == {"p1": (1, 2, 4, 5), "p2": (0, 0, 1, 1)}
     assert await store.count_expiring([]) == {}
+
+
+@pytest.mark.parametrize("sorted_here", [1000, 2], ids=["rare name: matches sorted by the store", "common name"])
+async def test_name_filter_pages_newest_first_either_way(store, monkeypatch, sorted_here):
+    """A name filter collects few matches itself and leaves many to the recency index; both give the same page."""
+    import gatewaycerts.store.mongo.certificates as mongo_store
+    import gatewaycerts.store.sqlite.certificates as sqlite_store
+
+    monkeypatch.setattr(mongo_store, "NAME_MATCHES_SORTED_HERE", sorted_here)
+    monkeypatch.setattr(sqlite_store, "NAME_MATCHES_SORTED_HERE", sorted_here)
+    for i, name in enumerate(["shop_a", "Shop_b", "mail_c", "shop_d", "SHOP_e", "shop_f"]):
+        await store.insert(make(f"c{i}", name=name, seconds=i))
+    await store.insert(make("elsewhere", project="p2", name="shop_z", seconds=99))
+    page = await store.list("p1", CertificateFilter(name_contains="shop"), 0, 3)
+    assert (page.total, [c.id for c in page.items]) == (5, ["c5", "c4", "c3"])
+    page = await store.list("p1", CertificateFilter(name_contains="sHoP"), 3, 3)
+    assert (page.total, [c.id for c in page.items]) == (5, ["c1", "c0"])
+    page = await store.list("p1", CertificateFilter(name_contains="shop", signature_algorithm="SHA256-RSA"), 4, 3)
+    assert (page.total, [c.id for c in page.items]) == (5, ["c0"])
+    assert (await store.list("p1", CertificateFilter(name_contains="nomatch"), 0, 3)).total == 0
+    summary = (await store.list("p1", CertificateFilter(name_contains="mail"), 0, 3)).items[0]
+    assert summary.chain_pem == "" and summary.encrypted_private_key == b"" and summary.info == make("c2").info
+
+
+async def test_totals_follow_inserts_changes_and_deletes(store):
+    """Totals per filter stay exact through every kind of write (SQLite keeps them in trigger-fed counters)."""
+    for i in range(4):
+        await store.insert(make(f"c{i}", seconds=i, sig="SHA256-RSA"))
+    await store.insert(make("e", sig="ECDSA-SHA256", alg=AlgorithmType.ECC, cn="ec.example.com"))
+    await store.insert(make("other", project="p2"))
+    changed = await store.get("p1", "c0")
+    changed = replace(
+        changed, info=replace(changed.info, signature_algorithm="ECDSA-SHA256", algorithm_type=AlgorithmType.ECC)
+    )
+    await store.replace(changed, expected_revision=1)
+    assert await store.delete_unbound("p1", "c1") is DeleteOutcome.DELETED
+
+    async def total(**kw) -> int:
+        return (await store.list("p1", CertificateFilter(**kw), 0, 1)).total
+
+    assert await total() == 4
+    assert await total(signature_algorithm="SHA256-RSA") == 2
+    assert await total(signature_algorithm="ECDSA-SHA256") == 2
+    assert await total(algorithm_type=AlgorithmType.ECC) == 2
+    assert await total(common_name="ec.example.com") == 1
+    assert await total(scope=CertificateScope.GLOBAL) == 4
+    assert await total(instance_id="common") == 4
+    assert await total(signature_algorithm="none") == 0
+    assert (await store.list("p2", CertificateFilter(), 0, 1)).total == 1
+
+
+async def test_sqlite_databases_from_before_the_counters_are_migrated(tmp_path):
+    """A database written before name_lower and the counters existed: ensure_schema fills both."""
+    import sqlite3
+
+    from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+
+    path = tmp_path / "old.db"
+    store = SqliteCertificateStore(path)
+    await store.ensure_schema()
+    for i in range(3):
+        await store.insert(make(f"c{i}", name=f"Old_Name_{i}", seconds=i))
+    await store.close()
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DROP TRIGGER certificates_counted_insert; DROP TRIGGER certificates_counted_delete;"
+        "DROP TRIGGER certificates_counted_update; DROP TABLE certificate_counts;"
+        "UPDATE certificates SET name_lower = NULL;"
+    )
+    conn.close()
+    store = SqliteCertificateStore(path)
+    await store.ensure_schema()
+    try:
+        assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 3
+        page = await store.list("p1", CertificateFilter(name_contains="old_name_1"), 0, 10)
+        assert [c.id for c in page.items] == ["c1"]
+        await store.insert(make("c9", seconds=9))
+        assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 4
+    finally:
+        await store.close()

@@ -18,6 +18,7 @@ from dataclasses import replace as dc_replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson import Int64
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
@@ -28,11 +29,35 @@ from gatewaycerts.domain.errors import (
     StoreUnavailableError,
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
-from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters
+from gatewaycerts.store.codec import (
+    HEAVY_FIELDS,
+    certificate_from_doc,
+    certificate_to_doc,
+    exact_filters,
+    fold_name,
+    utc,
+)
 from gatewaycerts.store.mongo.expiry import count_expiring
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
 _SUMMARY_PROJECTION = {f: 0 for f in HEAVY_FIELDS}
+# The equality filters of the list, each with the index that serves it newest first (the first present wins).
+_FACET_INDEXES = (
+    ("common_name", "certificates_by_common_name"),
+    ("instance_id", "certificates_by_instance"),
+    ("type", "certificates_by_type"),
+    ("signature_algorithm", "certificates_by_signature_algorithm"),
+    ("algorithm_type", "certificates_by_algorithm_type"),
+)
+# A name filter first collects its matches from the name index; up to this many they are sorted here (a rare
+# name), beyond it the recency index finds the page (a common name matches early).
+NAME_MATCHES_SORTED_HERE = 1000
+
+
+def _to_doc(cert: Certificate) -> dict[str, Any]:
+    return {**certificate_to_doc(cert), "name_lower": fold_name(cert.name)}
+
+
 CLAIM_TIMEOUT = timedelta(seconds=30)
 
 
@@ -52,20 +77,42 @@ class MongoCertificateStore:
             raise StoreUnavailableError("the database is unavailable") from exc
 
     async def ensure_schema(self) -> None:
-        await self._guard(
-            self._coll.create_index(
+        # Every list query is served by one of these (tests/contract/test_query_plans.py): newest first within
+        # a project, alone or after one equality filter; the lower-cased name rides along in the recency index
+        # so a name filter is evaluated on index keys, and has its own index for counting.
+        indexes = [
+            (
                 [("project_id", ASCENDING), ("type", ASCENDING), ("instance_id", ASCENDING), ("name", ASCENDING)],
-                unique=True,
-                name="certificates_name",
+                {"unique": True, "name": "certificates_name"},
+            ),
+            (
+                [
+                    ("project_id", ASCENDING),
+                    ("create_time", DESCENDING),
+                    ("_id", DESCENDING),
+                    ("name_lower", ASCENDING),
+                ],
+                {"name": "certificates_newest"},
+            ),
+            ([("project_id", ASCENDING), ("name_lower", ASCENDING)], {"name": "certificates_names"}),
+            *(
+                (
+                    [("project_id", ASCENDING), (field, ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)],
+                    {"name": index},
+                )
+                for field, index in _FACET_INDEXES
+            ),
+            ([("not_after", ASCENDING)], {"name": "certificates_expiry"}),
+        ]
+        for keys, options in indexes:
+            await self._guard(self._coll.create_index(keys, **options))
+        if "certificates_recent" in await self._guard(self._coll.index_information()):
+            await self._guard(self._coll.drop_index("certificates_recent"))  # superseded by certificates_newest
+        # Documents from before the indexed name filter.
+        async for doc in self._coll.find({"name_lower": {"$exists": False}}, {"name": 1}):
+            await self._guard(
+                self._coll.update_one({"_id": doc["_id"]}, {"$set": {"name_lower": fold_name(doc["name"])}})
             )
-        )
-        await self._guard(
-            self._coll.create_index(
-                [("project_id", ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)],
-                name="certificates_recent",
-            )
-        )
-        await self._guard(self._coll.create_index([("not_after", ASCENDING)], name="certificates_expiry"))
 
     async def ping(self) -> None:
         await self._guard(self._client.admin.command("ping"))
@@ -76,33 +123,102 @@ class MongoCertificateStore:
 
     async def insert(self, cert: Certificate) -> None:
         try:
-            await self._guard(self._coll.insert_one(certificate_to_doc(cert)))
+            await self._guard(self._coll.insert_one(_to_doc(cert)))
         except DuplicateKeyError:
             raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
 
     async def get(self, project_id: str, cert_id: str) -> Certificate | None:
-        doc = await self._guard(self._coll.find_one({"_id": cert_id, "project_id": project_id}))
-        return None if doc is None else certificate_from_doc(doc)
+        # By _id alone (the one filter FerretDB v1 pushes down to its storage), then the project is checked here:
+        # a certificate of another project is just as absent.
+        doc = await self._guard(self._coll.find_one({"_id": cert_id}))
+        return None if doc is None or doc.get("project_id") != project_id else certificate_from_doc(doc)
 
     @staticmethod
     def _query(project_id: str, flt: CertificateFilter) -> dict[str, Any]:
         query: dict[str, Any] = {"project_id": project_id}
         if flt.name_contains:
-            query["name"] = {"$regex": re.escape(flt.name_contains), "$options": "i"}
+            query["name_lower"] = {"$regex": re.escape(fold_name(flt.name_contains))}
         query.update(exact_filters(flt))
         return query
 
+    @staticmethod
+    def _order_index(flt: CertificateFilter) -> str:
+        exact = exact_filters(flt)
+        return next((index for field, index in _FACET_INDEXES if field in exact), "certificates_newest")
+
     async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
-        query = self._query(project_id, flt)
-        total = await self._guard(self._coll.count_documents(query))
+        query, index = self._query(project_id, flt), self._order_index(flt)
+        if flt.name_contains and index == "certificates_newest":
+            matches = await self._guard(
+                self._coll.find(query, {"create_time": 1})
+                .hint("certificates_names")
+                .limit(NAME_MATCHES_SORTED_HERE + 1)
+                .to_list(length=NAME_MATCHES_SORTED_HERE + 1)
+            )
+            if len(matches) <= NAME_MATCHES_SORTED_HERE:
+                # A rare name: every match is known already; sort them and read just the page.
+                matches.sort(key=lambda d: (utc(d["create_time"]), d["_id"]), reverse=True)
+                ids = [d["_id"] for d in matches[offset : offset + limit]]
+                found = (
+                    {
+                        d["_id"]: d
+                        for d in await self._guard(
+                            self._coll.find({"_id": {"$in": ids}}, _SUMMARY_PROJECTION).to_list(length=len(ids))
+                        )
+                    }
+                    if ids
+                    else {}
+                )
+                items = tuple(certificate_from_doc(found[i]) for i in ids if i in found)
+                return Page(items=items, total=len(matches))
+            total = await self._guard(self._coll.count_documents(query, hint="certificates_names"))
+        else:
+            total = await self._guard(self._coll.count_documents(query, hint=index))
         cursor = (
             self._coll.find(query, _SUMMARY_PROJECTION)
+            .hint(index)
             .sort([("create_time", DESCENDING), ("_id", DESCENDING)])
             .skip(offset)
             .limit(limit)
         )
         docs = await self._guard(cursor.to_list(length=limit))
         return Page(items=tuple(certificate_from_doc(d) for d in docs), total=total)
+
+    async def explain_list(
+        self, project_id: str, flt: CertificateFilter, offset: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """The server's plans of the commands list() may run, each as {"command", "hint", "explain"}."""
+        query, index = self._query(project_id, flt), self._order_index(flt)
+        by_name = bool(flt.name_contains) and index == "certificates_newest"
+        name = self._coll.name
+        sort = {"create_time": -1, "_id": -1}
+        commands = [
+            {
+                "aggregate": name,
+                "pipeline": [{"$match": query}, {"$group": {"_id": 1, "n": {"$sum": 1}}}],
+                "cursor": {},
+                "hint": "certificates_names" if by_name else index,
+            },
+            {"find": name, "filter": query, "sort": sort, "skip": Int64(offset), "limit": Int64(limit), "hint": index},
+        ]
+        if by_name:
+            # the rare-name path then reads its page by _id
+            commands.append({"find": name, "filter": {"_id": {"$in": ["?"]}}, "hint": "_id_"})
+            commands.insert(
+                0,
+                {
+                    "find": name,
+                    "filter": query,
+                    "projection": {"create_time": 1},
+                    "limit": Int64(NAME_MATCHES_SORTED_HERE + 1),
+                    "hint": "certificates_names",
+                },
+            )
+        database = self._coll.database
+        return [
+            {"command": c, "hint": c["hint"], "explain": await self._guard(database.command("explain", c))}
+            for c in commands
+        ]
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         return await count_expiring(self._coll, {}, boundaries)
@@ -133,7 +249,7 @@ class MongoCertificateStore:
             result = await self._guard(
                 self._coll.replace_one(
                     {"_id": cert.id, "project_id": cert.project_id, "revision": expected_revision},
-                    certificate_to_doc(stored),
+                    _to_doc(stored),
                 )
             )
             if result.matched_count == 0:

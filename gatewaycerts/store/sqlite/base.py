@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -34,10 +36,19 @@ def sort_key(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Readers run beside the one writer (WAL lets them), each on its own connection: sqlite3 releases the GIL
+# while a statement runs, so reads use every core and never queue behind a write.
+READERS = max(2, os.cpu_count() or 2)
+
+
 class SqliteBase:
     def __init__(self, path: str | Path) -> None:
         self._path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-read")
+        self._reader = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
 
@@ -54,14 +65,38 @@ class SqliteBase:
             self._conn = conn
         return self._conn
 
+    def _read_connection(self) -> sqlite3.Connection:
+        conn = getattr(self._reader, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA query_only=1")
+            self._reader.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
     async def _run(self, fn: Any, *args: Any) -> Any:
+        """Run `fn(connection, *args)` on the writer thread (every write, and reads that must see them)."""
+        return await self._call(self._executor, self._connect, fn, args)
+
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        """Run a read-only `fn(connection, *args)` on a reader thread; each statement sees every committed write."""
+        if self._path == ":memory:":  # a second connection would open another, empty database
+            return await self._run(fn, *args)
+        if self._conn is None:  # the writer creates the file and sets WAL mode first
+            await self._run(lambda conn: None)
+        return await self._call(self._readers, self._read_connection, fn, args)
+
+    @staticmethod
+    async def _call(executor: ThreadPoolExecutor, connection: Any, fn: Any, args: tuple[Any, ...]) -> Any:
         def call() -> Any:
             try:
-                return fn(self._connect(), *args)
+                return fn(connection(), *args)
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailableError(f"the embedded store is unavailable: {exc}") from exc
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
@@ -85,7 +120,7 @@ class SqliteBase:
         def op(conn: sqlite3.Connection) -> dict[str, tuple[int, ...]]:
             return {row[0]: tuple(int(n) for n in row[1:]) for row in conn.execute(sql, [*keys, max(keys)])}
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def close(self) -> None:
         if self._closed:
@@ -99,3 +134,8 @@ class SqliteBase:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, close_conn)
         self._executor.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()

@@ -15,7 +15,7 @@ from gatewaycerts.domain.errors import (
     DuplicateNameError,
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
-from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters
+from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters, fold_name
 from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
 
 T = TypeVar("T")
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS certificates (
     algorithm_type TEXT NOT NULL,
     create_time TEXT NOT NULL,
     not_after TEXT,
+    name_lower TEXT,
     revision INTEGER NOT NULL,
     binding_count INTEGER NOT NULL,
     summary TEXT NOT NULL,
@@ -55,11 +56,87 @@ CREATE TABLE IF NOT EXISTS certificates (
 );
 """
 
+# Every list query is served by one of these (tests/contract/test_query_plans.py reads the plans): newest
+# first within a project, alone or after one equality filter. The name filter is a substring match: it
+# scans the slim (project, lower-cased name) index, whose entries carry only the rowid.
 _INDEXES = """
+DROP INDEX IF EXISTS certificates_recent;
 CREATE UNIQUE INDEX IF NOT EXISTS certificates_name ON certificates (project_id, type, instance_id, name);
-CREATE INDEX IF NOT EXISTS certificates_recent ON certificates (project_id, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS certificates_newest ON certificates (project_id, create_time DESC, id DESC, name_lower);
+CREATE INDEX IF NOT EXISTS certificates_names ON certificates (project_id, name_lower);
+CREATE INDEX IF NOT EXISTS certificates_by_common_name
+    ON certificates (project_id, common_name, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS certificates_by_signature_algorithm
+    ON certificates (project_id, signature_algorithm, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS certificates_by_algorithm_type
+    ON certificates (project_id, algorithm_type, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS certificates_by_type ON certificates (project_id, type, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS certificates_by_instance
+    ON certificates (project_id, instance_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS certificates_expiry ON certificates (not_after);
 """
+
+# The list's `total` for no filter or one equality filter, kept by triggers in the same transaction as every
+# write (so it cannot drift): counting 100,000 index entries costs ~10 ms, reading one row nothing.
+_FACETS = ("common_name", "signature_algorithm", "algorithm_type", "type", "instance_id")
+
+
+def _count_statements(row: str, delta: str) -> str:
+    values = [("''", "''")] + [(f"'{facet}'", f"{row}.{facet}") for facet in _FACETS]
+    return "\n".join(
+        f"    INSERT INTO certificate_counts VALUES ({row}.project_id, {facet}, {value}, {delta}) "  # noqa: S608
+        f"ON CONFLICT DO UPDATE SET n = n + ({delta});"
+        for facet, value in values
+    )
+
+
+_COUNTS_TABLE = """
+CREATE TABLE certificate_counts (
+    project_id TEXT NOT NULL,
+    facet TEXT NOT NULL,
+    value TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (project_id, facet, value)
+) WITHOUT ROWID;
+"""
+_COUNTS = "\n".join(
+    [
+        _COUNTS_TABLE,
+        "CREATE TRIGGER certificates_counted_insert AFTER INSERT ON certificates BEGIN",
+        _count_statements("NEW", "1"),
+        "END;",
+        "CREATE TRIGGER certificates_counted_delete AFTER DELETE ON certificates BEGIN",
+        _count_statements("OLD", "-1"),
+        "END;",
+        f"CREATE TRIGGER certificates_counted_update AFTER UPDATE OF project_id, {', '.join(_FACETS)} "
+        "ON certificates BEGIN",
+        _count_statements("OLD", "-1"),
+        _count_statements("NEW", "1"),
+        "END;",
+        "INSERT INTO certificate_counts SELECT project_id, '', '', count(*) FROM certificates GROUP BY project_id;",
+        *(
+            f"INSERT INTO certificate_counts SELECT project_id, '{facet}', {facet}, count(*) "  # noqa: S608
+            f"FROM certificates GROUP BY project_id, {facet};"
+            for facet in _FACETS
+        ),
+    ]
+)
+
+
+def _split_script(script: str) -> list[str]:
+    """Statements of a script (trigger bodies hold semicolons), to run one by one inside a transaction."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    return statements
+
+
+# A name filter first collects its matches from the name index; up to this many it sorts them itself (a
+# rare name), beyond it the recency index finds the page (a common name matches early).
+NAME_MATCHES_SORTED_HERE = 1000
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
 
@@ -72,11 +149,26 @@ class SqliteCertificateStore(SqliteBase):
             if "not_after" not in columns:
                 # Databases from before the expiry metrics: add the column and fill it from the summary.
                 conn.execute("ALTER TABLE certificates ADD COLUMN not_after TEXT")
+            if "name_lower" not in columns:
+                # Databases from before the indexed name filter.
+                conn.execute("ALTER TABLE certificates ADD COLUMN name_lower TEXT")
             rows = conn.execute("SELECT id, summary FROM certificates WHERE not_after IS NULL").fetchall()
             for cert_id, summary in rows:
                 not_after = json.loads(summary, object_hook=decode_json)["not_after"]
                 conn.execute("UPDATE certificates SET not_after = ? WHERE id = ?", (sort_key(not_after), cert_id))
+            for cert_id, name in conn.execute("SELECT id, name FROM certificates WHERE name_lower IS NULL").fetchall():
+                conn.execute("UPDATE certificates SET name_lower = ? WHERE id = ?", (fold_name(name), cert_id))
             conn.executescript(_INDEXES)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'certificate_counts'").fetchone()
+                if known is None:  # counts start from the rows already there, in the same transaction
+                    for statement in _split_script(_COUNTS):
+                        conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
         await self._run(op)
 
@@ -91,6 +183,7 @@ class SqliteCertificateStore(SqliteBase):
             **{c.lstrip("_"): doc[c] for c in _COLUMNS},
             "create_time": sort_key(cert.create_time),
             "not_after": sort_key(cert.info.not_after),
+            "name_lower": fold_name(cert.name),
             "summary": json.dumps(doc, default=encode_json),
             "heavy": json.dumps(heavy, default=encode_json),
             "private_key": private_key,
@@ -128,33 +221,98 @@ class SqliteCertificateStore(SqliteBase):
             ).fetchone()
             return None if row is None else self._from_row(*row)
 
-        return await self._run(op)
+        return await self._read(op)
 
     @staticmethod
     def _where(project_id: str, flt: CertificateFilter) -> tuple[str, list[Any]]:
         clauses, params = ["project_id = ?"], [project_id]
         if flt.name_contains:
-            escaped = flt.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            clauses.append("name LIKE ? ESCAPE '\\'")
-            params.append(f"%{escaped}%")
+            clauses.append("instr(name_lower, ?) > 0")
+            params.append(fold_name(flt.name_contains))
         for column, value in exact_filters(flt).items():
             clauses.append(f"{column} = ?")
             params.append(value)
         return " AND ".join(clauses), params
 
-    async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
+    @staticmethod
+    def _order_index(flt: CertificateFilter) -> str:
+        """The index that yields this filter's rows newest first (SQLite's planner cannot know that a
+        substring match on the name is rarely selective, so the choice is ours)."""
+        exact = exact_filters(flt)
+        for column, index in (
+            ("common_name", "certificates_by_common_name"),
+            ("instance_id", "certificates_by_instance"),
+            ("type", "certificates_by_type"),
+            ("signature_algorithm", "certificates_by_signature_algorithm"),
+            ("algorithm_type", "certificates_by_algorithm_type"),
+        ):
+            if column in exact:
+                return index
+        return "certificates_newest"
+
+    def _list_statements(
+        self, project_id: str, flt: CertificateFilter, offset: int, limit: int
+    ) -> list[tuple[str, list[Any]]]:
+        """The statements list() may run, in order: [name matches,] total, page."""
         where, params = self._where(project_id, flt)
+        index = self._order_index(flt)
+        exact = exact_filters(flt)
+        by_name = bool(flt.name_contains) and index == "certificates_newest"
+        if not flt.name_contains and len(exact) <= 1:
+            facet, value = next(iter(exact.items()), ("", ""))
+            count = (
+                "SELECT coalesce(sum(n), 0) FROM certificate_counts WHERE project_id = ? AND facet = ? AND value = ?",
+                [project_id, facet, value],
+            )
+        else:
+            count_index = "certificates_names" if by_name else index
+            count = (f"SELECT count(*) FROM certificates INDEXED BY {count_index} WHERE {where}", params)  # noqa: S608
+        page = (
+            f"SELECT summary FROM certificates INDEXED BY {index} WHERE {where} "  # noqa: S608
+            "ORDER BY create_time DESC, id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        if not by_name:
+            return [count, page]
+        matches = (
+            f"SELECT create_time, id FROM certificates INDEXED BY certificates_names WHERE {where} LIMIT ?",  # noqa: S608
+            [*params, NAME_MATCHES_SORTED_HERE + 1],
+        )
+        return [matches, count, page]
+
+    async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
+        statements = self._list_statements(project_id, flt, offset, limit)
 
         def op(conn: sqlite3.Connection) -> Page[Certificate]:
-            total = conn.execute(f"SELECT count(*) FROM certificates WHERE {where}", params).fetchone()[0]  # noqa: S608
-            rows = conn.execute(
-                f"SELECT summary FROM certificates WHERE {where} "  # noqa: S608
-                "ORDER BY create_time DESC, id DESC LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            ).fetchall()
+            if len(statements) == 3:
+                matches = conn.execute(*statements[0]).fetchall()
+                if len(matches) <= NAME_MATCHES_SORTED_HERE:
+                    # A rare name: every match is known already; sort them and read just the page.
+                    matches.sort(reverse=True)
+                    ids = [m[1] for m in matches[offset : offset + limit]]
+                    return Page(items=self._summaries_by_id(conn, ids), total=len(matches))
+                statements.pop(0)
+            total = conn.execute(*statements[0]).fetchone()[0]
+            rows = conn.execute(*statements[1]).fetchall()
             return Page(items=tuple(self._from_row(r[0], None, None) for r in rows), total=total)
 
-        return await self._run(op)
+        return await self._read(op)
+
+    def _summaries_by_id(self, conn: sqlite3.Connection, ids: list[str]) -> tuple[Certificate, ...]:
+        if not ids:
+            return ()
+        marks = ", ".join("?" for _ in ids)
+        found = dict(conn.execute(f"SELECT id, summary FROM certificates WHERE id IN ({marks})", ids).fetchall())  # noqa: S608
+        return tuple(self._from_row(found[i], None, None) for i in ids if i in found)
+
+    async def explain_list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> list[str]:
+        """SQLite's query plan of every statement list() may run (diagnostics and the query-plan test)."""
+        statements = self._list_statements(project_id, flt, offset, limit)
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            return [row[3] for sql, params in statements for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+        return await self._read(op)
 
     async def replace(self, cert: Certificate, *, expected_revision: int) -> Certificate:
         stored = dc_replace(cert, revision=expected_revision + 1)

@@ -89,7 +89,7 @@ class SqliteOrderStore(SqliteBase):
             row = conn.execute(sql, params).fetchone()
             return None if row is None else _load(row[0])
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def get_order(self, project_id: str, order_id: str) -> Order | None:
         doc = await self._one("SELECT doc FROM orders WHERE id = ? AND project_id = ?", (order_id, project_id))
@@ -104,7 +104,7 @@ class SqliteOrderStore(SqliteBase):
             ).fetchall()
             return [r[0] for r in rows], total
 
-        docs, total = await self._run(op)
+        docs, total = await self._read(op)
         return Page(items=tuple(order_from_doc(_load(d)) for d in docs), total=total)
 
     async def replace_order(self, order: Order, *, expected_revision: int) -> Order:
@@ -137,7 +137,7 @@ class SqliteOrderStore(SqliteBase):
             ).fetchall()
             return [r[0] for r in rows]
 
-        return [order_from_doc(_load(d)) for d in await self._run(op)]
+        return [order_from_doc(_load(d)) for d in await self._read(op)]
 
     # -- secrets and containers -----------------------------------------------------------------------
 
@@ -191,4 +191,4 @@ class SqliteOrderStore(SqliteBase):
             row = conn.execute("SELECT ca_id FROM preferred_cas WHERE project_id = ?", (project_id,)).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._run(op)
+        return await self._read(op)

@@ -214,7 +214,7 @@ class SqlitePcaStore(SqliteBase):
                 ).fetchone()
             return None if row is None else _doc(*row)
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def _list(
         self, table: str, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int, *, authority: bool
@@ -232,7 +232,7 @@ class SqlitePcaStore(SqliteBase):
             ).fetchall()
             return [_doc(r[0], None) for r in rows], total
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def _replace(
         self,
@@ -327,7 +327,7 @@ class SqlitePcaStore(SqliteBase):
             ).fetchall()
             return [_doc(r[0], None) for r in rows]
 
-        return [revoked_from_doc(d) for d in await self._run(op)]
+        return [revoked_from_doc(d) for d in await self._read(op)]
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         # Only certificates a relying party may still accept: issued, not revoked, not deleted.
@@ -365,7 +365,7 @@ class SqlitePcaStore(SqliteBase):
             ).fetchall()
             return [_doc(r[0], None) for r in rows], total
 
-        docs, total = await self._run(op)
+        docs, total = await self._read(op)
         return Page(items=tuple(request_from_doc(d) for d in docs), total=total)
 
     async def replace_request(self, req: CertificateRequest, *, expected_revision: int) -> CertificateRequest:
@@ -382,7 +382,7 @@ class SqlitePcaStore(SqliteBase):
             )
             return {row[0]: int(row[1]) for row in rows}
 
-        return await self._run(op)
+        return await self._read(op)
 
     async def count_expiring_requests(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         return await self._count_expiring("pca_requests", "status = 'Active' AND deleted = 0", boundaries)
