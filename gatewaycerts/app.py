@@ -191,7 +191,9 @@ def create_app(
     app[IN_FLIGHT] = in_flight
     app[CERTIFICATE_STORE] = store
     app[TOKEN_VERIFIER] = token_verifier
-    certificates = CertificateService(store, vault, executor=executor, clock=clock)
+    certificates = CertificateService(
+        store, vault, executor=executor, clock=clock, openssl_rsa_check=settings.rsa_key_check == "openssl"
+    )
     app[CERTIFICATE_SERVICE] = certificates
     crls = CrlPublisher(pca_store, vault, executor=executor, clock=clock)
     authorities = AuthorityService(

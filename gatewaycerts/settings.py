@@ -86,6 +86,13 @@ OPTIONS: tuple[Option, ...] = (
         "default http://HOST:PORT (set it in production, before issuing).",
     ),
     Option("GATEWAYCERTS_MAX_BODY_BYTES", "max_body_bytes", "524288", "Largest accepted request body."),
+    Option(
+        "GATEWAYCERTS_RSA_KEY_CHECK",
+        "rsa_key_check",
+        "arithmetic",
+        "How an uploaded RSA key is proven sound: `arithmetic` (CRT identities and a signature round trip, "
+        "docs/security.md) or `openssl` (adds OpenSSL's full check with primality tests: ~100x slower).",
+    ),
     Option("GATEWAYCERTS_LOG_LEVEL", "log_level", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR."),
     Option(
         "GATEWAYCERTS_LOG_FORMAT",
@@ -129,6 +136,7 @@ OPTIONS: tuple[Option, ...] = (
 ALLOWED_JWT_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
+RSA_KEY_CHECKS = ("arithmetic", "openssl")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -148,6 +156,7 @@ class Settings:
     kek: str | None = None
     public_url: str | None = None
     max_body_bytes: int = 524288
+    rsa_key_check: str = "arithmetic"
     log_level: str = "INFO"
     log_format: str = "text"
     allow_dev_keys: bool = True
@@ -239,6 +248,7 @@ class Settings:
             kek=raw["kek"],
             public_url=raw["public_url"],
             max_body_bytes=integer("max_body_bytes", "GATEWAYCERTS_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024),
+            rsa_key_check=choice("rsa_key_check", "GATEWAYCERTS_RSA_KEY_CHECK", RSA_KEY_CHECKS),
             log_level=choice("log_level", "GATEWAYCERTS_LOG_LEVEL", LOG_LEVELS, upper=True),
             log_format=choice("log_format", "GATEWAYCERTS_LOG_FORMAT", LOG_FORMATS),
             allow_dev_keys=boolean("allow_dev_keys", "GATEWAYCERTS_ALLOW_DEV_KEYS"),

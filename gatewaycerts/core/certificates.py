@@ -144,7 +144,9 @@ class CertificateService:
         executor: Executor | None = None,
         clock: Clock = system_clock,
         new_id: Callable[[], str] = new_id,
+        openssl_rsa_check: bool = False,
     ) -> None:
+        self._openssl_rsa_check = openssl_rsa_check
         self._store = store
         self._vault = vault
         self._executor = executor
@@ -196,7 +198,12 @@ class CertificateService:
                 field="algorithm_type",
             )
         bundle = await self._in_executor(
-            validate_bundle, cert_content, private_key, draft.trusted_root_ca or None, now=self._clock()
+            validate_bundle,
+            cert_content,
+            private_key,
+            draft.trusted_root_ca or None,
+            now=self._clock(),
+            openssl_rsa_check=self._openssl_rsa_check,
         )
         if declared is not None and declared is not bundle.info.algorithm_type:
             raise AlgorithmTypeMismatchError(

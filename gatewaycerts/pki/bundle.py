@@ -68,11 +68,11 @@ def validate_trusted_roots(text: str, *, now: datetime) -> str:
 
 
 def validate_bundle(
-    cert_content: str, private_key: str, trusted_root_ca: str | None, *, now: datetime
+    cert_content: str, private_key: str, trusted_root_ca: str | None, *, now: datetime, openssl_rsa_check: bool = False
 ) -> ValidatedBundle:
     """Everything an upload must prove, in the order that gives the most useful error first."""
     certs = load_certificates(cert_content, field="cert_content", max_certificates=MAX_CHAIN_CERTIFICATES)
-    key = load_private_key(private_key)
+    key = load_private_key(private_key, openssl_rsa_check=openssl_rsa_check)
     public = key.public_key()
     leaf = next((c for c in certs if c.public_key() == public), None)
     if leaf is None:

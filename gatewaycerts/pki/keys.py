@@ -33,8 +33,11 @@ _KEY_LABELS = {"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"}
 _PROOF_MESSAGE = b"gatewaycerts key possession proof"
 
 
-def load_private_key(pem_text: str, *, field: str = "private_key") -> PrivateKey:
-    """Parse one unencrypted PKCS#1, PKCS#8 or SEC1 PEM private key (RSA or EC)."""
+def load_private_key(pem_text: str, *, field: str = "private_key", openssl_rsa_check: bool = False) -> PrivateKey:
+    """Parse one unencrypted PKCS#1, PKCS#8 or SEC1 PEM private key (RSA or EC).
+
+    `openssl_rsa_check` adds OpenSSL's own RSA key check (primality tests, ~30 ms) to ours.
+    """
     blocks = [b for b in split_blocks(pem_text, field=field) if b.label != "EC PARAMETERS"]
     if any(b.label == "ENCRYPTED PRIVATE KEY" or any("ENCRYPTED" in h for h in b.headers) for b in blocks):
         raise PrivateKeyEncryptedError(
@@ -50,7 +53,7 @@ def load_private_key(pem_text: str, *, field: str = "private_key") -> PrivateKey
         )
     try:
         key = serialization.load_pem_private_key(
-            keys[0].to_pem().encode("ascii"), password=None, unsafe_skip_rsa_key_validation=True
+            keys[0].to_pem().encode("ascii"), password=None, unsafe_skip_rsa_key_validation=not openssl_rsa_check
         )
     except TypeError:
         raise PrivateKeyEncryptedError(

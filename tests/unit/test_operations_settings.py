@@ -27,8 +27,10 @@ def test_operational_settings_parse_and_refuse_bad_values():
             "GATEWAYCERTS_ALLOW_DEV_KEYS": "false",
             "GATEWAYCERTS_METRICS_ENABLED": "no",
             "GATEWAYCERTS_SHUTDOWN_TIMEOUT": "40",
+            "GATEWAYCERTS_RSA_KEY_CHECK": "OpenSSL",
         }
     )
+    assert s.rsa_key_check == "openssl" and Settings.from_env({}).rsa_key_check == "arithmetic"
     assert (s.log_format, s.log_level, s.allow_dev_keys, s.metrics_enabled, s.shutdown_timeout) == (
         "json",
         "WARNING",
@@ -49,6 +51,7 @@ def test_operational_settings_parse_and_refuse_bad_values():
         ({"GATEWAYCERTS_ALLOW_DEV_KEYS": "maybe"}, "GATEWAYCERTS_ALLOW_DEV_KEYS"),
         ({"GATEWAYCERTS_METRICS_ENABLED": "2"}, "GATEWAYCERTS_METRICS_ENABLED"),
         ({"GATEWAYCERTS_SHUTDOWN_TIMEOUT": "-1"}, "GATEWAYCERTS_SHUTDOWN_TIMEOUT"),
+        ({"GATEWAYCERTS_RSA_KEY_CHECK": "none"}, "GATEWAYCERTS_RSA_KEY_CHECK"),
     ):
         with pytest.raises(SettingsError, match=variable):
             Settings.from_env(env)

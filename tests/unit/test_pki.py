@@ -43,6 +43,21 @@ def test_inconsistent_crt_parameters_are_refused(param):
         load_private_key(_rsa_pem_from_numbers(tampered))
 
 
+def test_openssl_rsa_key_check_mode_agrees_with_ours():
+    """GATEWAYCERTS_RSA_KEY_CHECK=openssl adds OpenSSL's full check: the same keys pass and fail."""
+    chain = rsa_chain()
+    fast = validate_bundle(chain.bundle(), chain.leaf.key_pem(), None, now=NOW)
+    full = validate_bundle(chain.bundle(), chain.leaf.key_pem(), None, now=NOW, openssl_rsa_check=True)
+    assert full == fast
+    n = rsa_key(2048, 3).private_numbers()
+    fields = {k: getattr(n, k) for k in ("p", "q", "d", "dmp1", "dmq1", "iqmp")}
+    fields["iqmp"] += 2
+    tampered = _rsa_pem_from_numbers(rsa.RSAPrivateNumbers(**fields, public_numbers=n.public_numbers))
+    for openssl in (False, True):
+        with pytest.raises(e.CertificateParseError):
+            load_private_key(tampered, openssl_rsa_check=openssl)
+
+
 def test_possession_proof_rejects_other_key():
     with pytest.raises(e.CertificateKeyMismatchError):
         prove_possession(rsa_key(2048, 2), rsa_chain().leaf.cert.public_key())
