@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,6 +69,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 
 class TokenVerifier:
+    """Verifies tokens; a token that verified is remembered for a short while (see `verify`)."""
+
     def __init__(
         self,
         keys: KeySource,
@@ -76,14 +79,40 @@ class TokenVerifier:
         issuer: str | None = None,
         audience: str | None = None,
         leeway: int = 30,
+        cache_seconds: float = 60.0,
+        cache_size: int = 10_000,
+        clock: Any = time.time,
     ) -> None:
         self._keys = keys
         self._algorithms = list(algorithms)
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._cache_seconds = cache_seconds
+        self._cache_size = cache_size
+        self._clock = clock
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        """The token's principal. A client sends the same token with every request, and checking its
+        signature is the largest cost of a small request, so a token that verified is remembered — by its
+        exact text, hence its exact signature — until it expires, for at most `cache_seconds` (so a key
+        dropped from the JWKS stops working within that much longer). Failures are never remembered."""
+        now = self._clock()
+        known = self._verified.get(token)
+        if known is not None:
+            principal, until = known
+            if now < until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, expires = await self._verify(token, now)
+        self._verified[token] = (principal, min(expires + self._leeway, now + self._cache_seconds))
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str, now: float) -> tuple[Principal, float]:
         if not token or len(token) > 8192:
             raise AuthenticationError(_INVALID)
         try:
@@ -93,7 +122,8 @@ class TokenVerifier:
         if header.get("alg") not in self._algorithms:
             raise AuthenticationError(f"{_INVALID}: algorithm not allowed")
         key = await self._keys.key_for(token)
-        options = {"require": ["exp", "sub"], "verify_aud": self._audience is not None}
+        # exp is checked below against the same clock the cache uses
+        options = {"require": ["exp", "sub"], "verify_aud": self._audience is not None, "verify_exp": False}
         try:
             claims = jwt.decode(
                 token,
@@ -104,11 +134,14 @@ class TokenVerifier:
                 leeway=self._leeway,
                 options=options,
             )
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationError(f"{_INVALID}: the token has expired") from None
         except jwt.PyJWTError:
             raise AuthenticationError(_INVALID) from None
-        return principal_from_claims(claims)
+        expires = claims["exp"]
+        if not isinstance(expires, int | float) or isinstance(expires, bool):
+            raise AuthenticationError(_INVALID)
+        if expires + self._leeway <= now:
+            raise AuthenticationError(f"{_INVALID}: the token has expired")
+        return principal_from_claims(claims), float(expires)
 
 
 # --- the development key ---------------------------------------------------------------------------

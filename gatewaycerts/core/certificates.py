@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -147,6 +148,9 @@ class CertificateService:
         openssl_rsa_check: bool = False,
     ) -> None:
         self._openssl_rsa_check = openssl_rsa_check
+        # Writers of one record in this process take turns, so they never spend store round trips on
+        # conflicts among themselves; the revision check still arbitrates between replicas.
+        self._record_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._store = store
         self._vault = vault
         self._executor = executor
@@ -348,7 +352,11 @@ class CertificateService:
             _check_revision(cur, if_match)
             return await self._store.replace(apply(cur), expected_revision=cur.revision)
 
-        return await self._retry_on_conflict(attempt)
+        lock = self._record_locks.get(cert_id)
+        if lock is None:
+            lock = self._record_locks[cert_id] = asyncio.Lock()
+        async with lock:
+            return await self._retry_on_conflict(attempt)
 
     @staticmethod
     async def _retry_on_conflict(attempt: Callable[[], Awaitable[T]]) -> T:

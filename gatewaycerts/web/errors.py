@@ -6,10 +6,10 @@ the request id and answered with the dialect's "system error", never with their 
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Protocol
 
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -50,7 +50,7 @@ class ErrorDialect(Protocol):
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        body=orjson.dumps(body),
         status=status,
         content_type="application/json",
         headers=headers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import time
@@ -23,6 +24,15 @@ _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CLIENT_CLOSED = 499  # the client went away before the answer (nginx's convention)
 
 access_log = logging.getLogger("gatewaycerts.access")
+
+# Request ids need to be unique, not secret: a random per-process prefix and a counter (uuid4 reads the
+# kernel's random source for every request, a visible cost on small requests).
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 class InFlight:
@@ -67,7 +77,7 @@ def request_middleware(metrics: Metrics | None, in_flight: InFlight) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get("X-Request-Id", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _SAFE_ID.match(incoming) else _new_request_id()
         request[REQUEST_ID] = request_id
         token = request_id_var.set(request_id)
         start = time.perf_counter()

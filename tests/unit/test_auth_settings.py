@@ -102,3 +102,50 @@ def test_operations_doc_matches_settings():
 
     doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
     assert render_reference() in doc, "docs/operations.md is stale: paste `gatewaycerts config-reference` into it"
+
+
+class CountingKeySource(StaticKeySource):
+    """The real public key, counting how often a signature had to be checked."""
+
+    def __init__(self, key) -> None:
+        super().__init__(key)
+        self.lookups = 0
+
+    async def key_for(self, token: str):
+        self.lookups += 1
+        return await super().key_for(token)
+
+
+async def test_a_verified_token_is_remembered_until_it_expires_or_a_minute_passes():
+    key = ec.generate_private_key(ec.SECP256R1())
+    keys = CountingKeySource(key.public_key())
+    now = [time.time()]
+    verifier = TokenVerifier(keys, algorithms=("ES256",), leeway=0, cache_seconds=60, clock=lambda: now[0])
+    token = mint_token(key, subject="u", projects=["a"], roles=["viewer"], ttl=300, algorithm="ES256", issuer=None)
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) == first and keys.lookups == 1  # the second request checks nothing
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(AuthenticationError):
+        await verifier.verify(forged)  # a different text is never a cache hit
+    now[0] += 61  # past the cache window: checked again (a key removed from the JWKS stops working)
+    assert await verifier.verify(token) == first and keys.lookups == 3
+    now[0] += 300  # past exp: refused, and never from the cache
+    with pytest.raises(AuthenticationError, match="expired"):
+        await verifier.verify(token)
+    with pytest.raises(AuthenticationError, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_the_token_cache_is_bounded():
+    key = ec.generate_private_key(ec.SECP256R1())
+    keys = CountingKeySource(key.public_key())
+    verifier = TokenVerifier(keys, algorithms=("ES256",), cache_size=2)
+    tokens = [
+        mint_token(key, subject=f"u{i}", projects=["a"], roles=[], ttl=300, algorithm="ES256") for i in range(3)
+    ]
+    for t in tokens:
+        await verifier.verify(t)
+    await verifier.verify(tokens[2])
+    assert keys.lookups == 3
+    await verifier.verify(tokens[0])  # the oldest was evicted
+    assert keys.lookups == 4
