@@ -1,0 +1,3 @@
+module gatewaycerts/bench/loadgen
+
+go 1.22
