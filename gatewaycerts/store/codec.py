@@ -139,6 +139,12 @@ def fold_name(name: str) -> str:
     return name.lower()
 
 
+def name_grams(name: str) -> list[str]:
+    """The distinct three-character pieces of a folded name: a substring of three or more characters can only
+    occur in names that hold every one of its pieces, so the rarest piece bounds the candidates."""
+    return sorted({name[i : i + 3] for i in range(len(name) - 2)})
+
+
 def exact_filters(flt: CertificateFilter) -> dict[str, str]:
     """The stored fields a list filter compares for equality (the name filter is a substring match)."""
     candidates = {

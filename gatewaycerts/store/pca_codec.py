@@ -38,7 +38,6 @@ _CA_EXPIRABLE = (CaStatus.ACTIVED.value, CaStatus.DISABLED.value)
 _CERT_EXPIRABLE = (IssuedStatus.ISSUED.value,)
 
 
-
 def _dn_to_doc(dn: DistinguishedName) -> dict[str, Any]:
     return {
         "common_name": dn.common_name,

@@ -267,6 +267,16 @@ async def test_name_filter_pages_newest_first_either_way(store, monkeypatch, sor
     page = await store.list("p1", CertificateFilter(name_contains="shop", signature_algorithm="SHA256-RSA"), 4, 3)
     assert (page.total, [c.id for c in page.items]) == (5, ["c0"])
     assert (await store.list("p1", CertificateFilter(name_contains="nomatch"), 0, 3)).total == 0
+    page = await store.list("p1", CertificateFilter(name_contains="Sh"), 0, 10)  # too short for the pieces
+    assert (page.total, [c.id for c in page.items]) == (5, ["c5", "c4", "c3", "c1", "c0"])
+    # renames and deletes keep the name pieces right
+    renamed = replace(await store.get("p1", "c5"), name="mail_renamed")
+    await store.replace(renamed, expected_revision=1)
+    assert await store.delete_unbound("p1", "c4") is DeleteOutcome.DELETED
+    page = await store.list("p1", CertificateFilter(name_contains="shop"), 0, 10)
+    assert (page.total, [c.id for c in page.items]) == (3, ["c3", "c1", "c0"])
+    page = await store.list("p1", CertificateFilter(name_contains="mail_"), 0, 10)
+    assert [c.id for c in page.items] == ["c5", "c2"]
     summary = (await store.list("p1", CertificateFilter(name_contains="mail"), 0, 3)).items[0]
     assert summary.chain_pem == "" and summary.encrypted_private_key == b"" and summary.info == make("c2").info
 
@@ -299,7 +309,7 @@ async def test_totals_follow_inserts_changes_and_deletes(store):
 
 
 async def test_sqlite_databases_from_before_the_counters_are_migrated(tmp_path):
-    """A database written before name_lower and the counters existed: ensure_schema fills both."""
+    """A database written before name_lower, the counters and the name pieces: ensure_schema fills them."""
     import sqlite3
 
     from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
@@ -313,7 +323,7 @@ async def test_sqlite_databases_from_before_the_counters_are_migrated(tmp_path):
     conn = sqlite3.connect(path)
     conn.executescript(
         "DROP TRIGGER certificates_counted_insert; DROP TRIGGER certificates_counted_delete;"
-        "DROP TRIGGER certificates_counted_update; DROP TABLE certificate_counts;"
+        "DROP TRIGGER certificates_counted_update; DROP TABLE certificate_counts; DROP TABLE certificate_name_grams;"
         "UPDATE certificates SET name_lower = NULL;"
     )
     conn.close()

@@ -35,6 +35,7 @@ from gatewaycerts.store.codec import (
     certificate_to_doc,
     exact_filters,
     fold_name,
+    name_grams,
     utc,
 )
 from gatewaycerts.store.mongo.expiry import count_expiring
@@ -55,7 +56,9 @@ NAME_MATCHES_SORTED_HERE = 1000
 
 
 def _to_doc(cert: Certificate) -> dict[str, Any]:
-    return {**certificate_to_doc(cert), "name_lower": fold_name(cert.name)}
+    # name_grams: the name's three-character pieces; a name filter reads the candidates of its rarest piece
+    folded = fold_name(cert.name)
+    return {**certificate_to_doc(cert), "name_lower": folded, "name_grams": name_grams(folded)}
 
 
 CLAIM_TIMEOUT = timedelta(seconds=30)
@@ -95,6 +98,7 @@ class MongoCertificateStore:
                 {"name": "certificates_newest"},
             ),
             ([("project_id", ASCENDING), ("name_lower", ASCENDING)], {"name": "certificates_names"}),
+            ([("project_id", ASCENDING), ("name_grams", ASCENDING)], {"name": "certificates_name_grams"}),
             *(
                 (
                     [("project_id", ASCENDING), (field, ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)],
@@ -109,9 +113,12 @@ class MongoCertificateStore:
         if "certificates_recent" in await self._guard(self._coll.index_information()):
             await self._guard(self._coll.drop_index("certificates_recent"))  # superseded by certificates_newest
         # Documents from before the indexed name filter.
-        async for doc in self._coll.find({"name_lower": {"$exists": False}}, {"name": 1}):
+        async for doc in self._coll.find({"name_grams": {"$exists": False}}, {"name": 1}):
+            folded = fold_name(doc["name"])
             await self._guard(
-                self._coll.update_one({"_id": doc["_id"]}, {"$set": {"name_lower": fold_name(doc["name"])}})
+                self._coll.update_one(
+                    {"_id": doc["_id"]}, {"$set": {"name_lower": folded, "name_grams": name_grams(folded)}}
+                )
             )
 
     async def ping(self) -> None:
@@ -148,6 +155,25 @@ class MongoCertificateStore:
 
     async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
         query, index = self._query(project_id, flt), self._order_index(flt)
+        bound = NAME_MATCHES_SORTED_HERE
+        pieces = name_grams(fold_name(flt.name_contains)) if flt.name_contains else []
+        if pieces:
+            counts = {
+                g: await self._guard(
+                    self._coll.count_documents(
+                        {"project_id": project_id, "name_grams": g}, limit=bound + 1, hint="certificates_name_grams"
+                    )
+                )
+                for g in pieces
+            }
+            rarest = min(counts, key=counts.__getitem__)
+            if counts[rarest] <= bound:
+                matches = await self._guard(
+                    self._coll.find({**query, "name_grams": rarest}, {"create_time": 1})
+                    .hint("certificates_name_grams")
+                    .to_list(length=bound + 1)
+                )
+                return await self._sorted_here(matches, offset, limit)
         if flt.name_contains and index == "certificates_newest":
             matches = await self._guard(
                 self._coll.find(query, {"create_time": 1})
@@ -155,22 +181,8 @@ class MongoCertificateStore:
                 .limit(NAME_MATCHES_SORTED_HERE + 1)
                 .to_list(length=NAME_MATCHES_SORTED_HERE + 1)
             )
-            if len(matches) <= NAME_MATCHES_SORTED_HERE:
-                # A rare name: every match is known already; sort them and read just the page.
-                matches.sort(key=lambda d: (utc(d["create_time"]), d["_id"]), reverse=True)
-                ids = [d["_id"] for d in matches[offset : offset + limit]]
-                found = (
-                    {
-                        d["_id"]: d
-                        for d in await self._guard(
-                            self._coll.find({"_id": {"$in": ids}}, _SUMMARY_PROJECTION).to_list(length=len(ids))
-                        )
-                    }
-                    if ids
-                    else {}
-                )
-                items = tuple(certificate_from_doc(found[i]) for i in ids if i in found)
-                return Page(items=items, total=len(matches))
+            if len(matches) <= bound:
+                return await self._sorted_here(matches, offset, limit)
             total = await self._guard(self._coll.count_documents(query, hint="certificates_names"))
         else:
             total = await self._guard(self._coll.count_documents(query, hint=index))
@@ -183,6 +195,18 @@ class MongoCertificateStore:
         )
         docs = await self._guard(cursor.to_list(length=limit))
         return Page(items=tuple(certificate_from_doc(d) for d in docs), total=total)
+
+    async def _sorted_here(self, matches: list[dict[str, Any]], offset: int, limit: int) -> Page[Certificate]:
+        """A rare name: every match is known already; sort them and read just the page."""
+        matches.sort(key=lambda d: (utc(d["create_time"]), d["_id"]), reverse=True)
+        ids = [d["_id"] for d in matches[offset : offset + limit]]
+        docs = (
+            await self._guard(self._coll.find({"_id": {"$in": ids}}, _SUMMARY_PROJECTION).to_list(length=len(ids)))
+            if ids
+            else []
+        )
+        found = {d["_id"]: d for d in docs}
+        return Page(items=tuple(certificate_from_doc(found[i]) for i in ids if i in found), total=len(matches))
 
     async def explain_list(
         self, project_id: str, flt: CertificateFilter, offset: int, limit: int
@@ -201,11 +225,32 @@ class MongoCertificateStore:
             },
             {"find": name, "filter": query, "sort": sort, "skip": Int64(offset), "limit": Int64(limit), "hint": index},
         ]
-        if by_name:
-            # the rare-name path then reads its page by _id
+        pieces = name_grams(fold_name(flt.name_contains)) if flt.name_contains else []
+        if pieces:
+            counted = {"project_id": project_id, "name_grams": pieces[0]}
+            commands[:0] = [
+                {
+                    "aggregate": name,
+                    "pipeline": [
+                        {"$match": counted},
+                        {"$limit": NAME_MATCHES_SORTED_HERE + 1},
+                        {"$group": {"_id": 1, "n": {"$sum": 1}}},
+                    ],
+                    "cursor": {},
+                    "hint": "certificates_name_grams",
+                },
+                {
+                    "find": name,
+                    "filter": {**query, "name_grams": pieces[0]},
+                    "projection": {"create_time": 1},
+                    "hint": "certificates_name_grams",
+                },
+            ]
+        if by_name or pieces:  # the rare-name paths then read their page by _id
             commands.append({"find": name, "filter": {"_id": {"$in": ["?"]}}, "hint": "_id_"})
+        if by_name:
             commands.insert(
-                0,
+                len(commands) - 3,
                 {
                     "find": name,
                     "filter": query,

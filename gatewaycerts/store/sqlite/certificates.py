@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -15,7 +17,14 @@ from gatewaycerts.domain.errors import (
     DuplicateNameError,
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
-from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters, fold_name
+from gatewaycerts.store.codec import (
+    HEAVY_FIELDS,
+    certificate_from_doc,
+    certificate_to_doc,
+    exact_filters,
+    fold_name,
+    name_grams,
+)
 from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
 
 T = TypeVar("T")
@@ -134,11 +143,63 @@ def _split_script(script: str) -> list[str]:
     return statements
 
 
-# A name filter first collects its matches from the name index; up to this many it sorts them itself (a
-# rare name), beyond it the recency index finds the page (a common name matches early).
+# The three-character pieces of every name, per project, kept in the same transaction as each write: a name
+# filter of three or more characters reads the candidates of its rarest piece instead of every name.
+_GRAMS = """
+CREATE TABLE certificate_name_grams (
+    project TEXT NOT NULL,
+    gram TEXT NOT NULL,
+    cert_rowid INTEGER NOT NULL,
+    PRIMARY KEY (project, gram, cert_rowid)
+) WITHOUT ROWID;
+"""
+
+# A name filter sorts its matches itself when there are at most this many (a rare name: found through its
+# rarest piece, or by scanning the name index); beyond that the recency index finds the page (a common name
+# matches early) and the total is counted on the name index.
 NAME_MATCHES_SORTED_HERE = 1000
 
+
+@dataclass(frozen=True)
+class _ListPlan:
+    """What list() may run. `pieces`: the name's three-character pieces, each counted (up to the bound) with
+    `piece_count`, and the rarest read with `piece_matches`; `name_matches`: the scan of the name index."""
+
+    pieces: list[str]
+    piece_count: str
+    piece_matches: tuple[str, list[Any]] | None
+    name_matches: tuple[str, list[Any]] | None
+    count: tuple[str, list[Any]]
+    page: tuple[str, list[Any]]
+
+
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
+
+
+def _add_grams(conn: sqlite3.Connection, project_id: str, name: str, rowid: int) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO certificate_name_grams VALUES (?, ?, ?)",
+        [(project_id, g, rowid) for g in name_grams(name)],
+    )
+
+
+def _drop_grams(conn: sqlite3.Connection, project_id: str, name: str, rowid: int) -> None:
+    conn.executemany(
+        "DELETE FROM certificate_name_grams WHERE project = ? AND gram = ? AND cert_rowid = ?",
+        [(project_id, g, rowid) for g in name_grams(name)],
+    )
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): a write and what it maintains land together."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class SqliteCertificateStore(SqliteBase):
@@ -165,6 +226,13 @@ class SqliteCertificateStore(SqliteBase):
                 if known is None:  # counts start from the rows already there, in the same transaction
                     for statement in _split_script(_COUNTS):
                         conn.execute(statement)
+                known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'certificate_name_grams'").fetchone()
+                if known is None:
+                    conn.execute(_GRAMS)
+                    for rowid, project_id, name in conn.execute(
+                        "SELECT rowid, project_id, name_lower FROM certificates"
+                    ).fetchall():
+                        _add_grams(conn, project_id, name, rowid)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -203,13 +271,15 @@ class SqliteCertificateStore(SqliteBase):
         row = self._row(cert)
 
         def op(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute(
-                    f"INSERT INTO certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",  # noqa: S608
-                    row,
-                )
-            except sqlite3.IntegrityError:
-                raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
+            with _transaction(conn):
+                try:
+                    rowid = conn.execute(
+                        f"INSERT INTO certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",  # noqa: S608
+                        row,
+                    ).lastrowid
+                except sqlite3.IntegrityError:
+                    raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
+                _add_grams(conn, cert.project_id, row["name_lower"], rowid)
 
         await self._run(op)
 
@@ -250,10 +320,7 @@ class SqliteCertificateStore(SqliteBase):
                 return index
         return "certificates_newest"
 
-    def _list_statements(
-        self, project_id: str, flt: CertificateFilter, offset: int, limit: int
-    ) -> list[tuple[str, list[Any]]]:
-        """The statements list() may run, in order: [name matches,] total, page."""
+    def _list_plan(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> _ListPlan:
         where, params = self._where(project_id, flt)
         index = self._order_index(flt)
         exact = exact_filters(flt)
@@ -272,28 +339,53 @@ class SqliteCertificateStore(SqliteBase):
             "ORDER BY create_time DESC, id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        if not by_name:
-            return [count, page]
-        matches = (
-            f"SELECT create_time, id FROM certificates INDEXED BY certificates_names WHERE {where} LIMIT ?",  # noqa: S608
-            [*params, NAME_MATCHES_SORTED_HERE + 1],
+        pieces = name_grams(fold_name(flt.name_contains)) if flt.name_contains else []
+        return _ListPlan(
+            pieces=pieces,
+            piece_count="SELECT count(*) FROM (SELECT 1 FROM certificate_name_grams WHERE project = ? AND gram = ? "
+            "LIMIT ?)",
+            piece_matches=(
+                "SELECT create_time, id FROM certificate_name_grams CROSS JOIN certificates "  # noqa: S608
+                f"ON certificates.rowid = cert_rowid WHERE project = ? AND gram = ? AND {where}",
+                [project_id, pieces[0], *params],
+            )
+            if pieces
+            else None,
+            name_matches=(
+                f"SELECT create_time, id FROM certificates INDEXED BY certificates_names WHERE {where} LIMIT ?",  # noqa: S608
+                [*params, NAME_MATCHES_SORTED_HERE + 1],
+            )
+            if by_name
+            else None,
+            count=count,
+            page=page,
         )
-        return [matches, count, page]
 
     async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
-        statements = self._list_statements(project_id, flt, offset, limit)
+        plan = self._list_plan(project_id, flt, offset, limit)
+        bound = NAME_MATCHES_SORTED_HERE
+
+        def sorted_here(conn: sqlite3.Connection, matches: list[Any]) -> Page[Certificate]:
+            # A rare name: every match is known; sort them and read just the page.
+            matches.sort(reverse=True)
+            ids = [m[1] for m in matches[offset : offset + limit]]
+            return Page(items=self._summaries_by_id(conn, ids), total=len(matches))
 
         def op(conn: sqlite3.Connection) -> Page[Certificate]:
-            if len(statements) == 3:
-                matches = conn.execute(*statements[0]).fetchall()
-                if len(matches) <= NAME_MATCHES_SORTED_HERE:
-                    # A rare name: every match is known already; sort them and read just the page.
-                    matches.sort(reverse=True)
-                    ids = [m[1] for m in matches[offset : offset + limit]]
-                    return Page(items=self._summaries_by_id(conn, ids), total=len(matches))
-                statements.pop(0)
-            total = conn.execute(*statements[0]).fetchone()[0]
-            rows = conn.execute(*statements[1]).fetchall()
+            if plan.piece_matches is not None:
+                counts = {
+                    g: conn.execute(plan.piece_count, (project_id, g, bound + 1)).fetchone()[0] for g in plan.pieces
+                }
+                rarest = min(counts, key=counts.__getitem__)
+                if counts[rarest] <= bound:
+                    sql, params = plan.piece_matches
+                    return sorted_here(conn, conn.execute(sql, [project_id, rarest, *params[2:]]).fetchall())
+            if plan.name_matches is not None:
+                matches = conn.execute(*plan.name_matches).fetchall()
+                if len(matches) <= bound:
+                    return sorted_here(conn, matches)
+            total = conn.execute(*plan.count).fetchone()[0]
+            rows = conn.execute(*plan.page).fetchall()
             return Page(items=tuple(self._from_row(r[0], None, None) for r in rows), total=total)
 
         return await self._read(op)
@@ -307,7 +399,13 @@ class SqliteCertificateStore(SqliteBase):
 
     async def explain_list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> list[str]:
         """SQLite's query plan of every statement list() may run (diagnostics and the query-plan test)."""
-        statements = self._list_statements(project_id, flt, offset, limit)
+        plan = self._list_plan(project_id, flt, offset, limit)
+        statements = [
+            *((plan.piece_count, [project_id, g, 1]) for g in plan.pieces[:1]),
+            *(s for s in (plan.piece_matches, plan.name_matches) if s is not None),
+            plan.count,
+            plan.page,
+        ]
 
         def op(conn: sqlite3.Connection) -> list[str]:
             return [row[3] for sql, params in statements for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
@@ -320,21 +418,23 @@ class SqliteCertificateStore(SqliteBase):
         assignments = ", ".join(f"{k} = :{k}" for k in row if k != "id")
 
         def op(conn: sqlite3.Connection) -> None:
-            try:
-                cur = conn.execute(
-                    f"UPDATE certificates SET {assignments} "  # noqa: S608
-                    "WHERE id = :id AND project_id = :project_id AND revision = :expected",
-                    {**row, "expected": expected_revision},
-                )
-            except sqlite3.IntegrityError:
-                raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
-            if cur.rowcount == 0:
-                exists = conn.execute(
-                    "SELECT 1 FROM certificates WHERE id = ? AND project_id = ?", (cert.id, cert.project_id)
+            with _transaction(conn):
+                before = conn.execute(
+                    "SELECT rowid, name_lower, revision FROM certificates WHERE id = ? AND project_id = ?",
+                    (cert.id, cert.project_id),
                 ).fetchone()
-                if exists is None:
+                if before is None:
                     raise CertificateNotFoundError("the SSL certificate does not exist")
-                raise ConflictError("the certificate was changed concurrently; retry")
+                rowid, old_name, revision = before
+                if revision != expected_revision:
+                    raise ConflictError("the certificate was changed concurrently; retry")
+                try:
+                    conn.execute(f"UPDATE certificates SET {assignments} WHERE rowid = :rowid", {**row, "rowid": rowid})  # noqa: S608
+                except sqlite3.IntegrityError:
+                    raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
+                if old_name != row["name_lower"]:
+                    _drop_grams(conn, cert.project_id, old_name, rowid)
+                    _add_grams(conn, cert.project_id, row["name_lower"], rowid)
 
         await self._run(op)
         return stored
@@ -344,15 +444,18 @@ class SqliteCertificateStore(SqliteBase):
 
     async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
         def op(conn: sqlite3.Connection) -> DeleteOutcome:
-            cur = conn.execute(
-                "DELETE FROM certificates WHERE id = ? AND project_id = ? AND binding_count = 0",
-                (cert_id, project_id),
-            )
-            if cur.rowcount:
+            with _transaction(conn):
+                found = conn.execute(
+                    "SELECT rowid, name_lower, binding_count FROM certificates WHERE id = ? AND project_id = ?",
+                    (cert_id, project_id),
+                ).fetchone()
+                if found is None:
+                    return DeleteOutcome.NOT_FOUND
+                rowid, name, bindings = found
+                if bindings:
+                    return DeleteOutcome.IN_USE
+                conn.execute("DELETE FROM certificates WHERE rowid = ?", (rowid,))
+                _drop_grams(conn, project_id, name, rowid)
                 return DeleteOutcome.DELETED
-            exists = conn.execute(
-                "SELECT 1 FROM certificates WHERE id = ? AND project_id = ?", (cert_id, project_id)
-            ).fetchone()
-            return DeleteOutcome.NOT_FOUND if exists is None else DeleteOutcome.IN_USE
 
         return await self._run(op)
