@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.ids import new_id
@@ -142,12 +143,14 @@ class CertificateService:
         executor: Executor | None = None,
         clock: Clock = system_clock,
         new_id: Callable[[], str] = new_id,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
         self._vault = vault
         self._executor = executor
         self._clock = clock
         self._new_id = new_id
+        self._audit = audit or AuditLog(None)
 
     # -- validation -------------------------------------------------------------------------------
 
@@ -252,6 +255,7 @@ class CertificateService:
             update_time=now,
         )
         await self._store.insert(cert)
+        await self._record(principal, "create", cert, **_facts(cert))
         return cert
 
     async def update(self, principal: Principal, project_id: str, cert_id: str, draft: CertificateDraft) -> Certificate:
@@ -296,7 +300,20 @@ class CertificateService:
                 update_time=self._clock(),
             )
 
-        return await self._modify(project_id, cert_id, apply, current=current)
+        updated = await self._modify(project_id, cert_id, apply, current=current)
+        await self._record(principal, "update", updated, **_facts(updated))
+        return updated
+
+    async def _record(self, principal: Principal, verb: str, cert: Certificate, **details: object) -> None:
+        await self._audit.record(
+            principal,
+            cert.project_id,
+            f"apic.certificate.{verb}",
+            "ssl_certificate",
+            cert.id,
+            object_name=cert.name,
+            **details,
+        )
 
     async def delete(self, principal: Principal, project_id: str, cert_id: str) -> None:
         authorize(principal, project_id, Action.WRITE)
@@ -307,6 +324,7 @@ class CertificateService:
             raise ResourceInUseError(
                 "the SSL certificate is bound to domain names and cannot be deleted; detach them first"
             )
+        await self._audit.record(principal, project_id, "apic.certificate.delete", "ssl_certificate", cert_id)
 
     async def _modify(
         self,
@@ -417,7 +435,8 @@ class CertificateService:
                 )
             return replace(cur, bindings=tuple(bindings.values()), update_time=self._clock())
 
-        await self._modify(project_id, cert_id, apply)
+        cert = await self._modify(project_id, cert_id, apply)
+        await self._record(principal, "attach_domains", cert, domains=[domain for domain, _ in wanted])
 
     @staticmethod
     def _binding_instances(cert: Certificate, requested: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -448,7 +467,8 @@ class CertificateService:
             kept = tuple(b for b in cur.bindings if b.url_domain not in wanted)
             return replace(cur, bindings=kept, update_time=self._clock())
 
-        await self._modify(project_id, cert_id, apply)
+        cert = await self._modify(project_id, cert_id, apply)
+        await self._record(principal, "detach_domains", cert, domains=sorted(wanted))
 
     async def list_attached_domains(
         self,
@@ -467,6 +487,18 @@ class CertificateService:
             (b for b in cert.bindings if needle in b.url_domain), key=lambda b: (b.create_time, b.url_domain)
         )
         return cert, Page(items=tuple(matching[off : off + lim]), total=len(matching))
+
+
+def _facts(cert: Certificate) -> dict[str, object]:
+    """What an audit event says about an uploaded certificate: public facts, never the PEM or the key."""
+    return {
+        "type": cert.scope.value,
+        "instance_id": cert.instance_id,
+        "common_name": cert.info.common_name,
+        "serial_number": cert.info.serial_number,
+        "not_after": cert.info.not_after,
+        "fingerprint_sha256": cert.info.fingerprint_sha256,
+    }
 
 
 def _covers(info: CertificateInfo, domain: str) -> bool:

@@ -63,6 +63,13 @@ class Metrics:
         self.revoked = Counter(
             "gatewaycerts_certificates_revoked", "Certificates revoked (kind as for issued)", ["kind"], registry=r
         )
+        self.audit_lost = Counter(
+            "gatewaycerts_audit_events_lost",
+            "Changes whose audit event could not be written after every attempt (the change stands; the event "
+            "is in the ERROR log line)",
+            ["action"],
+            registry=r,
+        )
         self.expiring = Gauge(
             "gatewaycerts_certificates_expiring",
             "Valid certificates whose not_after is within `within_days` days (cumulative: 7 includes 1)",
