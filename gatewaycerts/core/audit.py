@@ -171,7 +171,7 @@ class AuditLog:
             action=_action_override.get() or action,
             object_type=object_type,
             object_id=object_id,
-            object_name=object_name,
+            object_name=None if object_name is None else str(_fact(object_name)),  # names are clients' text too
             request_id=request_id_var.get(),
             details=facts(details),
         )

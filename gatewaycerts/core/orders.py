@@ -175,6 +175,7 @@ class OrderService:
             "order",
             order.id,
             object_name=_name(meta),
+            status=order.status,
             type=kind,
             ca_id=_text(meta.get("ca_id")) if kind is OrderType.CERTIFICATE else None,
         )

@@ -1,5 +1,5 @@
 """Prometheus metrics: HTTP requests by route and status, store latency, issuance and revocation counters,
-and certificate expiry gauges per project, served at `GET /metrics`.
+audit events that could not be written, and certificate expiry gauges per project, served at `GET /metrics`.
 
 Each application owns its registry (no process globals), so tests and several apps in one process do not
 share counters. Expiry gauges are computed from the stores when scraped; every replica reports the same

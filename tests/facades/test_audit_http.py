@@ -598,3 +598,12 @@ async def test_a_failed_audit_write_keeps_the_change_logs_it_and_counts_it(
         await client.close()
         if mongo is not None:
             await mongo.close()
+
+
+async def test_a_client_cannot_put_a_key_on_the_trail_through_a_name(trail):
+    key_line = "-----BEGIN PRIVATE KEY----- " + pem_bodies(ec_chain().leaf.key_pem())[0]
+    order = {"type": "key", "meta": {"name": key_line, "algorithm": "aes", "bit_length": 256}}
+    await ok(await trail.post("/v1/orders", json=order, headers=trail.as_()), 202)
+    (event,) = await stored(trail)
+    assert event.action == "barbican.order.create" and event.object_name == "[redacted]"
+    assert "PRIVATE KEY" not in repr(event) and pem_bodies(ec_chain().leaf.key_pem())[0] not in repr(event)
