@@ -317,7 +317,7 @@ def memory_section(table: Table, store: str, env: dict[str, str], total: int) ->
     ecc = ec_chain()
     with Service(env=env) as svc:
         token = svc.token()
-        status, ca = svc.call(
+        _, ca = svc.call(
             "POST",
             CAS,
             token,
@@ -366,7 +366,8 @@ def memory_section(table: Table, store: str, env: dict[str, str], total: int) ->
             f"memory: {total:,} mixed requests",
             store,
             {**result, "requests": total, "ok": total - (result["requests"] - result["ok"]), "rps": total / elapsed},
-            note=f"RSS after the 1st tenth {first:.0f} MB, after the last {last:.0f} MB ({(last - first) / first:+.1%})",
+            note=f"RSS after the 1st tenth {first:.0f} MB, after the last {last:.0f} MB "
+            f"({(last - first) / first:+.1%})",
         )
         return {"first_mb": first, "last_mb": last, "samples": samples}
 

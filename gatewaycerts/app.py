@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gatewaycerts import __version__
 from gatewaycerts.appkeys import (
+    AUDIT_LOG,
     AUTHORITY_SERVICE,
     CERTIFICATE_REQUEST_SERVICE,
     CERTIFICATE_SERVICE,
@@ -38,6 +39,7 @@ from gatewaycerts.auth.tokens import (
     load_or_create_dev_key,
     load_public_key_file,
 )
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService
 from gatewaycerts.core.certificates import CertificateService
 from gatewaycerts.core.clock import Clock, system_clock
@@ -49,12 +51,13 @@ from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
+from gatewaycerts.facades.audit import app as audit_facade
 from gatewaycerts.facades.barbican import app as barbican
 from gatewaycerts.facades.ccm import app as ccm
 from gatewaycerts.facades.notary import app as notary
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings, SettingsError
-from gatewaycerts.store.interfaces import CertificateStore, OrderStore, PcaStore
+from gatewaycerts.store.interfaces import AuditStore, CertificateStore, OrderStore, PcaStore
 from gatewaycerts.web.errors import error_middleware
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
@@ -71,6 +74,7 @@ class Stores(NamedTuple):
     certificates: CertificateStore
     pca: PcaStore
     orders: OrderStore
+    audit: AuditStore
 
 
 def build_store(settings: Settings) -> CertificateStore:
@@ -81,14 +85,18 @@ def build_stores(settings: Settings) -> Stores:
     """Every store, on one database (one MongoDB client, owned and closed by the certificate store)."""
     path = settings.sqlite_path
     if path is not None:
+        from gatewaycerts.store.sqlite.audit import SqliteAuditStore
         from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
         from gatewaycerts.store.sqlite.orders import SqliteOrderStore
         from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 
-        return Stores(SqliteCertificateStore(path), SqlitePcaStore(path), SqliteOrderStore(path))
+        return Stores(
+            SqliteCertificateStore(path), SqlitePcaStore(path), SqliteOrderStore(path), SqliteAuditStore(path)
+        )
     from pymongo import AsyncMongoClient
     from pymongo.uri_parser import parse_uri
 
+    from gatewaycerts.store.mongo.audit import MongoAuditStore
     from gatewaycerts.store.mongo.certificates import MongoCertificateStore
     from gatewaycerts.store.mongo.orders import MongoOrderStore
     from gatewaycerts.store.mongo.pca import MongoPcaStore
@@ -102,6 +110,7 @@ def build_stores(settings: Settings) -> Stores:
         MongoCertificateStore(client, database),
         MongoPcaStore(client, database, owns_client=False),
         MongoOrderStore(client, database, owns_client=False),
+        MongoAuditStore(client, database, owns_client=False),
     )
 
 
@@ -160,28 +169,32 @@ def create_app(
     store: CertificateStore | None = None,
     pca_store: PcaStore | None = None,
     order_store: OrderStore | None = None,
+    audit_store: AuditStore | None = None,
     clock: Clock = system_clock,
     verifier: TokenVerifier | None = None,
     order_worker: bool | None = None,
 ) -> web.Application:
     """`order_worker` overrides settings.order_worker (tests drive the worker themselves)."""
-    if store is None or pca_store is None or order_store is None:
+    if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
         pca_store = pca_store or built.pca
         order_store = order_store or built.orders
+        audit_store = audit_store or built.audit
     vault = build_vault(settings)
     token_verifier = verifier or build_verifier(settings)
     executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pki")
     in_flight = InFlight()
     metrics = Metrics(in_flight=lambda: in_flight.count) if settings.metrics_enabled else None
-    on_issued = on_revoked = None
+    on_issued = on_revoked = on_audit_lost = None
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
         order_store = TimedStore(order_store, "orders", metrics)  # type: ignore[assignment]
+        audit_store = TimedStore(audit_store, "audit", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
-    assert store is not None and pca_store is not None and order_store is not None
+        on_audit_lost = counter_hook(metrics.audit_lost)
+    assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
 
     app = web.Application(
         middlewares=[request_middleware(metrics, in_flight), error_middleware(PlainDialect())],
@@ -191,8 +204,15 @@ def create_app(
     app[IN_FLIGHT] = in_flight
     app[CERTIFICATE_STORE] = store
     app[TOKEN_VERIFIER] = token_verifier
+    audit = AuditLog(audit_store, clock=clock, on_lost=on_audit_lost)
+    app[AUDIT_LOG] = audit
     certificates = CertificateService(
-        store, vault, executor=executor, clock=clock, openssl_rsa_check=settings.rsa_key_check == "openssl"
+        store,
+        vault,
+        executor=executor,
+        clock=clock,
+        audit=audit,
+        openssl_rsa_check=settings.rsa_key_check == "openssl",
     )
     app[CERTIFICATE_SERVICE] = certificates
     crls = CrlPublisher(pca_store, vault, executor=executor, clock=clock)
@@ -205,6 +225,7 @@ def create_app(
         clock=clock,
         on_issued=on_issued,
         on_revoked=on_revoked,
+        audit=audit,
     )
     issued = PrivateCertificateService(
         pca_store,
@@ -215,10 +236,11 @@ def create_app(
         clock=clock,
         on_issued=on_issued,
         on_revoked=on_revoked,
+        audit=audit,
     )
     app[AUTHORITY_SERVICE] = authorities
     app[PRIVATE_CERTIFICATE_SERVICE] = issued
-    app[GATEWAY_IMPORT] = GatewayImport(issued, certificates)
+    app[GATEWAY_IMPORT] = GatewayImport(issued, certificates, audit=audit)
     app[CERTIFICATE_REQUEST_SERVICE] = CertificateRequestService(
         pca_store,
         authorities,
@@ -228,9 +250,12 @@ def create_app(
         clock=clock,
         on_issued=on_issued,
         on_revoked=on_revoked,
+        audit=audit,
     )
-    app[NOTARY_AUTHORITY_SERVICE] = NotaryAuthorityService(authorities, clock=clock)
-    orders = OrderService(order_store, vault, authorities, issued, executor=executor, clock=clock, on_issued=on_issued)
+    app[NOTARY_AUTHORITY_SERVICE] = NotaryAuthorityService(authorities, clock=clock, audit=audit)
+    orders = OrderService(
+        order_store, vault, authorities, issued, executor=executor, clock=clock, on_issued=on_issued, audit=audit
+    )
     worker = OrderWorker(order_store, orders, clock=clock, poll_seconds=settings.order_poll_ms / 1000)
     orders.on_created = worker.wake
     app[ORDER_SERVICE] = orders
@@ -241,6 +266,7 @@ def create_app(
         await store.ensure_schema()
         await pca_store.ensure_schema()
         await order_store.ensure_schema()
+        await audit_store.ensure_schema()
         task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
         yield
         if task is not None:
@@ -251,6 +277,7 @@ def create_app(
                 log.warning(
                     "the order worker did not stop in %ss; its order is claimed again later", WORKER_STOP_SECONDS
                 )
+        await audit_store.close()
         await order_store.close()
         await pca_store.close()
         await store.close()
@@ -276,12 +303,17 @@ def create_app(
     app.router.add_get("/", barbican.versions, allow_head=False)
     notary_app = notary.create_notary_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(notary.MOUNT, notary_app)
+    audit_app = audit_facade.create_audit_app(client_max_size=settings.max_body_bytes)
+    app.add_subapp(audit_facade.MOUNT, audit_app)
     app[OPENAPI_DOCS] = {
         "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
         "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),
         "notary": build_openapi(notary_app, title=notary.TITLE, version=__version__, description=notary.DESCRIPTION),
         "barbican": build_openapi(
             *barbican_apps.values(), title=barbican.TITLE, version=__version__, description=barbican.DESCRIPTION
+        ),
+        "audit": build_openapi(
+            audit_app, title=audit_facade.TITLE, version=__version__, description=audit_facade.DESCRIPTION
         ),
     }
     return app

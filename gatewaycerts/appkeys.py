@@ -10,6 +10,7 @@ from gatewaycerts.domain.models import Principal
 
 if TYPE_CHECKING:
     from gatewaycerts.auth.tokens import TokenVerifier
+    from gatewaycerts.core.audit import AuditLog
     from gatewaycerts.core.authorities import AuthorityService
     from gatewaycerts.core.certificates import CertificateService
     from gatewaycerts.core.expiry import ExpiryReport
@@ -38,6 +39,7 @@ OPENAPI_DOCS: web.AppKey[dict[str, dict]] = web.AppKey("openapi_docs")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 IN_FLIGHT: web.AppKey[InFlight] = web.AppKey("in_flight")
 EXPIRY_REPORT: web.AppKey[ExpiryReport] = web.AppKey("expiry_report")
+AUDIT_LOG: web.AppKey[AuditLog] = web.AppKey("audit_log")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -14,9 +14,11 @@ from pymongo import AsyncMongoClient
 from gatewaycerts.app import create_app
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.settings import Settings
+from gatewaycerts.store.mongo.audit import MongoAuditStore
 from gatewaycerts.store.mongo.certificates import MongoCertificateStore
 from gatewaycerts.store.mongo.orders import MongoOrderStore
 from gatewaycerts.store.mongo.pca import MongoPcaStore
+from gatewaycerts.store.sqlite.audit import SqliteAuditStore
 from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
 from gatewaycerts.store.sqlite.orders import SqliteOrderStore
 from gatewaycerts.store.sqlite.pca import SqlitePcaStore
@@ -49,60 +51,75 @@ def mongo_database() -> str:
 
 @asynccontextmanager
 async def open_stores(kind: str, request: pytest.FixtureRequest, tmp_path: Path, database: str) -> AsyncIterator:
-    """The certificate, private-CA and order stores of one kind, on one database (as the service runs them)."""
+    """The certificate, private-CA, order and audit stores of one kind, on one database (as the service runs
+    them)."""
     if kind == "sqlite":
         path = tmp_path / "store.db"
-        trio = (SqliteCertificateStore(path), SqlitePcaStore(path), SqliteOrderStore(path))
-        for s in trio:
+        four = (SqliteCertificateStore(path), SqlitePcaStore(path), SqliteOrderStore(path), SqliteAuditStore(path))
+        for s in four:
             await s.ensure_schema()
-        yield trio
-        for s in trio:
+        yield four
+        for s in four:
             await s.close()
         return
     uri = request.getfixturevalue("mongodb_uri")
     client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
-    trio = (
+    four = (
         MongoCertificateStore(client, database, owns_client=False),
         MongoPcaStore(client, database),
         MongoOrderStore(client, database),
+        MongoAuditStore(client, database),
     )
-    for s in trio:
+    for s in four:
         await s.ensure_schema()
-    yield trio
+    yield four
     await client.drop_database(database)
     await client.close()
 
 
 @pytest.fixture(params=STORES)
 async def store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
-    async with open_stores(request.param, request, tmp_path, mongo_database) as (certificates, _, _):
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (certificates, _, _, _):
         yield certificates
 
 
 @pytest.fixture(params=STORES)
 async def pca_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
-    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, pca, _):
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, pca, _, _):
         yield pca
 
 
 @pytest.fixture(params=STORES)
 async def order_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
-    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, _, orders):
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, _, orders, _):
         yield orders
 
 
 @pytest.fixture(params=STORES)
 async def ca_and_order_stores(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
     """(private-CA store, order store) of the same kind, on one database."""
-    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, pca, orders):
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, pca, orders, _):
         yield pca, orders
 
 
 @pytest.fixture(params=STORES)
 async def stores(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
     """(certificate store, private-CA store) of the same kind."""
-    async with open_stores(request.param, request, tmp_path, mongo_database) as (certificates, pca, _):
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (certificates, pca, _, _):
         yield certificates, pca
+
+
+@pytest.fixture(params=STORES)
+async def audit_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    async with open_stores(request.param, request, tmp_path, mongo_database) as (_, _, _, audit):
+        yield audit
+
+
+@pytest.fixture(params=STORES)
+async def every_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    """(certificate, private-CA, order, audit) stores of the same kind, on one database."""
+    async with open_stores(request.param, request, tmp_path, mongo_database) as four:
+        yield four
 
 
 @pytest.fixture

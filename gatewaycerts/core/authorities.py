@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from gatewaycerts.core import pagination
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, require, retry_on_conflict
@@ -246,6 +247,7 @@ class AuthorityService:
         new_id: Callable[[], str] = new_uuid,
         on_issued: Callable[[str], None] | None = None,
         on_revoked: Callable[[str], None] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
         self._vault = vault
@@ -256,6 +258,19 @@ class AuthorityService:
         self._new_id = new_id
         self._on_issued = on_issued or (lambda kind: None)
         self._on_revoked = on_revoked or (lambda kind: None)
+        self._audit = audit or AuditLog(None)
+
+    async def _audited(self, principal: Principal, verb: str, ca: Authority, **details: object) -> None:
+        await self._audit.record(
+            principal,
+            ca.project_id,
+            f"ccm.authority.{verb}",
+            "private_ca",
+            ca.id,
+            object_name=ca.distinguished_name.common_name,
+            status=effective_status(ca, self._clock()),
+            **details,
+        )
 
     # -- helpers shared with the issuance service ---------------------------------------------------
 
@@ -376,6 +391,7 @@ class AuthorityService:
                 csr_pem=csr_pem,
             )
             await self._store.insert_authority(ca)
+            await self._audited(principal, "create", ca, type=ca_type, key_algorithm=alg)
             return ca
 
         key_pem = await in_executor(self._executor, new_key_pem, alg)
@@ -412,6 +428,16 @@ class AuthorityService:
         )
         ca = replace(ca, issuer_name=(parent.distinguished_name if parent else dn).common_name)
         await self._store.insert_authority(ca)
+        await self._audited(
+            principal,
+            "create",
+            ca,
+            type=ca_type,
+            key_algorithm=alg,
+            issuer_id=ca.issuer_id,
+            serial_number=ca.serial_number,
+            not_after=ca.not_after,
+        )
         self._on_issued("authority")
         if crl_conf.enabled:
             ca = await self._crls.rebuild(project_id, ca_id)
@@ -510,7 +536,9 @@ class AuthorityService:
                 raise InvalidStateError(f"a CA in status {status.value} cannot be enabled")
             return replace(ca, status=CaStatus.ACTIVED)
 
-        return await self._change(principal, project_id, ca_id, change)
+        ca = await self._change(principal, project_id, ca_id, change)
+        await self._audited(principal, "enable", ca)
+        return ca
 
     async def disable(self, principal: Principal, project_id: str, ca_id: str) -> Authority:
         def change(ca: Authority, now: datetime) -> Authority:
@@ -521,7 +549,9 @@ class AuthorityService:
                 raise InvalidStateError(f"a CA in status {status.value} cannot be disabled")
             return replace(ca, status=CaStatus.DISABLED)
 
-        return await self._change(principal, project_id, ca_id, change)
+        ca = await self._change(principal, project_id, ca_id, change)
+        await self._audited(principal, "disable", ca)
+        return ca
 
     async def schedule_delete(
         self, principal: Principal, project_id: str, ca_id: str, pending_days: int | None
@@ -543,7 +573,9 @@ class AuthorityService:
                 ca, status=CaStatus.DELETED, status_before_delete=ca.status, delete_time=now + timedelta(days=days)
             )
 
-        return await self._change(principal, project_id, ca_id, change)
+        ca = await self._change(principal, project_id, ca_id, change)
+        await self._audited(principal, "delete", ca, pending_days=days, delete_time=ca.delete_time)
+        return ca
 
     async def restore(self, principal: Principal, project_id: str, ca_id: str) -> Authority:
         def change(ca: Authority, now: datetime) -> Authority:
@@ -554,7 +586,9 @@ class AuthorityService:
             status = CaStatus.DISABLED if previous is CaStatus.ACTIVED else previous
             return replace(ca, status=status, status_before_delete=None, delete_time=None)
 
-        return await self._change(principal, project_id, ca_id, change)
+        ca = await self._change(principal, project_id, ca_id, change)
+        await self._audited(principal, "restore", ca)
+        return ca
 
     async def configure_crl(
         self, principal: Principal, project_id: str, ca_id: str, req: CrlConfigRequest | None, *, enabled: bool
@@ -566,6 +600,9 @@ class AuthorityService:
             return replace(ca, crl_configuration=conf)
 
         ca = await self._change(principal, project_id, ca_id, change)
+        conf = ca.crl_configuration
+        verb = "enable_crl" if enabled else "disable_crl"
+        await self._audited(principal, verb, ca, crl_name=conf.crl_name, valid_days=conf.valid_days)
         if enabled and ca.certificate_pem is not None:
             ca = await self._crls.rebuild(project_id, ca_id)
         return ca
@@ -583,6 +620,7 @@ class AuthorityService:
             return replace(ca, status=CaStatus.REVOKED, revoked_at=now, revocation_reason=why)
 
         ca = await self._change(principal, project_id, ca_id, change)
+        await self._audited(principal, "revoke", ca, reason=why, serial_number=ca.serial_number, issuer_id=ca.issuer_id)
         assert ca.issuer_id is not None
         await self._crls.rebuild(project_id, ca.issuer_id)
         self._on_revoked("authority")
@@ -630,6 +668,9 @@ class AuthorityService:
             )
 
         ca = await self._change(principal, project_id, ca_id, change)
+        await self._audited(
+            principal, "import", ca, serial_number=ca.serial_number, issuer_name=ca.issuer_name, not_after=ca.not_after
+        )
         if ca.crl_configuration.enabled:
             ca = await self._crls.rebuild(project_id, ca_id)
         return ca
@@ -693,6 +734,9 @@ class AuthorityService:
             )
 
         ca = await self._change(principal, project_id, ca_id, change)
+        await self._audited(
+            principal, "activate", ca, issuer_id=ca.issuer_id, serial_number=ca.serial_number, not_after=ca.not_after
+        )
         self._on_issued("authority")
         if ca.crl_configuration.enabled:
             ca = await self._crls.rebuild(project_id, ca_id)

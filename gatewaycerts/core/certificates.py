@@ -11,6 +11,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.ids import new_id
@@ -146,6 +147,7 @@ class CertificateService:
         clock: Clock = system_clock,
         new_id: Callable[[], str] = new_id,
         openssl_rsa_check: bool = False,
+        audit: AuditLog | None = None,
     ) -> None:
         self._openssl_rsa_check = openssl_rsa_check
         # Writers of one record in this process take turns, so they never spend store round trips on
@@ -156,6 +158,7 @@ class CertificateService:
         self._executor = executor
         self._clock = clock
         self._new_id = new_id
+        self._audit = audit or AuditLog(None)
 
     # -- validation -------------------------------------------------------------------------------
 
@@ -265,6 +268,7 @@ class CertificateService:
             update_time=now,
         )
         await self._store.insert(cert)
+        await self._record(principal, "create", cert, **_facts(cert))
         return cert
 
     async def update(
@@ -320,7 +324,20 @@ class CertificateService:
                 update_time=self._clock(),
             )
 
-        return await self._modify(project_id, cert_id, apply, current=current, if_match=if_match)
+        updated = await self._modify(project_id, cert_id, apply, current=current, if_match=if_match)
+        await self._record(principal, "update", updated, **_facts(updated))
+        return updated
+
+    async def _record(self, principal: Principal, verb: str, cert: Certificate, **details: object) -> None:
+        await self._audit.record(
+            principal,
+            cert.project_id,
+            f"apic.certificate.{verb}",
+            "ssl_certificate",
+            cert.id,
+            object_name=cert.name,
+            **details,
+        )
 
     async def delete(self, principal: Principal, project_id: str, cert_id: str) -> None:
         authorize(principal, project_id, Action.WRITE)
@@ -331,6 +348,7 @@ class CertificateService:
             raise ResourceInUseError(
                 "the SSL certificate is bound to domain names and cannot be deleted; detach them first"
             )
+        await self._audit.record(principal, project_id, "apic.certificate.delete", "ssl_certificate", cert_id)
 
     async def _modify(
         self,
@@ -456,7 +474,8 @@ class CertificateService:
                 )
             return replace(cur, bindings=tuple(bindings.values()), update_time=self._clock())
 
-        await self._modify(project_id, cert_id, apply, if_match=if_match)
+        cert = await self._modify(project_id, cert_id, apply, if_match=if_match)
+        await self._record(principal, "attach_domains", cert, domains=[domain for domain, _ in wanted])
 
     @staticmethod
     def _binding_instances(cert: Certificate, requested: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -493,7 +512,8 @@ class CertificateService:
             kept = tuple(b for b in cur.bindings if b.url_domain not in wanted)
             return replace(cur, bindings=kept, update_time=self._clock())
 
-        await self._modify(project_id, cert_id, apply, if_match=if_match)
+        cert = await self._modify(project_id, cert_id, apply, if_match=if_match)
+        await self._record(principal, "detach_domains", cert, domains=sorted(wanted))
 
     async def list_attached_domains(
         self,
@@ -520,6 +540,18 @@ def _check_revision(cert: Certificate, if_match: frozenset[int] | None) -> None:
             f"the SSL certificate was changed since it was read: its revision is {cert.revision}, the request "
             "expected " + ", ".join(str(r) for r in sorted(if_match)) + "; read it again and retry"
         )
+
+
+def _facts(cert: Certificate) -> dict[str, object]:
+    """What an audit event says about an uploaded certificate: public facts, never the PEM or the key."""
+    return {
+        "type": cert.scope.value,
+        "instance_id": cert.instance_id,
+        "common_name": cert.info.common_name,
+        "serial_number": cert.info.serial_number,
+        "not_after": cert.info.not_after,
+        "fingerprint_sha256": cert.info.fingerprint_sha256,
+    }
 
 
 def _covers(info: CertificateInfo, domain: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.certificates import CertificateDraft, CertificateService
 from gatewaycerts.core.issuance import PrivateCertificateService
@@ -9,9 +10,12 @@ from gatewaycerts.domain.models import Action, Certificate, Principal
 
 
 class GatewayImport:
-    def __init__(self, issued: PrivateCertificateService, certificates: CertificateService) -> None:
+    def __init__(
+        self, issued: PrivateCertificateService, certificates: CertificateService, *, audit: AuditLog | None = None
+    ) -> None:
         self._issued = issued
         self._certificates = certificates
+        self._audit = audit or AuditLog(None)
 
     async def import_to_apic(
         self,
@@ -27,7 +31,8 @@ class GatewayImport:
         """One call: the issued certificate, its chain and its key become an APIC SSL certificate.
 
         The APIC upload checks run unchanged (key match, chain, expiry, name rules), so an imported
-        certificate is exactly what an upload of the same PEMs would have stored.
+        certificate is exactly what an upload of the same PEMs would have stored. Two events: the key left the
+        private certificate (in its project), and the APIC certificate was created (in the target project).
         """
         authorize(principal, target_project, Action.WRITE)
         cert_pem, chain_pem, key_pem = await self._issued.material_for_gateway(principal, project_id, cert_id)
@@ -38,4 +43,16 @@ class GatewayImport:
             type=scope,
             instance_id=instance_id,
         )
-        return await self._certificates.create(principal, target_project, draft)
+        created = await self._certificates.create(principal, target_project, draft)
+        await self._audit.record(
+            principal,
+            project_id,
+            "ccm.certificate.import_to_apic",
+            "private_certificate",
+            cert_id,
+            object_name=created.info.common_name,  # the private certificate's subject CN, now the APIC one's
+            target_project_id=target_project,
+            ssl_certificate_id=created.id,
+            ssl_certificate_name=created.name,
+        )
+        return created

@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import (
     AuthorityService,
     check_can_issue,
@@ -145,6 +146,7 @@ class PrivateCertificateService:
         new_id: Callable[[], str] = new_uuid,
         on_issued: Callable[[str], None] | None = None,
         on_revoked: Callable[[str], None] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
         self._vault = vault
@@ -155,6 +157,30 @@ class PrivateCertificateService:
         self._new_id = new_id
         self._on_issued = on_issued or (lambda kind: None)
         self._on_revoked = on_revoked or (lambda kind: None)
+        self._audit = audit or AuditLog(None)
+
+    async def _audited(self, principal: Principal, verb: str, cert: IssuedCertificate, **details: object) -> None:
+        await self._audit.record(
+            principal,
+            cert.project_id,
+            f"ccm.certificate.{verb}",
+            "private_certificate",
+            cert.id,
+            object_name=cert.distinguished_name.common_name,
+            **details,
+        )
+
+    async def _issued(self, principal: Principal, verb: str, cert: IssuedCertificate) -> None:
+        await self._audited(
+            principal,
+            verb,
+            cert,
+            type=cert.kind,
+            issuer_id=cert.issuer_id,
+            serial_number=cert.serial_number,
+            not_after=cert.not_after,
+            subject_alternative_names=[san.value for san in cert.sans],
+        )
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -251,6 +277,7 @@ class PrivateCertificateService:
             sans=sans,
         )
         await self._store.insert_certificate(cert)
+        await self._issued(principal, "issue", cert)
         self._on_issued("private-certificate")
         return cert
 
@@ -383,6 +410,7 @@ class PrivateCertificateService:
             sans=sans,
         )
         await self._store.insert_certificate(cert)
+        await self._issued(principal, "issue_from_csr", cert)
         self._on_issued("private-certificate")
         return cert
 
@@ -414,6 +442,7 @@ class PrivateCertificateService:
             return replace(cert, status=IssuedStatus.REVOKED, revoked_at=now, revocation_reason=why)
 
         cert = await self._change(project_id, cert_id, change)
+        await self._audited(principal, "revoke", cert, reason=why, serial_number=cert.serial_number)
         await self._crls.rebuild(project_id, cert.issuer_id)
         self._on_revoked("private-certificate")
         return cert
@@ -429,9 +458,24 @@ class PrivateCertificateService:
             # Kept hidden: the serial stays reserved and, if revoked, on the CRL until it expires.
             return replace(cert, delete_time=now)
 
-        await self._change(project_id, cert_id, change)
+        cert = await self._change(project_id, cert_id, change)
+        await self._audited(principal, "delete", cert, serial_number=cert.serial_number)
 
     # -- export -----------------------------------------------------------------------------------
+
+    async def _exported(
+        self, principal: Principal, cert: IssuedCertificate, req: ExportRequest, *, with_key: bool
+    ) -> None:
+        # A read, but one that hands out the private key: the trail says who took it, in which form.
+        await self._audited(
+            principal,
+            "export",
+            cert,
+            format=req.type,
+            compressed=req.is_compressed,
+            private_key_included=with_key,
+            password_protected=bool(req.password) and req.type in _KEYSTORE_TYPES,
+        )
 
     async def material_for_gateway(self, principal: Principal, project_id: str, cert_id: str) -> tuple[str, str, bytes]:
         """(certificate PEM, chain PEM, private key PEM) of a certificate whose key was generated here."""
@@ -469,10 +513,13 @@ class PrivateCertificateService:
             require(None, "password")
         name = cert.distinguished_name.common_name
         if not req.is_compressed and kind not in _KEYSTORE_TYPES:
-            return ExportResult(fields=export_pem_bundle(cert.certificate_pem, cert.chain_pem, key_pem))
+            result = ExportResult(fields=export_pem_bundle(cert.certificate_pem, cert.chain_pem, key_pem))
+            await self._exported(principal, cert, req, with_key=key_pem is not None)
+            return result
         files = await in_executor(
             self._executor, export_files, kind, name, cert.certificate_pem, cert.chain_pem, key_pem, req.password
         )
+        await self._exported(principal, cert, req, with_key=key_pem is not None)
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:64] or "certificate"
         if req.is_compressed:
             return ExportResult(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import (
     DEFAULT_PENDING_DAYS,
     ActivateDraft,
@@ -58,9 +59,13 @@ def _blank(value: str | None) -> str | None:
 
 
 class NotaryAuthorityService:
-    def __init__(self, authorities: AuthorityService, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, authorities: AuthorityService, *, clock: Clock = system_clock, audit: AuditLog | None = None
+    ) -> None:
+        """Every change goes through `authorities`, which records it; `audit` names it as Notary's operation."""
         self._authorities = authorities
         self._clock = clock
+        self._audit = audit or AuditLog(None)
 
     async def load_visible(self, principal: Principal, project_id: str, ca_id: str) -> Authority:
         """A CA scheduled for deletion no longer exists for Notary clients (the CCM API can restore it)."""
@@ -99,32 +104,36 @@ class NotaryAuthorityService:
             organization=_blank(draft.organization_name),
             organizational_unit=_blank(draft.organizational_unit_name),
         )
-        return await self._authorities.create(
-            principal,
-            project_id,
-            AuthorityDraft(
-                type=(CaType.ROOT if draft.self_signed else CaType.SUBORDINATE).value,
-                distinguished_name=name,
-                key_algorithm=draft.key_algorithm or DEFAULT_KEY_ALGORITHM.value,
-                signature_algorithm=None,
-                validity=validity if draft.self_signed else None,
-                # Notary CAs always publish a CRL: revoking a request's certificate must reach relying parties.
-                crl_configuration=CrlConfigRequest(enabled=True),
-            ),
-        )
+        with self._audit.renamed("notary.authority.create"):
+            return await self._authorities.create(
+                principal,
+                project_id,
+                AuthorityDraft(
+                    type=(CaType.ROOT if draft.self_signed else CaType.SUBORDINATE).value,
+                    distinguished_name=name,
+                    key_algorithm=draft.key_algorithm or DEFAULT_KEY_ALGORITHM.value,
+                    signature_algorithm=None,
+                    validity=validity if draft.self_signed else None,
+                    # Notary CAs always publish a CRL: revoking a request's certificate must reach relying parties.
+                    crl_configuration=CrlConfigRequest(enabled=True),
+                ),
+            )
 
     async def set_enabled(self, principal: Principal, project_id: str, ca_id: str, enabled: bool | None) -> None:
         if enabled is None:
             require(None, "enabled")
         await self.load_visible(principal, project_id, ca_id)
         if enabled:
-            await self._authorities.enable(principal, project_id, ca_id)
+            with self._audit.renamed("notary.authority.enable"):
+                await self._authorities.enable(principal, project_id, ca_id)
         else:
-            await self._authorities.disable(principal, project_id, ca_id)
+            with self._audit.renamed("notary.authority.disable"):
+                await self._authorities.disable(principal, project_id, ca_id)
 
     async def delete(self, principal: Principal, project_id: str, ca_id: str) -> None:
         await self.load_visible(principal, project_id, ca_id)
-        await self._authorities.schedule_delete(principal, project_id, ca_id, DEFAULT_PENDING_DAYS)
+        with self._audit.renamed("notary.authority.delete"):
+            await self._authorities.schedule_delete(principal, project_id, ca_id, DEFAULT_PENDING_DAYS)
 
     async def sign(
         self, principal: Principal, project_id: str, ca_id: str, issuer_id: str | None, not_valid_after: str | None
@@ -139,14 +148,15 @@ class NotaryAuthorityService:
             parent = await self._authorities.load(project_id, parent_id, field="certificate_authority_id")
             longest = add_months(self._clock(), 12 * SUBORDINATE_CAP_YEARS)
             end = min(parent.not_after, longest) if parent.not_after else longest
-        return await self._authorities.activate(
-            principal,
-            project_id,
-            ca_id,
-            ActivateDraft(
-                issuer_id=parent_id, signature_algorithm=None, validity=ValidityRequest(None, None, None, end)
-            ),
-        )
+        with self._audit.renamed("notary.authority.sign"):
+            return await self._authorities.activate(
+                principal,
+                project_id,
+                ca_id,
+                ActivateDraft(
+                    issuer_id=parent_id, signature_algorithm=None, validity=ValidityRequest(None, None, None, end)
+                ),
+            )
 
     async def upload_certificate(
         self, principal: Principal, project_id: str, ca_id: str, chain: str | None
@@ -160,13 +170,15 @@ class NotaryAuthorityService:
                 field="certificate_chain",
             )
         await self.load_visible(principal, project_id, ca_id)
-        return await self._authorities.import_certificate(
-            principal, project_id, ca_id, blocks[0].to_pem(), "".join(b.to_pem() for b in blocks[1:])
-        )
+        with self._audit.renamed("notary.authority.upload_certificate"):
+            return await self._authorities.import_certificate(
+                principal, project_id, ca_id, blocks[0].to_pem(), "".join(b.to_pem() for b in blocks[1:])
+            )
 
     async def revoke(self, principal: Principal, project_id: str, ca_id: str) -> Authority:
         await self.load_visible(principal, project_id, ca_id)
-        return await self._authorities.revoke(principal, project_id, ca_id, None)
+        with self._audit.renamed("notary.authority.revoke"):
+            return await self._authorities.revoke(principal, project_id, ca_id, None)
 
     async def crl_pem(self, ca_id: str) -> str:
         return (await self._authorities.public_crl(ca_id, pem=True)).decode()

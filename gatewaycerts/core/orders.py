@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gatewaycerts.core import pagination
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService, is_uuid, new_uuid
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
@@ -39,6 +40,7 @@ from gatewaycerts.core.order_meta import (
     order_type,
 )
 from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
+from gatewaycerts.domain.audit import SYSTEM_ORDER_WORKER
 from gatewaycerts.domain.errors import (
     ConflictError,
     ContainerNotFoundError,
@@ -110,6 +112,7 @@ class OrderService:
         new_id: Callable[[], str] = new_uuid,
         on_created: Callable[[], None] | None = None,
         on_issued: Callable[[str], None] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
         self._vault = vault
@@ -120,6 +123,7 @@ class OrderService:
         self._new_id = new_id
         self.on_created = on_created or (lambda: None)
         self._on_issued = on_issued or (lambda kind: None)
+        self._audit = audit or AuditLog(None)
 
     # -- orders -----------------------------------------------------------------------------------
 
@@ -164,6 +168,17 @@ class OrderService:
             ),
         )
         await self._store.insert_order(order)
+        await self._audit.record(
+            principal,
+            project_id,
+            "barbican.order.create",
+            "order",
+            order.id,
+            object_name=_name(meta),
+            status=order.status,
+            type=kind,
+            ca_id=_text(meta.get("ca_id")) if kind is OrderType.CERTIFICATE else None,
+        )
         self.on_created()
         return order
 
@@ -200,6 +215,7 @@ class OrderService:
         }
         if not (is_uuid(record_id) and await delete[kind](project_id, record_id)):
             raise _MISSING[kind](f"Not Found. Sorry but your {kind} is in another castle.")
+        await self._audit.record(principal, project_id, f"barbican.{kind}.delete", kind, record_id)
 
     async def get(self, principal: Principal, project_id: str, order_id: str) -> Order:
         authorize(principal, project_id, Action.READ)
@@ -229,6 +245,17 @@ class OrderService:
         secret: Secret = await self._found("secret", project_id, secret_id)
         content_type = negotiate(accept, secret.content_type)
         payload = self._vault.decrypt(secret.encrypted_payload, context=secret_context(project_id, secret.id))
+        # A read, but of key material: the trail says who took which secret (never the payload itself).
+        await self._audit.record(
+            principal,
+            project_id,
+            "barbican.secret.read_payload",
+            "secret",
+            secret.id,
+            object_name=secret.name,
+            secret_type=secret.secret_type,
+            content_type=content_type,
+        )
         return payload, content_type
 
     async def delete_secret(self, principal: Principal, project_id: str, secret_id: str) -> None:
@@ -256,6 +283,14 @@ class OrderService:
         authorize(principal, project_id, Action.MANAGE_CA)
         ca = await self._issuance.issuer(project_id, ca_id, field="ca_id")
         await self._store.set_preferred_ca(project_id, ca.id)
+        await self._audit.record(
+            principal,
+            project_id,
+            "barbican.ca.set_preferred",
+            "private_ca",
+            ca.id,
+            object_name=ca.distinguished_name.common_name,
+        )
 
     async def preferred_ca(self, principal: Principal, project_id: str) -> Authority:
         authorize(principal, project_id, Action.READ)
@@ -306,6 +341,27 @@ class OrderService:
                 error_status_code=error_code(exc),
                 error_reason=exc.message[:MAX_REASON],
             )
+
+    async def record_outcome(self, order: Order, worker_id: str) -> None:
+        """The audit event of an order the worker has completed (ACTIVE) or failed (ERROR) and stored."""
+        failed = order.status is OrderStatus.ERROR
+        await self._audit.record(
+            SYSTEM_ORDER_WORKER,
+            order.project_id,
+            "barbican.order.fail" if failed else "barbican.order.complete",
+            "order",
+            order.id,
+            object_name=_name(order.meta),
+            status=order.status,
+            type=order.type,
+            on_behalf_of=order.creator_id,
+            worker=worker_id,
+            attempt=order.attempts,
+            secret_id=order.secret_id,
+            container_id=order.container_id,
+            error_status_code=order.error_status_code if failed else None,
+            error_reason=order.error_reason if failed else None,
+        )
 
     async def remove_products(self, order: Order, attempts: Iterable[int]) -> None:
         for attempt in attempts:
@@ -480,6 +536,15 @@ class OrderService:
         )
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _name(meta: Mapping[str, Any]) -> str | None:
+    """An order's name is the one its meta gives its products (a client's label, never secret)."""
+    return _text(meta.get("name"))
+
+
 def host_name_of(subject: DistinguishedName) -> tuple[SubjectAltName, ...]:
     """The CN as a DNS name, when it is one: a server certificate without a SAN is refused by TLS clients."""
     san = SubjectAltName(SanType.DNS, subject.common_name)
@@ -575,11 +640,12 @@ class OrderWorker:
             )
         final = replace(result, claim_until=None, update_time=self._clock())
         try:
-            await self._store.replace_order(final, expected_revision=claimed.revision)
+            stored = await self._store.replace_order(final, expected_revision=claimed.revision)
         except (ConflictError, OrderNotFoundError):
             # The lease ran out and another worker owns the order now, or it was deleted: ours is not the result.
             await self._service.remove_products(claimed, [claimed.attempts])
             return 0
+        await self._service.record_outcome(stored, self.worker_id)
         return 1
 
     async def run(self) -> None:

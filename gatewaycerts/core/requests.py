@@ -15,6 +15,7 @@ from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService, is_uuid, new_uuid, parse_enum
 from gatewaycerts.core.authz import authorize, authorize_owned
 from gatewaycerts.core.clock import Clock, system_clock
@@ -67,6 +68,7 @@ class CertificateRequestService:
         sign_lease: timedelta = SIGN_LEASE,
         on_issued: Callable[[str], None] | None = None,
         on_revoked: Callable[[str], None] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
         self._authorities = authorities
@@ -78,6 +80,19 @@ class CertificateRequestService:
         self._lease = sign_lease
         self._on_issued = on_issued or (lambda kind: None)
         self._on_revoked = on_revoked or (lambda kind: None)
+        self._audit = audit or AuditLog(None)
+
+    async def _audited(self, principal: Principal, verb: str, req: CertificateRequest, **details: object) -> None:
+        await self._audit.record(
+            principal,
+            req.project_id,
+            f"notary.request.{verb}",
+            "certificate_request",
+            req.id,
+            object_name=req.common_name or None,
+            status=req.status,
+            **details,
+        )
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -125,6 +140,7 @@ class CertificateRequestService:
             update_time=now,
         )
         await self._store.insert_request(req)
+        await self._audited(principal, "submit", req, csr_fingerprint=req.csr_fingerprint)
         return req
 
     async def _change(
@@ -152,7 +168,8 @@ class CertificateRequestService:
             return replace(req, delete_time=now)
 
         authorize(principal, project_id, Action.WRITE)
-        await self._change(project_id, request_id, change)
+        deleted = await self._change(project_id, request_id, change)
+        await self._audited(principal, "delete", deleted, requested_by=deleted.requested_by)
 
     # -- review (admins) ------------------------------------------------------------------------------
 
@@ -163,7 +180,9 @@ class CertificateRequestService:
             _outstanding(req, now, "rejected")
             return replace(req, status=RequestStatus.REJECTED)
 
-        return await self._change(project_id, request_id, change)
+        rejected = await self._change(project_id, request_id, change)
+        await self._audited(principal, "reject", rejected)
+        return rejected
 
     def _validity(self, ca: Authority, days: int | None, now: datetime) -> tuple[datetime, datetime]:
         if days is None:
@@ -220,6 +239,9 @@ class CertificateRequestService:
                 "the request changed while it was being signed (the signing outlasted its lease); "
                 "the certificate was discarded; sign the request again"
             ) from None
+        await self._audited(
+            principal, "sign", stored, ca_id=ca.id, serial_number=stored.serial_number, not_after=stored.not_after
+        )
         self._on_issued("certificate-request")
         return stored
 
@@ -250,14 +272,24 @@ class CertificateRequestService:
                 not_after=uploaded.not_after,
             )
 
-        return await self._change(project_id, request_id, change)
+        fulfilled = await self._change(project_id, request_id, change)
+        await self._audited(
+            principal,
+            "upload_certificate",
+            fulfilled,
+            serial_number=fulfilled.serial_number,
+            not_after=fulfilled.not_after,
+        )
+        return fulfilled
 
     async def delete_certificate(self, principal: Principal, project_id: str, request_id: str) -> CertificateRequest:
         """Detach an uploaded chain: the request is Outstanding again. A certificate signed here stays on
         record (it can only be revoked), or a later revocation could not reach the CRL."""
         authorize(principal, project_id, Action.REVIEW)
+        removed: dict[str, str | None] = {}
 
         def change(req: CertificateRequest, now: datetime) -> CertificateRequest:
+            removed["serial_number"] = req.serial_number
             if req.status not in (RequestStatus.ACTIVE, RequestStatus.REVOKED):
                 raise InvalidStateError(f"the request has no certificate; it is {req.status.value}")
             if req.issuer_id is not None:
@@ -269,7 +301,9 @@ class CertificateRequestService:
                 req, status=RequestStatus.OUTSTANDING, certificate_chain_pem="", serial_number=None, not_after=None
             )
 
-        return await self._change(project_id, request_id, change)
+        detached = await self._change(project_id, request_id, change)
+        await self._audited(principal, "delete_certificate", detached, **removed)
+        return detached
 
     async def revoke(
         self, principal: Principal, project_id: str, request_id: str, reason: str | None
@@ -295,6 +329,7 @@ class CertificateRequestService:
             return replace(current, status=RequestStatus.REVOKED, revoked_at=now, revocation_reason=why)
 
         revoked = await self._change(project_id, request_id, change)
+        await self._audited(principal, "revoke", revoked, reason=why, serial_number=revoked.serial_number)
         assert revoked.issuer_id is not None
         await self._crls.rebuild(project_id, revoked.issuer_id)
         self._on_revoked("certificate-request")

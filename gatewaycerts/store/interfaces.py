@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.domain.orders import Container, Order, Secret
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
@@ -155,3 +156,18 @@ class OrderStore(Protocol):
     async def set_preferred_ca(self, project_id: str, ca_id: str) -> None: ...
 
     async def preferred_ca(self, project_id: str) -> str | None: ...
+
+
+class AuditStore(Protocol):
+    """The audit trail: append-only events, listed per project newest first."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert(self, event: AuditEvent) -> None:
+        """Store `event`; an event whose id is stored already is left as it is (a retried write is a no-op)."""
+
+    async def list(self, project_id: str, query: AuditQuery, limit: int) -> tuple[AuditEvent, ...]:
+        """Up to `limit` events of the project matching every filter of `query`, newest first (time, then id,
+        descending), strictly after `query.after` in that order; each query is served by an index."""

@@ -1,12 +1,12 @@
 """Log configuration: readable text or one JSON object per line, each record tagged with the request id.
 
-The request id lives in a context variable that the request-id middleware sets, so every record logged
-while a request is handled (by any module, on the event loop) carries it without being passed around.
+The request id lives in a context variable (`core.context`, so that the audit trail reads it too) that the
+request-id middleware sets, so every record logged while a request is handled (by any module, on the event
+loop) carries it without being passed around.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import sys
@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("gatewaycerts_request_id", default=None)
+from gatewaycerts.core.context import request_id_var
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and goes into the JSON object.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "request_id"}

@@ -1,5 +1,5 @@
 """Prometheus metrics: HTTP requests by route and status, store latency, issuance and revocation counters,
-and certificate expiry gauges per project, served at `GET /metrics`.
+audit events that could not be written, and certificate expiry gauges per project, served at `GET /metrics`.
 
 Each application owns its registry (no process globals), so tests and several apps in one process do not
 share counters. Expiry gauges are computed from the stores when scraped; every replica reports the same
@@ -62,6 +62,13 @@ class Metrics:
         )
         self.revoked = Counter(
             "gatewaycerts_certificates_revoked", "Certificates revoked (kind as for issued)", ["kind"], registry=r
+        )
+        self.audit_lost = Counter(
+            "gatewaycerts_audit_events_lost",
+            "Changes whose audit event could not be written after every attempt (the change stands; the event "
+            "is in the ERROR log line)",
+            ["action"],
+            registry=r,
         )
         self.expiring = Gauge(
             "gatewaycerts_certificates_expiring",

@@ -14,8 +14,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatewaycerts.appkeys import REQUEST_ID
+from gatewaycerts.core.context import request_id_var
 from gatewaycerts.domain.errors import DomainError
-from gatewaycerts.web.logs import request_id_var
 from gatewaycerts.web.metrics import Metrics
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -1,11 +1,12 @@
 """Every list query of the certificate store is served by an index, read from the store's own query plan.
 
 SQLite: EXPLAIN QUERY PLAN of every statement list() may run must reach every table through an index or a
-primary key (the counters, the name pieces) and never sort in a temporary B-tree. MongoDB: the winning plan of every command must
-use an index (IXSCAN / COUNT_SCAN) with neither COLLSCAN nor an in-memory SORT. FerretDB v1 (the test server)
-pushes only `_id` equality down to its storage (internal/backends/sqlite/collection.go) and ignores indexes
-otherwise, so there the test checks what MongoDB's planner would be handed: every command names (hints) an
-index whose keys begin with the query's equality fields and continue with the sort.
+primary key (the counters, the name pieces) and never sort in a temporary B-tree. MongoDB: the winning plan
+of every command must use an index (IXSCAN / COUNT_SCAN) with neither COLLSCAN nor an in-memory SORT.
+FerretDB v1 (the test server) pushes only `_id` equality down to its storage
+(internal/backends/sqlite/collection.go) and ignores indexes otherwise, so there the test checks what
+MongoDB's planner would be handed: every command names (hints) an index whose keys begin with the query's
+equality fields and continue with the sort.
 """
 
 from __future__ import annotations

@@ -28,6 +28,9 @@ async def test_service_on_mongodb_url(aiohttp_client, tmp_path, mongodb_uri, mon
             doc = await mongo[mongo_database]["certificates"].find_one({"name": "mongo_cert"})
             assert "certificates" in names and doc["project_id"] == "p1"
             assert b"PRIVATE KEY" not in doc["private_key"]
+            # the audit trail is on the same database
+            event = await mongo[mongo_database]["audit_events"].find_one({"object_id": doc["_id"]})
+            assert event["action"] == "apic.certificate.create" and event["project_id"] == "p1"
         finally:
             await mongo.drop_database(mongo_database)
             await mongo.close()

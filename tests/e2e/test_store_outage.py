@@ -73,6 +73,14 @@ async def test_outage_answers_503_everywhere_and_recovers(aiohttp_client, tmp_pa
     before = await totals()
     assert before == {"apic": 1, "ccm": 1, "notary": 1, "barbican": 1}
 
+    async def trail() -> list[str]:
+        resp = await client.get("/v3/p1/traces", headers=headers)
+        assert resp.status == 200, await resp.text()
+        return [t["trace_name"] for t in (await resp.json())["traces"]]
+
+    changes = ["barbican.order.create", "notary.request.submit", "ccm.authority.create", "apic.certificate.create"]
+    assert await trail() == changes
+
     ferretdb.stop()
 
     async def timed(method: str, path: str, body: dict | None = None) -> tuple[int, dict, float]:
@@ -103,9 +111,13 @@ async def test_outage_answers_503_everywhere_and_recovers(aiohttp_client, tmp_pa
         else:
             assert data["code"] == 503 and data["title"] == "Service Unavailable", data
 
+    status, data, elapsed = await timed("GET", "/v3/p1/traces")
+    assert status == 503 and data["error_code"] == "CTS.0005" and elapsed < OUTAGE_BOUND_SECONDS, data
+
     ferretdb.start()  # same port, same data
 
     assert (await client.get("/readyz")).status == 200
     assert await totals() == before  # nothing half-written by the refused writes
     upload_again = {**upload, "name": "after_outage"}
     assert (await client.post("/v2/p1/apic/certificates", json=upload_again, headers=headers)).status == 200
+    assert await trail() == ["apic.certificate.create", *changes]  # the refused writes left no event

@@ -89,3 +89,24 @@ def test_spec_covers_every_barbican_route_and_none_is_public(tmp_path):
     }
     assert len(served) == 15 and documented == served
     assert not [op for item in doc["paths"].values() for op in item.values() if op.get("security") == []]
+
+
+def test_spec_covers_the_audit_route_and_it_is_not_public(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path))
+    doc = app[OPENAPI_DOCS]["audit"]
+    documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/v3/")
+    }
+    assert served == documented == {("GET", "/v3/{project_id}/traces")}
+    assert not [op for item in doc["paths"].values() for op in item.values() if op.get("security") == []]
+
+
+async def test_audit_swagger_page_is_served(aiohttp_client, tmp_path):
+    client = await aiohttp_client(create_app(Settings(state_dir=tmp_path)))
+    resp = await client.get("/docs", params={"facade": "audit"})
+    assert resp.status == 200 and "/openapi/audit.json" in await resp.text()
+    doc = await (await client.get("/openapi/audit.json")).json()
+    assert "/v3/{project_id}/traces" in doc["paths"]

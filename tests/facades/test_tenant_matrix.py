@@ -17,7 +17,7 @@ from tests.notary_helpers import make_csr
 
 MARK = "tenantA"  # in every name project p1 owns: it must never appear in another project's answers
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
-DIALECT_ROOTS = ("/v2/", "/v1/", "/api/v1/")
+DIALECT_ROOTS = ("/v2/", "/v1/", "/api/v1/", "/v3/")
 
 
 @pytest.fixture
