@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import weakref
 from collections.abc import Awaitable, Callable
@@ -14,12 +13,12 @@ from typing import TypeVar
 from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
+from gatewaycerts.core.common import retry_on_conflict
 from gatewaycerts.core.ids import new_id
 from gatewaycerts.core.pagination import coerce_page
 from gatewaycerts.domain.errors import (
     AlgorithmTypeMismatchError,
     CertificateNotFoundError,
-    ConflictError,
     DomainNotBoundError,
     DomainNotCoveredError,
     ImmutableFieldError,
@@ -59,8 +58,6 @@ MAX_DOMAINS_PER_REQUEST = 100
 MAX_INSTANCE_IDS = 50
 _NAME = re.compile(r"[^\W\d_]\w{3,49}")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_RETRIES = 16
-_MAX_BACKOFF = 0.05  # seconds
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -378,15 +375,7 @@ class CertificateService:
 
     @staticmethod
     async def _retry_on_conflict(attempt: Callable[[], Awaitable[T]]) -> T:
-        for n in range(_RETRIES):
-            try:
-                return await attempt()
-            except ConflictError:
-                # Exponential backoff with full jitter: spreads writers that collided so one of them wins the
-                # next round, and keeps many writers of one record (a MongoDB round trip each) from
-                # exhausting the retries.
-                await asyncio.sleep(random.uniform(0, min(0.001 * 2**n, _MAX_BACKOFF)))  # noqa: S311
-        raise ConflictError("the certificate is being changed by other requests; retry")
+        return await retry_on_conflict(attempt, "the certificate")
 
     # -- domain bindings --------------------------------------------------------------------------
 

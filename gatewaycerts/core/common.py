@@ -13,6 +13,7 @@ from gatewaycerts.domain.errors import ConflictError, MissingParameterError
 T = TypeVar("T")
 
 RETRIES = 16
+MAX_BACKOFF = 0.05  # seconds
 
 
 async def in_executor(executor: Executor | None, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -26,8 +27,10 @@ async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], what: str = "th
         try:
             return await attempt()
         except ConflictError:
-            # Jittered backoff: spreads writers that collided so one of them wins the next round.
-            await asyncio.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
+            # Exponential backoff with full jitter: spreads writers that collided so one of them wins the
+            # next round, and keeps many writers of one record (a MongoDB round trip each) from exhausting
+            # the retries.
+            await asyncio.sleep(random.uniform(0, min(0.001 * 2**n, MAX_BACKOFF)))  # noqa: S311
     raise ConflictError(f"{what} is being changed by other requests; retry")
 
 

@@ -253,9 +253,24 @@ class PrivateCertificateService:
             crl_distribution_url=self._authorities.crl_url_for(ca),
             custom_extension=draft.customized_extension,
         )
-        key_pem = await in_executor(self._executor, new_key_pem, alg)
         cert_id = self._new_id()
-        cert_pem, serial = await self.sign(ca, profile, key_pem=key_pem)
+        serial = await self._authorities.reserve_serial(ca.id)
+        key_context = certificate_key_context(project_id, cert_id)
+
+        def make() -> tuple[str, bytes]:
+            # One trip to the thread pool: the new key is made, certified and wrapped there, and leaves it
+            # only encrypted.
+            key_pem = new_key_pem(alg)
+            cert_pem = issue(
+                profile,
+                serial,
+                subject_key_pem=key_pem,
+                issuer_certificate_pem=ca.certificate_pem,
+                issuer_key_pem=self._authorities.decrypt_key(ca),
+            )
+            return cert_pem, self._vault.encrypt(key_pem, context=key_context)
+
+        cert_pem, encrypted_key = await in_executor(self._executor, make)
         cert = IssuedCertificate(
             id=cert_id,
             project_id=project_id,
@@ -272,7 +287,7 @@ class PrivateCertificateService:
             gen_mode=GenMode.GENERATE,
             certificate_pem=cert_pem,
             chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
-            encrypted_key=self._vault.encrypt(key_pem, context=certificate_key_context(project_id, cert_id)),
+            encrypted_key=encrypted_key,
             create_time=self._clock(),
             sans=sans,
         )

@@ -113,6 +113,6 @@ def test_init_db_creates_the_store(tmp_path: Path):
     with sqlite3.connect(db) as conn:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     # every store's schema: certificates, the CA registry (with certificate requests), orders, the audit trail
-    assert {"certificates_name", "certificates_recent", "pca_authorities_recent", "pca_requests_outstanding"} <= indexes
+    assert {"certificates_name", "certificates_newest", "pca_authorities_recent", "pca_requests_outstanding"} <= indexes
     assert {"orders_recent", "orders_pending"} <= indexes
     assert {"audit_recent", "audit_by_object_id", "audit_by_actor", "audit_by_request_id"} <= indexes
