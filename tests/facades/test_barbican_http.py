@@ -701,3 +701,15 @@ async def test_version_document_at_the_root(bar):
     data = await resp.json()
     assert resp.status == 300 and data["versions"]["values"][0]["id"] == "v1"
 
+
+async def test_unknown_paths_under_v1_answer_in_the_envelope_of_their_namespace(bar, auth):
+    """/v1 is shared with CCM: an unknown /v1/private-* path is CCM's, any other unknown /v1 path Barbican's
+    (the version document advertises /v1/), and a path outside every dialect the service's own."""
+    for headers in ({}, auth()):
+        for path in ("/v1/nothing", "/v1", "/v1/orders-x", "/v1/secret"):
+            assert "does not match any API" in await barbican_error(await bar.get(path, headers=headers), 404)
+        for path in ("/v1/private-nothing", "/v1/private-certificates-x"):
+            data = await body(await bar.get(path, headers=headers), 404)
+            assert data == {"error_code": "PCA.1043", "error_msg": "the requested URL does not match any API"}
+        data = await body(await bar.get("/nothing", headers=headers), 404)
+        assert data == {"error": {"code": 404, "message": "the requested URL does not match any API"}}
