@@ -702,6 +702,9 @@ CA_REFUSALS = [
         id="400 country not two letters",
     ),
     pytest.param({"self_signed": "yes", "common_name": "x"}, 400, "self_signed", id="400 self_signed not a boolean"),
+    pytest.param(
+        {"self_signed": True, "common_name": "Root \u2067CA"}, 400, "bidirectional", id="400 bidi isolate in the CN"
+    ),
 ]
 
 
