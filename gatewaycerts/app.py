@@ -53,12 +53,14 @@ from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
 from gatewaycerts.facades.audit import app as audit_facade
 from gatewaycerts.facades.barbican import app as barbican
+from gatewaycerts.facades.barbican.errors import BarbicanDialect
 from gatewaycerts.facades.ccm import app as ccm
+from gatewaycerts.facades.ccm.errors import CcmDialect
 from gatewaycerts.facades.notary import app as notary
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import AuditStore, CertificateStore, OrderStore, PcaStore
-from gatewaycerts.web.errors import error_middleware
+from gatewaycerts.web.errors import ErrorDialect, error_middleware
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
 from gatewaycerts.web.middleware import InFlight, PlainDialect, request_middleware
@@ -68,6 +70,23 @@ log = logging.getLogger("gatewaycerts")
 
 DEV_KEK_FILE = "dev-kek"
 WORKER_STOP_SECONDS = 10
+
+
+def unmatched_path_dialect(path: str) -> ErrorDialect:
+    """The envelope of a path no route matches, by the namespace it is in. Each dialect's sub-app answers
+    its own unknown paths (/v2/{project_id}/apic/..., /api/v1/..., /v1/orders/...); the root app gets the
+    rest. Under /v1, where Barbican's and CCM's collections sit side by side, CCM owns /v1/private-* (its
+    only collections are /v1/private-certificate-authorities and /v1/private-certificates) and Barbican the
+    rest (its version document at / advertises /v1/ to OpenStack clients). Anything else is the service's
+    own (health, metrics, docs): {"error": {"code", "message"}}."""
+    if path.startswith("/v1/private-"):
+        return _CCM_DIALECT
+    if path == "/v1" or path.startswith("/v1/"):
+        return _BARBICAN_DIALECT
+    return _PLAIN_DIALECT
+
+
+_CCM_DIALECT, _BARBICAN_DIALECT, _PLAIN_DIALECT = CcmDialect(), BarbicanDialect(), PlainDialect()
 
 
 class Stores(NamedTuple):
@@ -197,7 +216,10 @@ def create_app(
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
 
     app = web.Application(
-        middlewares=[request_middleware(metrics, in_flight), error_middleware(PlainDialect())],
+        middlewares=[
+            request_middleware(metrics, in_flight),
+            error_middleware(_PLAIN_DIALECT, for_path=unmatched_path_dialect),
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

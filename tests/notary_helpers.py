@@ -27,6 +27,16 @@ def make_csr(key=None, cn: str = "api.example.com", dns: tuple[str, ...] = ("api
     return builder.sign(key, digest).public_bytes(serialization.Encoding.PEM).decode(), key
 
 
+def csr_for(subject: list[x509.NameAttribute], sans: list[x509.GeneralName], key=None) -> str:
+    """A PEM CSR with exactly this subject (possibly empty) and these SANs (no extension when empty)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    digest = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return builder.sign(key, digest).public_bytes(serialization.Encoding.PEM).decode()
+
+
 def rsa_csr(bits: int) -> str:
     return make_csr(rsa.generate_private_key(public_exponent=65537, key_size=bits))[0]
 

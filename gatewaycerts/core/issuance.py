@@ -48,10 +48,20 @@ from gatewaycerts.domain.pca import (
     SignatureHash,
     SubjectAltName,
 )
+from gatewaycerts.domain.pca_errors import InvalidSanError
 from gatewaycerts.keyvault import KeyVault
 from gatewaycerts.pki.authority import CsrFacts, Profile, inspect_csr, issue, key_usages_for, new_key_pem
 from gatewaycerts.pki.export import export_files, export_pem_bundle, zip_files
-from gatewaycerts.pki.profiles import validate_custom_extension, validate_distinguished_name, validate_sans
+from gatewaycerts.pki.profiles import (
+    ATTRIBUTE_TYPES,
+    MAX_SANS,
+    name_problem,
+    san_problem,
+    shown,
+    validate_custom_extension,
+    validate_distinguished_name,
+    validate_sans,
+)
 from gatewaycerts.store.interfaces import PcaStore
 
 EXPORT_TYPES = ("APACHE", "NGINX", "IIS", "TOMCAT", "OTHER")
@@ -124,13 +134,32 @@ def _sans(raw: tuple[SanRequest, ...] | None) -> tuple[SubjectAltName, ...]:
     return sans
 
 
-def csr_subject(facts: CsrFacts, sans: tuple[SubjectAltName, ...]) -> DistinguishedName:
-    """The subject a CA will certify for a CSR: it needs a common name; the names must pass the profile rules."""
-    validate_sans(sans)
+def csr_subject(facts: CsrFacts, sans: tuple[SubjectAltName, ...], *, names_suffice: bool = False) -> DistinguishedName:
+    """The subject a CA will certify for a CSR; its names must pass the profile rules of every issuance.
+
+    It needs a common name, unless `names_suffice`: then subject alternative names alone identify the
+    subject (which may be empty; the SAN extension is then critical, RFC 5280 4.2.1.6)."""
+    if len(sans) > MAX_SANS:
+        raise InvalidSanError(f"the CSR names {len(sans)} subject alternative names; at most {MAX_SANS}", field="csr")
+    for san in sans:
+        if (why := san_problem(san)) is not None:
+            raise InvalidSanError(
+                f"the CSR's subject alternative name {san.type.value} {shown(san.value)!r}: {why}", field="csr"
+            )
     if facts.subject is None:
-        raise InvalidInputError("the CSR's subject has no common name (CN)", field="csr")
-    validate_distinguished_name(facts.subject)
-    return facts.subject
+        if not names_suffice:
+            raise InvalidInputError("the CSR's subject has no common name (CN)", field="csr")
+        if not sans:
+            raise InvalidInputError(
+                "the CSR names nothing to certify: its subject has no common name (CN) and it has no subject "
+                "alternative name (DNS, IP, e-mail or URI)",
+                field="csr",
+            )
+    problem = name_problem(facts.name, require_common_name=not names_suffice)
+    if problem is not None:
+        attr, rule, issue = problem
+        raise InvalidInputError(f"the CSR's subject {ATTRIBUTE_TYPES[attr]} must be {rule}; {issue}", field="csr")
+    return facts.name
 
 
 class PrivateCertificateService:

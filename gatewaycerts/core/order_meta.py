@@ -4,6 +4,7 @@ later in the worker."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 from gatewaycerts.domain.errors import InvalidInputError, MissingParameterError, UnsupportedOrderError
 from gatewaycerts.domain.orders import OrderType
 from gatewaycerts.domain.pca import DistinguishedName, ExtendedKeyUsage, KeyAlgorithm, SanType, SubjectAltName
+from gatewaycerts.pki.profiles import MAX_SANS, san_problem, shown
 
 OCTET_STREAM = "application/octet-stream"
 MAX_TEXT = 255
@@ -193,7 +195,8 @@ def ref_id(value: str, field: str) -> str:
 
 
 def certificate_spec(meta: Mapping[str, Any], parse_dn: Any) -> CertificateSpec:
-    """`parse_dn(text, field)` turns an RFC 1485 name into a DistinguishedName (pki)."""
+    """`parse_dn(text, field)` turns an RFC 1485 name into a DistinguishedName a certificate may carry (pki),
+    or raises InvalidInputError saying why."""
     request_type = _text(meta, "request_type") or "custom"
     if request_type not in REQUEST_TYPES:
         raise invalid("request_type", f"must be one of {', '.join(REQUEST_TYPES)}")
@@ -219,28 +222,74 @@ def certificate_spec(meta: Mapping[str, Any], parse_dn: Any) -> CertificateSpec:
         ref = _text(meta, field, required=True)
         _text(meta, "extensions", limit=16 * 1024)  # accepted and not parsed, as upstream documented
         assert ref is not None
-        subject = parse_dn(_text(meta, "subject_dn", required=True), "meta.subject_dn")
-        return CertificateSpec(**common, container_id=ref_id(ref, field), subject=subject)
+        return CertificateSpec(**common, container_id=ref_id(ref, field), subject=_subject(meta, parse_dn))
     # custom: the parameters our CA accepts
-    subject = parse_dn(_text(meta, "subject_dn", required=True), "meta.subject_dn")
+    subject = _subject(meta, parse_dn)
     algorithm = _text(meta, "key_algorithm") or KeyAlgorithm.EC256.value
     if algorithm not in CUSTOM_KEY_ALGORITHMS:
         raise invalid("key_algorithm", f"must be one of {', '.join(CUSTOM_KEY_ALGORITHMS)}")
     days = _integer(meta, "validity_days")
     if days is not None and not 1 <= days <= MAX_VALIDITY_DAYS:
         raise invalid("validity_days", f"must be 1 to {MAX_VALIDITY_DAYS}")
-    names = meta.get("subject_alt_names") or []
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise invalid("subject_alt_names", "must be a list of DNS names")
     return CertificateSpec(
         **common,
         subject=subject,
-        sans=tuple(SubjectAltName(SanType.DNS, n) for n in names),
+        sans=_custom_sans(meta.get("subject_alt_names")),
         key_algorithm=KeyAlgorithm(algorithm),
         validity_days=days,
     )
+
+
+def _subject(meta: Mapping[str, Any], parse_dn: Any) -> DistinguishedName:
+    """meta.subject_dn, parsed and held to the name rules of every issuance (after unescaping: an escaped
+    control character is still one)."""
+    text = _text(meta, "subject_dn", required=True)
+    try:
+        return parse_dn(text, "meta.subject_dn")
+    except InvalidInputError as exc:
+        raise invalid("subject_dn", exc.message) from None
+
+
+def _custom_sans(value: Any) -> tuple[SubjectAltName, ...]:
+    """meta.subject_alt_names of a custom order: DNS names, and IP addresses written `IP:<address>` (as in
+    OpenSSL's subjectAltName syntax; `DNS:` may prefix a name). A bare address is refused, not guessed: it
+    is not a DNS name, and certifying it as one would make a certificate no client accepts for it."""
+    names = value or []
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise invalid("subject_alt_names", "must be a list of DNS names (or IP:<address> entries)")
+    sans: list[SubjectAltName] = []
+    for raw in names:
+        text = raw.strip()
+        kind, sep, rest = text.partition(":")
+        if sep and kind.upper() == "IP":
+            san = SubjectAltName(SanType.IP, rest.strip())
+        else:
+            san = SubjectAltName(SanType.DNS, rest.strip() if sep and kind.upper() == "DNS" else text)
+            if _is_ip_address(san.value):
+                raise invalid(
+                    "subject_alt_names",
+                    f"{shown(san.value)!r} is an IP address, not a DNS name; write IP:{shown(san.value)} for an IP "
+                    "address SAN",
+                )
+        sans.append(san)
+    unique = tuple(dict.fromkeys(sans))
+    if len(unique) > MAX_SANS:
+        raise invalid("subject_alt_names", f"must hold at most {MAX_SANS} names; it holds {len(unique)}")
+    for san in unique:
+        why = san_problem(san)
+        if why is not None:
+            raise invalid("subject_alt_names", f"{san.type.value} {shown(san.value)!r}: {why}")
+    return unique
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def order_type(value: Any) -> OrderType:

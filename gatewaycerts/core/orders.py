@@ -56,7 +56,7 @@ from gatewaycerts.domain.models import Action, Page, Principal
 from gatewaycerts.domain.orders import Container, ContainerType, Order, OrderStatus, OrderType, Secret, SecretType
 from gatewaycerts.domain.pca import Authority, DistinguishedName, PcaQuery, SanType, SubjectAltName
 from gatewaycerts.keyvault import KeyVault
-from gatewaycerts.pki.authority import inspect_csr, new_key_pem, public_key_pem
+from gatewaycerts.pki.authority import CsrFacts, inspect_csr, new_key_pem, public_key_pem
 from gatewaycerts.pki.keypair import csr_pem_from_request_data, generate_key_pair, parse_subject_dn
 from gatewaycerts.pki.keypair import public_key_pem as checked_public_key_pem
 from gatewaycerts.pki.profiles import validate_sans
@@ -189,7 +189,7 @@ class OrderService:
             assert spec.request_data is not None
             csr = csr_pem_from_request_data(spec.request_data, "meta.request_data")
             facts = await in_executor(self._executor, inspect_csr, csr)
-            csr_subject(facts, facts.sans)
+            cmc_subject(facts)
         elif spec.request_type == "stored-key":
             assert spec.container_id is not None
             await self._stored_public_key(project_id, spec.container_id)
@@ -480,7 +480,7 @@ class OrderService:
             assert spec.request_data is not None
             csr = csr_pem_from_request_data(spec.request_data, "meta.request_data")
             facts = await in_executor(self._executor, inspect_csr, csr)
-            subject, sans, public_pem = csr_subject(facts, facts.sans), facts.sans, facts.public_key_pem
+            subject, sans, public_pem = cmc_subject(facts), facts.sans, facts.public_key_pem
         elif spec.request_type == "stored-key":
             assert spec.container_id is not None and spec.subject is not None
             source, public_pem = await self._stored_public_key(order.project_id, spec.container_id)
@@ -543,6 +543,14 @@ def _text(value: Any) -> str | None:
 def _name(meta: Mapping[str, Any]) -> str | None:
     """An order's name is the one its meta gives its products (a client's label, never secret)."""
     return _text(meta.get("name"))
+
+
+def cmc_subject(facts: CsrFacts) -> DistinguishedName:
+    """The subject of a simple-cmc request: the CSR's, held to the rules of every CSR issuance (a CN)."""
+    try:
+        return csr_subject(facts, facts.sans)
+    except InvalidInputError as exc:
+        raise invalid("request_data", exc.message) from None
 
 
 def host_name_of(subject: DistinguishedName) -> tuple[SubjectAltName, ...]:

@@ -32,10 +32,9 @@ from gatewaycerts.domain.errors import (
     InvalidInputError,
     InvalidStateError,
     RequestBusyError,
-    WeakKeyError,
 )
 from gatewaycerts.domain.models import Action, Page, Principal
-from gatewaycerts.domain.pca import Authority, RevocationReason
+from gatewaycerts.domain.pca import Authority, DistinguishedName, RevocationReason
 from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
 from gatewaycerts.pki.authority import CsrFacts, inspect_csr
 from gatewaycerts.pki.request_chain import check_request_chain
@@ -44,7 +43,6 @@ from gatewaycerts.store.interfaces import PcaStore
 SIGN_LEASE = timedelta(seconds=60)  # far above a signature's cost; a crashed signer blocks the request this long
 DEFAULT_VALIDITY_DAYS = 365
 DEFAULT_LIMIT = MAX_LIMIT = 1000
-EC_CURVE_BITS = (256, 384)  # P-256, P-384
 
 
 def _outstanding(req: CertificateRequest, now: datetime, verb: str) -> None:
@@ -118,15 +116,16 @@ class CertificateRequestService:
 
     # -- submit and delete (editors: their own requests) ---------------------------------------------
 
-    async def _csr_facts(self, csr_pem: str) -> CsrFacts:
+    async def _csr_facts(self, csr_pem: str) -> tuple[CsrFacts, DistinguishedName]:
+        """A CSR signable here and the subject to certify: the key rules of every dialect, and names that can be
+        certified (a CN, or subject alternative names alone)."""
         facts = await in_executor(self._executor, inspect_csr, csr_pem)
-        if facts.key_type == "EC" and facts.key_length not in EC_CURVE_BITS:
-            raise WeakKeyError(f"the CSR's curve has {facts.key_length} bits; use P-256 or P-384", field="csr")
-        return facts
+        return facts, csr_subject(facts, facts.sans, names_suffice=True)
 
     async def submit(self, principal: Principal, project_id: str, csr: str | None) -> CertificateRequest:
         authorize(principal, project_id, Action.WRITE)
-        facts = await self._csr_facts(require(csr, "csr"))
+        # Refuse now what no sign call could accept, rather than keep an Outstanding request that can never be signed.
+        facts, _subject = await self._csr_facts(require(csr, "csr"))
         now = self._clock()
         req = CertificateRequest(
             id=self._new_id(),
@@ -207,8 +206,7 @@ class CertificateRequestService:
         req = await self._load(project_id, request_id)
         _outstanding(req, now, "signed")
         ca = await self._issuance.issuer(project_id, ca_id, field="certificate_authority_id")
-        facts = await self._csr_facts(req.csr_pem)
-        subject = csr_subject(facts, facts.sans)
+        facts, subject = await self._csr_facts(req.csr_pem)
         not_before, not_after = self._validity(ca, validity_days, now)
         profile = self._issuance.csr_profile(ca, facts, subject, facts.sans, not_before, not_after)
 

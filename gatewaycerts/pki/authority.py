@@ -132,7 +132,8 @@ def der_crl_to_pem(der: bytes) -> str:
 class CsrFacts:
     """What a checked CSR says, in plain values (no cryptography objects leave pki)."""
 
-    subject: DistinguishedName | None
+    subject: DistinguishedName | None  # None when the subject has no CN
+    name: DistinguishedName  # the subject's attributes, with or without a CN (then common_name == "")
     sans: tuple[SubjectAltName, ...]
     key_algorithm: KeyAlgorithm | None
     key_type: str  # RSA, EC, EdDSA
@@ -150,6 +151,7 @@ def inspect_csr(pem: str) -> CsrFacts:
         fingerprint=csr_fingerprint(parsed.csr),
         pem=parsed.csr.public_bytes(_PEM).decode(),
         subject=parsed.subject,
+        name=parsed.name,
         sans=parsed.sans,
         key_algorithm=parsed.key_algorithm,
         key_type=parsed.key_type,

@@ -36,6 +36,7 @@ _WEAK_HASHES = {"md5", "sha1"}
 class ParsedCsr:
     csr: x509.CertificateSigningRequest
     subject: DistinguishedName | None  # None when the subject has no CN
+    name: DistinguishedName  # the subject's attributes whether or not it has a CN (then common_name == "")
     sans: tuple[SubjectAltName, ...]
     public_key: PublicKeyTypes
     key_algorithm: KeyAlgorithm | None
@@ -113,6 +114,7 @@ def parse_csr(pem: str) -> ParsedCsr:
     return ParsedCsr(
         csr=csr,
         subject=dn if dn.common_name else None,
+        name=dn,
         sans=_sans(csr),
         public_key=public_key,
         key_algorithm=key_algorithm_of(public_key),

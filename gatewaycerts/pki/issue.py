@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from gatewaycerts.domain.errors import ValidityError
+from gatewaycerts.domain.errors import InvalidInputError, ValidityError
 from gatewaycerts.domain.pca import (
     CustomExtension,
     DistinguishedName,
@@ -157,8 +157,13 @@ def build_certificate(
     if spec.extended_key_usage is not None and spec.extended_key_usage.any():
         builder = builder.add_extension(_eku(spec.extended_key_usage), critical=False)
     if spec.sans:
+        # RFC 5280 4.2.1.6: with an empty subject the names are the whole identity, so the extension is critical.
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([_general_name(s) for s in spec.sans]), critical=False
+            x509.SubjectAlternativeName([_general_name(s) for s in spec.sans]), critical=len(subject) == 0
+        )
+    elif len(subject) == 0:
+        raise InvalidInputError(
+            "a certificate with an empty subject needs a subject alternative name (RFC 5280 4.2.1.6)", field="subject"
         )
     if spec.crl_distribution_url and issuer_cert is not None:
         point = x509.DistributionPoint(

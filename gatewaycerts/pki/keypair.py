@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -13,6 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from gatewaycerts.domain.errors import CertificateParseError, InvalidInputError
 from gatewaycerts.domain.pca import DistinguishedName
+from gatewaycerts.pki.profiles import ATTRIBUTE_TYPES, attribute_rule, name_problem, shown
 
 _PEM = serialization.Encoding.PEM
 _CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1}
@@ -25,6 +27,11 @@ _DN_ATTRIBUTES = {
     NameOID.ORGANIZATIONAL_UNIT_NAME: "organizational_unit",
 }
 MAX_REQUEST_DATA = 24 * 1024
+_SUPPORTED = "CN, C, ST, L, O, OU"
+_TYPE_ATTRIBUTES = {kind: attr for attr, kind in ATTRIBUTE_TYPES.items()}
+_RFC4514_FORM = "write it in RFC 4514 form, such as CN=www.example.com,O=Example,C=US"
+_DOTTED_OID = re.compile(r"[0-2](\.[0-9]+)+")
+_LENGTH_FOUND = re.compile(r"it was (\d+)")  # the end of cryptography's message about a value's length
 
 
 def generate_key_pair(algorithm: str, bits: int, passphrase: str | None = None) -> tuple[bytes, bytes]:
@@ -53,25 +60,59 @@ def public_key_pem(pem: bytes, field: str) -> bytes:
 
 def parse_subject_dn(text: str, field: str) -> DistinguishedName:
     """An RFC 1485 / RFC 4514 distinguished name ("CN=www.example.com, O=Example, C=US"; ';' separators
-    are accepted as RFC 1485 allows). Needs a CN; CN, C, ST, L, O, OU only, each at most once."""
-    normalised = ",".join(_upper_type(part) for part in _rdns(text))
-    try:
-        name = x509.Name.from_rfc4514_string(normalised)
-    except ValueError as exc:
-        raise InvalidInputError(f"{field} is not a distinguished name: {exc}", field=field) from None
+    are accepted as RFC 1485 allows) that a certificate may carry: a CN; CN, C, ST, L, O, OU only, each at
+    most once; each value within the rules of every issuance (pki.profiles), checked after unescaping.
+    The InvalidInputError says what is wrong without naming `field`: callers word that in their dialect."""
+    if text.lstrip().startswith("/"):
+        raise InvalidInputError(f"is in OpenSSL's /CN=.../O=... form; {_RFC4514_FORM}", field=field)
     values: dict[str, str] = {}
-    for attr in name:
-        key = _DN_ATTRIBUTES.get(attr.oid)
-        if key is None:
-            raise InvalidInputError(
-                f"{field}: attribute {attr.oid.dotted_string} is not supported; use CN, C, ST, L, O, OU", field=field
-            )
-        if key in values:
-            raise InvalidInputError(f"{field}: {attr.rfc4514_string().split('=')[0]} appears twice", field=field)
-        values[key] = str(attr.value)
+    for part in _rdns(text):
+        for attr in _parse_component(part, field):
+            key = _DN_ATTRIBUTES.get(attr.oid)
+            kind = attr.rfc4514_string().split("=")[0]
+            if key is None:
+                raise InvalidInputError(f"attribute {kind} is not supported; use {_SUPPORTED}", field=field)
+            if key in values:
+                raise InvalidInputError(f"{kind} appears twice", field=field)
+            values[key] = str(attr.value)
     if not values.get("common_name"):
-        raise InvalidInputError(f"{field} needs a common name (CN=...)", field=field)
-    return DistinguishedName(**values)
+        raise InvalidInputError("needs a common name (CN=...)", field=field)
+    dn = DistinguishedName(**values)
+    problem = name_problem(dn)
+    if problem is not None:
+        attr_name, rule, issue = problem
+        raise InvalidInputError(f"{ATTRIBUTE_TYPES[attr_name]} must be {rule}; {issue}", field=field)
+    return dn
+
+
+def _parse_component(part: str, field: str) -> list[x509.NameAttribute]:
+    """The attribute(s) of one component (a multi-valued RDN "CN=a+O=b" holds several)."""
+    kind, sep, _value = part.strip().partition("=")
+    kind = kind.strip().upper()
+    if not part.strip():
+        raise InvalidInputError(
+            f"has an empty component (two separators in a row, or one at an end); {_RFC4514_FORM}", field=field
+        )
+    if not sep or not kind:
+        raise InvalidInputError(f"{shown(part.strip())!r} is not an attribute=value pair; {_RFC4514_FORM}", field=field)
+    try:
+        return list(x509.Name.from_rfc4514_string(_upper_type(part)))
+    except ValueError as exc:
+        # cryptography's messages are empty for most syntax errors: say which attribute, and why if we can.
+        attr_name = _TYPE_ATTRIBUTES.get(kind)
+        if attr_name is None and not _DOTTED_OID.fullmatch(kind):
+            raise InvalidInputError(
+                f"attribute type {shown(kind)!r} is not supported; use {_SUPPORTED}", field=field
+            ) from None
+        if attr_name is not None and "length" in str(exc):
+            found = _LENGTH_FOUND.search(str(exc))
+            issue = f"; it has {found[1]} characters" if found else ""
+            raise InvalidInputError(f"{kind} must be {attribute_rule(attr_name)}{issue}", field=field) from None
+        raise InvalidInputError(
+            f'the value of {shown(kind)} is not valid RFC 4514: escape , + " \\ < > ; = with a backslash, or '
+            "give a character as a backslash and two hex digits",
+            field=field,
+        ) from None
 
 
 def _rdns(text: str) -> list[str]:

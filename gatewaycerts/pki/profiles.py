@@ -14,6 +14,8 @@ MAX_SANS = 20
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# In a name a relying party displays, C1 controls and bidirectional overrides/isolates are spoofing tools too.
+_NAME_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 # Extensions this service sets itself (2.5.29.x) and the well-known PKIX ones: never via customized_extension.
 _RESERVED_OID_PREFIXES = ("2.5.29.", "1.3.6.1.5.5.7.1.")
@@ -32,12 +34,41 @@ def _dns_ok(value: str) -> bool:
     return all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
 
 
+def shown(value: str) -> str:
+    """A value as an error message may quote it: short, without control or bidirectional-override characters."""
+    return value if len(value) <= 64 and not _NAME_FORBIDDEN.search(value) else value[:32] + "..."
+
+
 def _bad_san(san: SubjectAltName, why: str) -> InvalidSanError:
-    shown = san.value if len(san.value) <= 64 and not _CONTROL.search(san.value) else san.value[:32] + "..."
     return InvalidSanError(
-        f"Invalid parameter value, parameterName:subject_alternative_names. {san.type.value} {shown!r}: {why}",
+        f"Invalid parameter value, parameterName:subject_alternative_names. {san.type.value} {shown(san.value)!r}: "
+        f"{why}",
         field="subject_alternative_names",
     )
+
+
+def san_problem(san: SubjectAltName) -> str | None:
+    """Why `san` may not go into a certificate, or None when it may (the rules of every dialect)."""
+    value = san.value
+    if san.type is SanType.DNS:
+        if not _dns_ok(value):
+            return "not a valid DNS name (LDH labels, an optional leading '*.', <= 253 characters)"
+    elif san.type is SanType.IP:
+        try:
+            if len(value) > 39:
+                raise ValueError
+            ipaddress.ip_address(value)
+        except ValueError:
+            return "not an IPv4 or IPv6 address"
+    elif san.type is SanType.EMAIL:
+        local, at, domain = value.rpartition("@")
+        if len(value) > 256 or not at or not local or _CONTROL.search(local) or " " in local or not _dns_ok(domain):
+            return "not an e-mail address (local@domain, <= 256 characters)"
+    elif san.type is SanType.URI:
+        parts = urlsplit(value)
+        if len(value) > 253 or not parts.scheme or not parts.hostname or _CONTROL.search(value) or " " in value:
+            return "not an absolute URI with a scheme and a host (<= 253 characters)"
+    return None
 
 
 def validate_sans(sans: tuple[SubjectAltName, ...]) -> None:
@@ -47,25 +78,9 @@ def validate_sans(sans: tuple[SubjectAltName, ...]) -> None:
             field="subject_alternative_names",
         )
     for san in sans:
-        value = san.value
-        if san.type is SanType.DNS:
-            if not _dns_ok(value):
-                raise _bad_san(san, "not a valid DNS name (LDH labels, an optional leading '*.', <= 253 characters)")
-        elif san.type is SanType.IP:
-            try:
-                if len(value) > 39:
-                    raise ValueError
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise _bad_san(san, "not an IPv4 or IPv6 address") from None
-        elif san.type is SanType.EMAIL:
-            local, at, domain = value.rpartition("@")
-            if len(value) > 256 or not at or not local or _CONTROL.search(local) or " " in local or not _dns_ok(domain):
-                raise _bad_san(san, "not an e-mail address (local@domain, <= 256 characters)")
-        elif san.type is SanType.URI:
-            parts = urlsplit(value)
-            if len(value) > 253 or not parts.scheme or not parts.hostname or _CONTROL.search(value) or " " in value:
-                raise _bad_san(san, "not an absolute URI with a scheme and a host (<= 253 characters)")
+        why = san_problem(san)
+        if why is not None:
+            raise _bad_san(san, why)
 
 
 def validate_custom_extension(ext: CustomExtension) -> None:
@@ -88,6 +103,8 @@ def validate_custom_extension(ext: CustomExtension) -> None:
         )
 
 
+# RFC 5280 Appendix A upper bounds (ub-common-name 64, ub-state-name 128, ub-locality-name 128,
+# ub-organization-name 64, ub-organizational-unit-name 64); a longer value is invalid ASN.1 to every verifier.
 _DN_LIMITS = (
     ("common_name", 1, 64),
     ("state", 1, 128),
@@ -95,24 +112,64 @@ _DN_LIMITS = (
     ("organization", 1, 64),
     ("organizational_unit", 1, 64),
 )
+# How RFC 4514 writes each attribute of a DistinguishedName, for messages about names given in that form.
+ATTRIBUTE_TYPES = {
+    "common_name": "CN",
+    "country": "C",
+    "state": "ST",
+    "locality": "L",
+    "organization": "O",
+    "organizational_unit": "OU",
+}
+NAME_RULE = "printable characters (no control or bidirectional-override characters) without leading or trailing spaces"
 
 
-def validate_distinguished_name(dn: DistinguishedName) -> None:
+def attribute_rule(attr: str) -> str:
+    """What a value of the DistinguishedName attribute `attr` must be, in words."""
+    if attr == "country":
+        return "a two-letter country code"
+    low, high = next((low, high) for name, low, high in _DN_LIMITS if name == attr)
+    return f"{low} to {high} {NAME_RULE}"
+
+
+def _value_issue(value: str | None, low: int, high: int) -> str | None:
+    if not value:
+        return "it is missing or empty"
+    if not low <= len(value) <= high:
+        return f"it has {len(value)} characters"
+    if _NAME_FORBIDDEN.search(value):
+        return "it contains a control or bidirectional-override character"
+    if value != value.strip():
+        return "it has leading or trailing spaces"
+    return None
+
+
+def name_problem(dn: DistinguishedName, *, require_common_name: bool = True) -> tuple[str, str, str] | None:
+    """(attribute, what it must be, what is wrong) for the first attribute of `dn` that no certificate may
+    carry, or None. The common name may be empty only when `require_common_name` is False (a subject
+    certified by its subject alternative names alone)."""
     for attr, low, high in _DN_LIMITS:
         value = getattr(dn, attr)
-        if value is None and attr != "common_name":
+        if (attr == "common_name" and not value and not require_common_name) or (
+            value is None and attr != "common_name"
+        ):
             continue
-        if value is None or not low <= len(value) <= high or _CONTROL.search(value) or value != value.strip():
-            raise InvalidInputError(
-                f"Invalid parameter value, parameterName:distinguished_name.{attr}. Use {low} to {high} printable "
-                "characters without leading or trailing spaces",
-                field="distinguished_name",
-            )
+        issue = _value_issue(value, low, high)
+        if issue is not None:
+            return attr, attribute_rule(attr), issue
     if dn.country is not None and not _COUNTRY.fullmatch(dn.country):
-        raise InvalidInputError(
-            "Invalid parameter value, parameterName:distinguished_name.country. Use a two-letter country code",
-            field="distinguished_name",
-        )
+        return "country", attribute_rule("country"), f"it is {shown(dn.country)!r}"
+    return None
+
+
+def validate_distinguished_name(dn: DistinguishedName, *, require_common_name: bool = True) -> None:
+    problem = name_problem(dn, require_common_name=require_common_name)
+    if problem is None:
+        return
+    attr, rule, _issue = problem
+    raise InvalidInputError(
+        f"Invalid parameter value, parameterName:distinguished_name.{attr}. Use {rule}", field="distinguished_name"
+    )
 
 
 def default_key_usages(is_ca: bool, key_kind: KeyKind) -> tuple[KeyUsage, ...]:

@@ -7,6 +7,7 @@ the request id and answered with the dialect's "system error", never with their 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -66,16 +67,20 @@ _HTTP_REASONS = {
 }
 
 
-def error_middleware(dialect: ErrorDialect) -> Any:
+def error_middleware(dialect: ErrorDialect, *, for_path: Callable[[str], ErrorDialect] | None = None) -> Any:
+    """`for_path` picks the dialect by the request's path, for an app whose paths belong to several (the
+    root app answers the unknown paths of every dialect's namespace)."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        chosen = for_path(request.path) if for_path is not None else dialect
         try:
             return await handler(request)
         except e.DomainError as exc:
             status = status_for(exc)
             if status >= 500:
                 log.warning("store unavailable request_id=%s: %s", request.get(REQUEST_ID), exc.__cause__ or exc)
-            return json_response(dialect.domain_error(exc, status), status=status)
+            return json_response(chosen.domain_error(exc, status), status=status)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -83,10 +88,10 @@ def error_middleware(dialect: ErrorDialect) -> Any:
             if exc.status == 413:
                 reason = f"the request body is too large: {exc.text}" if exc.text else reason
             headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-            return json_response(dialect.http_error(exc.status, reason), status=exc.status, headers=headers)
+            return json_response(chosen.http_error(exc.status, reason), status=exc.status, headers=headers)
         except Exception:
             request_id = str(request.get(REQUEST_ID, "-"))
             log.exception("unhandled error request_id=%s %s %s", request_id, request.method, request.rel_url.path)
-            return json_response(dialect.system_error(request_id), status=500)
+            return json_response(chosen.system_error(request_id), status=500)
 
     return middleware

@@ -32,7 +32,7 @@ def _depth_ok(text: str) -> bool:
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     ctype = request.content_type
     if (
-        request.can_read_body
+        request.body_exists  # not can_read_body: false once an optional body was read to see if it is empty
         and ctype not in ("application/json", "application/octet-stream", "")
         and not ctype.endswith("+json")
     ):

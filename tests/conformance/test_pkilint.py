@@ -7,6 +7,7 @@ pkilint pins its own dependencies, so it lives in its own venv (`make conformanc
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import subprocess
 from pathlib import Path
@@ -21,7 +22,7 @@ from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import ORDER_WORKER
 from gatewaycerts.settings import Settings
 from gatewaycerts.store.sqlite.pca import SqlitePcaStore
-from tests.notary_helpers import NCAS, REQS, create_notary_ca, make_csr, result, rsa_csr, sign, submit
+from tests.notary_helpers import NCAS, REQS, create_notary_ca, csr_for, make_csr, result, rsa_csr, sign, submit
 
 VENV_BIN = Path(__file__).parents[2] / ".cache" / "pkilint-venv" / "bin"
 CAS = "/v1/private-certificate-authorities"
@@ -208,16 +209,23 @@ async def test_notary_signed_certificates_and_crls_pass_pkilint(ccm, auth, pkili
     assert resp.status == 200, await resp.text()
     documents: dict[str, str] = {}
     requests = {}
+    names_only = [x509.DNSName("names-only.notary.example.com"), x509.IPAddress(ipaddress.ip_address("192.0.2.9"))]
     for kind, key in (
         ("P-256", ec.generate_private_key(ec.SECP256R1())),
         ("RSA-2048", None),
         ("Ed25519", ed25519.Ed25519PrivateKey.generate()),
+        ("P-521", ec.generate_private_key(ec.SECP521R1())),
+        ("names only, empty subject", None),
+        ("names only, no CN", None),
     ):
-        csr = (
-            make_csr(key, cn="notary.example.com", dns=("notary.example.com", "www.notary.example.com"))[0]
-            if key
-            else rsa_csr(2048)
-        )
+        if kind == "names only, empty subject":
+            csr = csr_for([], names_only)  # the SAN extension is then critical
+        elif kind == "names only, no CN":
+            csr = csr_for([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")], names_only)
+        elif key:
+            csr = make_csr(key, cn="notary.example.com", dns=("notary.example.com", "www.notary.example.com"))[0]
+        else:
+            csr = rsa_csr(2048)
         req_id = await submit(ccm, headers, csr)
         resp = await sign(ccm, headers, req_id, inter_id)
         assert resp.status == 200, await resp.text()
@@ -279,7 +287,10 @@ async def test_order_certificates_pass_pkilint(aiohttp_client, auth, pkilint, tm
         ).json()
     )["container_ref"]
     metas = {
-        "custom": {"subject_dn": "CN=custom.example.com,O=Example", "subject_alt_names": ["custom.example.com"]},
+        "custom": {
+            "subject_dn": "CN=custom.example.com,O=Example",
+            "subject_alt_names": ["custom.example.com", "IP:192.0.2.20", "IP:2001:db8::20"],
+        },
         "simple-cmc": {"request_type": "simple-cmc", "request_data": base64.b64encode(csr.encode()).decode()},
         "stored-key": {"request_type": "stored-key", "container_ref": pair_ref, "subject_dn": "CN=stored.example.com"},
     }

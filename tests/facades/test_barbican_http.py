@@ -17,8 +17,9 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import ORDER_SERVICE, ORDER_WORKER
 from gatewaycerts.core.orders import OrderWorker, product_id
+from gatewaycerts.domain.orders import Order, OrderStatus, OrderType
 from tests.factories import MovableClock
-from tests.notary_helpers import make_csr
+from tests.notary_helpers import csr_for, make_csr
 
 ORDERS, CAS_CCM = "/v1/orders", "/v1/private-certificate-authorities"
 AES = {
@@ -276,6 +277,23 @@ async def test_custom_order_generates_the_key_with_the_documented_parameters(bar
     assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
 
 
+async def test_custom_order_ip_addresses_are_written_ip_colon(bar, auth):
+    """subject_alt_names holds DNS names; an IP address SAN is written IP:<address> (OpenSSL's notation), as a
+    list entry or in the comma-separated form."""
+    ca_id = await ccm_ca(bar, auth())
+    for names in (
+        ["ip.example.com", "IP:192.0.2.1", "ip:2001:db8::1", "DNS:alt.example.com"],
+        "ip.example.com, IP:192.0.2.1, ip:2001:db8::1, DNS:alt.example.com",
+    ):
+        meta = {"ca_id": ca_id, "subject_dn": "CN=ip.example.com", "subject_alt_names": names}
+        done = await fulfilled(bar, auth(), await order(bar, auth(), "certificate", meta))
+        _, refs = await container(bar, auth(), done["container_ref"])
+        (leaf,) = x509.load_pem_x509_certificates((await payload(bar, auth(), refs["certificate"]))[0])
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert sans.get_values_for_type(x509.DNSName) == ["ip.example.com", "alt.example.com"]
+        assert [str(a) for a in sans.get_values_for_type(x509.IPAddress)] == ["192.0.2.1", "2001:db8::1"]
+
+
 async def test_without_ca_id_the_preferred_ca_signs(bar, auth):
     first, second = await ccm_ca(bar, auth(), "First CA"), await ccm_ca(bar, auth(), "Second CA")
     meta = {"request_type": "custom", "subject_dn": "CN=pref.example.com"}
@@ -308,6 +326,9 @@ async def test_a_ca_disabled_after_the_order_makes_it_error(bar, auth):
 
 
 # -- refusals: 400 naming the property, nothing stored ------------------------------------------------
+
+
+_RULE = "printable characters (no control or bidirectional-override characters) without leading or trailing spaces"
 
 
 def _cmc(pem: str) -> str:
@@ -405,6 +426,62 @@ REFUSALS = [
         "'meta.validity_days'",
         id="400 custom validity too long",
     ),
+    # SANs of custom orders: the rules and the limit of every issuance (CCM's), checked at creation
+    *(
+        pytest.param(
+            {"type": "certificate", "meta": {"subject_dn": "CN=x.bar.test", "subject_alt_names": names}},
+            f"Invalid property 'meta.subject_alt_names': {message}",
+            id=f"400 custom SAN {label}",
+        )
+        for label, names, message in (
+            ("with a space", ["not a name!"], "DNS 'not a name!': not a valid DNS name"),
+            ("with an empty label", ["a..b.test"], "DNS 'a..b.test': not a valid DNS name"),
+            ("with an underscore", ["_srv.bar.test"], "DNS '_srv.bar.test': not a valid DNS name"),
+            ("an IP address as a DNS name", ["10.0.0.1"], "'10.0.0.1' is an IP address, not a DNS name"),
+            ("an IPv6 address as a DNS name", "ok.bar.test, 2001:db8::1", "'2001:db8::1' is an IP address"),
+            ("a bad IP", ["IP:300.1.1.1"], "IP '300.1.1.1': not an IPv4 or IPv6 address"),
+            ("30 names", [f"h{i}.bar.test" for i in range(30)], "must hold at most 20 names; it holds 30"),
+            ("not a list of texts", [1, 2], "must be a list of DNS names"),
+        )
+    ),
+    # subject names of custom and stored-key orders: the DN rules of every issuance, after unescaping
+    *(
+        pytest.param(
+            {"type": "certificate", "meta": {**extra, "subject_dn": dn}},
+            f"Invalid property 'meta.subject_dn': {message}",
+            id=f"400 {kind} {label}",
+        )
+        for kind, extra in (
+            ("custom", {}),
+            (
+                "stored-key",
+                {
+                    "request_type": "stored-key",
+                    "container_ref": "https://h/v1/containers/01234567-89ab-7def-8123-456789abcdef",
+                },
+            ),
+        )
+        for label, dn, message in (
+            ("O of 100 characters", "CN=x.bar.test,O=" + "o" * 100, "O must be 1 to 64 printable characters"),
+            ("ST of 200 characters", "CN=x.bar.test,ST=" + "s" * 200, "ST must be 1 to 128 printable characters"),
+            ("CN of 70 characters", "CN=" + "a" * 70, "CN must be 1 to 64 printable characters"),
+            (
+                "escaped newline in the CN",
+                "CN=s\\0Ax.bar.test",
+                f"CN must be 1 to 64 {_RULE}; it contains a control or bidirectional-override character",
+            ),
+            (
+                "escaped bidi override",
+                "CN=s\\E2\\80\\AEx.bar.test",
+                f"CN must be 1 to 64 {_RULE}; it contains a control or bidirectional-override character",
+            ),
+            ("C of three letters", "CN=x.bar.test,C=USA", "C must be a two-letter country code"),
+            ("garbage", "garbage", "'garbage' is not an attribute=value pair; write it in RFC 4514 form"),
+            ("OpenSSL slashes", "/CN=x", "is in OpenSSL's /CN=.../O=... form"),
+            ("bad escape", "CN=x\\", "the value of CN is not valid RFC 4514"),
+            ("unknown attribute", "CN=x,FOO=y", "attribute type 'FOO' is not supported"),
+        )
+    ),
 ]
 
 
@@ -414,6 +491,95 @@ async def test_bad_orders_are_refused_and_store_nothing(bar, auth, payload_, mes
     description = await barbican_error(await bar.post(ORDERS, json=payload_, headers=auth()), 400)
     assert message in description
     assert (await body(await bar.get(ORDERS, headers=auth())))["total"] == 0
+
+
+def _csr_with(*attributes: tuple) -> str:
+    return csr_for([x509.NameAttribute(oid, value) for oid, value in attributes], [x509.DNSName("cmc.example.com")])
+
+
+@pytest.mark.parametrize(
+    ("csr", "message"),
+    [
+        pytest.param(
+            lambda: _csr_with((NameOID.COMMON_NAME, "cmc.example.com"), (NameOID.ORGANIZATION_NAME, "o" * 100)),
+            "the CSR's subject O must be 1 to 64",
+            id="O of 100 characters",
+        ),
+        pytest.param(
+            lambda: _csr_with((NameOID.COMMON_NAME, "cmc\nexample.com")),
+            "it contains a control or bidirectional-override character",
+            id="newline in the CN",
+        ),
+    ],
+)
+async def test_a_csr_subject_is_held_to_the_same_rules_in_every_dialect(bar, auth, csr, message):
+    """A CSR's subject that one dialect refuses, every dialect refuses: Barbican simple-cmc at order creation,
+    CCM at issuance, Notary at submission. Nothing is stored. (Only a CSR without a CN is a dialect choice:
+    Notary signs one that has SANs, CCM and Barbican need the CN; see docs/api/notary.md.)"""
+    ca_id = await ccm_ca(bar, auth())
+    pem = csr()
+    meta = {"request_type": "simple-cmc", "ca_id": ca_id, "request_data": base64.b64encode(pem.encode()).decode()}
+    description = await barbican_error(
+        await bar.post(ORDERS, json={"type": "certificate", "meta": meta}, headers=auth()), 400
+    )
+    assert description.startswith("Invalid property 'meta.request_data': ") and message in description
+    assert (await body(await bar.get(ORDERS, headers=auth())))["total"] == 0
+    ccm = await bar.post(
+        "/v1/private-certificates/csr",
+        json={"issuer_id": ca_id, "csr": pem, "validity": {"type": "DAY", "value": 30}},
+        headers=auth(),
+    )
+    ccm_error = await body(ccm, 400)
+    assert ccm_error["error_code"] == "PCA.1020" and message in ccm_error["error_msg"]
+    assert (await body(await bar.get("/v1/private-certificates", headers=auth())))["total"] == 0
+    notary = await bar.post("/api/v1/certificate_requests", json={"csr": pem}, headers=auth())
+    notary_error = (await body(notary, 400))["error"]
+    assert message in notary_error
+    assert (await body(await bar.get("/api/v1/certificate_requests", headers=auth())))["result"] == []
+
+
+async def test_stored_key_subject_rules_with_a_real_container(bar, auth):
+    ca_id = await ccm_ca(bar, auth(), alg="RSA2048")
+    source = await fulfilled(
+        bar, auth(), await order(bar, auth(), "asymmetric", {"algorithm": "rsa", "bit_length": 2048})
+    )
+    for dn, message in (
+        ("CN=s.bar.test,O=" + "o" * 100, "O must be 1 to 64"),
+        ("CN=s\\0Ax.bar.test", "control or bidirectional-override character"),
+        ("CN=s.bar.test,ST=" + "s" * 200, "ST must be 1 to 128"),
+    ):
+        meta = {
+            "request_type": "stored-key",
+            "container_ref": source["container_ref"],
+            "subject_dn": dn,
+            "ca_id": ca_id,
+        }
+        description = await barbican_error(
+            await bar.post(ORDERS, json={"type": "certificate", "meta": meta}, headers=auth()), 400
+        )
+        assert description.startswith("Invalid property 'meta.subject_dn': ") and message in description
+    assert (await body(await bar.get(ORDERS, headers=auth())))["total"] == 1  # the asymmetric order only
+
+
+async def test_an_order_stored_before_the_name_rules_ends_in_error(bar, auth):
+    """The worker holds a stored order to the rules again: one accepted by an older version never issues."""
+    await ccm_ca(bar, auth())
+    now = bar.clock()
+    stored = Order(
+        id="0190a1b2-0000-7000-8000-0000000000aa",
+        project_id="p1",
+        type=OrderType.CERTIFICATE,
+        meta={"subject_dn": "CN=x.bar.test", "subject_alt_names": ["_srv.bar.test"]},
+        status=OrderStatus.PENDING,
+        creator_id="tester",
+        create_time=now,
+        update_time=now,
+    )
+    await bar.orders.insert_order(stored)
+    assert await bar.worker.run_once() == 1
+    data = await body(await bar.get(f"{ORDERS}/{stored.id}", headers=auth()))
+    assert data["status"] == "ERROR" and data["error_status_code"] == "400"
+    assert "'meta.subject_alt_names'" in data["error_reason"] and "container_ref" not in data
 
 
 async def test_bad_csr_signature_and_media_type(bar, auth):
@@ -534,3 +700,16 @@ async def test_version_document_at_the_root(bar):
     resp = await bar.get("/")
     data = await resp.json()
     assert resp.status == 300 and data["versions"]["values"][0]["id"] == "v1"
+
+
+async def test_unknown_paths_under_v1_answer_in_the_envelope_of_their_namespace(bar, auth):
+    """/v1 is shared with CCM: an unknown /v1/private-* path is CCM's, any other unknown /v1 path Barbican's
+    (the version document advertises /v1/), and a path outside every dialect the service's own."""
+    for headers in ({}, auth()):
+        for path in ("/v1/nothing", "/v1", "/v1/orders-x", "/v1/secret"):
+            assert "does not match any API" in await barbican_error(await bar.get(path, headers=headers), 404)
+        for path in ("/v1/private-nothing", "/v1/private-certificates-x"):
+            data = await body(await bar.get(path, headers=headers), 404)
+            assert data == {"error_code": "PCA.1043", "error_msg": "the requested URL does not match any API"}
+        data = await body(await bar.get("/nothing", headers=headers), 404)
+        assert data == {"error": {"code": 404, "message": "the requested URL does not match any API"}}

@@ -5,19 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from gatewaycerts.app import create_app
 from gatewaycerts.core import issuance
 from tests.facades.test_operations_http import samples, value
 from tests.factories import NOW, CertSpec, MovableClock, ca_spec, ec_key, issue, rsa_key
-from tests.notary_helpers import NCAS, REQS, create_notary_ca, make_csr, not_after, result, rsa_csr, sign, submit
+from tests.notary_helpers import (
+    NCAS,
+    REQS,
+    create_notary_ca,
+    csr_for,
+    make_csr,
+    not_after,
+    result,
+    rsa_csr,
+    sign,
+    submit,
+)
 
 CCM_CAS = "/v1/private-certificate-authorities"
 
@@ -329,6 +341,52 @@ async def test_bad_chains_are_refused_and_change_nothing(notary, as_, outside, m
     assert await get_request(notary, as_(), req_id) == before
 
 
+def _ed25519():
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+# The leaf must carry the CSR's own key, compared as SubjectPublicKeyInfo: for every key type, and across types.
+KEY_PAIRS = [
+    pytest.param(lambda: rsa_key(2048, 80), lambda: rsa_key(2048, 81), id="RSA CSR, another RSA key"),
+    pytest.param(_ed25519, _ed25519, id="Ed25519 CSR, another Ed25519 key"),
+    pytest.param(lambda: ec_key("secp384r1", 82), lambda: ec_key("secp384r1", 83), id="P-384 CSR, another P-384 key"),
+    pytest.param(lambda: rsa_key(2048, 80), lambda: ec_key("secp256r1", 84), id="RSA CSR, P-256 key"),
+    pytest.param(lambda: ec_key("secp256r1", 85), lambda: rsa_key(2048, 81), id="P-256 CSR, RSA key"),
+    pytest.param(_ed25519, lambda: ec_key("secp256r1", 84), id="Ed25519 CSR, P-256 key"),
+    pytest.param(lambda: ec_key("secp256r1", 85), _ed25519, id="P-256 CSR, Ed25519 key"),
+    pytest.param(lambda: rsa_key(2048, 80), _ed25519, id="RSA CSR, Ed25519 key"),
+]
+
+
+@pytest.mark.parametrize(("csr_key", "leaf_key"), KEY_PAIRS)
+async def test_a_leaf_of_another_key_is_refused_for_every_key_type(notary, as_, outside, csr_key, leaf_key):
+    csr, _ = make_csr(csr_key())
+    req_id = await submit(notary, as_("editor"), csr)
+    before = await get_request(notary, as_(), req_id)
+    chain = _leaf(outside, leaf_key()).pem + outside[1].pem
+    resp = await notary.post(f"{REQS}/{req_id}/certificate", json={"certificate": chain}, headers=as_())
+    assert "does not carry the public key" in await error(resp, 400)
+    assert await get_request(notary, as_(), req_id) == before
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        pytest.param(lambda: rsa_key(2048, 86), id="RSA"),
+        pytest.param(_ed25519, id="Ed25519"),
+        pytest.param(lambda: ec_key("secp384r1", 87), id="P-384"),
+    ],
+)
+async def test_a_leaf_of_the_csrs_own_key_is_accepted_for_every_key_type(notary, as_, outside, make_key):
+    key = make_key()
+    req_id = await submit(notary, as_("editor"), make_csr(key)[0])
+    leaf = _leaf(outside, key)
+    chain = leaf.pem + outside[1].pem
+    await result(await notary.post(f"{REQS}/{req_id}/certificate", json={"certificate": chain}, headers=as_()), 201)
+    req = await get_request(notary, as_(), req_id)
+    assert req["status"] == "Active" and chain_of(req["certificate_chain"])[0] == leaf.cert
+
+
 # -- submission checks ---------------------------------------------------------------------------------
 
 
@@ -343,7 +401,6 @@ BAD_CSRS = [
     pytest.param(lambda: "not a csr", "not PEM", id="400 not PEM"),
     pytest.param(_tampered, "signature does not verify", id="400 bad signature"),
     pytest.param(lambda: rsa_csr(1024), "at least 2048", id="400 RSA-1024"),
-    pytest.param(lambda: make_csr(ec.generate_private_key(ec.SECP521R1()))[0], "use P-256 or P-384", id="400 P-521"),
     pytest.param(lambda: make_csr(ec.generate_private_key(ec.SECP256K1()))[0], "not accepted", id="400 secp256k1"),
     pytest.param(
         lambda: "-----BEGIN CERTIFICATE REQUEST-----\n" + "A" * 20000 + "\n-----END CERTIFICATE REQUEST-----",
@@ -353,7 +410,47 @@ BAD_CSRS = [
     pytest.param(
         lambda: issue(CertSpec(), rsa_key(2048, 1)).pem, "CERTIFICATE REQUEST", id="400 a certificate, not a CSR"
     ),
+    # what no sign call could accept is refused at submission, by the rules of every CSR issuance
+    pytest.param(lambda: csr_for([], []), "names nothing to certify", id="400 empty subject, no SAN"),
+    pytest.param(lambda: csr_for([_o("Example")], []), "names nothing to certify", id="400 no CN, no SAN"),
+    pytest.param(
+        lambda: csr_for([_cn("api.example.com"), _o("o" * 100)], [x509.DNSName("api.example.com")]),
+        "subject O must be 1 to 64",
+        id="400 O of 100 characters",
+    ),
+    pytest.param(
+        lambda: csr_for([_cn("api.example.com"), _st("s" * 200)], [x509.DNSName("api.example.com")]),
+        "subject ST must be 1 to 128",
+        id="400 ST of 200 characters",
+    ),
+    pytest.param(
+        lambda: csr_for([_cn("api\nexample.com")], [x509.DNSName("api.example.com")]),
+        "control or bidirectional-override character",
+        id="400 newline in the CN",
+    ),
+    pytest.param(
+        lambda: csr_for([_cn("api.example.com")], [x509.DNSName("a..b.example.com")]),
+        "not a valid DNS name",
+        id="400 empty DNS label",
+    ),
+    pytest.param(
+        lambda: csr_for([], [x509.DNSName(f"h{i}.example.com") for i in range(21)]),
+        "at most 20",
+        id="400 21 SANs",
+    ),
 ]
+
+
+def _cn(value: str) -> x509.NameAttribute:
+    return x509.NameAttribute(NameOID.COMMON_NAME, value)
+
+
+def _o(value: str) -> x509.NameAttribute:
+    return x509.NameAttribute(NameOID.ORGANIZATION_NAME, value)
+
+
+def _st(value: str) -> x509.NameAttribute:
+    return x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, value)
 
 
 @pytest.mark.parametrize(("make", "message"), BAD_CSRS)
@@ -362,13 +459,49 @@ async def test_bad_csrs_are_refused_and_store_nothing(notary, as_, make, message
     assert await result(await notary.get(REQS, headers=as_())) == []
 
 
-async def test_ed25519_and_rsa_csrs_are_signed(notary, as_):
+async def test_every_key_type_of_the_shared_csr_policy_is_signed(notary, as_):
+    """The CSR key rules are those of every dialect (CCM, Barbican simple-cmc): P-521 included."""
     ca_id = await create_notary_ca(notary, as_())
-    for key in (ed25519.Ed25519PrivateKey.generate(), rsa_key(2048, 7), ec.generate_private_key(ec.SECP384R1())):
+    for key in (
+        ed25519.Ed25519PrivateKey.generate(),
+        rsa_key(2048, 7),
+        ec.generate_private_key(ec.SECP384R1()),
+        ec.generate_private_key(ec.SECP521R1()),
+    ):
         req_id = await submit(notary, as_("editor"), make_csr(key)[0])
         await result(await sign(notary, as_(), req_id, ca_id))
         leaf = chain_of((await get_request(notary, as_(), req_id))["certificate_chain"])[0]
         assert spki(leaf.public_key()) == spki(key.public_key())
+
+
+async def test_a_csr_naming_its_subject_by_sans_only_is_signed(notary, as_):
+    """No CN: the SANs are the identity. An empty subject makes the SAN extension critical (RFC 5280
+    4.2.1.6); a subject with other attributes keeps them, and the extension stays non-critical."""
+    ca_id = await create_notary_ca(notary, as_())
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName("names-only.example.com"), x509.IPAddress(ipaddress.ip_address("192.0.2.7"))]
+    req_id = await submit(notary, as_("editor"), csr_for([], sans, key))
+    req = await get_request(notary, as_(), req_id)
+    assert req["status"] == "Outstanding" and req["common_name"] == ""
+    await result(await sign(notary, as_(), req_id, ca_id))
+    leaf, root = chain_of((await get_request(notary, as_(), req_id))["certificate_chain"])
+    assert len(leaf.subject) == 0 and spki(leaf.public_key()) == spki(key.public_key())
+    ext = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert ext.critical and ext.value.get_values_for_type(x509.DNSName) == ["names-only.example.com"]
+    assert [str(a) for a in ext.value.get_values_for_type(x509.IPAddress)] == ["192.0.2.7"]
+    verifier = (
+        PolicyBuilder()
+        .store(Store([root]))
+        .time(notary.clock())
+        .build_server_verifier(x509.DNSName("names-only.example.com"))
+    )
+    assert verifier.verify(leaf, [])[-1] == root
+
+    req_id = await submit(notary, as_("editor"), csr_for([_o("Example")], [x509.DNSName("org.example.com")]))
+    await result(await sign(notary, as_(), req_id, ca_id))
+    leaf, _ = chain_of((await get_request(notary, as_(), req_id))["certificate_chain"])
+    assert leaf.subject == x509.Name([_o("Example")])
+    assert not leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
 
 
 # -- roles and tenancy ------------------------------------------------------------------------------------
@@ -569,6 +702,9 @@ CA_REFUSALS = [
         id="400 country not two letters",
     ),
     pytest.param({"self_signed": "yes", "common_name": "x"}, 400, "self_signed", id="400 self_signed not a boolean"),
+    pytest.param(
+        {"self_signed": True, "common_name": "Root \u2067CA"}, 400, "bidirectional", id="400 bidi isolate in the CN"
+    ),
 ]
 
 

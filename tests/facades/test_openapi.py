@@ -110,3 +110,38 @@ async def test_audit_swagger_page_is_served(aiohttp_client, tmp_path):
     assert resp.status == 200 and "/openapi/audit.json" in await resp.text()
     doc = await (await client.get("/openapi/audit.json")).json()
     assert "/v3/{project_id}/traces" in doc["paths"]
+
+
+def test_documented_error_statuses_include_what_the_routes_answer(tmp_path):
+    """Every Barbican and Notary operation documents 503 (the store is down); every one that reads a JSON body
+    documents 413 and 415 with descriptions of their own, not the 400's."""
+    docs = create_app(Settings(state_dir=tmp_path))[OPENAPI_DOCS]
+    for name in ("barbican", "notary"):
+        for path, item in docs[name]["paths"].items():
+            for method, op in item.items():
+                responses = op["responses"]
+                assert "503" in responses, (name, method, path)
+                if "requestBody" in op:
+                    assert {"413", "415"} <= set(responses), (name, method, path)
+                    described = {responses[code]["description"] for code in ("400", "413", "415") if code in responses}
+                    assert len(described) == len({"400", "413", "415"} & set(responses)), (name, method, path)
+
+
+async def test_notary_body_routes_answer_the_documented_415_and_413(aiohttp_client, settings, auth):
+    app = create_app(settings)
+    doc = app[OPENAPI_DOCS]["notary"]
+    client = await aiohttp_client(app)
+    some_id = "00000000-0000-7000-8000-000000000000"
+    body_routes = [(m, p) for p, item in doc["paths"].items() for m, op in item.items() if "requestBody" in op]
+    assert len(body_routes) == 8
+    for method, path in body_routes:
+        url = path.replace("{id}", some_id)
+        plain = await client.request(method, url, data="x", headers={**auth(), "Content-Type": "text/plain"})
+        assert plain.status == 415 and set(await plain.json()) == {"error"}, (method, path, await plain.text())
+        huge = await client.request(
+            method,
+            url,
+            data=b"{" + b" " * settings.max_body_bytes + b"}",
+            headers={**auth(), "Content-Type": "application/json"},
+        )
+        assert huge.status == 413 and set(await huge.json()) == {"error"}, (method, path)

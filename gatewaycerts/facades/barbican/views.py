@@ -19,6 +19,7 @@ _ERRORS = {
     403: {"schema": s.ErrorSchema, "description": "The token's project or role does not allow this"},
     404: {"schema": s.ErrorSchema, "description": "Not found"},
     500: {"schema": s.ErrorSchema, "description": "Internal error (with the request id)"},
+    503: {"schema": s.ErrorSchema, "description": "The store is unavailable; nothing was changed, retry later"},
 }
 _ORDERS, _SECRETS, _CONTAINERS, _CAS = ["Orders"], ["Secrets"], ["Containers"], ["CAs"]
 
@@ -62,7 +63,12 @@ async def list_orders(request: web.Request) -> web.Response:
 @docs(
     tags=_ORDERS,
     summary="Order a key, a key pair or a certificate; processed asynchronously (poll the order_ref)",
-    responses={202: {"schema": s.OrderRefSchema, "description": "{order_ref}"}, 415: _ERRORS[400], **_ERRORS},
+    responses={
+        202: {"schema": s.OrderRefSchema, "description": "{order_ref}"},
+        413: {"schema": s.ErrorSchema, "description": "The body is larger than GATEWAYCERTS_MAX_BODY_BYTES"},
+        415: {"schema": s.ErrorSchema, "description": "The body is not application/json"},
+        **_ERRORS,
+    },
 )
 @json_schema(s.OrderCreateSchema, required=True)
 async def create_order(request: web.Request) -> web.Response:

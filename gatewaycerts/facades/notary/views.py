@@ -21,13 +21,19 @@ _ERRORS = {
     404: {"schema": s.ErrorSchema, "description": "Not found"},
     409: {"schema": s.ErrorSchema, "description": "A concurrent change, or the request is being signed"},
     500: {"schema": s.ErrorSchema, "description": "Internal error (with the request id)"},
+    503: {"schema": s.ErrorSchema, "description": "The store is unavailable; nothing was changed, retry later"},
+}
+# What a route that reads a JSON body may answer besides.
+_BODY_ERRORS = {
+    413: {"schema": s.ErrorSchema, "description": "The body is larger than GATEWAYCERTS_MAX_BODY_BYTES"},
+    415: {"schema": s.ErrorSchema, "description": "The body is not application/json"},
 }
 _REQ_TAG = ["Certificate requests"]
 _CA_TAG = ["Certificate authorities"]
 
 
-def _ok(schema: type, description: str, status: int = 200) -> dict:
-    return {status: {"schema": schema, "description": description}, **_ERRORS}
+def _ok(schema: type, description: str, status: int = 200, *, body: bool = False) -> dict:
+    return {status: {"schema": schema, "description": description}, **(_BODY_ERRORS if body else {}), **_ERRORS}
 
 
 def _id(request: web.Request) -> str:
@@ -57,7 +63,7 @@ async def list_certificate_requests(request: web.Request) -> web.Response:
 @docs(
     tags=_REQ_TAG,
     summary="Submit a CSR (editor); a CSR already outstanding in the project is refused",
-    responses=_ok(s.CreatedResultSchema, "{result: {message, id}}", 201),
+    responses=_ok(s.CreatedResultSchema, "{result: {message, id}}", 201, body=True),
 )
 @json_schema(s.CreateCertificateRequestSchema, required=True)
 async def create_certificate_request(request: web.Request) -> web.Response:
@@ -90,7 +96,7 @@ async def delete_certificate_request(request: web.Request) -> web.Response:
 @docs(
     tags=_REQ_TAG,
     summary="Sign an Outstanding request with a CA of the project (admin)",
-    responses=_ok(s.MessageResultSchema, "{result: {message}}"),
+    responses=_ok(s.MessageResultSchema, "{result: {message}}", body=True),
 )
 @match_info_schema(s.IdPathSchema)
 @json_schema(s.SignCertificateRequestSchema, required=True)
@@ -106,7 +112,7 @@ async def sign_certificate_request(request: web.Request) -> web.Response:
 @docs(
     tags=_REQ_TAG,
     summary="Attach a chain signed elsewhere to an Outstanding request (admin)",
-    responses=_ok(s.CreatedResultSchema, "{result: {message, id}}", 201),
+    responses=_ok(s.CreatedResultSchema, "{result: {message, id}}", 201, body=True),
 )
 @match_info_schema(s.IdPathSchema)
 @json_schema(s.UploadCertificateSchema, required=True)
@@ -142,7 +148,7 @@ async def reject_certificate_request(request: web.Request) -> web.Response:
 @docs(
     tags=_REQ_TAG,
     summary="Revoke the certificate signed here for an Active request: its serial goes on the CA's CRL (admin)",
-    responses=_ok(s.MessageResultSchema, "{result: {message}}"),
+    responses=_ok(s.MessageResultSchema, "{result: {message}}", body=True),
 )
 @match_info_schema(s.IdPathSchema)
 @json_schema(s.RevokeSchema, required=False)
@@ -172,7 +178,7 @@ async def list_certificate_authorities(request: web.Request) -> web.Response:
 @docs(
     tags=_CA_TAG,
     summary="Create a self-signed (root) CA, or an intermediate CA waiting for its certificate (admin)",
-    responses=_ok(s.CreatedResultSchema, "{result: {message, id}}", 201),
+    responses=_ok(s.CreatedResultSchema, "{result: {message, id}}", 201, body=True),
 )
 @json_schema(s.CreateCertificateAuthoritySchema, required=True)
 async def create_certificate_authority(request: web.Request) -> web.Response:
@@ -195,7 +201,9 @@ async def show_certificate_authority(request: web.Request) -> web.Response:
 
 
 @docs(
-    tags=_CA_TAG, summary="Enable or disable a CA (admin)", responses=_ok(s.MessageResultSchema, "{result: {message}}")
+    tags=_CA_TAG,
+    summary="Enable or disable a CA (admin)",
+    responses=_ok(s.MessageResultSchema, "{result: {message}}", body=True),
 )
 @match_info_schema(s.IdPathSchema)
 @json_schema(s.UpdateCertificateAuthoritySchema, required=True)
@@ -223,7 +231,7 @@ async def delete_certificate_authority(request: web.Request) -> web.Response:
 @docs(
     tags=_CA_TAG,
     summary="Sign a pending intermediate CA with another CA of the project (admin)",
-    responses=_ok(s.MessageResultSchema, "{result: {message}}"),
+    responses=_ok(s.MessageResultSchema, "{result: {message}}", body=True),
 )
 @match_info_schema(s.IdPathSchema)
 @json_schema(s.SignCertificateAuthoritySchema, required=True)
@@ -239,7 +247,7 @@ async def sign_certificate_authority(request: web.Request) -> web.Response:
 @docs(
     tags=_CA_TAG,
     summary="Upload a pending intermediate CA's certificate signed elsewhere, then its issuers (admin)",
-    responses=_ok(s.MessageResultSchema, "{result: {message}}", 201),
+    responses=_ok(s.MessageResultSchema, "{result: {message}}", 201, body=True),
 )
 @match_info_schema(s.IdPathSchema)
 @json_schema(s.UploadCertificateAuthorityCertificateSchema, required=True)
@@ -268,7 +276,11 @@ async def revoke_certificate_authority(request: web.Request) -> web.Response:
     tags=_CA_TAG,
     summary="The CA's current CRL, PEM (public, no token)",
     security=[],
-    responses={200: {"schema": s.CrlResultSchema, "description": "{result: {crl}}"}, 404: _ERRORS[404]},
+    responses={
+        200: {"schema": s.CrlResultSchema, "description": "{result: {crl}}"},
+        404: _ERRORS[404],
+        503: _ERRORS[503],
+    },
 )
 @match_info_schema(s.IdPathSchema)
 async def get_certificate_authority_crl(request: web.Request) -> web.Response:
