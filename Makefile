@@ -47,9 +47,11 @@ openapi: install
 ferretdb:
 	bash tests/ferretdb/build.sh
 
+# The real service with each store, driven from another process (bench/loadgen, Go), against in-process
+# limits measured in the same run; appends its table to docs/performance.md. Never part of `make test`.
 bench: install
 	$(BIN)/python bench/bench_key_check.py
-	$(BIN)/python bench/bench_issue.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info
