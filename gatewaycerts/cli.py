@@ -58,9 +58,10 @@ def _announce(settings: Settings, port: int, workers: int = 1) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if args.worker_ready_fd is not None:
-        # A worker of `serve --workers N`: Ctrl-C in a terminal reaches the whole process group, and the
-        # supervisor forwards it as SIGTERM; until serve() handles SIGINT itself, ignore it (no traceback).
+    worker = args.worker_ready_fd is not None
+    if worker:
+        # A worker of `serve --workers N` stops on the supervisor's SIGTERM only. Ctrl-C in a terminal reaches
+        # the whole process group; the supervisor forwards it as SIGTERM, so a worker would get it twice.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     from gatewaycerts.app import create_app
     from gatewaycerts.keyvault import KeyVaultError
@@ -71,9 +72,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     workers = settings.workers if args.workers is None else args.workers
-    if args.worker_ready_fd is None and workers > 1:
+    if not worker and workers > 1:
         return _serve_workers(settings, workers)
-    if args.worker_ready_fd is not None:
+    if worker:
         die_with_supervisor()
         on_started = ready_notifier(args.worker_ready_fd)
     else:
@@ -93,7 +94,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 settings.port,
                 shutdown_timeout=settings.shutdown_timeout,
                 on_started=on_started,
-                reuse_port=args.worker_ready_fd is not None,
+                reuse_port=worker,
+                stop_signals=(signal.SIGTERM,) if worker else (signal.SIGTERM, signal.SIGINT),
             )
         )
     except ListenError as exc:

@@ -42,13 +42,15 @@ async def serve(
     shutdown_timeout: float,
     on_started: Callable[[], None],
     reuse_port: bool = False,
+    stop_signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
 ) -> None:
-    """`reuse_port`: bind with SO_REUSEPORT, beside the other worker processes of one `serve --workers N`."""
+    """`reuse_port`: bind with SO_REUSEPORT, beside the other worker processes of one `serve --workers N`
+    (whose supervisor stops them with SIGTERM alone: `stop_signals`)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in stop_signals:
         loop.add_signal_handler(sig, stop.set)
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
@@ -71,6 +73,11 @@ async def serve(
         except TimeoutError:
             log.warning("shutdown timeout: %d request(s) still in flight are cancelled", in_flight.count)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await runner.cleanup()
+        try:
+            # The handlers stay through the cleanup: a repeated signal (a second Ctrl-C; SIGTERM from the
+            # supervisor and from a kill of the whole process group) must not cut the stores' and the order
+            # worker's shutdown short.
+            await runner.cleanup()
+        finally:
+            for sig in stop_signals:
+                loop.remove_signal_handler(sig)

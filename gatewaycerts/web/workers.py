@@ -146,7 +146,7 @@ class Supervisor:
         # inside a signal handler and no signal arriving between two checks is lost.
         previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         previous = {sig: signal.signal(sig, _ignore) for sig in (*_STOP_SIGNALS, signal.SIGCHLD)}
-        metrics = Path(tempfile.mkdtemp(prefix="gatewaycerts-metrics-")) if self.metrics_dir else None
+        metrics = _new_metrics_dir() if self.metrics_dir else None
         try:
             env = dict(self.env)
             if metrics is not None:
@@ -257,6 +257,29 @@ def _drain(fd: int) -> bytes:
         while chunk := os.read(fd, 512):
             data += chunk
     return data
+
+
+METRICS_DIR_PREFIX = "gatewaycerts-metrics-"
+
+
+def _new_metrics_dir() -> Path:
+    """A fresh directory for this run's metric files (prometheus_client wants it empty at start), named after
+    this process, after removing the ones that supervisors killed with SIGKILL left behind."""
+    for old in Path(tempfile.gettempdir()).glob(METRICS_DIR_PREFIX + "*-*"):
+        owner = old.name[len(METRICS_DIR_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(old, ignore_errors=True)  # another user's: not ours to remove, and we cannot
+    return Path(tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _mark_process_dead(pid: int, directory: Path) -> None:
