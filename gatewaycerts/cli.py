@@ -15,7 +15,7 @@ from gatewaycerts.domain.models import Role
 from gatewaycerts.settings import Settings, SettingsError, parse_workers, render_reference
 
 MAX_TOKEN_TTL = 30 * 24 * 3600
-READY_FLAG = "--worker-ready-fd"  # gatewaycerts.web.workers.READY_FLAG, without importing aiohttp for --help
+READY_FLAG = "--worker-ready-fd"  # how the supervisor tells a process it is a worker, and where to report
 # After the workers' own drain and order-worker stop: time for their cleanup before they are killed.
 SUPERVISOR_GRACE_SECONDS = 15
 
@@ -125,6 +125,7 @@ def _serve_workers(settings: Settings, workers: int) -> int:
         raise SystemExit(f"gatewaycerts: {exc}") from None
     supervisor = Supervisor(
         argv=[sys.executable, "-m", "gatewaycerts", "serve"],
+        ready_flag=READY_FLAG,
         # the workers bind the port checked above (the one the OS chose, if GATEWAYCERTS_PORT is 0)
         env={**os.environ, "GATEWAYCERTS_PORT": str(port)},
         count=workers,

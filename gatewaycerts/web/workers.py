@@ -31,7 +31,6 @@ from gatewaycerts.web.server import ListenError
 
 log = logging.getLogger("gatewaycerts.supervisor")
 
-READY_FLAG = "--worker-ready-fd"
 READY_LINE = b"listening\n"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -123,7 +122,7 @@ def describe_exit(code: int) -> str:
 
 @dataclass
 class Supervisor:
-    """Runs `argv` (plus the ready flag) `count` times and supervises the processes until they have all ended.
+    """Runs `argv` plus `ready_flag FD` `count` times and supervises the processes until they have all ended.
 
     `stop_timeout`: how long the workers get after SIGTERM before they are killed (their own shutdown timeout
     bounds their drain; this is the backstop for a wedged one). `metrics_dir`: create a fresh directory for
@@ -131,6 +130,7 @@ class Supervisor:
     """
 
     argv: Sequence[str]
+    ready_flag: str
     env: dict[str, str]
     count: int
     stop_timeout: float
@@ -189,7 +189,10 @@ class Supervisor:
             read_fd, write_fd = os.pipe()
             try:
                 proc = subprocess.Popen(  # noqa: S603 - our own interpreter and command line
-                    [*self.argv, READY_FLAG, str(write_fd)], env=env, stdin=subprocess.DEVNULL, pass_fds=(write_fd,)
+                    [*self.argv, self.ready_flag, str(write_fd)],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(write_fd,),
                 )
             except OSError as exc:
                 os.close(read_fd)
