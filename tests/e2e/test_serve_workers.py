@@ -326,19 +326,32 @@ async def test_two_workers_share_the_port_and_store_a_burst_of_creates_once(
 
 
 async def test_orders_are_processed_once_by_the_two_workers(tmp_path: Path):
+    """Every worker process runs an order worker; they share the orders through the store. RSA key pairs
+    (tens of ms each, one order at a time per worker) keep both busy; AES keys are many quick ones."""
     with workers_service(tmp_path, via_env=True, GATEWAYCERTS_LOG_LEVEL="WARNING") as service:
-        assert "2 workers" in service.stdout[0] and len(service.worker_pids()) == 2
-        ids = await create_orders(service.url, service.token, 100)
-        assert set((await wait_all_done(service.url, service.token, ids)).values()) == {"ACTIVE"}
+        workers = service.worker_pids()
+        assert "2 workers" in service.stdout[0] and len(workers) == 2
+        rsa = {"algorithm": "rsa", "bit_length": 2048}
+        keys, pairs = await asyncio.gather(
+            create_orders(service.url, service.token, 100),
+            create_orders(service.url, service.token, 40, "asymmetric", rsa),
+        )
+        done = await wait_all_done(service.url, service.token, keys + pairs, deadline=240.0)
+        assert set(done.values()) == {"ACTIVE"}
         assert stop(service) == 0
     with sqlite3.connect(tmp_path / "state" / "gatewaycerts.db") as db:
         docs = [json.loads(row[0]) for row in db.execute("SELECT doc FROM orders")]
         secrets = {row[0] for row in db.execute("SELECT id FROM secrets")}
-    assert len(docs) == 100
+        containers = [json.loads(row[0]) for row in db.execute("SELECT doc FROM containers")]
+    assert len(docs) == 140
     assert {d["attempts"] for d in docs} == {1}, "an order was claimed more than once"
     claimers = {d["claimed_by"] for d in docs}
-    assert len(claimers) == 2, claimers  # both processes' order workers took part
-    assert sorted(secrets) == sorted(d["secret_id"] for d in docs)  # one secret each, nothing orphaned
+    assert {int(c.split(":")[1]) for c in claimers} == workers  # both processes' order workers took part
+    # one product each, nothing orphaned: a secret per key order, a container (with its secrets) per pair
+    assert sorted(c["_id"] for c in containers) == sorted(d["container_id"] for d in docs if d.get("container_id"))
+    referenced = {r["secret_id"] for c in containers for r in c["secret_refs"]}
+    assert secrets == {d["secret_id"] for d in docs if d.get("secret_id")} | referenced
+    assert len(secrets) == 100 + 2 * 40
 
 
 def test_sigterm_drains_the_in_flight_request_and_every_process_exits_0(tmp_path: Path):
