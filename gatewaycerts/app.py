@@ -204,7 +204,10 @@ def create_app(
     token_verifier = verifier or build_verifier(settings)
     executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pki")
     in_flight = InFlight()
-    metrics = Metrics(in_flight=lambda: in_flight.count) if settings.metrics_enabled else None
+    # prometheus_client reads PROMETHEUS_MULTIPROC_DIR itself (the workers of `serve --workers N` have it);
+    # the exposition has to follow the storage the library chose.
+    multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics = Metrics(multiprocess_dir=multiprocess_dir) if settings.metrics_enabled else None
     on_issued = on_revoked = on_audit_lost = None
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]

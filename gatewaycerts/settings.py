@@ -126,6 +126,13 @@ OPTIONS: tuple[Option, ...] = (
         "How often an idle order worker looks for orders created by other replicas or left by a stopped one.",
     ),
     Option(
+        "GATEWAYCERTS_WORKERS",
+        "workers",
+        "1",
+        "Server processes behind the one port (SO_REUSEPORT), each with its own event loop; `0` or `auto`: one "
+        "per CPU this process may use. `1` serves in a single process. Overridden by `serve --workers N`.",
+    ),
+    Option(
         "GATEWAYCERTS_SHUTDOWN_TIMEOUT",
         "shutdown_timeout",
         "25",
@@ -137,6 +144,7 @@ ALLOWED_JWT_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 RSA_KEY_CHECKS = ("arithmetic", "openssl")
+MAX_WORKERS = 256
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -163,6 +171,7 @@ class Settings:
     metrics_enabled: bool = True
     order_worker: bool = True
     order_poll_ms: int = 1000
+    workers: int = 1
     shutdown_timeout: int = 25
 
     def __repr__(self) -> str:
@@ -255,8 +264,32 @@ class Settings:
             metrics_enabled=boolean("metrics_enabled", "GATEWAYCERTS_METRICS_ENABLED"),
             order_worker=boolean("order_worker", "GATEWAYCERTS_ORDER_WORKER"),
             order_poll_ms=integer("order_poll_ms", "GATEWAYCERTS_ORDER_POLL_MS", 10, 600000),
+            workers=parse_workers(str(raw["workers"] or ""), "GATEWAYCERTS_WORKERS"),
             shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),
         )
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (taskset, cpusets) where the OS has one, else all.
+    CPU quotas (a Kubernetes `limits.cpu`) are not visible here: give those deployments an explicit count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parse_workers(value: str, name: str) -> int:
+    """A worker count as GATEWAYCERTS_WORKERS and `serve --workers` take it: 1..MAX_WORKERS, or 0/auto."""
+    text = value.strip().lower()
+    if text in ("0", "auto"):
+        return min(usable_cpus(), MAX_WORKERS)
+    try:
+        count = int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer or auto, got {value!r}") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise SettingsError(f"{name} must be between 0 (auto) and {MAX_WORKERS}")
+    return count
 
 
 def render_reference() -> str:

@@ -252,6 +252,8 @@ def assert_posture(docs: list[dict[str, Any]], rendered: dict[str, str]) -> None
     need(config.get("GATEWAYCERTS_ALLOW_DEV_KEYS") == "false", "GATEWAYCERTS_ALLOW_DEV_KEYS must be 'false'")
     need(config.get("GATEWAYCERTS_HOST") == "0.0.0.0", "GATEWAYCERTS_HOST must be 0.0.0.0")  # noqa: S104
     need(config.get("GATEWAYCERTS_PORT") == "8080", "GATEWAYCERTS_PORT must be 8080")
+    workers = config.get("GATEWAYCERTS_WORKERS", "")
+    need(workers.isdigit() and int(workers) >= 1, f"GATEWAYCERTS_WORKERS must be a count >= 1, got {workers!r}")
     need(config.get("GATEWAYCERTS_STATE_DIR") == "/var/lib/gatewaycerts", "GATEWAYCERTS_STATE_DIR")
     need(
         bool(config.get("GATEWAYCERTS_JWT_JWKS_URL")) != bool(config.get("GATEWAYCERTS_JWT_PUBLIC_KEY_FILE")),

@@ -43,7 +43,9 @@ class ClientProtocolErrorFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"time", "level", "logger", "message", "request_id", ...extra fields, "exception"?}` per line."""
+    """`{"time", "level", "logger", "pid", "message", "request_id", ...extra fields, "exception"?}` per line.
+
+    `pid` tells the processes of `serve --workers N` apart (they write to one stream)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -52,6 +54,7 @@ class JsonFormatter(logging.Formatter):
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         request_id = getattr(record, "request_id", None)

@@ -4,6 +4,12 @@ audit events that could not be written, and certificate expiry gauges per projec
 Each application owns its registry (no process globals), so tests and several apps in one process do not
 share counters. Expiry gauges are computed from the stores when scraped; every replica reports the same
 store-wide values, so aggregate them with `max by (source, project_id, within_days)`.
+
+Under `serve --workers N` (PROMETHEUS_MULTIPROC_DIR set by the supervisor) counters, histograms and the
+in-flight gauge live in prometheus_client's per-process files, and a scrape, answered by whichever worker
+the kernel picks, sums every worker's files: the pod reports one set of values, as a single process does.
+The store-wide gauges are not per-process values at all: the answering worker counts them afresh, through
+a collector of its own (multiprocess mode can neither clear nor remove label sets of a Gauge).
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from gatewaycerts.appkeys import EXPIRY_REPORT, METRICS
 from gatewaycerts.core.expiry import ExpiryCounts
@@ -27,8 +35,51 @@ _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.
 EXPIRY_QUERY_TIMEOUT = 10.0
 
 
+class StoreWideGauges:
+    """Expiry and outstanding-request gauges, from the last count of the stores (a scrape makes a new one)."""
+
+    def __init__(self) -> None:
+        self.report: dict[str, dict[str, ExpiryCounts]] = {}
+        self.outstanding: dict[str, int] = {}
+        self.up = 0.0
+
+    def collect(self) -> Iterator[Metric]:
+        expiring = GaugeMetricFamily(
+            "gatewaycerts_certificates_expiring",
+            "Valid certificates whose not_after is within `within_days` days (cumulative: 7 includes 1)",
+            labels=["source", "project_id", "within_days"],
+        )
+        expired = GaugeMetricFamily(
+            "gatewaycerts_certificates_expired",
+            "Certificates past their not_after that are still stored (source apic: uploaded; private: issued; "
+            "notary: of certificate requests)",
+            labels=["source", "project_id"],
+        )
+        for source, projects in self.report.items():
+            for project, counts in projects.items():
+                expired.add_metric([source, project], counts.expired)
+                for days, n in counts.expiring_within.items():
+                    expiring.add_metric([source, project, str(days)], n)
+        outstanding = GaugeMetricFamily(
+            "gatewaycerts_certificate_requests_outstanding",
+            "Certificate requests waiting for review (Outstanding)",
+            labels=["project_id"],
+        )
+        for project, n in self.outstanding.items():
+            outstanding.add_metric([project], n)
+        up = GaugeMetricFamily(
+            "gatewaycerts_expiry_query_success", "1 when the last expiry count came back from the stores"
+        )
+        up.add_metric([], self.up)
+        yield from (expiring, expired, outstanding, up)
+
+
 class Metrics:
-    def __init__(self, in_flight: Callable[[], int]) -> None:
+    """`multiprocess_dir`: prometheus_client's PROMETHEUS_MULTIPROC_DIR when it is set (then the library keeps
+    every value in that directory, and a scrape must read all processes' files from there)."""
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self._multiprocess_dir = multiprocess_dir
         r = self.registry = CollectorRegistry()
         self.requests = Counter(
             "gatewaycerts_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
@@ -40,7 +91,12 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        Gauge("gatewaycerts_http_requests_in_flight", "Requests being handled", registry=r).set_function(in_flight)
+        self.in_flight = Gauge(
+            "gatewaycerts_http_requests_in_flight",
+            "Requests being handled",
+            registry=r,
+            multiprocess_mode="livesum",  # the workers' counts added up; a stopped worker's drops out
+        )
         self.store_latency = Histogram(
             "gatewaycerts_store_operation_duration_seconds",
             "Duration of store operations",
@@ -70,44 +126,31 @@ class Metrics:
             ["action"],
             registry=r,
         )
-        self.expiring = Gauge(
-            "gatewaycerts_certificates_expiring",
-            "Valid certificates whose not_after is within `within_days` days (cumulative: 7 includes 1)",
-            ["source", "project_id", "within_days"],
-            registry=r,
-        )
-        self.expired = Gauge(
-            "gatewaycerts_certificates_expired",
-            "Certificates past their not_after that are still stored (source apic: uploaded; private: issued; "
-            "notary: of certificate requests)",
-            ["source", "project_id"],
-            registry=r,
-        )
-        self.outstanding = Gauge(
-            "gatewaycerts_certificate_requests_outstanding",
-            "Certificate requests waiting for review (Outstanding)",
-            ["project_id"],
-            registry=r,
-        )
-        self.expiry_up = Gauge(
-            "gatewaycerts_expiry_query_success", "1 when the last expiry count came back from the stores", registry=r
-        )
+        self.store_wide = StoreWideGauges()
+        r.register(self.store_wide)
 
     def set_expiry(self, report: dict[str, dict[str, ExpiryCounts]], outstanding: dict[str, int]) -> None:
-        self.expiring.clear()
-        self.expired.clear()
-        self.outstanding.clear()
-        for project, n in outstanding.items():
-            self.outstanding.labels(project).set(n)
-        for source, projects in report.items():
-            for project, counts in projects.items():
-                self.expired.labels(source, project).set(counts.expired)
-                for days, n in counts.expiring_within.items():
-                    self.expiring.labels(source, project, str(days)).set(n)
+        self.store_wide.report, self.store_wide.outstanding, self.store_wide.up = report, outstanding, 1.0
+
+    def expiry_failed(self) -> None:
+        """The stores did not answer: keep the last values, and say that they are old."""
+        self.store_wide.up = 0.0
+
+    def request_started(self) -> None:
+        self.in_flight.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.in_flight.dec()
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self._multiprocess_dir)
+        registry.register(self.store_wide)
+        return generate_latest(registry)
 
 
 class TimedStore:
@@ -152,8 +195,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
             outstanding = await request.app[EXPIRY_REPORT].outstanding_requests()
     except (StoreUnavailableError, TimeoutError):
         # Keep serving the other metrics; the last expiry values stay and the success gauge says they are old.
-        metrics.expiry_up.set(0)
+        metrics.expiry_failed()
     else:
         metrics.set_expiry(report, outstanding)
-        metrics.expiry_up.set(1)
-    return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -83,6 +83,8 @@ def request_middleware(metrics: Metrics | None, in_flight: InFlight) -> Any:
         start = time.perf_counter()
         status = 500
         in_flight.enter()
+        if metrics is not None:
+            metrics.request_started()
         try:
             response = await handler(request)
             status = response.status

@@ -9,7 +9,9 @@ close idle connections, run the cleanup contexts (the stores close here) and can
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import signal
 from collections.abc import Callable
 
@@ -20,18 +22,42 @@ from gatewaycerts.appkeys import IN_FLIGHT
 log = logging.getLogger("gatewaycerts")
 
 
+class ListenError(OSError):
+    """The listening socket could not be bound (port in use, address not local, no permission)."""
+
+    @classmethod
+    def of(cls, host: str, port: int, exc: OSError) -> ListenError:
+        # asyncio's message repeats the address tuple; the OS's own words are clearer on one line.
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else str(exc.strerror or exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason += " (another process listens there: is gatewaycerts already running?)"
+        return cls(exc.errno, f"cannot listen on {host}:{port}: {reason}")
+
+
 async def serve(
-    app: web.Application, host: str, port: int, *, shutdown_timeout: float, on_started: Callable[[], None]
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float,
+    on_started: Callable[[], None],
+    reuse_port: bool = False,
+    stop_signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
 ) -> None:
+    """`reuse_port`: bind with SO_REUSEPORT, beside the other worker processes of one `serve --workers N`
+    (whose supervisor stops them with SIGTERM alone: `stop_signals`)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in stop_signals:
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError.of(host, port, exc) from None
         on_started()
         await stop.wait()
         await site.stop()
@@ -47,6 +73,11 @@ async def serve(
         except TimeoutError:
             log.warning("shutdown timeout: %d request(s) still in flight are cancelled", in_flight.count)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await runner.cleanup()
+        try:
+            # The handlers stay through the cleanup: a repeated signal (a second Ctrl-C; SIGTERM from the
+            # supervisor and from a kill of the whole process group) must not cut the stores' and the order
+            # worker's shutdown short.
+            await runner.cleanup()
+        finally:
+            for sig in stop_signals:
+                loop.remove_signal_handler(sig)

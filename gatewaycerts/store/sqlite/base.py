@@ -1,4 +1,8 @@
-"""Plumbing shared by the SQLite adapters: one connection, used from one thread, WAL mode."""
+"""Plumbing shared by the SQLite adapters: one connection, used from one thread, WAL mode.
+
+Every statement commits on its own (no explicit transactions), so a writer never holds a read snapshot it
+must upgrade: several processes on one file (`serve --workers N`) wait for the write lock (busy_timeout)
+instead of failing with "database is locked"."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """SqliteOrderStore: orders, secrets, containers and each project's preferred CA.
 
 Each record is a JSON document plus the columns that lists and the worker's claim query use; order changes
-are a compare-and-swap on `revision`, atomic because one connection serves all statements.
+are a compare-and-swap on `revision`: one UPDATE statement, atomic under SQLite's write lock (also between
+processes).
 """
 
 from __future__ import annotations

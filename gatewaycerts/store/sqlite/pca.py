@@ -1,7 +1,7 @@
 """SqlitePcaStore: private CAs, the certificates they issued and the serials they used.
 
 Each record is a JSON document plus the columns that lists filter and sort on; every change is a
-compare-and-swap on `revision`, atomic because one connection serves all statements.
+compare-and-swap on `revision`: one UPDATE statement, atomic under SQLite's write lock (also between processes).
 """
 
 from __future__ import annotations
