@@ -312,6 +312,26 @@ def read_section(
             )
 
 
+def event_loop_section(table: Table, store: str, env: dict[str, str], scale: float) -> None:
+    """The same small request (show one certificate) on the standard asyncio loop and on uvloop."""
+    ecc = ec_chain()
+    for loop in ("asyncio", "uvloop"):
+        with Service(env={**env, "GATEWAYCERTS_EVENT_LOOP": loop}) as svc:
+            token = svc.token()
+            _, cert = svc.call(
+                "POST",
+                APIC,
+                token,
+                {"name": "loop_cert", "cert_content": ecc.bundle(), "private_key": ecc.leaf.key_pem()},
+            )
+            n = max(2000, int(20000 * scale))
+            table.add(
+                f"show one certificate, {loop} event loop",
+                store,
+                svc.load([request("GET", f"{APIC}/{cert['id']}", token)], concurrency=16, total=n),
+            )
+
+
 def memory_section(table: Table, store: str, env: dict[str, str], total: int) -> dict[str, Any]:
     """RSS of the serving process over `total` requests (shows, lists, uploads, issues), sampled per tenth."""
     ecc = ec_chain()
@@ -501,6 +521,7 @@ def main() -> None:
     memory: dict[str, Any] = {}
     print(Table.HEADER)
     if "sqlite" in stores:
+        event_loop_section(table, "SQLite", {}, args.scale)
         upload_section(table, "SQLite", {}, args.scale, workers)
         issue_section(table, "SQLite", {}, args.scale, workers)
         data = Dataset("bigproject", 100_000, 100, 1_000)

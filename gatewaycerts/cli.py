@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from gatewaycerts.domain.models import Role
@@ -87,21 +88,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (KeyVaultError, SettingsError) as exc:
         raise SystemExit(f"gatewaycerts: {exc}") from None
     try:
-        asyncio.run(
-            serve(
-                app,
-                settings.host,
-                settings.port,
-                shutdown_timeout=settings.shutdown_timeout,
-                on_started=on_started,
-                reuse_port=worker,
-                stop_signals=(signal.SIGTERM,) if worker else (signal.SIGTERM, signal.SIGINT),
+        with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
+            runner.run(
+                serve(
+                    app,
+                    settings.host,
+                    settings.port,
+                    shutdown_timeout=settings.shutdown_timeout,
+                    on_started=on_started,
+                    reuse_port=worker,
+                    stop_signals=(signal.SIGTERM,) if worker else (signal.SIGTERM, signal.SIGINT),
+                )
             )
-        )
     except ListenError as exc:
         raise SystemExit(f"gatewaycerts: {exc.strerror}") from None
     logging.getLogger("gatewaycerts").info("stopped")
     return 0
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to serve on: uvloop unless `asyncio` is asked for (or uvloop is missing and not asked for)."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("gatewaycerts: GATEWAYCERTS_EVENT_LOOP=uvloop, but uvloop is not installed") from None
+        return None
+    return uvloop.new_event_loop
 
 
 def _serve_workers(settings: Settings, workers: int) -> int:

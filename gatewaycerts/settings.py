@@ -133,6 +133,13 @@ OPTIONS: tuple[Option, ...] = (
         "per CPU this process may use. `1` serves in a single process. Overridden by `serve --workers N`.",
     ),
     Option(
+        "GATEWAYCERTS_EVENT_LOOP",
+        "event_loop",
+        "auto",
+        "`uvloop` (libuv's event loop: cheaper socket I/O per request), `asyncio` (the standard one), or `auto`: "
+        "uvloop where it is installed.",
+    ),
+    Option(
         "GATEWAYCERTS_SHUTDOWN_TIMEOUT",
         "shutdown_timeout",
         "25",
@@ -144,6 +151,7 @@ ALLOWED_JWT_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 RSA_KEY_CHECKS = ("arithmetic", "openssl")
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 MAX_WORKERS = 256
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -172,6 +180,7 @@ class Settings:
     order_worker: bool = True
     order_poll_ms: int = 1000
     workers: int = 1
+    event_loop: str = "auto"
     shutdown_timeout: int = 25
 
     def __repr__(self) -> str:
@@ -265,6 +274,7 @@ class Settings:
             order_worker=boolean("order_worker", "GATEWAYCERTS_ORDER_WORKER"),
             order_poll_ms=integer("order_poll_ms", "GATEWAYCERTS_ORDER_POLL_MS", 10, 600000),
             workers=parse_workers(str(raw["workers"] or ""), "GATEWAYCERTS_WORKERS"),
+            event_loop=choice("event_loop", "GATEWAYCERTS_EVENT_LOOP", EVENT_LOOPS),
             shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),
         )
 

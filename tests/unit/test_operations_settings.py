@@ -52,6 +52,7 @@ def test_operational_settings_parse_and_refuse_bad_values():
         ({"GATEWAYCERTS_METRICS_ENABLED": "2"}, "GATEWAYCERTS_METRICS_ENABLED"),
         ({"GATEWAYCERTS_SHUTDOWN_TIMEOUT": "-1"}, "GATEWAYCERTS_SHUTDOWN_TIMEOUT"),
         ({"GATEWAYCERTS_RSA_KEY_CHECK": "none"}, "GATEWAYCERTS_RSA_KEY_CHECK"),
+        ({"GATEWAYCERTS_EVENT_LOOP": "trio"}, "GATEWAYCERTS_EVENT_LOOP"),
     ):
         with pytest.raises(SettingsError, match=variable):
             Settings.from_env(env)
@@ -169,3 +170,22 @@ def test_unparsable_client_requests_are_logged_as_one_warning_line():
         "aiohttp.server", logging.ERROR, "p", 1, "boom", (), (RuntimeError, RuntimeError("x"), None)
     )
     assert ClientProtocolErrorFilter().filter(server_bug) and server_bug.levelname == "ERROR" and server_bug.exc_info
+
+
+def test_the_event_loop_is_uvloop_unless_asyncio_is_asked_for():
+    import asyncio
+
+    import uvloop
+
+    from gatewaycerts.cli import _loop_factory
+
+    assert Settings.from_env({}).event_loop == "auto"
+    assert _loop_factory("asyncio") is None
+    for choice in ("auto", "uvloop"):
+        factory = _loop_factory(choice)
+        assert factory is uvloop.new_event_loop
+        loop = factory()
+        try:
+            assert isinstance(loop, asyncio.AbstractEventLoop) and type(loop).__module__.startswith("uvloop")
+        finally:
+            loop.close()
