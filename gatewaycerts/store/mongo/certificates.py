@@ -12,6 +12,7 @@ ConflictError and re-read. A claim left by a crashed writer is taken over after 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import replace as dc_replace
@@ -21,6 +22,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     CertificateNotFoundError,
     ConflictError,
@@ -29,6 +31,8 @@ from gatewaycerts.domain.errors import (
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters
+from gatewaycerts.store.mongo.claims import RevisionClaims
+from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 from gatewaycerts.store.mongo.expiry import count_expiring
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
@@ -36,12 +40,16 @@ _SUMMARY_PROJECTION = {f: 0 for f in HEAVY_FIELDS}
 CLAIM_TIMEOUT = timedelta(seconds=30)
 
 
-class MongoCertificateStore:
+class MongoCertificateStore(MongoEnvelopes):
     def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = True) -> None:
         self._client = client
         self._owns_client = owns_client
         self._coll = client[database]["certificates"]
         self._claims = client[database]["certificate_revisions"]
+        self._canaries = client[database]["kek_canaries"]
+        self._envelope_collections = (
+            EnvelopeCollection(EnvelopeKind.APIC_CERTIFICATE, self._coll, "private_key", RevisionClaims(self._claims)),
+        )
 
     async def _guard(self, awaitable: Any) -> Any:
         try:
@@ -66,6 +74,8 @@ class MongoCertificateStore:
             )
         )
         await self._guard(self._coll.create_index([("not_after", ASCENDING)], name="certificates_expiry"))
+        for spec in self._envelope_collections:
+            await spec.ensure_index()
 
     async def ping(self) -> None:
         await self._guard(self._client.admin.command("ping"))
@@ -195,3 +205,15 @@ class MongoCertificateStore:
         if result.deleted_count:
             return DeleteOutcome.DELETED
         raise ConflictError("the certificate was changed concurrently; retry")
+
+    # -- KEK canaries -----------------------------------------------------------------------------
+
+    async def kek_canaries(self) -> dict[str, bytes]:
+        docs = await self._guard(self._canaries.find({}).to_list(length=None))
+        return {d["_id"]: bytes(d["envelope"]) for d in docs}
+
+    async def add_kek_canary(self, kek_id: str, envelope: bytes) -> bytes:
+        with contextlib.suppress(DuplicateKeyError):  # another replica wrote it first: theirs is checked
+            await self._guard(self._canaries.insert_one({"_id": kek_id, "envelope": envelope}))
+        doc = await self._guard(self._canaries.find_one({"_id": kek_id}))
+        return bytes(doc["envelope"])

@@ -9,6 +9,7 @@ from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     CertificateNotFoundError,
     ConflictError,
@@ -16,7 +17,15 @@ from gatewaycerts.domain.errors import (
 )
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.store.codec import HEAVY_FIELDS, certificate_from_doc, certificate_to_doc, exact_filters
-from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
+from gatewaycerts.store.sqlite.base import (
+    EnvelopeTable,
+    SqliteBase,
+    add_kek_column,
+    decode_json,
+    encode_json,
+    label_envelopes,
+    sort_key,
+)
 
 T = TypeVar("T")
 
@@ -51,8 +60,10 @@ CREATE TABLE IF NOT EXISTS certificates (
     binding_count INTEGER NOT NULL,
     summary TEXT NOT NULL,
     heavy TEXT NOT NULL,
-    private_key BLOB NOT NULL
+    private_key BLOB NOT NULL,
+    kek_id TEXT
 );
+CREATE TABLE IF NOT EXISTS kek_canaries (kek_id TEXT PRIMARY KEY, envelope BLOB NOT NULL);
 """
 
 _INDEXES = """
@@ -60,11 +71,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS certificates_name ON certificates (project_id,
 CREATE INDEX IF NOT EXISTS certificates_recent ON certificates (project_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS certificates_expiry ON certificates (not_after);
 """
+_ENVELOPE_TABLE = EnvelopeTable(EnvelopeKind.APIC_CERTIFICATE, "certificates", "private_key")
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
 
 
 class SqliteCertificateStore(SqliteBase):
+    _ENVELOPES = (_ENVELOPE_TABLE,)
+
     async def ensure_schema(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.executescript(_SCHEMA)
@@ -76,7 +90,10 @@ class SqliteCertificateStore(SqliteBase):
             for cert_id, summary in rows:
                 not_after = json.loads(summary, object_hook=decode_json)["not_after"]
                 conn.execute("UPDATE certificates SET not_after = ? WHERE id = ?", (sort_key(not_after), cert_id))
+            add_kek_column(conn, "certificates")
+            label_envelopes(conn, _ENVELOPE_TABLE)
             conn.executescript(_INDEXES)
+            conn.execute(_ENVELOPE_TABLE.index_sql)
 
         await self._run(op)
 
@@ -87,6 +104,7 @@ class SqliteCertificateStore(SqliteBase):
         doc = certificate_to_doc(cert)
         heavy = {k: doc.pop(k) for k in HEAVY_FIELDS}
         private_key = heavy.pop("private_key")
+        kek_id = doc.pop("kek_id")  # a column only: a rewrap changes the key and its label, nothing else
         return {
             **{c.lstrip("_"): doc[c] for c in _COLUMNS},
             "create_time": sort_key(cert.create_time),
@@ -94,6 +112,7 @@ class SqliteCertificateStore(SqliteBase):
             "summary": json.dumps(doc, default=encode_json),
             "heavy": json.dumps(heavy, default=encode_json),
             "private_key": private_key,
+            "kek_id": kek_id,
         }
 
     @staticmethod
@@ -196,5 +215,20 @@ class SqliteCertificateStore(SqliteBase):
                 "SELECT 1 FROM certificates WHERE id = ? AND project_id = ?", (cert_id, project_id)
             ).fetchone()
             return DeleteOutcome.NOT_FOUND if exists is None else DeleteOutcome.IN_USE
+
+        return await self._run(op)
+
+    # -- KEK canaries -----------------------------------------------------------------------------
+
+    async def kek_canaries(self) -> dict[str, bytes]:
+        def op(conn: sqlite3.Connection) -> dict[str, bytes]:
+            return {row[0]: bytes(row[1]) for row in conn.execute("SELECT kek_id, envelope FROM kek_canaries")}
+
+        return await self._run(op)
+
+    async def add_kek_canary(self, kek_id: str, envelope: bytes) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            conn.execute("INSERT OR IGNORE INTO kek_canaries (kek_id, envelope) VALUES (?, ?)", (kek_id, envelope))
+            return bytes(conn.execute("SELECT envelope FROM kek_canaries WHERE kek_id = ?", (kek_id,)).fetchone()[0])
 
         return await self._run(op)
