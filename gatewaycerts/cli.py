@@ -165,6 +165,12 @@ def cmd_rotate_kek(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except StoreUnavailableError as exc:
         return fail(f"{exc}; nothing is lost: run rotate-kek again to continue")
+    except Exception as exc:  # one clear line instead of a traceback; the details at DEBUG
+        logging.getLogger("gatewaycerts").debug("rotate-kek failed", exc_info=True)
+        return fail(
+            f"rotate-kek stopped by an unexpected error ({type(exc).__name__}: {str(exc)[:300]}); "
+            "nothing is lost: run rotate-kek again to continue"
+        )
     print("kind                 re-wrapped  changed  deleted  failed  remaining")
     for kind_report in report.kinds.values():
         left = ", ".join(f"{k}: {n}" for k, n in sorted(kind_report.remaining_by_kek.items()))
@@ -180,8 +186,10 @@ def cmd_rotate_kek(args: argparse.Namespace) -> int:
         print(f"{report.remaining} stored keys are not under {vault.active_kek_id!r} yet (dry run: nothing changed)")
     elif report.stopped_at_limit:
         print(f"stopped after --limit {args.limit}: run rotate-kek again to continue")
+    elif failed := sum(k.failed for k in report.kinds.values()):
+        print(f"not finished: {failed} stored keys do not decrypt (their ids are in the log); keep the old KEKs")
     else:
-        print("not finished: keys remain under an old KEK (see above); run rotate-kek again")
+        print("not finished: keys remain under an old KEK (changed meanwhile); run rotate-kek again")
     return EXIT_REMAINING
 
 

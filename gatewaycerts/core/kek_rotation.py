@@ -9,7 +9,6 @@ running again: what was re-wrapped is no longer under the old KEK, what was not 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ CONTEXTS: dict[EnvelopeKind, Callable[[str, str], str]] = {
 CANARY = b"gatewaycerts key-encryption key canary"
 DEFAULT_BATCH = 100
 MAX_PASSES = 5  # a pass that lost races to concurrent writers is followed by another for what they left
-_CONCURRENCY = 16  # compare-and-swaps in flight per batch
 
 
 def canary_context(kek_id: str) -> str:
@@ -196,11 +194,12 @@ class KekRotation:
         return raced
 
     async def _rewrap_batch(self, store: EnvelopeStore, batch: list[StoredEnvelope], report: KindReport) -> int:
-        gate = asyncio.Semaphore(_CONCURRENCY)
-
-        async def one(env: StoredEnvelope) -> RewrapOutcome | None:
+        items: list[tuple[StoredEnvelope, bytes]] = []
+        for env in batch:
+            if env.record_id in report.failed_ids:
+                continue  # reported in an earlier pass; it will not decrypt now either
             try:
-                new = self._vault.rewrap(env.envelope, context=context_of(env))
+                items.append((env, self._vault.rewrap(env.envelope, context=context_of(env))))
             except KeyVaultError as exc:
                 log.error(
                     "%s %s (project %s, KEK %r) does not decrypt: %s",
@@ -211,13 +210,9 @@ class KekRotation:
                     exc,
                 )
                 report.failed_ids.add(env.record_id)
-                return None
-            async with gate:
-                return await store.rewrap_envelope(env, new, self._vault.active_kek_id)
-
-        outcomes = await asyncio.gather(*(one(env) for env in batch))
+        outcomes = await store.rewrap_envelopes(items, self._vault.active_kek_id)
         raced = 0
-        for env, outcome in zip(batch, outcomes, strict=True):
+        for (env, _), outcome in zip(items, outcomes, strict=True):
             if outcome is RewrapOutcome.REWRAPPED:
                 report.rewrapped += 1
                 report.changed_ids.discard(env.record_id)

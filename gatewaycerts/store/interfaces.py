@@ -39,6 +39,10 @@ class EnvelopeStore(Protocol):
         a deleted record is never re-created.
         """
 
+    async def rewrap_envelopes(self, items: Sequence[tuple[StoredEnvelope, bytes]], kek_id: str) -> list[RewrapOutcome]:
+        """rewrap_envelope for each (current, envelope) pair of one kind, in one round trip where the store
+        can (one transaction on SQLite); the outcomes in the order of `items`."""
+
 
 class CertificateStore(EnvelopeStore, Protocol):
     async def ensure_schema(self) -> None:

@@ -398,3 +398,20 @@ async def test_mongo_put_secret_never_writes_while_a_rewrap_holds_the_secret(tmp
         await orders._claims.unlock("s1")
         await orders.put_secret(theirs)
         assert (await orders.get_secret("p1", "s1")).encrypted_payload == theirs.encrypted_payload
+
+
+async def test_a_batch_of_rewraps_answers_each_record_in_order(trio):
+    for k in kinds(*trio):
+        if k.delete is None:
+            continue
+        for rid in ("r1", "r2", "r3"):
+            await k.insert(rid, wrapped(VAULT_A, rid))
+        read = {e.record_id.removeprefix(k.prefix): e for e in await k.store.envelopes(k.kind, "A", "", 10)}
+        await k.set_blob("r2", wrapped(VAULT_B, "theirs"))
+        await k.delete("r3")
+        new = {rid: wrapped(VAULT_B, f"new {rid}") for rid in read}
+        outcomes = await k.store.rewrap_envelopes([(read[rid], new[rid]) for rid in ("r3", "r1", "r2")], "B")
+        assert outcomes == [RewrapOutcome.GONE, RewrapOutcome.REWRAPPED, RewrapOutcome.CHANGED], k.kind
+        assert k.blob(await k.read("r1")) == new["r1"] and k.blob(await k.read("r2")) != new["r2"]
+        assert await k.read("r3") is None
+        assert await k.store.rewrap_envelopes([], "B") == []

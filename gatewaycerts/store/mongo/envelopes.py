@@ -8,12 +8,15 @@ filter and writes the whole document by `_id` in separate steps, so a filtered `
 the old document back over a concurrent change. A revisioned record is therefore claimed like any change from
 its revision (`RevisionClaims.claim`), but the claim is given back instead of moving the revision: writers
 that read the record before keep their compare-and-swap, and the rewrap changes only the envelope and its
-label. A secret has no revision: it is locked, and `put_secret` takes the same lock. Updates never upsert
-and FerretDB writes them by `_id`, so a record deleted meanwhile stays deleted.
+label. A secret has no revision: it is locked, and `put_secret` takes the same lock. While it holds the
+record the rewrap compares what is stored with what it read, then updates by `_id`; updates never upsert,
+so a record deleted meanwhile stays deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.errors import ConflictError
 from gatewaycerts.store.mongo.claims import RevisionClaims, guard
+
+_CONCURRENCY = 8  # rewraps of one batch in flight at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +71,14 @@ class EnvelopeCollection:
 
     async def samples(self) -> list[StoredEnvelope]:
         out: list[StoredEnvelope] = []
-        label = ""
-        # One index seek per KEK id in use: the next label above the last one seen ("" = no envelope).
-        while True:
-            doc = await guard(
-                self.coll.find_one(
-                    {"kek_id": {"$gt": label}}, self._projection(), sort=[("kek_id", ASCENDING), ("_id", ASCENDING)]
-                )
-            )
-            if doc is None:
-                break
-            label = doc["kek_id"]
-            if (env := self._envelope(doc)) is not None:
+        # The labels in use from the kek_id index (strings above "", the label of records without one), then
+        # one record of each, and one record written before labels existed, if any is left.
+        labels = await guard(self.coll.distinct("kek_id", {"kek_id": {"$gt": ""}}))
+        queries = [self._label(label) for label in sorted(labels)] + [self._label(None)]
+        for q in queries:
+            doc = await guard(self.coll.find_one(q, self._projection()))
+            if doc is not None and (env := self._envelope(doc)) is not None:
                 out.append(env)
-        doc = await guard(self.coll.find_one(self._label(None), self._projection()))
-        if doc is not None and (env := self._envelope(doc)) is not None:
-            out.append(env)
         return out
 
     async def count(self, kek_id: str | None) -> int:
@@ -89,28 +86,38 @@ class EnvelopeCollection:
 
     async def rewrap(self, current: StoredEnvelope, envelope: bytes, kek_id: str) -> RewrapOutcome:
         record_id = current.record_id
-        q: dict[str, Any] = {"_id": record_id, "project_id": current.project_id, self.field: current.envelope}
         try:
-            if self.revisioned:
-                if current.revision is None:
-                    return RewrapOutcome.CHANGED
-                q["revision"] = current.revision
-                await self.claims.claim(record_id, current.revision)
-            else:
+            if not self.revisioned:
                 await self.claims.lock(record_id)
+            elif current.revision is None:
+                return RewrapOutcome.CHANGED
+            else:
+                await self.claims.claim(record_id, current.revision)
         except ConflictError:
             return RewrapOutcome.CHANGED  # a writer holds the record right now
         try:
-            result = await guard(self.coll.update_one(q, {"$set": {self.field: envelope, "kek_id": kek_id}}))
+            # Held, the record cannot change under us: compare here, then write by `_id` alone (the one filter
+            # FerretDB serves without scanning the collection). A delete needs no claim, but an update never
+            # upserts: a record deleted in between stays deleted.
+            doc = await guard(self.coll.find_one({"_id": record_id}, self._projection()))
+            if doc is None or doc.get("project_id") != current.project_id:
+                return RewrapOutcome.GONE
+            stored = doc.get(self.field)
+            if (
+                stored is None
+                or bytes(stored) != current.envelope
+                or (self.revisioned and doc.get("revision") != current.revision)
+            ):
+                return RewrapOutcome.CHANGED
+            result = await guard(
+                self.coll.update_one({"_id": record_id}, {"$set": {self.field: envelope, "kek_id": kek_id}})
+            )
+            return RewrapOutcome.REWRAPPED if result.matched_count else RewrapOutcome.GONE
         finally:
             if self.revisioned:
                 await self.claims.give_back(record_id, current.revision)  # type: ignore[arg-type]
             else:
                 await self.claims.unlock(record_id)
-        if result.matched_count:
-            return RewrapOutcome.REWRAPPED
-        exists = await guard(self.coll.find_one({"_id": record_id, "project_id": current.project_id}, {"_id": 1}))
-        return RewrapOutcome.CHANGED if exists is not None else RewrapOutcome.GONE
 
 
 class MongoEnvelopes:
@@ -135,3 +142,12 @@ class MongoEnvelopes:
 
     async def rewrap_envelope(self, current: StoredEnvelope, envelope: bytes, kek_id: str) -> RewrapOutcome:
         return await self._envelope_collection(current.kind).rewrap(current, envelope, kek_id)
+
+    async def rewrap_envelopes(self, items: Sequence[tuple[StoredEnvelope, bytes]], kek_id: str) -> list[RewrapOutcome]:
+        gate = asyncio.Semaphore(_CONCURRENCY)
+
+        async def one(current: StoredEnvelope, envelope: bytes) -> RewrapOutcome:
+            async with gate:
+                return await self.rewrap_envelope(current, envelope, kek_id)
+
+        return list(await asyncio.gather(*(one(current, envelope) for current, envelope in items)))

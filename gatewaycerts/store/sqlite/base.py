@@ -238,13 +238,21 @@ class SqliteBase:
         return await self._run(lambda conn: int(conn.execute(sql, params).fetchone()[0]))
 
     async def rewrap_envelope(self, current: StoredEnvelope, envelope: bytes, kek_id: str) -> RewrapOutcome:
-        spec = self._envelope_table(current.kind)
-        key = (current.record_id, current.project_id)
+        (outcome,) = await self.rewrap_envelopes([(current, envelope)], kek_id)
+        return outcome
+
+    async def rewrap_envelopes(self, items: Sequence[tuple[StoredEnvelope, bytes]], kek_id: str) -> list[RewrapOutcome]:
+        if not items:
+            return []
+        kinds = {current.kind for current, _ in items}
+        if len(kinds) != 1:
+            raise ValueError("rewrap_envelopes takes envelopes of one kind")
+        spec = self._envelope_table(kinds.pop())
         read = f"SELECT {spec.column} FROM {spec.table} WHERE id = ? AND project_id = ?"  # noqa: S608
         write = f"UPDATE {spec.table} SET {spec.column} = ?, kek_id = ? WHERE id = ? AND project_id = ?"  # noqa: S608
 
-        def op(conn: sqlite3.Connection) -> RewrapOutcome:
-            # One transaction: the compare and the write see the same row, whatever other processes do.
+        def one(conn: sqlite3.Connection, current: StoredEnvelope, envelope: bytes) -> RewrapOutcome:
+            key = (current.record_id, current.project_id)
             row = conn.execute(read, key).fetchone()
             if row is None:
                 return RewrapOutcome.GONE
@@ -259,7 +267,11 @@ class SqliteBase:
             conn.execute(write, (value, kek_id, *key))
             return RewrapOutcome.REWRAPPED
 
-        return await self._run(lambda conn: in_transaction(conn, lambda: op(conn)))
+        def op(conn: sqlite3.Connection) -> list[RewrapOutcome]:
+            # One transaction: each compare and its write see the same row, whatever other processes do.
+            return in_transaction(conn, lambda: [one(conn, current, envelope) for current, envelope in items])
+
+        return await self._run(op)
 
     async def close(self) -> None:
         if self._closed:
