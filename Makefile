@@ -52,6 +52,7 @@ ferretdb:
 bench: install
 	$(BIN)/python bench/bench_key_check.py
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_kek_rotation.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

@@ -46,6 +46,7 @@ from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.expiry import ExpiryReport
 from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
+from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
 from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.requests import CertificateRequestService
@@ -287,11 +288,24 @@ def create_app(
     app[ORDER_WORKER] = worker
     run_worker = settings.order_worker if order_worker is None else order_worker
 
+    async def close() -> None:
+        await audit_store.close()
+        await order_store.close()
+        await pca_store.close()
+        await store.close()
+        executor.shutdown(wait=True)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await store.ensure_schema()
-        await pca_store.ensure_schema()
-        await order_store.ensure_schema()
-        await audit_store.ensure_schema()
+        try:
+            await store.ensure_schema()
+            await pca_store.ensure_schema()
+            await order_store.ensure_schema()
+            await audit_store.ensure_schema()
+            # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
+            await check_keks(EnvelopeStores(store, pca_store, order_store), vault)
+        except BaseException:
+            await close()
+            raise
         task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
         yield
         if task is not None:
@@ -302,11 +316,7 @@ def create_app(
                 log.warning(
                     "the order worker did not stop in %ss; its order is claimed again later", WORKER_STOP_SECONDS
                 )
-        await audit_store.close()
-        await order_store.close()
-        await pca_store.close()
-        await store.close()
-        executor.shutdown(wait=True)
+        await close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz, allow_head=False)

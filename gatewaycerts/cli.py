@@ -1,4 +1,4 @@
-"""The `gatewaycerts` command: serve, token, init-db, openapi, config-reference."""
+"""The `gatewaycerts` command: serve, token, init-db, rotate-kek, openapi, config-reference."""
 
 from __future__ import annotations
 
@@ -102,6 +102,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
     except ListenError as exc:
         raise SystemExit(f"gatewaycerts: {exc.strerror}") from None
+    except KeyVaultError as exc:  # the start-up KEK check (core.kek_rotation.check_keks) refused
+        raise SystemExit(f"gatewaycerts: {exc}") from None
     logging.getLogger("gatewaycerts").info("stopped")
     return 0
 
@@ -193,6 +195,92 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_REMAINING = 1  # rotate-kek: records are left under an old KEK (run again; see the summary)
+EXIT_ERROR = 2  # rotate-kek: could not run (configuration, KEK check, store unavailable)
+
+
+def cmd_rotate_kek(args: argparse.Namespace) -> int:
+    from gatewaycerts.app import build_stores, build_vault
+    from gatewaycerts.core.kek_rotation import EnvelopeStores, KekRotation, KindReport, RotationReport, check_keks
+    from gatewaycerts.domain.errors import StoreUnavailableError
+    from gatewaycerts.keyvault import KeyVaultError
+    from gatewaycerts.web.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        raise SystemExit("gatewaycerts: --batch-size and --limit must be at least 1")
+
+    def fail(message: str) -> int:
+        print(f"gatewaycerts: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+    try:
+        vault = build_vault(settings)
+    except (KeyVaultError, SettingsError) as exc:
+        return fail(str(exc))
+
+    def progress(report: KindReport) -> None:
+        print(
+            f"  {report.kind.value}: {report.rewrapped} re-wrapped, {report.changed} changed meanwhile, "
+            f"{report.gone} deleted meanwhile, {report.failed} failed",
+            flush=True,
+        )
+
+    async def run() -> RotationReport:
+        stores = build_stores(settings)
+        try:
+            for store in stores:
+                await store.ensure_schema()
+            envelope_stores = EnvelopeStores(*stores)
+            # The same check as `serve`: every KEK id in use is configured with the right bytes, and the
+            # active KEK is the one the other replicas use (else this would re-wrap everything under it).
+            await check_keks(envelope_stores, vault, record_canary=not args.dry_run)
+            rotation = KekRotation(envelope_stores, vault, batch_size=args.batch_size, on_batch=progress)
+            return await rotation.run(dry_run=args.dry_run, limit=args.limit)
+        finally:
+            for store in reversed(stores):  # the certificate store owns a shared MongoDB client: close it last
+                await store.close()
+
+    verb = "counting" if args.dry_run else "re-wrapping"
+    print(f"{verb} stored keys not under the active KEK {vault.active_kek_id!r}", flush=True)
+    try:
+        report = asyncio.run(run())
+    except KeyboardInterrupt:
+        print("gatewaycerts: interrupted; run rotate-kek again to continue", file=sys.stderr)
+        return 130
+    except KeyVaultError as exc:
+        return fail(str(exc))
+    except StoreUnavailableError as exc:
+        return fail(f"{exc}; nothing is lost: run rotate-kek again to continue")
+    except Exception as exc:  # one clear line instead of a traceback; the details at DEBUG
+        logging.getLogger("gatewaycerts").debug("rotate-kek failed", exc_info=True)
+        return fail(
+            f"rotate-kek stopped by an unexpected error ({type(exc).__name__}: {str(exc)[:300]}); "
+            "nothing is lost: run rotate-kek again to continue"
+        )
+    print("kind                 re-wrapped  changed  deleted  failed  remaining")
+    for kind_report in report.kinds.values():
+        left = ", ".join(f"{k}: {n}" for k, n in sorted(kind_report.remaining_by_kek.items()))
+        print(
+            f"{kind_report.kind.value:<20} {kind_report.rewrapped:>10} {kind_report.changed:>8} "
+            f"{kind_report.gone:>8} {kind_report.failed:>7} {kind_report.remaining:>10}"
+            + (f"  (KEK {left})" if left else "")
+        )
+    if report.done:
+        print(f"done: every stored key is wrapped by {vault.active_kek_id!r}; older KEKs may be removed")
+        return 0
+    if args.dry_run:
+        print(f"{report.remaining} stored keys are not under {vault.active_kek_id!r} yet (dry run: nothing changed)")
+    elif report.stopped_at_limit:
+        print(f"stopped after --limit {args.limit}: run rotate-kek again to continue")
+    elif failed := sum(k.failed for k in report.kinds.values()):
+        print(f"not finished: {failed} stored keys do not decrypt (their ids are in the log); keep the old KEKs")
+    else:
+        print("not finished: keys remain under an old KEK (changed meanwhile); run rotate-kek again")
+    return EXIT_REMAINING
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -236,6 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--subject", default="dev-user", help="the sub claim")
     token.set_defaults(func=cmd_token)
     sub.add_parser("init-db", help="create store indexes").set_defaults(func=cmd_init_db)
+    rotate = sub.add_parser(
+        "rotate-kek",
+        help="re-wrap every stored key under the newest (last configured) key-encryption key",
+        description="Re-wraps every stored key under the last configured KEK, while the service serves. "
+        "Resumable: run it again after an interruption. Exit 0 only when no key is left under an older KEK.",
+    )
+    rotate.add_argument("--batch-size", type=int, default=100, help="records read per query (default 100)")
+    rotate.add_argument("--dry-run", action="store_true", help="only count what is not under the newest KEK")
+    rotate.add_argument("--limit", type=int, help="stop after this many records (the next run continues)")
+    rotate.set_defaults(func=cmd_rotate_kek)
     openapi = sub.add_parser("openapi", help="write the OpenAPI documents")
     openapi.add_argument("--output", default="schemas")
     openapi.set_defaults(func=cmd_openapi)

@@ -63,6 +63,17 @@ def new_kek_line(kek_id: str) -> str:
     return f"{kek_id}:{base64.b64encode(os.urandom(32)).decode('ascii')}"
 
 
+def envelope_kek_id(blob: bytes | None) -> str:
+    """The KEK id an envelope names, or "" for no blob or one that is not an envelope (stores index this)."""
+    if not blob:
+        return ""
+    try:
+        kek_id = json.loads(blob)["kek"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return kek_id if isinstance(kek_id, str) else ""
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -77,6 +88,11 @@ class KeyVault:
     @property
     def active_kek_id(self) -> str:
         return self._active.kek_id
+
+    @property
+    def kek_ids(self) -> tuple[str, ...]:
+        """The configured KEK ids, oldest first (the last one wraps)."""
+        return tuple(self._keks)
 
     def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
         aad = context.encode("utf-8")

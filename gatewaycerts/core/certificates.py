@@ -97,7 +97,7 @@ def _not_found(cert_id: str) -> str:
     return f"the SSL certificate does not exist{shown}"
 
 
-def _key_context(project_id: str, cert_id: str) -> str:
+def apic_key_context(project_id: str, cert_id: str) -> str:
     return f"apic-certificate:{project_id}:{cert_id}"
 
 
@@ -257,7 +257,7 @@ class CertificateService:
             info=bundle.info,
             chain_pem=bundle.chain_pem,
             encrypted_private_key=self._vault.encrypt(
-                bundle.private_key_pem, context=_key_context(project_id, cert_id)
+                bundle.private_key_pem, context=apic_key_context(project_id, cert_id)
             ),
             trusted_root_ca_pem=bundle.trusted_root_ca_pem,
             has_trusted_root_ca=bundle.trusted_root_ca_pem is not None,
@@ -294,7 +294,7 @@ class CertificateService:
             )
         checked = await self._check_draft(replace(draft, type=current.scope.value, instance_id=current.instance_id))
         bundle = checked.bundle
-        encrypted = self._vault.encrypt(bundle.private_key_pem, context=_key_context(project_id, cert_id))
+        encrypted = self._vault.encrypt(bundle.private_key_pem, context=apic_key_context(project_id, cert_id))
 
         def apply(cur: Certificate) -> Certificate:
             uncovered = [b.url_domain for b in cur.bindings if not _covers(bundle.info, b.url_domain)]

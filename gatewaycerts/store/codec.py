@@ -13,6 +13,7 @@ from gatewaycerts.domain.models import (
     CertificateScope,
     DomainBinding,
 )
+from gatewaycerts.keyvault import envelope_kek_id
 
 # Fields not needed to present a list item; adapters leave them out of list queries.
 HEAVY_FIELDS = ("chain_pem", "private_key", "trusted_root_ca_pem", "bindings")
@@ -90,6 +91,7 @@ def certificate_to_doc(c: Certificate) -> dict[str, Any]:
         "fingerprint_sha256": i.fingerprint_sha256,
         "chain_pem": c.chain_pem,
         "private_key": c.encrypted_private_key,
+        "kek_id": envelope_kek_id(c.encrypted_private_key),
         "trusted_root_ca_pem": c.trusted_root_ca_pem,
         "has_trusted_root_ca": c.has_trusted_root_ca,
         "create_time": c.create_time,

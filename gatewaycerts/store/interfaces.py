@@ -7,13 +7,45 @@ from datetime import datetime
 from typing import Protocol
 
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
+from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.domain.orders import Container, Order, Secret
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
 from gatewaycerts.domain.requests import CertificateRequest
 
 
-class CertificateStore(Protocol):
+class EnvelopeStore(Protocol):
+    """The key envelopes a store holds, for KEK rotation and the start-up KEK check.
+
+    Every write of a record also stores the KEK id its envelope names (`keyvault.envelope_kek_id`) in an
+    indexed field, so records under an old KEK are found by a query, never by decrypting everything.
+    Each method takes an EnvelopeKind the store holds and raises ValueError for another.
+    """
+
+    async def envelopes(self, kind: EnvelopeKind, kek_id: str | None, after: str, limit: int) -> list[StoredEnvelope]:
+        """Records of `kind` whose envelope is labelled `kek_id` (None: not labelled yet, envelope present),
+        id greater than `after`, ascending id, at most `limit` (keyset pagination)."""
+
+    async def envelope_samples(self, kind: EnvelopeKind) -> list[StoredEnvelope]:
+        """One record per KEK label in use (the unlabelled, if any, count as one label: None); no others."""
+
+    async def count_envelopes(self, kind: EnvelopeKind, kek_id: str | None) -> int:
+        """How many records `envelopes(kind, kek_id, ...)` would page through."""
+
+    async def rewrap_envelope(self, current: StoredEnvelope, envelope: bytes, kek_id: str) -> RewrapOutcome:
+        """Replace the record's envelope with `envelope` (labelled `kek_id`) if it is still `current.envelope`.
+
+        Only the envelope and its label change; fields changed concurrently are kept. CHANGED when the stored
+        envelope differs (or the record is being changed right now), GONE when the record no longer exists:
+        a deleted record is never re-created.
+        """
+
+    async def rewrap_envelopes(self, items: Sequence[tuple[StoredEnvelope, bytes]], kek_id: str) -> list[RewrapOutcome]:
+        """rewrap_envelope for each (current, envelope) pair of one kind, in one round trip where the store
+        can (one transaction on SQLite); the outcomes in the order of `items`."""
+
+
+class CertificateStore(EnvelopeStore, Protocol):
     async def ensure_schema(self) -> None:
         """Create tables/collections and indexes; idempotent."""
 
@@ -46,8 +78,14 @@ class CertificateStore(Protocol):
         Projects without a certificate before the last boundary are left out.
         """
 
+    async def kek_canaries(self) -> dict[str, bytes]:
+        """The canary envelope stored for each KEK id that has wrapped keys in this database."""
 
-class PcaStore(Protocol):
+    async def add_kek_canary(self, kek_id: str, envelope: bytes) -> bytes:
+        """Store `envelope` as the canary of `kek_id` unless one exists; return the stored canary."""
+
+
+class PcaStore(EnvelopeStore, Protocol):
     """The private CA registry: authorities, the certificates they issued, and serial reservations."""
 
     async def ensure_schema(self) -> None: ...
@@ -116,7 +154,7 @@ class PcaStore(Protocol):
         """As count_expiring, over the certificates of Active requests that are not deleted."""
 
 
-class OrderStore(Protocol):
+class OrderStore(EnvelopeStore, Protocol):
     """Asynchronous orders (Barbican style) and the secrets and containers they produce."""
 
     async def ensure_schema(self) -> None: ...
@@ -140,7 +178,9 @@ class OrderStore(Protocol):
         oldest first. Claiming one is a replace_order with its revision."""
 
     async def put_secret(self, secret: Secret) -> None:
-        """Insert, or overwrite a secret of the same id (a retried order attempt writes the same ids)."""
+        """Insert, or overwrite a secret of the same id (a retried order attempt writes the same ids).
+
+        Never interleaves with a rewrap_envelope of the same secret (the overwrite wins or comes after)."""
 
     async def get_secret(self, project_id: str, secret_id: str) -> Secret | None: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gatewaycerts.domain.orders import Container, ContainerType, Order, OrderStatus, OrderType, Secret, SecretType
+from gatewaycerts.keyvault import envelope_kek_id
 from gatewaycerts.store.codec import utc
 
 
@@ -25,6 +26,7 @@ def order_to_doc(o: Order) -> dict[str, Any]:
         "error_status_code": o.error_status_code,
         "error_reason": o.error_reason,
         "encrypted_params": o.encrypted_params,
+        "kek_id": envelope_kek_id(o.encrypted_params),
         "attempts": o.attempts,
         "claimed_by": o.claimed_by,
         "claim_until": o.claim_until,
@@ -65,6 +67,7 @@ def secret_to_doc(s: Secret) -> dict[str, Any]:
         "secret_type": s.secret_type.value,
         "content_type": s.content_type,
         "encrypted_payload": s.encrypted_payload,
+        "kek_id": envelope_kek_id(s.encrypted_payload),
         "creator_id": s.creator_id,
         "create_time": s.create_time,
         "algorithm": s.algorithm,

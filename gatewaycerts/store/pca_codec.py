@@ -27,6 +27,7 @@ from gatewaycerts.domain.pca import (
     SubjectAltName,
 )
 from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
+from gatewaycerts.keyvault import envelope_kek_id
 from gatewaycerts.store.codec import utc
 
 # Not needed to present a list item; adapters leave them out of list queries.
@@ -78,6 +79,7 @@ def authority_to_doc(ca: Authority) -> dict[str, Any]:
             "valid_days": ca.crl_configuration.valid_days,
         },
         "encrypted_key": ca.encrypted_key,
+        "kek_id": envelope_kek_id(ca.encrypted_key),
         "certificate_pem": ca.certificate_pem,
         "chain_pem": ca.chain_pem,
         "csr_pem": ca.csr_pem,
@@ -168,6 +170,7 @@ def certificate_to_doc(c: IssuedCertificate) -> dict[str, Any]:
         "certificate_pem": c.certificate_pem,
         "chain_pem": c.chain_pem,
         "encrypted_key": c.encrypted_key,
+        "kek_id": envelope_kek_id(c.encrypted_key),
         "create_time": c.create_time,
         "sans": [{"type": s.type.value, "value": s.value} for s in c.sans],
         "revision": c.revision,

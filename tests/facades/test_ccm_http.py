@@ -751,7 +751,10 @@ async def test_store_outage_and_unexpected_errors_use_the_pca_envelope(
     # a real driver that cannot reach its server
     unreachable = AsyncMongoClient(f"mongodb://127.0.0.1:{free_port()}", serverSelectionTimeoutMS=200, tz_aware=True)
     down = MongoPcaStore(unreachable, "gc_down")
-    down.ensure_schema = _no_schema  # the app would refuse to start otherwise; the outage begins after start
+    # the app would refuse to start otherwise (its schema and its KEK check read the store): the outage
+    # begins after start
+    down.ensure_schema = _no_schema
+    down.envelope_samples = _no_samples
     client = await aiohttp_client(create_app(settings, pca_store=down))
     resp = await client.get(CAS, headers=auth())
     data = await resp.json()
@@ -773,6 +776,10 @@ async def test_store_outage_and_unexpected_errors_use_the_pca_envelope(
 
 async def _no_schema() -> None:
     return None
+
+
+async def _no_samples(kind) -> list:
+    return []
 
 
 def test_conflict_maps_to_pca_1050_and_409():

@@ -781,10 +781,16 @@ async def test_store_outage_and_unexpected_errors_use_the_notary_envelope(aiohtt
     unreachable = AsyncMongoClient(f"mongodb://127.0.0.1:{free_port()}", serverSelectionTimeoutMS=200, tz_aware=True)
     down = MongoPcaStore(unreachable, "gc_down")
 
-    async def no_schema() -> None:  # the app would refuse to start otherwise; the outage begins after start
+    # the app would refuse to start otherwise (its schema and its KEK check read the store): the outage
+    # begins after start
+    async def no_schema() -> None:
         return None
 
+    async def no_samples(kind) -> list:
+        return []
+
     down.ensure_schema = no_schema
+    down.envelope_samples = no_samples
     client = await aiohttp_client(create_app(settings, pca_store=down))
     assert "unavailable" in await error(await client.post(REQS, json={"csr": make_csr()[0]}, headers=as_()), 503)
     await unreachable.close()

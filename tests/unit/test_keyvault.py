@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
+from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id, new_kek_line, parse_keks
 
 
 def test_round_trip_is_bound_to_its_record():
@@ -47,3 +47,36 @@ def test_bad_kek_specs_fail_clearly(spec):
 def test_kek_repr_hides_key():
     kek = parse_keks(new_kek_line("k1"))[0]
     assert base64.b64encode(kek.key).decode() not in repr(kek)
+
+
+def test_kek_ids_in_order_the_last_wraps():
+    vault = KeyVault(parse_keks(f"{new_kek_line('old')}\n# retired soon\n{new_kek_line('new')}"))
+    assert vault.kek_ids == ("old", "new") and vault.active_kek_id == "new"
+    assert vault.kek_id_of(vault.encrypt(b"x", context="c")) == "new"
+
+
+def test_rewrap_moves_an_envelope_to_the_active_kek_and_keeps_its_binding():
+    old = new_kek_line("k1")
+    blob = KeyVault(parse_keks(old)).encrypt(b"data", context="p1:c1")
+    both = KeyVault(parse_keks(old + "\n" + new_kek_line("k2")))
+    rewrapped = both.rewrap(blob, context="p1:c1")
+    assert rewrapped != blob and envelope_kek_id(rewrapped) == "k2"
+    assert both.decrypt(rewrapped, context="p1:c1") == b"data"
+    with pytest.raises(KeyVaultError):
+        both.rewrap(blob, context="p2:c1")  # a rotation cannot move an envelope onto another record
+
+
+@pytest.mark.parametrize(
+    ("blob", "kek_id"),
+    [
+        (None, ""),
+        (b"", ""),
+        (b'{"v":1}\x00\xff', ""),
+        (b'{"v":1}', ""),
+        (b'{"kek": 7}', ""),
+        (b"[1]", ""),
+        (b'{"v":1,"kek":"k9"}', "k9"),
+    ],
+)
+def test_envelope_kek_id_labels_what_stores_index(blob, kek_id):
+    assert envelope_kek_id(blob) == kek_id

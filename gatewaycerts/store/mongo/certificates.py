@@ -12,6 +12,7 @@ ConflictError and re-read. A claim left by a crashed writer is taken over after 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import replace as dc_replace
@@ -22,6 +23,7 @@ from bson import Int64
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     CertificateNotFoundError,
     ConflictError,
@@ -38,6 +40,8 @@ from gatewaycerts.store.codec import (
     name_grams,
     utc,
 )
+from gatewaycerts.store.mongo.claims import RevisionClaims
+from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 from gatewaycerts.store.mongo.expiry import count_expiring
 
 _DUPLICATE = "a certificate named {name!r} already exists in this project and scope"
@@ -64,12 +68,16 @@ def _to_doc(cert: Certificate) -> dict[str, Any]:
 CLAIM_TIMEOUT = timedelta(seconds=30)
 
 
-class MongoCertificateStore:
+class MongoCertificateStore(MongoEnvelopes):
     def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = True) -> None:
         self._client = client
         self._owns_client = owns_client
         self._coll = client[database]["certificates"]
         self._claims = client[database]["certificate_revisions"]
+        self._canaries = client[database]["kek_canaries"]
+        self._envelope_collections = (
+            EnvelopeCollection(EnvelopeKind.APIC_CERTIFICATE, self._coll, "private_key", RevisionClaims(self._claims)),
+        )
 
     async def _guard(self, awaitable: Any) -> Any:
         try:
@@ -113,13 +121,18 @@ class MongoCertificateStore:
         if "certificates_recent" in await self._guard(self._coll.index_information()):
             await self._guard(self._coll.drop_index("certificates_recent"))  # superseded by certificates_newest
         # Documents from before the indexed name filter.
-        async for doc in self._coll.find({"name_grams": {"$exists": False}}, {"name": 1}):
+        # Documents from before the indexed name filter (only if unchanged since read: a writer that raced
+        # this wrote both fields itself).
+        async for doc in self._coll.find({"name_grams": {"$exists": False}}, {"name": 1, "revision": 1}):
             folded = fold_name(doc["name"])
             await self._guard(
                 self._coll.update_one(
-                    {"_id": doc["_id"]}, {"$set": {"name_lower": folded, "name_grams": name_grams(folded)}}
+                    {"_id": doc["_id"], "revision": doc.get("revision"), "name_grams": {"$exists": False}},
+                    {"$set": {"name_lower": folded, "name_grams": name_grams(folded)}},
                 )
             )
+        for spec in self._envelope_collections:
+            await spec.ensure_index()
 
     async def ping(self) -> None:
         await self._guard(self._client.admin.command("ping"))
@@ -356,3 +369,15 @@ class MongoCertificateStore:
         if result.deleted_count:
             return DeleteOutcome.DELETED
         raise ConflictError("the certificate was changed concurrently; retry")
+
+    # -- KEK canaries -----------------------------------------------------------------------------
+
+    async def kek_canaries(self) -> dict[str, bytes]:
+        docs = await self._guard(self._canaries.find({}).to_list(length=None))
+        return {d["_id"]: bytes(d["envelope"]) for d in docs}
+
+    async def add_kek_canary(self, kek_id: str, envelope: bytes) -> bytes:
+        with contextlib.suppress(DuplicateKeyError):  # another replica wrote it first: theirs is checked
+            await self._guard(self._canaries.insert_one({"_id": kek_id, "envelope": envelope}))
+        doc = await self._guard(self._canaries.find_one({"_id": kek_id}))
+        return bytes(doc["envelope"])

@@ -40,7 +40,16 @@ class RevisionClaims:
 
     async def claim(self, record_id: str, current_revision: int, **extra: Any) -> None:
         """Win the right to move `record_id` from `current_revision` to the next, or raise ConflictError."""
-        claim = {"_id": self.claim_id(record_id, current_revision + 1), **extra}
+        await self._take({"_id": self.claim_id(record_id, current_revision + 1), **extra})
+
+    async def lock(self, record_id: str) -> None:
+        """Exclusive right to write a record that has no revision (a secret), or ConflictError."""
+        await self._take({"_id": f"{record_id}@lock"})
+
+    async def unlock(self, record_id: str) -> None:
+        await guard(self._claims.delete_one({"_id": f"{record_id}@lock"}))
+
+    async def _take(self, claim: dict[str, Any]) -> None:
         for _ in range(2):
             try:
                 await guard(self._claims.insert_one({**claim, "at": datetime.now(UTC)}))

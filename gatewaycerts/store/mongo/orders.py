@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
@@ -9,10 +11,12 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import ConflictError, OrderNotFoundError
 from gatewaycerts.domain.models import Page
 from gatewaycerts.domain.orders import Container, Order, Secret
 from gatewaycerts.store.mongo.claims import RevisionClaims, guard, replace_claimed
+from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 from gatewaycerts.store.order_codec import (
     container_from_doc,
     container_to_doc,
@@ -22,8 +26,10 @@ from gatewaycerts.store.order_codec import (
     secret_to_doc,
 )
 
+_LOCK_ATTEMPTS = 16
 
-class MongoOrderStore:
+
+class MongoOrderStore(MongoEnvelopes):
     def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = False) -> None:
         db = client[database]
         self._client = client
@@ -33,6 +39,10 @@ class MongoOrderStore:
         self._containers = db["containers"]
         self._settings = db["project_settings"]
         self._claims = RevisionClaims(db["order_revisions"])
+        self._envelope_collections = (
+            EnvelopeCollection(EnvelopeKind.ORDER, self._orders, "encrypted_params", self._claims),
+            EnvelopeCollection(EnvelopeKind.SECRET, self._secrets, "encrypted_payload", self._claims, revisioned=False),
+        )
 
     async def ensure_schema(self) -> None:
         await guard(
@@ -43,6 +53,8 @@ class MongoOrderStore:
         await guard(
             self._orders.create_index([("status", ASCENDING), ("create_time", ASCENDING)], name="orders_pending")
         )
+        for spec in self._envelope_collections:
+            await spec.ensure_index()
 
     async def close(self) -> None:
         if self._owns_client:
@@ -97,7 +109,19 @@ class MongoOrderStore:
         return bool(result.deleted_count)
 
     async def put_secret(self, secret: Secret) -> None:
-        await self._put(self._secrets, secret_to_doc(secret))
+        # The lock a rewrap takes too: otherwise FerretDB could write a rewrap's stale copy over this one.
+        for n in range(_LOCK_ATTEMPTS):
+            try:
+                await self._claims.lock(secret.id)
+                break
+            except ConflictError:
+                await asyncio.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311 - jitter, not secrets
+        else:
+            raise ConflictError("the secret is being changed concurrently; retry")
+        try:
+            await self._put(self._secrets, secret_to_doc(secret))
+        finally:
+            await self._claims.unlock(secret.id)
 
     async def get_secret(self, project_id: str, secret_id: str) -> Secret | None:
         doc = await self._get(self._secrets, project_id, secret_id)

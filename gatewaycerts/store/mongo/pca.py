@@ -11,6 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     AuthorityNotFoundError,
     CertificateRequestNotFoundError,
@@ -22,6 +23,7 @@ from gatewaycerts.domain.models import Page
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
 from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
 from gatewaycerts.store.mongo.claims import CLAIM_TIMEOUT, RevisionClaims, guard, replace_claimed
+from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 from gatewaycerts.store.mongo.expiry import count_expiring
 from gatewaycerts.store.pca_codec import (
     AUTHORITY_HEAVY,
@@ -55,7 +57,7 @@ def _query(project_id: str, query: PcaQuery, now: datetime, *, authority: bool) 
     return q
 
 
-class MongoPcaStore:
+class MongoPcaStore(MongoEnvelopes):
     def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = False) -> None:
         db = client[database]
         self._client = client
@@ -68,6 +70,11 @@ class MongoPcaStore:
         # the one atomic check every MongoDB-compatible server offers (FerretDB v1 has no partial indexes).
         self._request_keys = db["pca_request_keys"]
         self._claims = RevisionClaims(db["pca_revisions"])
+        # Deleted certificates keep their keys (hidden, not gone): rotation re-wraps them too.
+        self._envelope_collections = (
+            EnvelopeCollection(EnvelopeKind.AUTHORITY, self._authorities, "encrypted_key", self._claims),
+            EnvelopeCollection(EnvelopeKind.ISSUED_CERTIFICATE, self._certificates, "encrypted_key", self._claims),
+        )
 
     async def ensure_schema(self) -> None:
         for coll in (self._authorities, self._certificates):
@@ -92,6 +99,8 @@ class MongoPcaStore:
             self._requests.create_index([("issuer_id", ASCENDING), ("status", ASCENDING)], name="pca_requests_issuer")
         )
         await guard(self._requests.create_index([("not_after", ASCENDING)], name="pca_requests_expiry"))
+        for spec in self._envelope_collections:
+            await spec.ensure_index()
 
     async def close(self) -> None:
         if self._owns_client:

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.errors import StoreUnavailableError
+from gatewaycerts.keyvault import envelope_kek_id
+
+T = TypeVar("T")
+_MIGRATION_BATCH = 500
 
 
 def encode_json(value: Any) -> Any:
@@ -43,6 +51,93 @@ def sort_key(value: datetime) -> str:
 # Readers run beside the one writer (WAL lets them), each on its own connection: sqlite3 releases the GIL
 # while a statement runs, so reads use every core and never queue behind a write.
 READERS = max(2, os.cpu_count() or 2)
+
+
+def in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+    """Run `fn` in one write transaction: a read-modify-write that other processes cannot interleave."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn()
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeTable:
+    """Where a table keeps its records' envelopes: the column itself, or `json_key` of the JSON in `column`.
+
+    Every such table has an indexed `kek_id` column: the KEK id the envelope names, "" without one,
+    NULL for rows written before the column existed (labelled by `label_envelopes` at start).
+    """
+
+    kind: EnvelopeKind
+    table: str
+    column: str
+    json_key: str | None = None
+    has_revision: bool = True
+
+    @property
+    def index_sql(self) -> str:
+        return f"CREATE INDEX IF NOT EXISTS {self.table}_kek ON {self.table} (kek_id, id)"
+
+    @property
+    def present(self) -> str:
+        """SQL: the row holds an envelope (for rows that are not labelled yet)."""
+        if self.json_key is None:
+            return f"length({self.column}) > 0"
+        return f"json_extract({self.column}, '$.{self.json_key}') IS NOT NULL"
+
+    def blob(self, value: Any) -> bytes | None:
+        if self.json_key is None:
+            return None if value is None else bytes(value)
+        blob = json.loads(value, object_hook=decode_json).get(self.json_key)
+        return None if blob is None else bytes(blob)
+
+    def label_clause(self, kek_id: str | None) -> tuple[str, list[Any]]:
+        if kek_id is None:
+            return f"kek_id IS NULL AND {self.present}", []
+        return "kek_id = ?", [kek_id]
+
+    def envelope(self, row: tuple[Any, ...], kek_id: str | None) -> StoredEnvelope | None:
+        """(id, project_id, column[, revision]) -> StoredEnvelope, None when the row holds no envelope."""
+        blob = self.blob(row[2])
+        if not blob:
+            return None
+        revision = int(row[3]) if self.has_revision else None
+        return StoredEnvelope(self.kind, row[1], row[0], blob, kek_id, revision)
+
+    @property
+    def selected(self) -> str:
+        return f"id, project_id, {self.column}" + (", revision" if self.has_revision else "")
+
+
+def add_kek_column(conn: sqlite3.Connection, table: str) -> None:
+    """Databases from before KEK rotation: add the label column (filled by label_envelopes)."""
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if "kek_id" not in columns:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN kek_id TEXT")
+
+
+def label_envelopes(conn: sqlite3.Connection, spec: EnvelopeTable) -> None:
+    """Fill `kek_id` for rows written before it existed (or by an older version still running), in batches."""
+    sql = (
+        f"SELECT id, {spec.column} FROM {spec.table} "  # noqa: S608 - our constants
+        "WHERE kek_id IS NULL AND id > ? ORDER BY id LIMIT ?"
+    )
+    update = f"UPDATE {spec.table} SET kek_id = ? WHERE id = ? AND kek_id IS NULL"  # noqa: S608
+
+    def batch(after: str) -> list[tuple[Any, ...]]:
+        rows = conn.execute(sql, (after, _MIGRATION_BATCH)).fetchall()
+        for record_id, value in rows:
+            conn.execute(update, (envelope_kek_id(spec.blob(value)), record_id))
+        return rows
+
+    after = ""
+    while len(rows := in_transaction(conn, partial(batch, after))) == _MIGRATION_BATCH:
+        after = rows[-1][0]
 
 
 class SqliteBase:
@@ -125,6 +220,97 @@ class SqliteBase:
             return {row[0]: tuple(int(n) for n in row[1:]) for row in conn.execute(sql, [*keys, max(keys)])}
 
         return await self._read(op)
+
+    # -- key envelopes (EnvelopeStore) ----------------------------------------------------------
+
+    _ENVELOPES: tuple[EnvelopeTable, ...] = ()
+
+    def _envelope_table(self, kind: EnvelopeKind) -> EnvelopeTable:
+        for spec in self._ENVELOPES:
+            if spec.kind is kind:
+                return spec
+        raise ValueError(f"{type(self).__name__} holds no {kind.value} envelopes")
+
+    async def envelopes(self, kind: EnvelopeKind, kek_id: str | None, after: str, limit: int) -> list[StoredEnvelope]:
+        spec = self._envelope_table(kind)
+        where, params = spec.label_clause(kek_id)
+        sql = (
+            f"SELECT {spec.selected} FROM {spec.table} WHERE {where} AND id > ? "  # noqa: S608 - our constants
+            "ORDER BY id LIMIT ?"
+        )
+
+        def op(conn: sqlite3.Connection) -> list[StoredEnvelope]:
+            rows = conn.execute(sql, [*params, after, limit]).fetchall()
+            return [env for env in (spec.envelope(row, kek_id) for row in rows) if env is not None]
+
+        return await self._run(op)
+
+    async def envelope_samples(self, kind: EnvelopeKind) -> list[StoredEnvelope]:
+        spec = self._envelope_table(kind)
+        # One index seek per KEK id in use: the next label above the last one seen ("" = no envelope).
+        next_label = (
+            f"SELECT kek_id, {spec.selected} FROM {spec.table} WHERE kek_id > ? "  # noqa: S608
+            "ORDER BY kek_id, id LIMIT 1"
+        )
+        where, _ = spec.label_clause(None)
+        unlabelled = f"SELECT NULL, {spec.selected} FROM {spec.table} WHERE {where} LIMIT 1"  # noqa: S608
+
+        def op(conn: sqlite3.Connection) -> list[StoredEnvelope]:
+            samples: list[StoredEnvelope] = []
+            label = ""
+            while (row := conn.execute(next_label, (label,)).fetchone()) is not None:
+                label = row[0]
+                env = spec.envelope(row[1:], label)
+                if env is not None:
+                    samples.append(env)
+            row = conn.execute(unlabelled).fetchone()
+            if row is not None and (env := spec.envelope(row[1:], None)) is not None:
+                samples.append(env)
+            return samples
+
+        return await self._run(op)
+
+    async def count_envelopes(self, kind: EnvelopeKind, kek_id: str | None) -> int:
+        spec = self._envelope_table(kind)
+        where, params = spec.label_clause(kek_id)
+        sql = f"SELECT count(*) FROM {spec.table} WHERE {where}"  # noqa: S608 - our constants
+        return await self._run(lambda conn: int(conn.execute(sql, params).fetchone()[0]))
+
+    async def rewrap_envelope(self, current: StoredEnvelope, envelope: bytes, kek_id: str) -> RewrapOutcome:
+        (outcome,) = await self.rewrap_envelopes([(current, envelope)], kek_id)
+        return outcome
+
+    async def rewrap_envelopes(self, items: Sequence[tuple[StoredEnvelope, bytes]], kek_id: str) -> list[RewrapOutcome]:
+        if not items:
+            return []
+        kinds = {current.kind for current, _ in items}
+        if len(kinds) != 1:
+            raise ValueError("rewrap_envelopes takes envelopes of one kind")
+        spec = self._envelope_table(kinds.pop())
+        read = f"SELECT {spec.column} FROM {spec.table} WHERE id = ? AND project_id = ?"  # noqa: S608
+        write = f"UPDATE {spec.table} SET {spec.column} = ?, kek_id = ? WHERE id = ? AND project_id = ?"  # noqa: S608
+
+        def one(conn: sqlite3.Connection, current: StoredEnvelope, envelope: bytes) -> RewrapOutcome:
+            key = (current.record_id, current.project_id)
+            row = conn.execute(read, key).fetchone()
+            if row is None:
+                return RewrapOutcome.GONE
+            if spec.blob(row[0]) != current.envelope:
+                return RewrapOutcome.CHANGED
+            if spec.json_key is None:
+                value: Any = envelope
+            else:
+                doc = json.loads(row[0], object_hook=decode_json)
+                doc[spec.json_key] = envelope
+                value = json.dumps(doc, default=encode_json)
+            conn.execute(write, (value, kek_id, *key))
+            return RewrapOutcome.REWRAPPED
+
+        def op(conn: sqlite3.Connection) -> list[RewrapOutcome]:
+            # One transaction: each compare and its write see the same row, whatever other processes do.
+            return in_transaction(conn, lambda: [one(conn, current, envelope) for current, envelope in items])
+
+        return await self._run(op)
 
     async def close(self) -> None:
         if self._closed:

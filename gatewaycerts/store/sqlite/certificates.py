@@ -11,6 +11,7 @@ from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     CertificateNotFoundError,
     ConflictError,
@@ -25,7 +26,15 @@ from gatewaycerts.store.codec import (
     fold_name,
     name_grams,
 )
-from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
+from gatewaycerts.store.sqlite.base import (
+    EnvelopeTable,
+    SqliteBase,
+    add_kek_column,
+    decode_json,
+    encode_json,
+    label_envelopes,
+    sort_key,
+)
 
 T = TypeVar("T")
 
@@ -61,8 +70,10 @@ CREATE TABLE IF NOT EXISTS certificates (
     binding_count INTEGER NOT NULL,
     summary TEXT NOT NULL,
     heavy TEXT NOT NULL,
-    private_key BLOB NOT NULL
+    private_key BLOB NOT NULL,
+    kek_id TEXT
 );
+CREATE TABLE IF NOT EXISTS kek_canaries (kek_id TEXT PRIMARY KEY, envelope BLOB NOT NULL);
 """
 
 # Every list query is served by one of these (tests/contract/test_query_plans.py reads the plans): newest
@@ -84,6 +95,7 @@ CREATE INDEX IF NOT EXISTS certificates_by_instance
     ON certificates (project_id, instance_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS certificates_expiry ON certificates (not_after);
 """
+_ENVELOPE_TABLE = EnvelopeTable(EnvelopeKind.APIC_CERTIFICATE, "certificates", "private_key")
 
 # The list's `total` for no filter or one equality filter, kept by triggers in the same transaction as every
 # write (so it cannot drift): counting 100,000 index entries costs ~10 ms, reading one row nothing.
@@ -203,6 +215,8 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 class SqliteCertificateStore(SqliteBase):
+    _ENVELOPES = (_ENVELOPE_TABLE,)
+
     async def ensure_schema(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.executescript(_SCHEMA)
@@ -219,7 +233,10 @@ class SqliteCertificateStore(SqliteBase):
                 conn.execute("UPDATE certificates SET not_after = ? WHERE id = ?", (sort_key(not_after), cert_id))
             for cert_id, name in conn.execute("SELECT id, name FROM certificates WHERE name_lower IS NULL").fetchall():
                 conn.execute("UPDATE certificates SET name_lower = ? WHERE id = ?", (fold_name(name), cert_id))
+            add_kek_column(conn, "certificates")
+            label_envelopes(conn, _ENVELOPE_TABLE)
             conn.executescript(_INDEXES)
+            conn.execute(_ENVELOPE_TABLE.index_sql)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'certificate_counts'").fetchone()
@@ -247,6 +264,7 @@ class SqliteCertificateStore(SqliteBase):
         doc = certificate_to_doc(cert)
         heavy = {k: doc.pop(k) for k in HEAVY_FIELDS}
         private_key = heavy.pop("private_key")
+        kek_id = doc.pop("kek_id")  # a column only: a rewrap changes the key and its label, nothing else
         return {
             **{c.lstrip("_"): doc[c] for c in _COLUMNS},
             "create_time": sort_key(cert.create_time),
@@ -255,6 +273,7 @@ class SqliteCertificateStore(SqliteBase):
             "summary": json.dumps(doc, default=encode_json),
             "heavy": json.dumps(heavy, default=encode_json),
             "private_key": private_key,
+            "kek_id": kek_id,
         }
 
     @staticmethod
@@ -457,5 +476,20 @@ class SqliteCertificateStore(SqliteBase):
                 conn.execute("DELETE FROM certificates WHERE rowid = ?", (rowid,))
                 _drop_grams(conn, project_id, name, rowid)
                 return DeleteOutcome.DELETED
+
+        return await self._run(op)
+
+    # -- KEK canaries -----------------------------------------------------------------------------
+
+    async def kek_canaries(self) -> dict[str, bytes]:
+        def op(conn: sqlite3.Connection) -> dict[str, bytes]:
+            return {row[0]: bytes(row[1]) for row in conn.execute("SELECT kek_id, envelope FROM kek_canaries")}
+
+        return await self._run(op)
+
+    async def add_kek_canary(self, kek_id: str, envelope: bytes) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            conn.execute("INSERT OR IGNORE INTO kek_canaries (kek_id, envelope) VALUES (?, ?)", (kek_id, envelope))
+            return bytes(conn.execute("SELECT envelope FROM kek_canaries WHERE kek_id = ?", (kek_id,)).fetchone()[0])
 
         return await self._run(op)

@@ -13,6 +13,7 @@ from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import ConflictError, OrderNotFoundError
 from gatewaycerts.domain.models import Page
 from gatewaycerts.domain.orders import Container, Order, Secret
@@ -24,7 +25,15 @@ from gatewaycerts.store.order_codec import (
     secret_from_doc,
     secret_to_doc,
 )
-from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
+from gatewaycerts.store.sqlite.base import (
+    EnvelopeTable,
+    SqliteBase,
+    add_kek_column,
+    decode_json,
+    encode_json,
+    label_envelopes,
+    sort_key,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -34,14 +43,19 @@ CREATE TABLE IF NOT EXISTS orders (
     create_time TEXT NOT NULL,
     claim_until TEXT,
     revision INTEGER NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    kek_id TEXT
 );
 CREATE INDEX IF NOT EXISTS orders_recent ON orders (project_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS orders_pending ON orders (status, create_time);
-CREATE TABLE IF NOT EXISTS secrets (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, doc TEXT NOT NULL, kek_id TEXT);
 CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS preferred_cas (project_id TEXT PRIMARY KEY, ca_id TEXT NOT NULL);
 """
+_ENVELOPE_TABLES = (
+    EnvelopeTable(EnvelopeKind.ORDER, "orders", "doc", "encrypted_params"),
+    EnvelopeTable(EnvelopeKind.SECRET, "secrets", "doc", "encrypted_payload", has_revision=False),
+)
 
 
 def _dump(doc: dict[str, Any]) -> str:
@@ -53,6 +67,8 @@ def _load(text: str) -> dict[str, Any]:
 
 
 def _order_row(order: Order) -> dict[str, Any]:
+    doc = order_to_doc(order)
+    kek_id = doc.pop("kek_id")  # a column only: a rewrap changes the envelope and its label, nothing else
     return {
         "id": order.id,
         "project_id": order.project_id,
@@ -60,13 +76,23 @@ def _order_row(order: Order) -> dict[str, Any]:
         "create_time": sort_key(order.create_time),
         "claim_until": None if order.claim_until is None else sort_key(order.claim_until),
         "revision": order.revision,
-        "doc": _dump(order_to_doc(order)),
+        "doc": _dump(doc),
+        "kek_id": kek_id,
     }
 
 
 class SqliteOrderStore(SqliteBase):
+    _ENVELOPES = _ENVELOPE_TABLES
+
     async def ensure_schema(self) -> None:
-        await self._run(lambda conn: conn.executescript(_SCHEMA))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executescript(_SCHEMA)
+            for spec in _ENVELOPE_TABLES:
+                add_kek_column(conn, spec.table)
+                label_envelopes(conn, spec)
+                conn.execute(spec.index_sql)
+
+        await self._run(op)
 
     # -- orders -------------------------------------------------------------------------------------
 
@@ -76,8 +102,8 @@ class SqliteOrderStore(SqliteBase):
         def op(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
-                    "INSERT INTO orders (id, project_id, status, create_time, claim_until, revision, doc) "
-                    "VALUES (:id, :project_id, :status, :create_time, :claim_until, :revision, :doc)",
+                    "INSERT INTO orders (id, project_id, status, create_time, claim_until, revision, doc, kek_id) "
+                    "VALUES (:id, :project_id, :status, :create_time, :claim_until, :revision, :doc, :kek_id)",
                     row,
                 )
             except sqlite3.IntegrityError:
@@ -114,7 +140,8 @@ class SqliteOrderStore(SqliteBase):
 
         def op(conn: sqlite3.Connection) -> None:
             cur = conn.execute(
-                "UPDATE orders SET status = :status, claim_until = :claim_until, revision = :revision, doc = :doc "
+                "UPDATE orders SET status = :status, claim_until = :claim_until, revision = :revision, doc = :doc, "
+                "kek_id = :kek_id "
                 "WHERE id = :id AND project_id = :project_id AND revision = :expected",
                 {**row, "expected": expected_revision},
             )
@@ -143,12 +170,13 @@ class SqliteOrderStore(SqliteBase):
     # -- secrets and containers -----------------------------------------------------------------------
 
     async def _put(self, table: str, record_id: str, project_id: str, doc: dict[str, Any]) -> None:
-        await self._run(
-            lambda conn: conn.execute(
-                f"INSERT OR REPLACE INTO {table} (id, project_id, doc) VALUES (?, ?, ?)",  # noqa: S608
-                (record_id, project_id, _dump(doc)),
-            )
-        )
+        columns, values = ["id", "project_id", "doc"], [record_id, project_id]
+        if "kek_id" in doc:
+            columns.append("kek_id")
+            values.append(doc.pop("kek_id"))
+        values.insert(2, _dump(doc))
+        sql = f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"  # noqa: S608
+        await self._run(lambda conn: conn.execute(sql, values))
 
     async def _delete(self, table: str, project_id: str, record_id: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     AuthorityNotFoundError,
     CertificateRequestNotFoundError,
@@ -41,7 +42,15 @@ from gatewaycerts.store.pca_codec import (
     sort_field,
     status_clause,
 )
-from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
+from gatewaycerts.store.sqlite.base import (
+    EnvelopeTable,
+    SqliteBase,
+    add_kek_column,
+    decode_json,
+    encode_json,
+    label_envelopes,
+    sort_key,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pca_serials (
@@ -61,7 +70,8 @@ CREATE TABLE IF NOT EXISTS pca_authorities (
     serial_number TEXT,
     revision INTEGER NOT NULL,
     summary TEXT NOT NULL,
-    heavy TEXT NOT NULL
+    heavy TEXT NOT NULL,
+    kek_id TEXT
 );
 CREATE INDEX IF NOT EXISTS pca_authorities_recent ON pca_authorities (project_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS pca_authorities_issuer ON pca_authorities (issuer_id, status);
@@ -78,7 +88,8 @@ CREATE TABLE IF NOT EXISTS pca_certificates (
     deleted INTEGER NOT NULL,
     revision INTEGER NOT NULL,
     summary TEXT NOT NULL,
-    heavy TEXT NOT NULL
+    heavy TEXT NOT NULL,
+    kek_id TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS pca_certificates_serial ON pca_certificates (issuer_id, serial_number);
 CREATE INDEX IF NOT EXISTS pca_certificates_recent ON pca_certificates (project_id, create_time DESC, id DESC);
@@ -127,6 +138,11 @@ _CERTIFICATE_COLUMNS = (
 _REQUEST_COLUMNS = ("project_id", "status", "csr_fingerprint", "issuer_id", "revision")
 _TIME_COLUMNS = ("not_after", "create_time")
 _DUPLICATE_CSR = "pca_requests.csr_fingerprint"  # in SQLite's message when the partial unique index refuses
+# Deleted certificates keep their keys (hidden, not gone): rotation re-wraps them too.
+_ENVELOPE_TABLES = (
+    EnvelopeTable(EnvelopeKind.AUTHORITY, "pca_authorities", "heavy", "encrypted_key"),
+    EnvelopeTable(EnvelopeKind.ISSUED_CERTIFICATE, "pca_certificates", "heavy", "encrypted_key"),
+)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -135,6 +151,8 @@ def _time(value: datetime | None) -> str | None:
 
 def _row(doc: dict[str, Any], columns: tuple[str, ...], heavy_fields: tuple[str, ...]) -> dict[str, Any]:
     row = {"id": doc["_id"], **{c: doc[c] for c in columns}, **{c: _time(doc[c]) for c in _TIME_COLUMNS}}
+    if "kek_id" in doc:
+        row["kek_id"] = doc.pop("kek_id")  # a column only: a rewrap changes the key and its label, nothing else
     heavy = {k: doc.pop(k) for k in heavy_fields}
     row["summary"] = json.dumps(doc, default=encode_json)
     row["heavy"] = json.dumps(heavy, default=encode_json)
@@ -170,8 +188,17 @@ def _where(project_id: str, query: PcaQuery, now: datetime, *, authority: bool) 
 
 
 class SqlitePcaStore(SqliteBase):
+    _ENVELOPES = _ENVELOPE_TABLES
+
     async def ensure_schema(self) -> None:
-        await self._run(lambda conn: conn.executescript(_SCHEMA))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executescript(_SCHEMA)
+            for spec in _ENVELOPE_TABLES:
+                add_kek_column(conn, spec.table)
+                label_envelopes(conn, spec)
+                conn.execute(spec.index_sql)
+
+        await self._run(op)
 
     async def reserve_serial(self, issuer_key: str, serial_number: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
