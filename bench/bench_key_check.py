@@ -6,7 +6,6 @@ Prints ops/s for each variant and the ratios; run with `make bench`. Not a test.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -14,17 +13,9 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from bench.harness import rate
 from gatewaycerts.pki.bundle import validate_bundle
 from tests.factories import NOW, ec_chain, rsa_chain
-
-
-def rate(fn, seconds: float = 1.5) -> float:
-    fn()
-    n, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        fn()
-        n += 1
-    return n / elapsed
 
 
 def main() -> None:
@@ -45,7 +36,7 @@ def main() -> None:
             rsa_key_bytes, None
         ),
     }
-    results = {name: rate(fn) for name, fn in rows.items()}
+    results = {name: rate(fn, 1.5) for name, fn in rows.items()}
     width = max(map(len, results))
     print(f"{'operation':<{width}}  ops/s")
     for name, r in results.items():

@@ -232,7 +232,7 @@ def cmd_rotate_kek(args: argparse.Namespace) -> int:
         try:
             for store in stores:
                 await store.ensure_schema()
-            envelope_stores = EnvelopeStores(*stores)
+            envelope_stores = EnvelopeStores(stores.certificates, stores.pca, stores.orders)
             # The same check as `serve`: every KEK id in use is configured with the right bytes, and the
             # active KEK is the one the other replicas use (else this would re-wrap everything under it).
             await check_keks(envelope_stores, vault, record_canary=not args.dry_run)

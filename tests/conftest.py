@@ -151,3 +151,11 @@ def auth(token) -> Callable[..., dict[str, str]]:
         return {"X-Auth-Token": token(project, role)}
 
     return headers
+
+
+def app_on(settings: Settings, every_store, **kw):
+    """The service on the given (certificates, pca, orders, audit) stores; the order worker driven by the test."""
+    certificates, pca, orders, audit = every_store
+    return create_app(
+        settings, store=certificates, pca_store=pca, order_store=orders, audit_store=audit, order_worker=False, **kw
+    )

@@ -55,7 +55,7 @@ class Deployment:
         for store in built:
             await store.ensure_schema()
         try:
-            yield EnvelopeStores(*built)
+            yield EnvelopeStores(built.certificates, built.pca, built.orders)
         finally:
             for store in reversed(built):
                 await store.close()

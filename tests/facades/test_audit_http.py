@@ -21,6 +21,7 @@ from gatewaycerts.core.audit import encode_marker
 from gatewaycerts.domain.audit import AuditEvent, AuditMarker, AuditQuery
 from gatewaycerts.store.mongo.audit import MongoAuditStore
 from gatewaycerts.store.sqlite.audit import SqliteAuditStore
+from tests.conftest import app_on
 from tests.factories import MovableClock, ec_chain
 from tests.mongo_server import FerretDB, MongoUnavailable
 from tests.notary_helpers import make_csr
@@ -41,17 +42,9 @@ EXPORT_PASSWORD = "Walk-Export-Passw0rd"
 
 @pytest.fixture
 async def trail(aiohttp_client, settings, every_store, token):
-    certificates, pca, orders, audit = every_store
+    audit = every_store[3]
     clock = MovableClock()
-    app = create_app(
-        settings,
-        store=certificates,
-        pca_store=pca,
-        order_store=orders,
-        audit_store=audit,
-        clock=clock,
-        order_worker=False,
-    )
+    app = app_on(settings, every_store, clock=clock)
     client = await aiohttp_client(app)
     client.clock, client.app_, client.audit_store = clock, app, audit
     client.as_ = lambda role="admin", project="p1", subject="alice": {

@@ -13,9 +13,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import ORDER_WORKER
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
+from tests.conftest import app_on
 from tests.factories import CertSpec, MovableClock, ca_spec, ec_chain, ec_key, issue
 from tests.notary_helpers import make_csr
 
@@ -407,17 +407,9 @@ def routes(app) -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def world(aiohttp_client, settings, every_store, token):
-    certificates, pca, orders, audit = every_store
+    audit = every_store[3]
     clock = MovableClock()
-    app = create_app(
-        settings,
-        store=certificates,
-        pca_store=pca,
-        order_store=orders,
-        audit_store=audit,
-        clock=clock,
-        order_worker=False,
-    )
+    app = app_on(settings, every_store, clock=clock)
     client = await aiohttp_client(app)
     return World(client, app, clock, audit, {"X-Auth-Token": token("p1", "admin", subject=ACTOR)})
 

@@ -12,8 +12,9 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -53,16 +54,31 @@ def sort_key(value: datetime) -> str:
 READERS = max(2, os.cpu_count() or 2)
 
 
-def in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
-    """Run `fn` in one write transaction: a read-modify-write that other processes cannot interleave."""
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): a read-modify-write that other processes cannot
+    interleave, and a write landing together with what it maintains."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = fn()
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return result
+
+
+def in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+    """Run `fn` in one write transaction (see `transaction`)."""
+    with transaction(conn):
+        return fn()
+
+
+def prepare_envelope_tables(conn: sqlite3.Connection, specs: Sequence[EnvelopeTable]) -> None:
+    """Give each table its `kek_id` label column (filled for rows from before it) and the label's index."""
+    for spec in specs:
+        add_kek_column(conn, spec.table)
+        label_envelopes(conn, spec)
+        conn.execute(spec.index_sql)
 
 
 @dataclass(frozen=True, slots=True)

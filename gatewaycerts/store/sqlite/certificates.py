@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from datetime import datetime
@@ -29,11 +28,11 @@ from gatewaycerts.store.codec import (
 from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
-    add_kek_column,
     decode_json,
     encode_json,
-    label_envelopes,
+    prepare_envelope_tables,
     sort_key,
+    transaction,
 )
 
 T = TypeVar("T")
@@ -202,16 +201,6 @@ def _drop_grams(conn: sqlite3.Connection, project_id: str, name: str, rowid: int
     )
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): a write and what it maintains land together."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 class SqliteCertificateStore(SqliteBase):
@@ -233,12 +222,9 @@ class SqliteCertificateStore(SqliteBase):
                 conn.execute("UPDATE certificates SET not_after = ? WHERE id = ?", (sort_key(not_after), cert_id))
             for cert_id, name in conn.execute("SELECT id, name FROM certificates WHERE name_lower IS NULL").fetchall():
                 conn.execute("UPDATE certificates SET name_lower = ? WHERE id = ?", (fold_name(name), cert_id))
-            add_kek_column(conn, "certificates")
-            label_envelopes(conn, _ENVELOPE_TABLE)
+            prepare_envelope_tables(conn, (_ENVELOPE_TABLE,))
             conn.executescript(_INDEXES)
-            conn.execute(_ENVELOPE_TABLE.index_sql)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'certificate_counts'").fetchone()
                 if known is None:  # counts start from the rows already there, in the same transaction
                     for statement in _split_script(_COUNTS):
@@ -250,10 +236,6 @@ class SqliteCertificateStore(SqliteBase):
                         "SELECT rowid, project_id, name_lower FROM certificates"
                     ).fetchall():
                         _add_grams(conn, project_id, name, rowid)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
         await self._run(op)
 
@@ -290,7 +272,7 @@ class SqliteCertificateStore(SqliteBase):
         row = self._row(cert)
 
         def op(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+            with transaction(conn):
                 try:
                     rowid = conn.execute(
                         f"INSERT INTO certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",  # noqa: S608
@@ -437,7 +419,7 @@ class SqliteCertificateStore(SqliteBase):
         assignments = ", ".join(f"{k} = :{k}" for k in row if k != "id")
 
         def op(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
+            with transaction(conn):
                 before = conn.execute(
                     "SELECT rowid, name_lower, revision FROM certificates WHERE id = ? AND project_id = ?",
                     (cert.id, cert.project_id),
@@ -463,7 +445,7 @@ class SqliteCertificateStore(SqliteBase):
 
     async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
         def op(conn: sqlite3.Connection) -> DeleteOutcome:
-            with _transaction(conn):
+            with transaction(conn):
                 found = conn.execute(
                     "SELECT rowid, name_lower, binding_count FROM certificates WHERE id = ? AND project_id = ?",
                     (cert_id, project_id),

@@ -28,10 +28,9 @@ from gatewaycerts.store.order_codec import (
 from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
-    add_kek_column,
     decode_json,
     encode_json,
-    label_envelopes,
+    prepare_envelope_tables,
     sort_key,
 )
 
@@ -87,10 +86,7 @@ class SqliteOrderStore(SqliteBase):
     async def ensure_schema(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.executescript(_SCHEMA)
-            for spec in _ENVELOPE_TABLES:
-                add_kek_column(conn, spec.table)
-                label_envelopes(conn, spec)
-                conn.execute(spec.index_sql)
+            prepare_envelope_tables(conn, _ENVELOPE_TABLES)
 
         await self._run(op)
 
