@@ -530,7 +530,7 @@ def main() -> None:
             pass
         db = state / "gatewaycerts.db"
         t0 = time.perf_counter()
-        ids = seed_sqlite(db, data)
+        ids = seed_sqlite(db, data, build_vault(Settings(state_dir=state)))
         print(f"(seeded {data.total:,} certificates into SQLite in {time.perf_counter() - t0:.0f} s)", flush=True)
 
         async def open_sqlite():
@@ -551,7 +551,8 @@ def main() -> None:
             upload_section(table, "FerretDB", env, args.scale * 0.3, [1])
             issue_section(table, "FerretDB", env, args.scale * 0.3, [1])
             data = Dataset("bigproject", 5_000, 10, 100)
-            ids = seed_mongo_sync(server.uri, "benchread", data)
+            mstate = Path(tempfile.mkdtemp(prefix="gc-bench-mread-"))
+            ids = seed_mongo_sync(server.uri, "benchread", data, build_vault(Settings(state_dir=mstate)))
             env_read = {"GATEWAYCERTS_DATABASE_URL": server.uri + "benchread"}
 
             async def open_mongo():
@@ -566,7 +567,7 @@ def main() -> None:
                 "FerretDB",
                 env_read,
                 data,
-                Path(tempfile.mkdtemp(prefix="gc-bench-mread-")),
+                mstate,
                 ids,
                 open_mongo,
                 requests_per_list=40,

@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from gatewaycerts.core.certificates import apic_key_context
 from gatewaycerts.domain.models import AlgorithmType, Certificate, CertificateScope
-from gatewaycerts.keyvault import KeyVault, new_kek_line, parse_keks
+from gatewaycerts.keyvault import KeyVault
 from gatewaycerts.pki.bundle import validate_bundle
 from tests.factories import ec_chain
 
@@ -40,11 +41,11 @@ def name_of(i: int) -> str:
     return f"{WORDS[i % 10]}_{WORDS[(i // 10) % 10]}_{i:06d}"
 
 
-def certificates(data: Dataset) -> Iterator[Certificate]:
+def certificates(data: Dataset, vault: KeyVault) -> Iterator[Certificate]:
+    """`vault`: the service's own KEKs (its start-up check decrypts a sample of the stored keys)."""
     chain = ec_chain()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     bundle = validate_bundle(chain.bundle(), chain.leaf.key_pem(), None, now=now)
-    envelope = KeyVault(parse_keks(new_kek_line("bench"))).encrypt(bundle.private_key_pem, context="bench")
     base = Certificate(
         id="",
         project_id="",
@@ -53,7 +54,7 @@ def certificates(data: Dataset) -> Iterator[Certificate]:
         instance_id="common",
         info=bundle.info,
         chain_pem=bundle.chain_pem,
-        encrypted_private_key=envelope,
+        encrypted_private_key=b"",
         trusted_root_ca_pem=None,
         has_trusted_root_ca=False,
         create_time=now,
@@ -71,9 +72,11 @@ def certificates(data: Dataset) -> Iterator[Certificate]:
                 signature_algorithm=SIGNATURES[i % 2],
                 algorithm_type=AlgorithmType.ECC,
             )
+            cert_id = uuid.uuid4().hex
             yield dataclasses.replace(
                 base,
-                id=uuid.uuid4().hex,
+                id=cert_id,
+                encrypted_private_key=vault.encrypt(bundle.private_key_pem, context=apic_key_context(project, cert_id)),
                 project_id=project,
                 name=name_of(i),
                 scope=CertificateScope.INSTANCE if instance else CertificateScope.GLOBAL,
@@ -83,7 +86,7 @@ def certificates(data: Dataset) -> Iterator[Certificate]:
             )
 
 
-def seed_sqlite(path: Path, data: Dataset) -> list[str]:
+def seed_sqlite(path: Path, data: Dataset, vault: KeyVault) -> list[str]:
     """Bulk-insert into a SQLite store whose schema exists (the counters' triggers run as for any insert);
     returns the big project's ids."""
     from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
@@ -102,7 +105,7 @@ def seed_sqlite(path: Path, data: Dataset) -> list[str]:
             batch.clear()
 
     conn.execute("BEGIN")
-    for cert in certificates(data):
+    for cert in certificates(data, vault):
         row = SqliteCertificateStore._row(cert)
         columns = columns or list(row)
         batch.append(row)
@@ -117,7 +120,7 @@ def seed_sqlite(path: Path, data: Dataset) -> list[str]:
     return ids
 
 
-async def seed_mongo(uri: str, database: str, data: Dataset) -> list[str]:
+async def seed_mongo(uri: str, database: str, data: Dataset, vault: KeyVault) -> list[str]:
     from pymongo import AsyncMongoClient
 
     from gatewaycerts.store.mongo.certificates import MongoCertificateStore, _to_doc
@@ -128,7 +131,7 @@ async def seed_mongo(uri: str, database: str, data: Dataset) -> list[str]:
     coll = client[database]["certificates"]
     ids: list[str] = []
     batch: list[dict] = []
-    for cert in certificates(data):
+    for cert in certificates(data, vault):
         batch.append(_to_doc(cert))
         if cert.project_id == data.big_project:
             ids.append(cert.id)
@@ -141,5 +144,5 @@ async def seed_mongo(uri: str, database: str, data: Dataset) -> list[str]:
     return ids
 
 
-def seed_mongo_sync(uri: str, database: str, data: Dataset) -> list[str]:
-    return asyncio.run(seed_mongo(uri, database, data))
+def seed_mongo_sync(uri: str, database: str, data: Dataset, vault: KeyVault) -> list[str]:
+    return asyncio.run(seed_mongo(uri, database, data, vault))

@@ -102,17 +102,18 @@ def build_store(settings: Settings) -> CertificateStore:
 
 
 def build_stores(settings: Settings) -> Stores:
-    """Every store, on one database (one MongoDB client, owned and closed by the certificate store)."""
+    """Every store, on one database (one SQLite file with one writer and one reader pool, or one MongoDB
+    client, owned and closed by the certificate store)."""
     path = settings.sqlite_path
     if path is not None:
         from gatewaycerts.store.sqlite.audit import SqliteAuditStore
+        from gatewaycerts.store.sqlite.base import SqliteDatabase
         from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
         from gatewaycerts.store.sqlite.orders import SqliteOrderStore
         from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 
-        return Stores(
-            SqliteCertificateStore(path), SqlitePcaStore(path), SqliteOrderStore(path), SqliteAuditStore(path)
-        )
+        db = SqliteDatabase(path)  # one writer (group commits across the stores) and one reader pool
+        return Stores(SqliteCertificateStore(db), SqlitePcaStore(db), SqliteOrderStore(db), SqliteAuditStore(db))
     from pymongo import AsyncMongoClient
     from pymongo.uri_parser import parse_uri
 

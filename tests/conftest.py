@@ -19,6 +19,7 @@ from gatewaycerts.store.mongo.certificates import MongoCertificateStore
 from gatewaycerts.store.mongo.orders import MongoOrderStore
 from gatewaycerts.store.mongo.pca import MongoPcaStore
 from gatewaycerts.store.sqlite.audit import SqliteAuditStore
+from gatewaycerts.store.sqlite.base import SqliteDatabase
 from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
 from gatewaycerts.store.sqlite.orders import SqliteOrderStore
 from gatewaycerts.store.sqlite.pca import SqlitePcaStore
@@ -54,8 +55,8 @@ async def open_stores(kind: str, request: pytest.FixtureRequest, tmp_path: Path,
     """The certificate, private-CA, order and audit stores of one kind, on one database (as the service runs
     them)."""
     if kind == "sqlite":
-        path = tmp_path / "store.db"
-        four = (SqliteCertificateStore(path), SqlitePcaStore(path), SqliteOrderStore(path), SqliteAuditStore(path))
+        db = SqliteDatabase(tmp_path / "store.db")  # one writer and reader pool for the four, as build_stores
+        four = (SqliteCertificateStore(db), SqlitePcaStore(db), SqliteOrderStore(db), SqliteAuditStore(db))
         for s in four:
             await s.ensure_schema()
         yield four

@@ -54,7 +54,7 @@ def list_sql(project_id: str, query: AuditQuery, limit: int) -> tuple[str, list[
 
 class SqliteAuditStore(SqliteBase):
     async def ensure_schema(self) -> None:
-        await self._run(lambda conn: conn.executescript(_SCHEMA))
+        await self._run_alone(lambda conn: conn.executescript(_SCHEMA))
 
     async def insert(self, event: AuditEvent) -> None:
         doc = event_to_doc(event)

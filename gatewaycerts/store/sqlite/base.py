@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import os
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -57,7 +59,18 @@ READERS = max(2, os.cpu_count() or 2)
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): a read-modify-write that other processes cannot
-    interleave, and a write landing together with what it maintains."""
+    interleave, and a write landing together with what it maintains. Inside a transaction already (the
+    writer's group commit) it is a savepoint: all of it or none of it, committed with the group."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT nested")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO nested")
+            conn.execute("RELEASE nested")
+            raise
+        conn.execute("RELEASE nested")
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -156,24 +169,58 @@ def label_envelopes(conn: sqlite3.Connection, spec: EnvelopeTable) -> None:
         after = rows[-1][0]
 
 
-class SqliteBase:
+# A write waits for at most this many others queued behind the same commit.
+MAX_GROUP = 64
+
+
+@dataclass(eq=False)
+class _Write:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: concurrent.futures.Future
+    alone: bool = False
+
+
+def _unavailable(exc: sqlite3.OperationalError) -> StoreUnavailableError:
+    error = StoreUnavailableError(f"the embedded store is unavailable: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+class SqliteDatabase:
+    """One SQLite file as the stores of a process share it: one writer thread and a pool of readers.
+
+    The writer commits what has queued up together (group commit): each write runs in a savepoint of one
+    transaction, so one that fails is undone alone and the others commit; every write's result is handed
+    back only after the commit. A commit writes each changed page once, however many writes changed it,
+    and an upload changes a dozen index pages: under concurrent writes this is most of their cost. A write
+    with `alone` (schema changes: executescript commits by itself) runs outside any group.
+    """
+
     def __init__(self, path: str | Path) -> None:
-        self._path = str(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self.path = str(path)
+        self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-read")
         self._reader = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._users = 0
         self._closed = False
 
-    # -- plumbing ---------------------------------------------------------------------------------
+    def attach(self) -> None:
+        """A store starts using the database (each store closes it once; the last close closes it)."""
+        self._users += 1
+
+    # -- connections ------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            if self._path != ":memory:":
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
@@ -183,7 +230,7 @@ class SqliteBase:
     def _read_connection(self) -> sqlite3.Connection:
         conn = getattr(self._reader, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA query_only=1")
             self._reader.conn = conn
@@ -191,27 +238,143 @@ class SqliteBase:
                 self._reader_conns.append(conn)
         return conn
 
+    # -- the writer -------------------------------------------------------------------------------
+
+    async def write(self, fn: Callable[..., Any], args: tuple[Any, ...], *, alone: bool = False) -> Any:
+        with self._writer_lock:
+            if self._closed:
+                raise StoreUnavailableError("the embedded store is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
+                self._writer.start()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._writes.put(_Write(fn, args, future, alone))
+        return await asyncio.wrap_future(future)
+
+    def _write_loop(self) -> None:
+        held: _Write | None = None
+        while True:
+            first = held or self._writes.get()
+            held = None
+            if first is None:
+                return
+            group = [first]
+            while not first.alone and len(group) < MAX_GROUP:
+                try:
+                    queued = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None or queued.alone:
+                    held = queued  # run it after this group (None: stop after it)
+                    if queued is None:
+                        self._writes.put(None)
+                        held = None
+                    break
+                group.append(queued)
+            self._commit(group)
+
+    def _commit(self, group: list[_Write]) -> None:
+        try:
+            conn = self._connect()
+        except sqlite3.OperationalError as exc:
+            for w in group:
+                w.future.set_exception(_unavailable(exc))
+            return
+        if len(group) == 1:  # nothing to share a commit with: the write runs as it would alone
+            _settle(group[0], lambda: group[0].fn(conn, *group[0].args))
+            return
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for w in group:
+                conn.execute("SAVEPOINT write")
+                try:
+                    outcomes.append((True, w.fn(conn, *w.args)))
+                    conn.execute("RELEASE write")
+                except BaseException as exc:  # noqa: BLE001 - this write's error, handed to its caller
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    outcomes.append((False, _unavailable(exc) if isinstance(exc, sqlite3.OperationalError) else exc))
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for w in group:
+                w.future.set_exception(_unavailable(exc))
+            return
+        for w, (ok, value) in zip(group, outcomes, strict=True):
+            if ok:
+                w.future.set_result(value)
+            else:
+                w.future.set_exception(value)
+
+    # -- readers ----------------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        if self.path == ":memory:":  # a second connection would open another, empty database
+            return await self.write(fn, args)
+        if self._conn is None:  # the writer creates the file and sets WAL mode first
+            await self.write(lambda conn: None, ())
+
+        def call() -> Any:
+            try:
+                return fn(self._read_connection(), *args)
+            except sqlite3.OperationalError as exc:
+                raise _unavailable(exc) from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, call)
+
+    async def close(self) -> None:
+        self._users -= 1
+        if self._users > 0 or self._closed:
+            return
+        with self._writer_lock:
+            self._closed = True
+            writer = self._writer
+        if writer is not None:
+            self._writes.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, writer.join)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._readers.shutdown(wait=True)
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+
+def _settle(w: _Write, call: Callable[[], Any]) -> None:
+    try:
+        w.future.set_result(call())
+    except sqlite3.OperationalError as exc:
+        w.future.set_exception(_unavailable(exc))
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        w.future.set_exception(exc)
+
+
+class SqliteBase:
+    """A store on a SQLite file: its own database, or one shared with the other stores of the process."""
+
+    def __init__(self, path_or_database: str | Path | SqliteDatabase) -> None:
+        self._db = (
+            path_or_database if isinstance(path_or_database, SqliteDatabase) else SqliteDatabase(path_or_database)
+        )
+        self._db.attach()
+        self._closed = False
+
     async def _run(self, fn: Any, *args: Any) -> Any:
-        """Run `fn(connection, *args)` on the writer thread (every write, and reads that must see them)."""
-        return await self._call(self._executor, self._connect, fn, args)
+        """Run `fn(connection, *args)` on the writer (every write, and reads that must see them); it may share
+        its commit with other writes (see SqliteDatabase)."""
+        return await self._db.write(fn, args)
+
+    async def _run_alone(self, fn: Any, *args: Any) -> Any:
+        """As _run, outside any group commit (schema changes, which commit by themselves)."""
+        return await self._db.write(fn, args, alone=True)
 
     async def _read(self, fn: Any, *args: Any) -> Any:
         """Run a read-only `fn(connection, *args)` on a reader thread; each statement sees every committed write."""
-        if self._path == ":memory:":  # a second connection would open another, empty database
-            return await self._run(fn, *args)
-        if self._conn is None:  # the writer creates the file and sets WAL mode first
-            await self._run(lambda conn: None)
-        return await self._call(self._readers, self._read_connection, fn, args)
-
-    @staticmethod
-    async def _call(executor: ThreadPoolExecutor, connection: Any, fn: Any, args: tuple[Any, ...]) -> Any:
-        def call() -> Any:
-            try:
-                return fn(connection(), *args)
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailableError(f"the embedded store is unavailable: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
+        return await self._db.read(fn, args)
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
@@ -332,16 +495,4 @@ class SqliteBase:
         if self._closed:
             return
         self._closed = True
-
-        def close_conn() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, close_conn)
-        self._executor.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
-        with self._reader_lock:
-            for conn in self._reader_conns:
-                conn.close()
-            self._reader_conns.clear()
+        await self._db.close()

@@ -237,7 +237,7 @@ class SqliteCertificateStore(SqliteBase):
                     ).fetchall():
                         _add_grams(conn, project_id, name, rowid)
 
-        await self._run(op)
+        await self._run_alone(op)
 
     # -- mapping ----------------------------------------------------------------------------------
 

@@ -88,7 +88,7 @@ class SqliteOrderStore(SqliteBase):
             conn.executescript(_SCHEMA)
             prepare_envelope_tables(conn, _ENVELOPE_TABLES)
 
-        await self._run(op)
+        await self._run_alone(op)
 
     # -- orders -------------------------------------------------------------------------------------
 

@@ -194,7 +194,7 @@ class SqlitePcaStore(SqliteBase):
             conn.executescript(_SCHEMA)
             prepare_envelope_tables(conn, _ENVELOPE_TABLES)
 
-        await self._run(op)
+        await self._run_alone(op)
 
     async def reserve_serial(self, issuer_key: str, serial_number: str) -> None:
         def op(conn: sqlite3.Connection) -> None:

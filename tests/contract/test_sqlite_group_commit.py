@@ -1,0 +1,85 @@
+"""The SQLite writer's group commit: writes queued behind one another share a transaction, each in its own
+savepoint, so one that fails is undone alone; results are handed back only after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from gatewaycerts.domain.errors import DuplicateNameError
+from gatewaycerts.domain.models import CertificateFilter
+from gatewaycerts.store.sqlite.audit import SqliteAuditStore
+from gatewaycerts.store.sqlite.base import SqliteDatabase
+from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+from tests.contract.test_certificate_store import make
+
+
+@pytest.fixture
+async def shared(tmp_path):
+    db = SqliteDatabase(tmp_path / "group.db")
+    certificates, audit = SqliteCertificateStore(db), SqliteAuditStore(db)
+    await certificates.ensure_schema()
+    await audit.ensure_schema()
+    yield db, certificates
+    await audit.close()
+    await certificates.close()
+
+
+async def _held_writer(db: SqliteDatabase) -> tuple[threading.Event, asyncio.Task]:
+    """Occupy the writer thread until the event is set, so the next writes queue up behind it."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold(conn) -> None:
+        started.set()
+        release.wait(10)
+
+    task = asyncio.ensure_future(db.write(hold, ()))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+    return release, task
+
+
+async def _queued(db: SqliteDatabase, n: int) -> None:
+    """One turn of the loop starts every task created so far, and each puts its write on the queue before it
+    first waits: afterwards all `n` are queued behind the held writer."""
+    await asyncio.sleep(0)
+    assert db._writes.qsize() == n
+
+
+async def test_queued_writes_share_one_commit_and_a_failing_one_is_undone_alone(shared):
+    db, store = shared
+    await store.insert(make("c0", name="taken"))
+    statements: list[str] = []
+    db._connect().set_trace_callback(statements.append)
+    release, holder = await _held_writer(db)
+    writes = [asyncio.ensure_future(store.insert(make(f"c{i}", name=f"new_{i}"))) for i in range(1, 5)]
+    writes.insert(2, asyncio.ensure_future(store.insert(make("dup", name="taken"))))
+    await _queued(db, 5)
+    release.set()
+    await holder
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["NoneType", "NoneType", "DuplicateNameError", "NoneType", "NoneType"]
+    assert isinstance(results[2], DuplicateNameError)
+    control = [s for s in statements if s.split()[0] in ("BEGIN", "COMMIT", "SAVEPOINT", "ROLLBACK")]
+    assert control.count("BEGIN IMMEDIATE") == 1 and control.count("COMMIT") == 1  # one transaction for five
+    assert control.count("SAVEPOINT write") == 5 and control.count("ROLLBACK TO write") == 1
+    page = await store.list("p1", CertificateFilter(), 0, 10)
+    assert sorted(c.name for c in page.items) == ["new_1", "new_2", "new_3", "new_4", "taken"]
+    assert page.total == 5  # the counters saw exactly the writes that committed
+    assert (await store.get("p1", "dup")) is None
+
+
+async def test_a_write_alone_never_joins_a_group(shared):
+    db, store = shared
+    statements: list[str] = []
+    db._connect().set_trace_callback(statements.append)
+    release, holder = await _held_writer(db)
+    first = asyncio.ensure_future(store.insert(make("a1")))
+    schema = asyncio.ensure_future(store.ensure_schema())  # executescript commits by itself: it must run alone
+    last = asyncio.ensure_future(store.insert(make("a2")))
+    await _queued(db, 3)
+    release.set()
+    await asyncio.gather(holder, first, schema, last)
+    assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 2
+    assert not any(s.startswith("SAVEPOINT write") for s in statements)  # each ran on its own
