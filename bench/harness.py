@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,9 @@ class Service:
             "GATEWAYCERTS_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
+        if "GATEWAYCERTS_DATABASE_URL" in self.env and "GATEWAYCERTS_MONGODB_DATABASE" not in (env or {}):
+            # a database of its own: the service's start-up check refuses keys wrapped by another state dir's KEK
+            self.env["GATEWAYCERTS_MONGODB_DATABASE"] = f"bench_{uuid.uuid4().hex[:12]}"
         self.proc: subprocess.Popen | None = None
         self.cli = [sys.executable, "-m", "gatewaycerts"]
 

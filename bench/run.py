@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bench.harness import ROOT, Service, build_loadgen, rate, request
-from bench.seed import Dataset, name_of, seed_mongo_sync, seed_sqlite
+from bench.seed import Dataset, certificates, name_of, seed_mongo_sync, seed_sqlite
+from gatewaycerts.app import build_vault
 from gatewaycerts.domain.models import AlgorithmType, CertificateFilter, CertificateScope
 from gatewaycerts.domain.pca import DistinguishedName, KeyAlgorithm, KeyUsage, SignatureHash
 from gatewaycerts.pki.bundle import validate_bundle
@@ -442,6 +443,37 @@ def micro_section() -> list[tuple[str, float, float]]:
     return rows
 
 
+def group_commit_before_after() -> tuple[str, float, float]:
+    """SQLite inserts of uploads (every index, the counters and the name pieces), 32 writers at a time: each
+    awaited alone (one commit each, as without group commit) and all 32 in flight (sharing commits)."""
+    from gatewaycerts.store.sqlite.base import SqliteDatabase
+    from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+
+    async def inserts(in_flight: int) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = SqliteCertificateStore(SqliteDatabase(Path(tmp) / "g.db"))
+            await store.ensure_schema()
+            vault = build_vault(Settings(state_dir=Path(tmp)))
+            certs = list(certificates(Dataset("group", 3000, 0, 0), vault))
+            gate = asyncio.Semaphore(in_flight)
+
+            async def one(cert) -> None:
+                async with gate:
+                    await store.insert(cert)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(one(c) for c in certs))
+            elapsed = time.perf_counter() - start
+            await store.close()
+            return len(certs) / elapsed
+
+    return (
+        "SQLite upload inserts, 32 writers: one commit each → group commit",
+        asyncio.run(inserts(1)),
+        asyncio.run(inserts(32)),
+    )
+
+
 def counting_before_after(db: Path, project: str) -> list[tuple[str, float, float]]:
     """The list's total and a name filter as the store did them before (count scans, LIKE on rows) and now."""
     conn = sqlite3.connect(db)
@@ -542,18 +574,19 @@ def main() -> None:
             table, "SQLite", {}, data, state, ids, open_sqlite, requests_per_list=max(200, int(1000 * args.scale))
         )
         micro += counting_before_after(db, data.big_project)
+        micro.append(group_commit_before_after())
         memory = memory_section(table, "SQLite", {}, max(10_000, int(100_000 * args.scale)))
     if "mongo" in stores:
         server = FerretDB(Path(tempfile.mkdtemp(prefix="gc-bench-ferretdb-")))
         server.start()
         try:
-            env = {"GATEWAYCERTS_DATABASE_URL": server.uri + "bench"}
+            env = {"GATEWAYCERTS_DATABASE_URL": server.uri}
             upload_section(table, "FerretDB", env, args.scale * 0.3, [1])
             issue_section(table, "FerretDB", env, args.scale * 0.3, [1])
             data = Dataset("bigproject", 5_000, 10, 100)
             mstate = Path(tempfile.mkdtemp(prefix="gc-bench-mread-"))
             ids = seed_mongo_sync(server.uri, "benchread", data, build_vault(Settings(state_dir=mstate)))
-            env_read = {"GATEWAYCERTS_DATABASE_URL": server.uri + "benchread"}
+            env_read = {"GATEWAYCERTS_DATABASE_URL": server.uri, "GATEWAYCERTS_MONGODB_DATABASE": "benchread"}
 
             async def open_mongo():
                 from pymongo import AsyncMongoClient

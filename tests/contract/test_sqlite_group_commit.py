@@ -83,3 +83,33 @@ async def test_a_write_alone_never_joins_a_group(shared):
     await asyncio.gather(holder, first, schema, last)
     assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 2
     assert not any(s.startswith("SAVEPOINT write") for s in statements)  # each ran on its own
+
+
+async def test_writers_of_other_processes_take_turns_on_a_file_lock(shared, monkeypatch):
+    """The writer waits for the lock file beside the database (held here as another process would), and
+    writes once it is released; a peer that never releases costs at most the bound, then SQLite decides."""
+    import fcntl
+    import os
+    import time
+
+    import gatewaycerts.store.sqlite.base as base
+
+    db, store = shared
+    fd = os.open(db.path + "-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the "other process" is writing
+        pending = asyncio.ensure_future(store.insert(make("w1")))
+        await asyncio.sleep(0)
+        assert not pending.done()
+        fcntl.flock(fd, fcntl.LOCK_UN)  # ... and is done: the waiting writer goes on
+        await pending
+        assert await store.get("p1", "w1") is not None
+
+        monkeypatch.setattr(base, "WRITER_LOCK_SECONDS", 0.2)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a peer that never lets go
+        started = time.monotonic()
+        await store.insert(make("w2"))
+        assert time.monotonic() - started >= 0.2  # it waited the bound, then wrote under SQLite's own lock
+        assert await store.get("p1", "w2") is not None
+    finally:
+        os.close(fd)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import fcntl
 import json
 import os
 import queue
@@ -171,6 +172,7 @@ def label_envelopes(conn: sqlite3.Connection, spec: EnvelopeTable) -> None:
 
 # A write waits for at most this many others queued behind the same commit.
 MAX_GROUP = 64
+WRITER_LOCK_SECONDS = 5.0  # as long as SQLite's busy timeout
 
 
 @dataclass(eq=False)
@@ -209,6 +211,7 @@ class SqliteDatabase:
         self._reader_lock = threading.Lock()
         self._users = 0
         self._closed = False
+        self._lock_fd: int | None = None
 
     def attach(self) -> None:
         """A store starts using the database (each store closes it once; the last close closes it)."""
@@ -271,7 +274,51 @@ class SqliteDatabase:
                         held = None
                     break
                 group.append(queued)
-            self._commit(group)
+            locked = self._lock_writers()
+            try:
+                self._commit(group)
+            finally:
+                if locked:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _lock_writers(self) -> bool:
+        """Take turns with the writers of other processes (`serve --workers N`) on a file lock beside the
+        database. SQLite's own lock would do, but a writer that finds it taken sleeps 1, 2, 5, 10... ms
+        before it looks again (so does any polling); a blocked flock() is woken the moment the lock is
+        free. Bounded like SQLite's busy timeout: after it the write goes ahead without the file lock and
+        SQLite's lock decides (a frozen peer then costs a 503, not a hung writer)."""
+        if self.path == ":memory:":
+            return False
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.path + "-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._lock_fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        state = {"taken": False, "abandoned": False}
+        guard, taken = threading.Lock(), threading.Event()
+
+        own = os.dup(fd)  # the same lock (one open file description), on a descriptor this waiter owns
+
+        def wait() -> None:
+            try:
+                fcntl.flock(own, fcntl.LOCK_EX)
+                with guard:
+                    if state["abandoned"]:  # the writer went ahead without it
+                        fcntl.flock(own, fcntl.LOCK_UN)
+                        return
+                    state["taken"] = True
+                taken.set()
+            finally:
+                os.close(own)
+
+        threading.Thread(target=wait, name="sqlite-writers-lock", daemon=True).start()
+        taken.wait(WRITER_LOCK_SECONDS)
+        with guard:
+            state["abandoned"] = not state["taken"]
+            return bool(state["taken"])
 
     def _commit(self, group: list[_Write]) -> None:
         try:
@@ -337,6 +384,9 @@ class SqliteDatabase:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         self._readers.shutdown(wait=True)
         with self._reader_lock:
             for conn in self._reader_conns:
