@@ -113,3 +113,24 @@ async def test_writers_of_other_processes_take_turns_on_a_file_lock(shared, monk
         assert await store.get("p1", "w2") is not None
     finally:
         os.close(fd)
+
+
+async def test_the_writer_outlives_a_failing_group(shared, monkeypatch):
+    """Anything going wrong around a commit fails that group's writes (503 material), never the writer."""
+    from gatewaycerts.domain.errors import StoreUnavailableError
+
+    db, store = shared
+    real = db._lock_writers
+    calls = {"n": 0}
+
+    def broken_once() -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise PermissionError("the lock file cannot be opened")
+        return real()
+
+    monkeypatch.setattr(db, "_lock_writers", broken_once)
+    with pytest.raises(StoreUnavailableError):
+        await store.insert(make("f1"))
+    await store.insert(make("f2"))  # the same writer thread goes on
+    assert await store.get("p1", "f1") is None and await store.get("p1", "f2") is not None

@@ -183,7 +183,7 @@ class _Write:
     alone: bool = False
 
 
-def _unavailable(exc: sqlite3.OperationalError) -> StoreUnavailableError:
+def _unavailable(exc: Exception) -> StoreUnavailableError:
     error = StoreUnavailableError(f"the embedded store is unavailable: {exc}")
     error.__cause__ = exc
     return error
@@ -274,12 +274,17 @@ class SqliteDatabase:
                         held = None
                     break
                 group.append(queued)
-            locked = self._lock_writers()
             try:
-                self._commit(group)
-            finally:
-                if locked:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                locked = self._lock_writers()
+                try:
+                    self._commit(group)
+                finally:
+                    if locked:
+                        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            except Exception as exc:  # noqa: BLE001 - the writer must outlive any one group: its callers get the error
+                for w in group:
+                    if not w.future.done():
+                        w.future.set_exception(_unavailable(exc) if isinstance(exc, sqlite3.Error | OSError) else exc)
 
     def _lock_writers(self) -> bool:
         """Take turns with the writers of other processes (`serve --workers N`) on a file lock beside the
@@ -290,6 +295,7 @@ class SqliteDatabase:
         if self.path == ":memory:":
             return False
         if self._lock_fd is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(self.path + "-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
         fd = self._lock_fd
         try:
