@@ -146,8 +146,8 @@ def csr_pem() -> str:
 def upload_section(table: Table, store: str, env: dict[str, str], scale: float, workers: list[int]) -> None:
     rsa, ecc = rsa_chain(), ec_chain()
     inputs = {
-        "upload RSA-2048 leaf+intermediate": (rsa.bundle(), rsa.leaf.key_pem(), 3000),
-        "upload P-256 leaf+intermediate": (ecc.bundle(), ecc.leaf.key_pem(), 6000),
+        "upload RSA-2048 leaf+intermediate": (rsa.bundle(), rsa.leaf.key_pem(), 2000),
+        "upload P-256 leaf+intermediate": (ecc.bundle(), ecc.leaf.key_pem(), 4000),
     }
     limits = {path: validation_limit(bundle, key) for path, (bundle, key, _) in inputs.items()}
     for w in workers:
@@ -200,7 +200,7 @@ def issue_section(table: Table, store: str, env: dict[str, str], scale: float, w
                 },
             )
             assert status == 200, ca
-            n = max(500, int(4000 * scale))
+            n = max(300, int(3000 * scale))
             body = {
                 "issuer_id": ca["ca_id"],
                 "key_algorithm": "EC256",
@@ -290,6 +290,7 @@ def read_section(
     open_store,
     *,
     requests_per_list: int,
+    shows: int,
 ) -> None:
     filters = [f for f in READ_FILTERS if f[3] < data.big_count]
     limits = _store_limits(open_store, data.big_project, ids, filters)
@@ -300,7 +301,7 @@ def read_section(
         table.add(
             f"show one of {data.big_count:,}",
             store,
-            svc.load(gets, concurrency=8, total=max(2000, 10 * requests_per_list)),
+            svc.load(gets, concurrency=8, total=shows),
             limit=limits["get"],
         )
         for label, query, _, offset in filters:
@@ -325,7 +326,7 @@ def event_loop_section(table: Table, store: str, env: dict[str, str], scale: flo
                 token,
                 {"name": "loop_cert", "cert_content": ecc.bundle(), "private_key": ecc.leaf.key_pem()},
             )
-            n = max(2000, int(20000 * scale))
+            n = max(2000, int(10000 * scale))
             table.add(
                 f"show one certificate, {loop} event loop",
                 store,
@@ -571,7 +572,15 @@ def main() -> None:
             return SqliteCertificateStore(db)
 
         read_section(
-            table, "SQLite", {}, data, state, ids, open_sqlite, requests_per_list=max(200, int(1000 * args.scale))
+            table,
+            "SQLite",
+            {},
+            data,
+            state,
+            ids,
+            open_sqlite,
+            requests_per_list=max(200, int(600 * args.scale)),
+            shows=max(2000, int(10000 * args.scale)),
         )
         micro += counting_before_after(db, data.big_project)
         micro.append(group_commit_before_after())
@@ -581,9 +590,9 @@ def main() -> None:
         server.start()
         try:
             env = {"GATEWAYCERTS_DATABASE_URL": server.uri}
-            upload_section(table, "FerretDB", env, args.scale * 0.3, [1])
-            issue_section(table, "FerretDB", env, args.scale * 0.3, [1])
-            data = Dataset("bigproject", 5_000, 10, 100)
+            upload_section(table, "FerretDB", env, args.scale * 0.2, [1])
+            issue_section(table, "FerretDB", env, args.scale * 0.2, [1])
+            data = Dataset("bigproject", 1_000, 10, 100)
             mstate = Path(tempfile.mkdtemp(prefix="gc-bench-mread-"))
             ids = seed_mongo_sync(server.uri, "benchread", data, build_vault(Settings(state_dir=mstate)))
             env_read = {"GATEWAYCERTS_DATABASE_URL": server.uri, "GATEWAYCERTS_MONGODB_DATABASE": "benchread"}
@@ -603,7 +612,8 @@ def main() -> None:
                 mstate,
                 ids,
                 open_mongo,
-                requests_per_list=40,
+                requests_per_list=8,
+                shows=100,
             )
         finally:
             server.stop()
