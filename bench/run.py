@@ -40,6 +40,7 @@ from gatewaycerts.pki.bundle import validate_bundle
 from gatewaycerts.pki.issue import IssueSpec, build_certificate
 from gatewaycerts.pki.keygen import generate_private_key, new_serial
 from gatewaycerts.settings import Settings
+from gatewaycerts.store.codec import name_grams
 from tests.factories import NOW, ec_chain, rsa_chain
 from tests.mongo_server import FerretDB
 
@@ -482,6 +483,26 @@ def counting_before_after(db: Path, project: str) -> list[tuple[str, float, floa
     def q(sql: str, *args: Any):
         return lambda: conn.execute(sql, args).fetchall()
 
+    def pieces(name: str) -> int:
+        """What the store does for a name filter: bounded counts of each piece, then the rarest one's rows."""
+        grams = name_grams(name)
+        counts = {
+            g: conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM certificate_name_grams WHERE project = ? AND gram = ? LIMIT 1001)",
+                (project, g),
+            ).fetchone()[0]
+            for g in grams
+        }
+        rarest = min(counts, key=counts.__getitem__)
+        return len(
+            conn.execute(
+                "SELECT create_time, id FROM certificate_name_grams CROSS JOIN certificates ON certificates.rowid = "
+                "cert_rowid WHERE project = ? AND gram = ? AND certificates.project_id = ? "
+                "AND instr(name_lower, ?) > 0",
+                (project, rarest, project, name),
+            ).fetchall()
+        )
+
     rows = [
         (
             "list total, no filter: count(*) over the project → trigger-kept counter",
@@ -511,7 +532,7 @@ def counting_before_after(db: Path, project: str) -> list[tuple[str, float, floa
             ),
         ),
         (
-            "name filter (one match), total + page: LIKE over rows → name index",
+            "name filter (one match), its total: LIKE over the project's rows → its rarest name piece",
             rate(
                 q(
                     "SELECT count(*) FROM certificates NOT INDEXED WHERE project_id = ? AND name LIKE ?",
@@ -520,15 +541,7 @@ def counting_before_after(db: Path, project: str) -> list[tuple[str, float, floa
                 ),
                 1.0,
             ),
-            rate(
-                q(
-                    "SELECT create_time, id FROM certificates INDEXED BY certificates_names "
-                    "WHERE project_id = ? AND instr(name_lower, ?) > 0 LIMIT 1001",
-                    project,
-                    "_004242",
-                ),
-                1.0,
-            ),
+            rate(lambda: [pieces(name) for name in ["_004242"]], 1.0),
         ),
     ]
     conn.close()
