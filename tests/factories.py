@@ -93,6 +93,25 @@ def issue(spec: CertSpec, key, issuer: Issued | None = None) -> Issued:
     return Issued(builder.sign(signer, digest), key)
 
 
+def sign_ca_csr(csr_pem: str, issuer: Issued) -> str:
+    """An outside CA signs a CSR as a CA certificate (path length 0, keyCertSign + cRLSign): the PEM."""
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(issuer.cert.subject)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+        .sign(issuer.key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def ca_spec(cn: str, **kw) -> CertSpec:
     return CertSpec(
         cn=cn, dns=(), ca=True, subject_attrs={"o": f"{cn} Org"}, not_after=NOW + dt.timedelta(days=3650), **kw

@@ -11,15 +11,14 @@ import json
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
 from gatewaycerts.appkeys import ORDER_WORKER
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from tests.conftest import app_on
-from tests.factories import CertSpec, MovableClock, ca_spec, ec_chain, ec_key, issue
+from tests.factories import CertSpec, MovableClock, ca_spec, ec_chain, ec_key, issue, sign_ca_csr
 from tests.notary_helpers import make_csr
+from tests.routes import dialect_routes
 
-DIALECT_ROOTS = ("/v2/", "/v1/", "/api/v1/", "/v3/")
 APIC = "/v2/p1/apic/certificates"
 CAS, CERTS = "/v1/private-certificate-authorities", "/v1/private-certificates"
 NREQS, NCAS = "/api/v1/certificate_requests", "/api/v1/certificate_authorities"
@@ -108,21 +107,7 @@ class World:
 
     def sign_outside(self, csr_pem: str) -> str:
         """An outside root signs a pending CA's CSR (a CA certificate)."""
-        csr = x509.load_pem_x509_csr(csr_pem.encode())
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
-            .issuer_name(self.outside_root.cert.subject)
-            .public_key(csr.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
-            .sign(self.outside_root.key, hashes.SHA256())
-        )
-        return cert.public_bytes(serialization.Encoding.PEM).decode()
+        return sign_ca_csr(csr_pem, self.outside_root)
 
     async def pending_csr(self, ca: str) -> str:
         return (await self.call("GET", f"{CAS}/{ca}/csr"))["csr"]
@@ -394,15 +379,7 @@ async def _notary_sign(w: World):
 
 def routes(app) -> list[tuple[str, str]]:
     """Every authenticated route of the dialects, as (method, template); `<collection>/` aliases folded in."""
-    out = set()
-    for route in app.router.routes():
-        resource = route.resource
-        if resource is None or route.method == "HEAD" or getattr(route.handler, "public_route", False):
-            continue
-        template = resource.canonical
-        if template.startswith(DIALECT_ROOTS):
-            out.add((route.method, template.rstrip("/") or template))
-    return sorted(out)
+    return sorted({(method, template.rstrip("/") or template) for method, template in dialect_routes(app)})
 
 
 @pytest.fixture

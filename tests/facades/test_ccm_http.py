@@ -16,7 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from gatewaycerts.app import create_app
-from tests.factories import MovableClock, ca_spec, ec_key, issue, rsa_key
+from tests.factories import MovableClock, ca_spec, ec_key, issue, rsa_key, sign_ca_csr
 
 CAS = "/v1/private-certificate-authorities"
 CERTS = "/v1/private-certificates"
@@ -244,24 +244,11 @@ async def test_pending_ca_signed_outside_then_imported(ccm, auth):
     )
     ca_id = pending["ca_id"]
     assert (await ok(await ccm.get(f"{CAS}/{ca_id}", headers=auth())))["status"] == "PENDING"
-    csr = x509.load_pem_x509_csr((await ok(await ccm.get(f"{CAS}/{ca_id}/csr", headers=auth())))["csr"].encode())
-    assert csr.is_signature_valid
+    csr_pem = (await ok(await ccm.get(f"{CAS}/{ca_id}/csr", headers=auth())))["csr"]
+    assert x509.load_pem_x509_csr(csr_pem.encode()).is_signature_valid
     # an outside root signs the CSR
     outside = issue(ca_spec("Outside Root"), ec_key("secp256r1", 7))
-    now = dt.datetime.now(dt.UTC)
-    signed = (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(outside.cert.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
-        .sign(outside.key, hashes.SHA256())
-    )
-    pem = signed.public_bytes(serialization.Encoding.PEM).decode()
+    pem = sign_ca_csr(csr_pem, outside)
     # a chain that did not sign it is refused, and changes nothing
     stranger = issue(ca_spec("Stranger Root"), ec_key("secp256r1", 8))
     resp = await ccm.post(
@@ -285,7 +272,7 @@ async def test_pending_ca_signed_outside_then_imported(ccm, auth):
         validity={"type": "DAY", "value": 30},
     )
     chain = load_all((await export_pem(ccm, auth, cert_id))["certificate_chain"])
-    assert [c.subject for c in chain] == [signed.subject, outside.cert.subject]
+    assert [c.subject for c in chain] == [x509.load_pem_x509_certificate(pem.encode()).subject, outside.cert.subject]
 
 
 async def test_pending_ca_activated_by_an_internal_ca(ccm, auth):

@@ -14,10 +14,10 @@ from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import ORDER_WORKER
 from tests.factories import MovableClock, ec_chain
 from tests.notary_helpers import make_csr
+from tests.routes import dialect_routes
 
 MARK = "tenantA"  # in every name project p1 owns: it must never appear in another project's answers
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
-DIALECT_ROOTS = ("/v2/", "/v1/", "/api/v1/", "/v3/")
 
 
 @pytest.fixture
@@ -138,16 +138,7 @@ def body_for(method: str, template: str, ids: dict[str, str], client) -> dict | 
 def tenant_routes(app) -> list[tuple[str, str]]:
     """Every route of the dialects that names a p1 object (in the path, or in the body of a create that
     references p1's CA); public routes (CRLs) are public by design."""
-    out = set()
-    for route in app.router.routes():
-        resource = route.resource
-        if resource is None or route.method == "HEAD" or getattr(route.handler, "public_route", False):
-            continue
-        template = resource.canonical
-        if not template.startswith(DIALECT_ROOTS):
-            continue
-        out.add((route.method, template))
-    return sorted(out)
+    return sorted(dialect_routes(app))
 
 
 async def answer(client, method: str, path: str, headers: dict, body: dict | None) -> tuple[int, str]:
