@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from typing import Any
 
 from aiohttp import web
@@ -17,14 +18,19 @@ from gatewaycerts.domain.models import Principal
 _MAX_DEPTH = 32
 
 
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
 def _depth_ok(text: str) -> bool:
+    """No deeper than _MAX_DEPTH (brackets inside strings count too: stricter, never laxer). The regex walks
+    the text in C; a body of PEM has a handful of brackets."""
     depth = 0
-    for ch in text:
-        if ch in "[{":
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "[{":
             depth += 1
             if depth > _MAX_DEPTH:
                 return False
-        elif ch in "]}":
+        else:
             depth -= 1
     return True
 
@@ -65,9 +71,16 @@ def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
     return path, str(messages)
 
 
-def load(schema: Schema, data: Any) -> dict[str, Any]:
+@cache
+def _schema(cls: type[Schema]) -> Schema:
+    """One instance per schema class: building one copies every declared field (a tenth of a small
+    request's CPU), and a marshmallow schema is reusable: `load` keeps no state on it."""
+    return cls()
+
+
+def load(schema: type[Schema], data: Any) -> dict[str, Any]:
     try:
-        return schema.load(data, unknown=EXCLUDE)
+        return _schema(schema).load(data, unknown=EXCLUDE)
     except ValidationError as exc:
         field, message = _first_error(exc.messages)
         if message == "Missing data for required field.":
@@ -80,7 +93,7 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
 _OPERATOR_KEY = re.compile(r"[\[\]$.]")
 
 
-def load_query(schema: Schema, request: web.Request) -> dict[str, Any]:
+def load_query(schema: type[Schema], request: web.Request) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key in request.query:
         if _OPERATOR_KEY.search(key):
@@ -95,7 +108,7 @@ def load_query(schema: Schema, request: web.Request) -> dict[str, Any]:
     return load(schema, data)
 
 
-async def load_body(request: web.Request, schema: Schema, *, optional: bool = False) -> dict[str, Any]:
+async def load_body(request: web.Request, schema: type[Schema], *, optional: bool = False) -> dict[str, Any]:
     """The JSON object body, loaded with `schema`; with `optional`, an empty body counts as `{}`."""
     if optional and not (await request.read()).strip():
         return {}

@@ -40,12 +40,12 @@ def _detail(cert: Certificate) -> web.Response:
 
 
 async def _draft(request: web.Request) -> CertificateDraft:
-    body = load(s.CertificateCreateSchema(), await read_json_object(request))
+    body = load(s.CertificateCreateSchema, await read_json_object(request))
     return CertificateDraft(**{k: body.get(k) for k in CertificateDraft.__slots__})
 
 
 async def _domains(request: web.Request) -> list[DomainRequest]:
-    body = load(s.AttachOrDetachDomainsSchema(), await read_json_object(request))
+    body = load(s.AttachOrDetachDomainsSchema, await read_json_object(request))
     return [
         DomainRequest(
             domain=d.get("domain"),
@@ -78,7 +78,7 @@ async def create_certificate(request: web.Request) -> web.Response:
 @querystring_schema(s.CertificateListQuerySchema)
 async def list_certificates(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
-    q = load_query(s.CertificateListQuerySchema(), request)
+    q = load_query(s.CertificateListQuerySchema, request)
     flt = CertificateFilter(
         name_contains=q.get("name") or None,
         common_name=q.get("common_name") or None,
@@ -169,7 +169,7 @@ async def detach_domains(request: web.Request) -> web.Response:
 @querystring_schema(s.AttachedDomainsQuerySchema)
 async def list_attached_domains(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
-    q = load_query(s.AttachedDomainsQuerySchema(), request)
+    q = load_query(s.AttachedDomainsQuerySchema, request)
     cert, page = await service.list_attached_domains(
         principal,
         project_id,

@@ -28,7 +28,7 @@ _ERRORS = {
 @match_info_schema(s.ProjectPathSchema)
 @querystring_schema(s.TraceListQuerySchema)
 async def list_traces(request: web.Request) -> web.Response:
-    q = load_query(s.TraceListQuerySchema(), request)
+    q = load_query(s.TraceListQuerySchema, request)
     page = await request.config_dict[AUDIT_LOG].list(
         request[PRINCIPAL],
         request.match_info["project_id"],

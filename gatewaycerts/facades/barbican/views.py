@@ -46,7 +46,7 @@ def _uuid(request: web.Request) -> str:
 @querystring_schema(s.PageQuerySchema)
 async def list_orders(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    q = load_query(s.PageQuerySchema(), request)
+    q = load_query(s.PageQuerySchema, request)
     page, offset, limit = await request.config_dict[ORDER_SERVICE].list(
         principal, project_id, q.get("offset"), q.get("limit")
     )
@@ -160,7 +160,7 @@ def _ca_json(request: web.Request, ca: Any) -> dict[str, Any]:
 @querystring_schema(s.PageQuerySchema)
 async def list_cas(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    q = load_query(s.PageQuerySchema(), request)
+    q = load_query(s.PageQuerySchema, request)
     page, offset, limit = await request.config_dict[ORDER_SERVICE].list_cas(
         principal, project_id, q.get("offset"), q.get("limit")
     )

@@ -81,7 +81,7 @@ def _ca_json(request: web.Request, ca: Any) -> dict[str, Any]:
 @json_schema(s.CaCreateSchema, required=True)
 async def create_authority(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CaCreateSchema())
+    b = await load_body(request, s.CaCreateSchema)
     draft = AuthorityDraft(
         type=b.get("type"),
         distinguished_name=_dn(b.get("distinguished_name")),
@@ -101,7 +101,7 @@ async def create_authority(request: web.Request) -> web.Response:
 @querystring_schema(s.CaListQuerySchema)
 async def list_authorities(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    q = load_query(s.CaListQuerySchema(), request)
+    q = load_query(s.CaListQuerySchema, request)
     query = parse_query(
         q.get("name"),
         q.get("status"),
@@ -134,7 +134,7 @@ async def show_authority(request: web.Request) -> web.Response:
 @querystring_schema(s.DeleteCaQuerySchema)
 async def delete_authority(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    q = load_query(s.DeleteCaQuerySchema(), request)
+    q = load_query(s.DeleteCaQuerySchema, request)
     await request.config_dict[AUTHORITY_SERVICE].schedule_delete(
         principal, project_id, request.match_info["ca_id"], q.get("pending_days")
     )
@@ -190,7 +190,7 @@ async def export_authority_csr(request: web.Request) -> web.Response:
 @json_schema(s.CaImportSchema, required=True)
 async def import_authority_certificate(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CaImportSchema())
+    b = await load_body(request, s.CaImportSchema)
     await request.config_dict[AUTHORITY_SERVICE].import_certificate(
         principal, project_id, request.match_info["ca_id"], b.get("certificate"), b.get("certificate_chain")
     )
@@ -206,7 +206,7 @@ async def import_authority_certificate(request: web.Request) -> web.Response:
 @json_schema(s.CaActivateSchema, required=True)
 async def activate_authority(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CaActivateSchema())
+    b = await load_body(request, s.CaActivateSchema)
     draft = ActivateDraft(
         issuer_id=b.get("issuer_id"),
         signature_algorithm=b.get("signature_algorithm"),
@@ -227,7 +227,7 @@ async def activate_authority(request: web.Request) -> web.Response:
 @json_schema(s.RevokeSchema, required=False)
 async def revoke_authority(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.RevokeSchema(), optional=True)
+    b = await load_body(request, s.RevokeSchema, optional=True)
     await request.config_dict[AUTHORITY_SERVICE].revoke(
         principal, project_id, request.match_info["ca_id"], b.get("reason")
     )
@@ -239,7 +239,7 @@ async def revoke_authority(request: web.Request) -> web.Response:
 @json_schema(s.CrlEnableSchema, required=False)
 async def enable_crl(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CrlEnableSchema(), optional=True)
+    b = await load_body(request, s.CrlEnableSchema, optional=True)
     await request.config_dict[AUTHORITY_SERVICE].configure_crl(
         principal,
         project_id,
@@ -288,7 +288,7 @@ get_crl.public_route = True  # type: ignore[attr-defined]
 @json_schema(s.CertificateCreateSchema, required=True)
 async def create_certificate(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CertificateCreateSchema())
+    b = await load_body(request, s.CertificateCreateSchema)
     eku = b.get("extended_key_usage")
     ext = b.get("customized_extension")
     draft = IssueDraft(
@@ -316,7 +316,7 @@ async def create_certificate(request: web.Request) -> web.Response:
 @json_schema(s.CertificateCsrSchema, required=True)
 async def create_certificate_by_csr(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CertificateCsrSchema())
+    b = await load_body(request, s.CertificateCsrSchema)
     draft = CsrIssueDraft(
         issuer_id=b.get("issuer_id"),
         csr=b.get("csr"),
@@ -333,7 +333,7 @@ async def create_certificate_by_csr(request: web.Request) -> web.Response:
 @json_schema(s.CsrParseSchema, required=True)
 async def parse_csr(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CsrParseSchema())
+    b = await load_body(request, s.CsrParseSchema)
     facts = await request.config_dict[PRIVATE_CERTIFICATE_SERVICE].parse_csr(principal, project_id, b.get("csr"))
     return json_response(
         {
@@ -352,7 +352,7 @@ async def parse_csr(request: web.Request) -> web.Response:
 @querystring_schema(s.ListQuerySchema)
 async def list_certificates(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    q = load_query(s.ListQuerySchema(), request)
+    q = load_query(s.ListQuerySchema, request)
     query = parse_query(
         q.get("name"),
         q.get("status"),
@@ -401,7 +401,7 @@ async def delete_certificate(request: web.Request) -> web.Response:
 @json_schema(s.ExportSchema, required=True)
 async def export_certificate(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.ExportSchema())
+    b = await load_body(request, s.ExportSchema)
     compressed = b.get("is_compressed")
     req = ExportRequest(
         type=b.get("type"),
@@ -429,7 +429,7 @@ async def export_certificate(request: web.Request) -> web.Response:
 @json_schema(s.RevokeSchema, required=False)
 async def revoke_certificate(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.RevokeSchema(), optional=True)
+    b = await load_body(request, s.RevokeSchema, optional=True)
     await request.config_dict[PRIVATE_CERTIFICATE_SERVICE].revoke(
         principal, project_id, request.match_info["certificate_id"], b.get("reason")
     )
@@ -445,7 +445,7 @@ async def revoke_certificate(request: web.Request) -> web.Response:
 @json_schema(s.ImportToApicSchema, required=True)
 async def import_to_apic(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.ImportToApicSchema())
+    b = await load_body(request, s.ImportToApicSchema)
     created = await request.config_dict[GATEWAY_IMPORT].import_to_apic(
         principal,
         project_id,

@@ -51,7 +51,7 @@ def _success(status: int = 200, **extra: Any) -> web.Response:
 @querystring_schema(s.CertificateRequestListQuerySchema)
 async def list_certificate_requests(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    q = load_query(s.CertificateRequestListQuerySchema(), request)
+    q = load_query(s.CertificateRequestListQuerySchema, request)
     page = await request.config_dict[CERTIFICATE_REQUEST_SERVICE].list(
         principal, project_id, q.get("status"), q.get("offset"), q.get("limit")
     )
@@ -68,7 +68,7 @@ async def list_certificate_requests(request: web.Request) -> web.Response:
 @json_schema(s.CreateCertificateRequestSchema, required=True)
 async def create_certificate_request(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CreateCertificateRequestSchema())
+    b = await load_body(request, s.CreateCertificateRequestSchema)
     req = await request.config_dict[CERTIFICATE_REQUEST_SERVICE].submit(principal, project_id, b.get("csr"))
     return _success(201, id=req.id)
 
@@ -102,7 +102,7 @@ async def delete_certificate_request(request: web.Request) -> web.Response:
 @json_schema(s.SignCertificateRequestSchema, required=True)
 async def sign_certificate_request(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.SignCertificateRequestSchema())
+    b = await load_body(request, s.SignCertificateRequestSchema)
     await request.config_dict[CERTIFICATE_REQUEST_SERVICE].sign(
         principal, project_id, _id(request), b.get("certificate_authority_id"), b.get("validity_days")
     )
@@ -118,7 +118,7 @@ async def sign_certificate_request(request: web.Request) -> web.Response:
 @json_schema(s.UploadCertificateSchema, required=True)
 async def create_certificate_for_request(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.UploadCertificateSchema())
+    b = await load_body(request, s.UploadCertificateSchema)
     req = await request.config_dict[CERTIFICATE_REQUEST_SERVICE].upload_certificate(
         principal, project_id, _id(request), b.get("certificate")
     )
@@ -154,7 +154,7 @@ async def reject_certificate_request(request: web.Request) -> web.Response:
 @json_schema(s.RevokeSchema, required=False)
 async def revoke_certificate_of_request(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.RevokeSchema(), optional=True)
+    b = await load_body(request, s.RevokeSchema, optional=True)
     await request.config_dict[CERTIFICATE_REQUEST_SERVICE].revoke(principal, project_id, _id(request), b.get("reason"))
     return _success()
 
@@ -183,7 +183,7 @@ async def list_certificate_authorities(request: web.Request) -> web.Response:
 @json_schema(s.CreateCertificateAuthoritySchema, required=True)
 async def create_certificate_authority(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CreateCertificateAuthoritySchema())
+    b = await load_body(request, s.CreateCertificateAuthoritySchema)
     given = {k: b[k] for k in NotaryCaDraft.__slots__ if k in b}
     draft = NotaryCaDraft(**{**given, "self_signed": bool(b.get("self_signed", False))})
     ca = await request.config_dict[NOTARY_AUTHORITY_SERVICE].create(principal, project_id, draft)
@@ -209,7 +209,7 @@ async def show_certificate_authority(request: web.Request) -> web.Response:
 @json_schema(s.UpdateCertificateAuthoritySchema, required=True)
 async def update_certificate_authority(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.UpdateCertificateAuthoritySchema())
+    b = await load_body(request, s.UpdateCertificateAuthoritySchema)
     await request.config_dict[NOTARY_AUTHORITY_SERVICE].set_enabled(
         principal, project_id, _id(request), b.get("enabled")
     )
@@ -237,7 +237,7 @@ async def delete_certificate_authority(request: web.Request) -> web.Response:
 @json_schema(s.SignCertificateAuthoritySchema, required=True)
 async def sign_certificate_authority(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.SignCertificateAuthoritySchema())
+    b = await load_body(request, s.SignCertificateAuthoritySchema)
     await request.config_dict[NOTARY_AUTHORITY_SERVICE].sign(
         principal, project_id, _id(request), b.get("certificate_authority_id"), b.get("not_valid_after")
     )
@@ -253,7 +253,7 @@ async def sign_certificate_authority(request: web.Request) -> web.Response:
 @json_schema(s.UploadCertificateAuthorityCertificateSchema, required=True)
 async def upload_certificate_authority_certificate(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.UploadCertificateAuthorityCertificateSchema())
+    b = await load_body(request, s.UploadCertificateAuthorityCertificateSchema)
     await request.config_dict[NOTARY_AUTHORITY_SERVICE].upload_certificate(
         principal, project_id, _id(request), b.get("certificate_chain")
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from gatewaycerts.store.audit_codec import FILTER_FIELDS, equality_filters, event_from_doc, event_to_doc
-from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, encode_json, sort_key
+from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, dump_json, sort_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_events (
@@ -67,7 +67,7 @@ class SqliteAuditStore(SqliteBase):
             "object_type": event.object_type,
             "object_id": event.object_id,
             "request_id": event.request_id,
-            "doc": json.dumps(doc, default=encode_json),
+            "doc": dump_json(doc),
         }
 
         def op(conn: sqlite3.Connection) -> None:

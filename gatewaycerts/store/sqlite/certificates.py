@@ -29,7 +29,7 @@ from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
     decode_json,
-    encode_json,
+    dump_json,
     prepare_envelope_tables,
     sort_key,
     transaction,
@@ -201,8 +201,6 @@ def _drop_grams(conn: sqlite3.Connection, project_id: str, name: str, rowid: int
     )
 
 
-
-
 class SqliteCertificateStore(SqliteBase):
     _ENVELOPES = (_ENVELOPE_TABLE,)
 
@@ -252,8 +250,8 @@ class SqliteCertificateStore(SqliteBase):
             "create_time": sort_key(cert.create_time),
             "not_after": sort_key(cert.info.not_after),
             "name_lower": fold_name(cert.name),
-            "summary": json.dumps(doc, default=encode_json),
-            "heavy": json.dumps(heavy, default=encode_json),
+            "summary": dump_json(doc),
+            "heavy": dump_json(heavy),
             "private_key": private_key,
             "kek_id": kek_id,
         }

@@ -29,7 +29,7 @@ from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
     decode_json,
-    encode_json,
+    dump_json,
     prepare_envelope_tables,
     sort_key,
 )
@@ -58,7 +58,7 @@ _ENVELOPE_TABLES = (
 
 
 def _dump(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, default=encode_json)
+    return dump_json(doc)
 
 
 def _load(text: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
     decode_json,
-    encode_json,
+    dump_json,
     prepare_envelope_tables,
     sort_key,
 )
@@ -153,8 +153,8 @@ def _row(doc: dict[str, Any], columns: tuple[str, ...], heavy_fields: tuple[str,
     if "kek_id" in doc:
         row["kek_id"] = doc.pop("kek_id")  # a column only: a rewrap changes the key and its label, nothing else
     heavy = {k: doc.pop(k) for k in heavy_fields}
-    row["summary"] = json.dumps(doc, default=encode_json)
-    row["heavy"] = json.dumps(heavy, default=encode_json)
+    row["summary"] = dump_json(doc)
+    row["heavy"] = dump_json(heavy)
     return row
 
 
