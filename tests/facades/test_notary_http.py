@@ -9,7 +9,7 @@ import ipaddress
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
@@ -17,7 +17,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from gatewaycerts.app import create_app
 from gatewaycerts.core import issuance
 from tests.facades.test_operations_http import samples, value
-from tests.factories import NOW, CertSpec, MovableClock, ca_spec, ec_key, issue, rsa_key
+from tests.factories import NOW, CertSpec, MovableClock, ca_spec, ec_key, issue, rsa_key, sign_ca_csr
 from tests.notary_helpers import (
     NCAS,
     REQS,
@@ -640,20 +640,10 @@ async def test_ca_delete_needs_disable_and_hides_it(notary, as_):
 
 async def test_intermediate_signed_elsewhere_is_uploaded(notary, as_):
     inter_id = await create_notary_ca(notary, as_(), self_signed=False, common_name="Uploaded Issuing CA")
-    csr = x509.load_pem_x509_csr((await result(await notary.get(f"{NCAS}/{inter_id}", headers=as_())))["csr"].encode())
+    csr_pem = (await result(await notary.get(f"{NCAS}/{inter_id}", headers=as_())))["csr"]
     outside_root = issue(ca_spec("Outside Root"), ec_key("secp384r1", 70))
-    signed = (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(outside_root.cert.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=700))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(outside_root.key, hashes.SHA256())
-    )
-    pem = signed.public_bytes(serialization.Encoding.PEM).decode()
+    pem = sign_ca_csr(csr_pem, outside_root)
+    signed = x509.load_pem_x509_certificate(pem.encode())
     await error(
         await notary.post(f"{NCAS}/{inter_id}/certificate", json={"certificate_chain": pem}, headers=as_()), 400
     )
