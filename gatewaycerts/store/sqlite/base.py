@@ -203,6 +203,12 @@ def _unavailable(exc: Exception) -> StoreUnavailableError:
     return error
 
 
+def _store_error(exc: BaseException) -> BaseException:
+    """What a write's caller gets for its error: SQLite's operational errors (locked, I/O, disk full) as the
+    store being unavailable, anything else (a domain error of the write) as it is."""
+    return _unavailable(exc) if isinstance(exc, sqlite3.OperationalError) else exc
+
+
 class SqliteDatabase:
     """One SQLite file as the stores of a process share it: one writer thread and a pool of readers.
 
@@ -281,11 +287,11 @@ class SqliteDatabase:
                     queued = self._writes.get_nowait()
                 except queue.Empty:
                     break
-                if queued is None or queued.alone:
-                    held = queued  # run it after this group (None: stop after it)
-                    if queued is None:
-                        self._writes.put(None)
-                        held = None
+                if queued is None:  # stop: after this group
+                    self._writes.put(None)
+                    break
+                if queued.alone:  # runs after this group, by itself
+                    held = queued
                     break
                 group.append(queued)
             try:
@@ -341,14 +347,13 @@ class SqliteDatabase:
             return bool(state["taken"])
 
     def _commit(self, group: list[_Write]) -> None:
-        try:
-            conn = self._connect()
-        except sqlite3.OperationalError as exc:
-            for w in group:
-                w.future.set_exception(_unavailable(exc))
-            return
+        conn = self._connect()  # failing, it fails the group (_write_loop)
         if len(group) == 1:  # nothing to share a commit with: the write runs as it would alone
-            _settle(group[0], lambda: group[0].fn(conn, *group[0].args))
+            only = group[0]
+            try:
+                only.future.set_result(only.fn(conn, *only.args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                only.future.set_exception(_store_error(exc))
             return
         outcomes: list[tuple[bool, Any]] = []
         try:
@@ -361,7 +366,7 @@ class SqliteDatabase:
                 except BaseException as exc:  # noqa: BLE001 - this write's error, handed to its caller
                     conn.execute("ROLLBACK TO write")
                     conn.execute("RELEASE write")
-                    outcomes.append((False, _unavailable(exc) if isinstance(exc, sqlite3.OperationalError) else exc))
+                    outcomes.append((False, _store_error(exc)))
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
@@ -412,15 +417,6 @@ class SqliteDatabase:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
-
-
-def _settle(w: _Write, call: Callable[[], Any]) -> None:
-    try:
-        w.future.set_result(call())
-    except sqlite3.OperationalError as exc:
-        w.future.set_exception(_unavailable(exc))
-    except BaseException as exc:  # noqa: BLE001 - handed to the caller
-        w.future.set_exception(exc)
 
 
 class SqliteBase:

@@ -57,10 +57,6 @@ _ENVELOPE_TABLES = (
 )
 
 
-def _dump(doc: dict[str, Any]) -> str:
-    return dump_json(doc)
-
-
 def _load(text: str) -> dict[str, Any]:
     return json.loads(text, object_hook=decode_json)
 
@@ -75,7 +71,7 @@ def _order_row(order: Order) -> dict[str, Any]:
         "create_time": sort_key(order.create_time),
         "claim_until": None if order.claim_until is None else sort_key(order.claim_until),
         "revision": order.revision,
-        "doc": _dump(doc),
+        "doc": dump_json(doc),
         "kek_id": kek_id,
     }
 
@@ -170,7 +166,7 @@ class SqliteOrderStore(SqliteBase):
         if "kek_id" in doc:
             columns.append("kek_id")
             values.append(doc.pop("kek_id"))
-        values.insert(2, _dump(doc))
+        values.insert(2, dump_json(doc))
         sql = f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"  # noqa: S608
         await self._run(lambda conn: conn.execute(sql, values))
 
