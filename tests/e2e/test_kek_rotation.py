@@ -55,7 +55,7 @@ class Deployment:
         for store in built:
             await store.ensure_schema()
         try:
-            yield EnvelopeStores(built.certificates, built.pca, built.orders)
+            yield EnvelopeStores(built.certificates, built.pca, built.orders, built.access_keys)
         finally:
             for store in reversed(built):
                 await store.close()
