@@ -158,7 +158,7 @@ class AccessKeyService:
     async def _get(self, project_id: str, access: str) -> AccessKey:
         key = await self._store.get(access)
         if key is None or key.project_id != project_id:  # another project's key is as absent as none
-            raise AccessKeyNotFoundError(f"The access key {access[:64]} could not be found")
+            raise AccessKeyNotFoundError("The access key could not be found")
         return key
 
     async def update(
@@ -201,7 +201,7 @@ class AccessKeyService:
     async def delete(self, principal: Principal, project_id: str, access: str) -> None:
         authorize(principal, project_id, Action.MANAGE_ACCESS_KEYS)
         if not await self._store.delete(project_id, access):
-            raise AccessKeyNotFoundError(f"The access key {access[:64]} could not be found")
+            raise AccessKeyNotFoundError("The access key could not be found")
         await self._audit.record(principal, project_id, "iam.credential.delete", "credential", access)
 
     # -- signed requests --------------------------------------------------------------------------------
