@@ -148,6 +148,25 @@ def build_stores(settings: Settings) -> Stores:
     )
 
 
+def build_access_key_store(settings: Settings) -> AccessKeyStore:
+    """The access-key store alone, on the configured database (with a client or SQLite connection of its own)."""
+    if settings.sqlite_path is not None:
+        from gatewaycerts.store.sqlite.access_keys import SqliteAccessKeyStore
+
+        return SqliteAccessKeyStore(settings.sqlite_path)
+    from pymongo import AsyncMongoClient
+    from pymongo.uri_parser import parse_uri
+
+    from gatewaycerts.store.mongo.access_keys import MongoAccessKeyStore
+
+    url = str(settings.database_url)
+    database = parse_uri(url).get("database") or settings.mongodb_database
+    client: AsyncMongoClient = AsyncMongoClient(
+        url, tz_aware=True, serverSelectionTimeoutMS=5000, appname="gatewaycerts"
+    )
+    return MongoAccessKeyStore(client, database, owns_client=True)
+
+
 def _dev_kek(state_dir: Path) -> str:
     path = state_dir / DEV_KEK_FILE
     if not path.exists():
@@ -210,13 +229,15 @@ def create_app(
     order_worker: bool | None = None,
 ) -> web.Application:
     """`order_worker` overrides settings.order_worker (tests drive the worker themselves)."""
-    if store is None or pca_store is None or order_store is None or audit_store is None or access_key_store is None:
+    if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
         pca_store = pca_store or built.pca
         order_store = order_store or built.orders
         audit_store = audit_store or built.audit
         access_key_store = access_key_store or built.access_keys
+    elif access_key_store is None:  # callers that give the other four (tests) and have no access keys of their own
+        access_key_store = build_access_key_store(settings)
     vault = build_vault(settings)
     token_verifier = verifier or build_verifier(settings)
     executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pki")
