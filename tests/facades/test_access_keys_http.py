@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 
 import pytest
 
@@ -248,7 +249,8 @@ async def snapshot(svc) -> tuple:
     return certs, cas, keys
 
 
-async def test_refused_signed_requests_each_get_their_dialects_code_and_change_nothing(svc):
+async def test_refused_signed_requests_each_get_their_dialects_code_and_change_nothing(svc, caplog):
+    caplog.set_level(logging.DEBUG)
     editor = await create_key(svc, "editor")
     viewer = await create_key(svc, "viewer")
     disabled = await create_key(svc, "admin")
@@ -334,6 +336,12 @@ async def test_refused_signed_requests_each_get_their_dialects_code_and_change_n
         got, body = await send(svc, signed(svc, disabled, "GET", path))
         assert got == 401 and check(body), (path, body)
     assert await snapshot(svc) == before
+    # nothing logged carries a secret or a signature
+    assert any(" 401 " in r.getMessage() for r in caplog.records)  # the refusals were logged (access log)
+    for key in (editor, viewer, disabled, deleted, other):
+        assert key["secret"] not in caplog.text
+    for request, *_ in cases.values():
+        assert request.headers["Authorization"].rsplit("=", 1)[1] not in caplog.text
 
 
 async def test_the_secret_is_kept_under_the_kek_bound_to_its_key(svc, settings):
