@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gatewaycerts import __version__
 from gatewaycerts.appkeys import (
+    ACCESS_KEY_SERVICE,
     AUDIT_LOG,
     AUTHORITY_SERVICE,
     CERTIFICATE_REQUEST_SERVICE,
@@ -39,6 +40,7 @@ from gatewaycerts.auth.tokens import (
     load_or_create_dev_key,
     load_public_key_file,
 )
+from gatewaycerts.core.access_keys import AccessKeyService
 from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService
 from gatewaycerts.core.certificates import CertificateService
@@ -57,10 +59,11 @@ from gatewaycerts.facades.barbican import app as barbican
 from gatewaycerts.facades.barbican.errors import BarbicanDialect
 from gatewaycerts.facades.ccm import app as ccm
 from gatewaycerts.facades.ccm.errors import CcmDialect
+from gatewaycerts.facades.iam import app as iam
 from gatewaycerts.facades.notary import app as notary
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings, SettingsError
-from gatewaycerts.store.interfaces import AuditStore, CertificateStore, OrderStore, PcaStore
+from gatewaycerts.store.interfaces import AccessKeyStore, AuditStore, CertificateStore, OrderStore, PcaStore
 from gatewaycerts.web.errors import ErrorDialect, error_middleware
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
@@ -95,6 +98,7 @@ class Stores(NamedTuple):
     pca: PcaStore
     orders: OrderStore
     audit: AuditStore
+    access_keys: AccessKeyStore
 
 
 def build_store(settings: Settings) -> CertificateStore:
@@ -106,6 +110,7 @@ def build_stores(settings: Settings) -> Stores:
     client, owned and closed by the certificate store)."""
     path = settings.sqlite_path
     if path is not None:
+        from gatewaycerts.store.sqlite.access_keys import SqliteAccessKeyStore
         from gatewaycerts.store.sqlite.audit import SqliteAuditStore
         from gatewaycerts.store.sqlite.base import SqliteDatabase
         from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
@@ -113,10 +118,17 @@ def build_stores(settings: Settings) -> Stores:
         from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 
         db = SqliteDatabase(path)  # one writer (group commits across the stores) and one reader pool
-        return Stores(SqliteCertificateStore(db), SqlitePcaStore(db), SqliteOrderStore(db), SqliteAuditStore(db))
+        return Stores(
+            SqliteCertificateStore(db),
+            SqlitePcaStore(db),
+            SqliteOrderStore(db),
+            SqliteAuditStore(db),
+            SqliteAccessKeyStore(db),
+        )
     from pymongo import AsyncMongoClient
     from pymongo.uri_parser import parse_uri
 
+    from gatewaycerts.store.mongo.access_keys import MongoAccessKeyStore
     from gatewaycerts.store.mongo.audit import MongoAuditStore
     from gatewaycerts.store.mongo.certificates import MongoCertificateStore
     from gatewaycerts.store.mongo.orders import MongoOrderStore
@@ -132,7 +144,27 @@ def build_stores(settings: Settings) -> Stores:
         MongoPcaStore(client, database, owns_client=False),
         MongoOrderStore(client, database, owns_client=False),
         MongoAuditStore(client, database, owns_client=False),
+        MongoAccessKeyStore(client, database, owns_client=False),
     )
+
+
+def build_access_key_store(settings: Settings) -> AccessKeyStore:
+    """The access-key store alone, on the configured database (with a client or SQLite connection of its own)."""
+    if settings.sqlite_path is not None:
+        from gatewaycerts.store.sqlite.access_keys import SqliteAccessKeyStore
+
+        return SqliteAccessKeyStore(settings.sqlite_path)
+    from pymongo import AsyncMongoClient
+    from pymongo.uri_parser import parse_uri
+
+    from gatewaycerts.store.mongo.access_keys import MongoAccessKeyStore
+
+    url = str(settings.database_url)
+    database = parse_uri(url).get("database") or settings.mongodb_database
+    client: AsyncMongoClient = AsyncMongoClient(
+        url, tz_aware=True, serverSelectionTimeoutMS=5000, appname="gatewaycerts"
+    )
+    return MongoAccessKeyStore(client, database, owns_client=True)
 
 
 def _dev_kek(state_dir: Path) -> str:
@@ -191,6 +223,7 @@ def create_app(
     pca_store: PcaStore | None = None,
     order_store: OrderStore | None = None,
     audit_store: AuditStore | None = None,
+    access_key_store: AccessKeyStore | None = None,
     clock: Clock = system_clock,
     verifier: TokenVerifier | None = None,
     order_worker: bool | None = None,
@@ -202,6 +235,9 @@ def create_app(
         pca_store = pca_store or built.pca
         order_store = order_store or built.orders
         audit_store = audit_store or built.audit
+        access_key_store = access_key_store or built.access_keys
+    elif access_key_store is None:  # callers that give the other four (tests) and have no access keys of their own
+        access_key_store = build_access_key_store(settings)
     vault = build_vault(settings)
     token_verifier = verifier or build_verifier(settings)
     executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pki")
@@ -216,9 +252,11 @@ def create_app(
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
         order_store = TimedStore(order_store, "orders", metrics)  # type: ignore[assignment]
         audit_store = TimedStore(audit_store, "audit", metrics)  # type: ignore[assignment]
+        access_key_store = TimedStore(access_key_store, "access_keys", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
         on_audit_lost = counter_hook(metrics.audit_lost)
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
+    assert access_key_store is not None
 
     app = web.Application(
         middlewares=[
@@ -280,6 +318,7 @@ def create_app(
         audit=audit,
     )
     app[NOTARY_AUTHORITY_SERVICE] = NotaryAuthorityService(authorities, clock=clock, audit=audit)
+    app[ACCESS_KEY_SERVICE] = AccessKeyService(access_key_store, vault, clock=clock, audit=audit)
     orders = OrderService(
         order_store, vault, authorities, issued, executor=executor, clock=clock, on_issued=on_issued, audit=audit
     )
@@ -290,6 +329,7 @@ def create_app(
     run_worker = settings.order_worker if order_worker is None else order_worker
 
     async def close() -> None:
+        await access_key_store.close()
         await audit_store.close()
         await order_store.close()
         await pca_store.close()
@@ -302,8 +342,9 @@ def create_app(
             await pca_store.ensure_schema()
             await order_store.ensure_schema()
             await audit_store.ensure_schema()
+            await access_key_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
-            await check_keks(EnvelopeStores(store, pca_store, order_store), vault)
+            await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store), vault)
         except BaseException:
             await close()
             raise
@@ -341,6 +382,8 @@ def create_app(
     app.add_subapp(notary.MOUNT, notary_app)
     audit_app = audit_facade.create_audit_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(audit_facade.MOUNT, audit_app)
+    iam_app = iam.create_iam_app(client_max_size=settings.max_body_bytes)
+    app.add_subapp(iam.MOUNT, iam_app)
     app[OPENAPI_DOCS] = {
         "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
         "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),
@@ -351,5 +394,6 @@ def create_app(
         "audit": build_openapi(
             audit_app, title=audit_facade.TITLE, version=__version__, description=audit_facade.DESCRIPTION
         ),
+        "iam": build_openapi(iam_app, title=iam.TITLE, version=__version__, description=iam.DESCRIPTION),
     }
     return app

@@ -10,6 +10,7 @@ from gatewaycerts.domain.models import Principal
 
 if TYPE_CHECKING:
     from gatewaycerts.auth.tokens import TokenVerifier
+    from gatewaycerts.core.access_keys import AccessKeyService
     from gatewaycerts.core.audit import AuditLog
     from gatewaycerts.core.authorities import AuthorityService
     from gatewaycerts.core.certificates import CertificateService
@@ -40,6 +41,7 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 IN_FLIGHT: web.AppKey[InFlight] = web.AppKey("in_flight")
 EXPIRY_REPORT: web.AppKey[ExpiryReport] = web.AppKey("expiry_report")
 AUDIT_LOG: web.AppKey[AuditLog] = web.AppKey("audit_log")
+ACCESS_KEY_SERVICE: web.AppKey[AccessKeyService] = web.AppKey("access_key_service")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -1,4 +1,4 @@
-"""The `gatewaycerts` command: serve, token, init-db, rotate-kek, openapi, config-reference."""
+"""The `gatewaycerts` command: serve, token, init-db, rotate-kek, access-key, openapi, config-reference."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def cmd_rotate_kek(args: argparse.Namespace) -> int:
         try:
             for store in stores:
                 await store.ensure_schema()
-            envelope_stores = EnvelopeStores(stores.certificates, stores.pca, stores.orders)
+            envelope_stores = EnvelopeStores(stores.certificates, stores.pca, stores.orders, stores.access_keys)
             # The same check as `serve`: every KEK id in use is configured with the right bytes, and the
             # active KEK is the one the other replicas use (else this would re-wrap everything under it).
             await check_keks(envelope_stores, vault, record_canary=not args.dry_run)
@@ -279,6 +279,44 @@ def cmd_rotate_kek(args: argparse.Namespace) -> int:
     else:
         print("not finished: keys remain under an old KEK (changed meanwhile); run rotate-kek again")
     return EXIT_REMAINING
+
+
+def cmd_access_key_create(args: argparse.Namespace) -> int:
+    """An operator creates a project's first access key (later ones: the IAM API, with an admin's key or token)."""
+    from gatewaycerts.app import build_stores, build_vault
+    from gatewaycerts.core.access_keys import AccessKeyService
+    from gatewaycerts.core.audit import AuditLog
+    from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
+    from gatewaycerts.domain.errors import DomainError
+    from gatewaycerts.domain.models import Principal
+    from gatewaycerts.keyvault import KeyVaultError
+
+    settings = _settings()
+    operator = Principal(subject="system:cli", projects=frozenset({args.project}), roles=frozenset({Role.ADMIN}))
+
+    async def run() -> tuple[str, str]:
+        stores = build_stores(settings)
+        try:
+            for store in stores:
+                await store.ensure_schema()
+            vault = build_vault(settings)
+            # As `serve` would: never wrap a secret under a KEK the other replicas do not share.
+            await check_keks(EnvelopeStores(stores.certificates, stores.pca, stores.orders, stores.access_keys), vault)
+            service = AccessKeyService(stores.access_keys, vault, audit=AuditLog(stores.audit))
+            key, secret = await service.create(operator, args.project, args.role, args.description)
+            return key.access, secret
+        finally:
+            for store in reversed(stores):  # the certificate store owns a shared MongoDB client: close it last
+                await store.close()
+
+    try:
+        access, secret = asyncio.run(run())
+    except (DomainError, KeyVaultError, SettingsError) as exc:
+        raise SystemExit(f"gatewaycerts: {exc}") from None
+    print(f"access: {access}")
+    print(f"secret: {secret}")
+    print("the secret is shown only now; store it (e.g. BasicCredentials(ak, sk, project_id))", file=sys.stderr)
+    return 0
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
@@ -334,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     rotate.add_argument("--dry-run", action="store_true", help="only count what is not under the newest KEK")
     rotate.add_argument("--limit", type=int, help="stop after this many records (the next run continues)")
     rotate.set_defaults(func=cmd_rotate_kek)
+    access_key = sub.add_parser("access-key", help="manage access keys (AK/SK) for SDK-HMAC-SHA256 signing")
+    access_key_sub = access_key.add_subparsers(dest="access_key_command", required=True)
+    ak_create = access_key_sub.add_parser("create", help="create an access key and print its access id and secret")
+    ak_create.add_argument("--project", required=True, help="the project the key acts in")
+    ak_create.add_argument("--role", required=True, choices=["admin", "editor", "viewer"], help="what the key may do")
+    ak_create.add_argument("--description", help="at most 255 characters")
+    ak_create.set_defaults(func=cmd_access_key_create)
     openapi = sub.add_parser("openapi", help="write the OpenAPI documents")
     openapi.add_argument("--output", default="schemas")
     openapi.set_defaults(func=cmd_openapi)

@@ -14,10 +14,12 @@ from pymongo import AsyncMongoClient
 from gatewaycerts.app import create_app
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.settings import Settings
+from gatewaycerts.store.mongo.access_keys import MongoAccessKeyStore
 from gatewaycerts.store.mongo.audit import MongoAuditStore
 from gatewaycerts.store.mongo.certificates import MongoCertificateStore
 from gatewaycerts.store.mongo.orders import MongoOrderStore
 from gatewaycerts.store.mongo.pca import MongoPcaStore
+from gatewaycerts.store.sqlite.access_keys import SqliteAccessKeyStore
 from gatewaycerts.store.sqlite.audit import SqliteAuditStore
 from gatewaycerts.store.sqlite.base import SqliteDatabase
 from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
@@ -76,6 +78,42 @@ async def open_stores(kind: str, request: pytest.FixtureRequest, tmp_path: Path,
     yield four
     await client.drop_database(database)
     await client.close()
+
+
+@asynccontextmanager
+async def open_access_key_store(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, database: str
+) -> AsyncIterator:
+    """The access-key store of one kind (SQLite: its own file; MongoDB: `database`, dropped afterwards)."""
+    if kind == "sqlite":
+        keys = SqliteAccessKeyStore(SqliteDatabase(tmp_path / "access-keys.db"))
+        await keys.ensure_schema()
+        yield keys
+        await keys.close()
+        return
+    uri = request.getfixturevalue("mongodb_uri")
+    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+    keys = MongoAccessKeyStore(client, database)
+    await keys.ensure_schema()
+    yield keys
+    await client.drop_database(database)
+    await client.close()
+
+
+@pytest.fixture(params=STORES)
+async def access_key_store(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    async with open_access_key_store(request.param, request, tmp_path, mongo_database) as keys:
+        yield keys
+
+
+@pytest.fixture(params=STORES)
+async def every_store_and_keys(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str) -> AsyncIterator:
+    """(certificate, private-CA, order, audit, access-key) stores of the same kind (MongoDB: one database)."""
+    async with (
+        open_stores(request.param, request, tmp_path, mongo_database) as four,
+        open_access_key_store(request.param, request, tmp_path, mongo_database) as keys,
+    ):
+        yield (*four, keys)
 
 
 @pytest.fixture(params=STORES)

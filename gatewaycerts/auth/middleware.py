@@ -1,4 +1,5 @@
-"""aiohttp middleware that turns X-Auth-Token / Authorization: Bearer into request['principal']."""
+"""aiohttp middleware that turns X-Auth-Token / Authorization: Bearer (a JWT), or an SDK-HMAC-SHA256 signature
+(an access key, auth/sdk_hmac.py), into request['principal']."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatewaycerts.appkeys import PRINCIPAL, TOKEN_VERIFIER
+from gatewaycerts.auth import sdk_hmac
 from gatewaycerts.domain.errors import AuthenticationError
 
 
@@ -25,6 +27,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if getattr(request.match_info.handler, "public_route", False):
         return await handler(request)  # e.g. CRL distribution points: relying parties have no token
     token = bearer_token(request)
+    if token is None and sdk_hmac.is_signed(request):
+        request[PRINCIPAL] = await sdk_hmac.verify(request)
+        return await handler(request)
     if token is None:
         raise AuthenticationError("Incorrect token or token resolution failed: no X-Auth-Token header")
     request[PRINCIPAL] = await request.config_dict[TOKEN_VERIFIER].verify(token)

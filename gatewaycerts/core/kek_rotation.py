@@ -13,13 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from gatewaycerts.core.access_keys import access_key_context
 from gatewaycerts.core.certificates import apic_key_context
 from gatewaycerts.core.issuance import certificate_key_context
 from gatewaycerts.core.orders import order_context, secret_context
 from gatewaycerts.core.revocation import authority_key_context
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id
-from gatewaycerts.store.interfaces import CertificateStore, EnvelopeStore, OrderStore, PcaStore
+from gatewaycerts.store.interfaces import AccessKeyStore, CertificateStore, EnvelopeStore, OrderStore, PcaStore
 
 log = logging.getLogger("gatewaycerts.kek")
 
@@ -29,6 +30,7 @@ CONTEXTS: dict[EnvelopeKind, Callable[[str, str], str]] = {
     EnvelopeKind.ISSUED_CERTIFICATE: certificate_key_context,
     EnvelopeKind.SECRET: secret_context,
     EnvelopeKind.ORDER: order_context,
+    EnvelopeKind.ACCESS_KEY: access_key_context,
 }
 CANARY = b"gatewaycerts key-encryption key canary"
 DEFAULT_BATCH = 100
@@ -52,15 +54,19 @@ class EnvelopeStores:
     certificates: CertificateStore
     pca: PcaStore
     orders: OrderStore
+    access_keys: AccessKeyStore | None = None  # None: a caller that opened no access-key store (older callers)
 
     def by_kind(self) -> list[tuple[EnvelopeKind, EnvelopeStore]]:
-        return [
+        kinds: list[tuple[EnvelopeKind, EnvelopeStore]] = [
             (EnvelopeKind.APIC_CERTIFICATE, self.certificates),
             (EnvelopeKind.AUTHORITY, self.pca),
             (EnvelopeKind.ISSUED_CERTIFICATE, self.pca),
             (EnvelopeKind.SECRET, self.orders),
             (EnvelopeKind.ORDER, self.orders),
         ]
+        if self.access_keys is not None:
+            kinds.append((EnvelopeKind.ACCESS_KEY, self.access_keys))
+        return kinds
 
 
 @dataclass(slots=True)

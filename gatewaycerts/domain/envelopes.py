@@ -17,6 +17,7 @@ class EnvelopeKind(enum.StrEnum):
     ISSUED_CERTIFICATE = "pca-certificate"  # IssuedCertificate.encrypted_key (None when issued from a CSR)
     SECRET = "secret"  # Secret.encrypted_payload
     ORDER = "order"  # Order.encrypted_params (None unless the order carried a pass phrase)
+    ACCESS_KEY = "access-key"  # AccessKey.encrypted_secret (the SK of an AK/SK pair)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ class Action(enum.StrEnum):
     MANAGE_CA = "manage certificate authorities"  # create, enable, disable, delete, revoke CAs: admins only
     REVIEW = "review certificate requests"  # sign, reject, attach a chain to, revoke requests: admins only
     READ_AUDIT = "read the audit trail"  # the project's changes, who made them: admins only
+    MANAGE_ACCESS_KEYS = "manage access keys"  # create, list, enable, disable, delete AK/SK: admins only
 
 
 class CertificateScope(enum.StrEnum):

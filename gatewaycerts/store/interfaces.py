@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from gatewaycerts.domain.access_keys import AccessKey
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
@@ -211,3 +212,28 @@ class AuditStore(Protocol):
     async def list(self, project_id: str, query: AuditQuery, limit: int) -> tuple[AuditEvent, ...]:
         """Up to `limit` events of the project matching every filter of `query`, newest first (time, then id,
         descending), strictly after `query.after` in that order; each query is served by an index."""
+
+
+class AccessKeyStore(EnvelopeStore, Protocol):
+    """Access keys (AK/SK pairs): each secret is a KeyVault envelope (EnvelopeKind.ACCESS_KEY)."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert(self, key: AccessKey) -> None:
+        """Raise ConflictError when the access id exists (in any project)."""
+
+    async def get(self, access: str) -> AccessKey | None:
+        """By access id alone, whatever its project (a signed request names the key before its project)."""
+
+    async def list(self, project_id: str) -> list[AccessKey]:
+        """The project's keys, oldest first (create_time, then access)."""
+
+    async def replace(self, key: AccessKey, *, expected_revision: int) -> AccessKey:
+        """Store the key's status and description with revision expected_revision + 1 if the stored revision is
+        expected_revision (the secret is never changed here: only a rewrap re-encrypts it). ConflictError on a
+        revision mismatch, AccessKeyNotFoundError when the key is gone."""
+
+    async def delete(self, project_id: str, access: str) -> bool:
+        """False when the project has no such key."""

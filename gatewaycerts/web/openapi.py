@@ -15,6 +15,14 @@ from gatewaycerts.web.errors import json_response
 SECURITY_SCHEMES = {
     "XAuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
     "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    # An access key's signature (Huawei's SDKs with BasicCredentials(ak, sk, project_id)); docs/api/iam.md
+    "SdkHmacSha256": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<h1;h2;...>, Signature=<hex HMAC-SHA256>, "
+        "with the signing time in X-Sdk-Date (YYYYMMDDTHHMMSSZ, within 15 minutes); see docs/api/iam.md",
+    },
 }
 
 
@@ -42,7 +50,7 @@ def build_openapi(*apps: web.Application, title: str, version: str, description:
     document = _strip_swagger2_keys(spec.swagger_dict())
     components = document.setdefault("components", {})
     components["securitySchemes"] = SECURITY_SCHEMES
-    document["security"] = [{"XAuthToken": []}, {"BearerAuth": []}]
+    document["security"] = [{"XAuthToken": []}, {"BearerAuth": []}, {"SdkHmacSha256": []}]
     return document
 
 

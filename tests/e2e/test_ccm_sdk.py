@@ -1,9 +1,12 @@
 """Huawei's official CCM SDK (huaweicloudsdkccm) drives the private CA API unchanged.
 
-The real server runs as a subprocess; the client is built as Huawei documents it (GlobalCredentials with an
-explicit domain id and an explicit endpoint, so no IAM lookup), and our X-Auth-Token is added through the
-core's HttpHandler request hook. Only SDK request/response models are used, and every JSON body is checked
-against the SDK model's declared wire types (see tests/e2e/sdk_wire.py).
+The real server runs as a subprocess; the client is built as Huawei documents it: CCM is a global service, so
+its SDK takes GlobalCredentials(ak, sk, domain_id) (the builder refuses BasicCredentials), here with an access
+key made by `gatewaycerts access-key create` and an explicit endpoint (no IAM lookup). The SDK signs every
+request (SDK-HMAC-SHA256) and nothing is added to it; the project is the key's (X-Domain-Id is not ours to
+check). A second client sends a JWT through the core's HttpHandler request hook, to show tokens still work.
+Only SDK request/response models are used, and every JSON body is checked against the SDK model's declared
+wire types (see tests/e2e/sdk_wire.py).
 """
 
 from __future__ import annotations
@@ -61,13 +64,46 @@ def _wire(response) -> dict:
     return data
 
 
+def ccm_client(port: int, credentials: GlobalCredentials, handler: HttpHandler | None = None) -> CcmClient:
+    config = HttpConfig.get_default_config()
+    config.timeout = (5, 60)
+    builder = (
+        CcmClient.new_builder()
+        .with_http_config(config)
+        .with_credentials(credentials)
+        .with_endpoint(f"http://127.0.0.1:{port}")
+    )
+    if handler is not None:
+        builder = builder.with_http_handler(handler)
+    return builder.build()
+
+
 @pytest.fixture(scope="module")
-def ccm(tmp_path_factory: pytest.TempPathFactory):
+def server(tmp_path_factory: pytest.TempPathFactory):
     mp = pytest.MonkeyPatch()
     for key in ("no_proxy", "NO_PROXY"):  # requests honours HTTP(S)_PROXY; never proxy 127.0.0.1
         mp.setenv(key, ",".join(filter(None, [os.environ.get(key, ""), "127.0.0.1", "localhost"])))
     port = free_port()
     env = dev_env(Path(tmp_path_factory.mktemp("ccm")) / "state", port)
+    with Server(env):
+        yield env, port
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def ccm(server):
+    env, port = server
+    out = _cli("access-key", "create", "--project", PROJECT, "--role", "admin", env=env)
+    assert out.returncode == 0, out.stderr
+    printed = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    client = ccm_client(port, GlobalCredentials(printed["access"], printed["secret"], PROJECT))
+    yield client
+    client.get_http_client().close()
+
+
+@pytest.fixture(scope="module")
+def ccm_jwt(server):
+    env, port = server
     out = _cli("token", "--project", PROJECT, "--role", "admin", env=env)
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip()
@@ -75,20 +111,13 @@ def ccm(tmp_path_factory: pytest.TempPathFactory):
     def add_token(**kwargs) -> None:
         kwargs["request"].header_params["X-Auth-Token"] = token
 
-    config = HttpConfig.get_default_config()
-    config.timeout = (5, 60)
-    client = (
-        CcmClient.new_builder()
-        .with_http_config(config)
-        .with_credentials(GlobalCredentials("DUMMYAK0000000000000", "dummy-sk", PROJECT))
-        .with_endpoint(f"http://127.0.0.1:{port}")
-        .with_http_handler(HttpHandler().add_request_handler(add_token))
-        .build()
+    client = ccm_client(
+        port,
+        GlobalCredentials("DUMMYAK0000000000000", "dummy-sk", PROJECT),
+        HttpHandler().add_request_handler(add_token),
     )
-    with Server(env):
-        yield client
+    yield client
     client.get_http_client().close()
-    mp.undo()
 
 
 def _ca_body(**kw) -> CreateCertificateAuthorityRequestBody:
@@ -196,3 +225,10 @@ def test_private_ca_walk_through_the_official_sdk(ccm):
     with pytest.raises(ClientRequestException) as err:
         client.create_certificate_authority(CreateCertificateAuthorityRequest(body=_ca_body(key_algorithm="SM2")))
     assert err.value.status_code == 400 and err.value.error_code == "PCA.1017" and err.value.error_msg
+
+
+def test_a_jwt_still_works_beside_access_keys(ccm_jwt, ccm):
+    listed = ccm_jwt.list_certificate_authority(ListCertificateAuthorityRequest(limit=10))
+    _wire(listed)
+    # the same project as the access key's: the walk above made two CAs in it
+    assert listed.total == ccm.list_certificate_authority(ListCertificateAuthorityRequest(limit=10)).total == 2

@@ -1,4 +1,5 @@
-"""KEK rotation end to end, both stores: records of all five envelope kinds made over HTTP under KEK A,
+"""KEK rotation end to end, both stores: records of every envelope kind (access keys included) made over HTTP
+under KEK A,
 re-wrapped under B while the service serves, then served with [B] alone; the start-up KEK check refuses
 [A] alone and a wrong B; a half-done rotation serves and is finished by a second run; concurrent updates
 and deletes between a batch's read and its compare-and-swaps are neither clobbered nor resurrected."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
@@ -23,6 +25,7 @@ from gatewaycerts.keyvault import KeyVault, new_kek_line
 from gatewaycerts.settings import Settings
 from tests.conftest import STORES
 from tests.factories import ec_chain, rsa_chain
+from tests.sdk_signing import sign
 
 KEK_A, KEK_B, WRONG_B = new_kek_line("A"), new_kek_line("B"), new_kek_line("B")
 APIC, CAS, CERTS = "/v2/p1/apic/certificates", "/v1/private-certificate-authorities", "/v1/private-certificates"
@@ -55,7 +58,7 @@ class Deployment:
         for store in built:
             await store.ensure_schema()
         try:
-            yield EnvelopeStores(built.certificates, built.pca, built.orders)
+            yield EnvelopeStores(built.certificates, built.pca, built.orders, built.access_keys)
         finally:
             for store in reversed(built):
                 await store.close()
@@ -119,6 +122,7 @@ class Records:
     issued: dict[str, str] = field(default_factory=dict)  # issued certificate id -> exported key PEM
     secrets: dict[str, bytes] = field(default_factory=dict)  # secret id -> payload
     pending_orders: list[str] = field(default_factory=list)  # asymmetric orders with a pass phrase, PENDING
+    access_keys: dict[str, str] = field(default_factory=dict)  # access key id -> its secret
 
 
 def pkcs8(pem: str) -> str:
@@ -159,6 +163,11 @@ async def make_records(client, auth, records: Records, n: int = 1) -> Records:
         done = await ok(await client.get(f"{ORDERS}/{order_id}", headers=auth()))
         secret_id = uuid_of(done["secret_ref"])
         records.secrets[secret_id] = await payload(client, auth, secret_id)
+        resp = await client.post(
+            "/v3.0/OS-CREDENTIAL/credentials", json={"credential": {"role": "viewer"}}, headers=auth()
+        )
+        created = (await ok(resp, 201))["credential"]
+        records.access_keys[created["access"]] = created["secret"]
     # after the worker ran: these stay PENDING, their pass phrase encrypted beside the order
     for _ in range(n):
         meta = {"algorithm": "ec", "bit_length": 256, "pass_phrase": PASS_PHRASE}
@@ -198,6 +207,12 @@ async def assert_everything_serves(deployment: Deployment, client, auth, records
         leaf = x509.load_pem_x509_certificate(exported["certificate"].encode())
         ca_pem = (await ok(await client.post(f"{CAS}/{ca_id}/export", headers=auth())))["certificate"]
         leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem.encode()))
+    for access, secret in records.access_keys.items():  # the secret still checks the SDK's signatures
+        signed = sign(
+            "GET", f"127.0.0.1:{client.port}", APIC, ak=access, sk=secret, when=datetime.now(UTC), project="p1"
+        )
+        resp = await client.get(signed.uri, headers=signed.headers)
+        assert resp.status == 200, await resp.text()
     for cert_id, key_pem in records.apic.items():  # no API returns an APIC key: decrypt what is stored
         env = await deployment.stored(EnvelopeKind.APIC_CERTIFICATE, cert_id)
         assert env is not None
@@ -232,7 +247,7 @@ async def test_rotation_rewraps_every_kind_and_the_old_kek_can_go(deployment: De
     records = await make_records(client, auth, Records())
     await client.close()
     before = await deployment.labels()
-    assert {kind for kind, counts in before.items() if counts.get("A")} == ALL_KINDS  # all five kinds covered
+    assert {kind for kind, counts in before.items() if counts.get("A")} == ALL_KINDS  # every kind covered
     assert all("B" not in counts for counts in before.values())
 
     # Step 1: every replica gets [A, B]; B wraps new keys, A still unwraps.

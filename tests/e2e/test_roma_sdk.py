@@ -1,8 +1,10 @@
 """Huawei's official ROMA Connect SDK (huaweicloudsdkroma) drives the APIC certificate API unchanged.
 
-The real server runs as a subprocess; the client is built the way Huawei documents it (BasicCredentials with an
-explicit project id + an explicit endpoint, so no IAM or region lookup), and our X-Auth-Token is added through the
-core's documented HttpHandler request hook. Only SDK request/response models are used. Besides the SDK's own
+The real server runs as a subprocess; the client is built the way Huawei documents it: BasicCredentials(ak, sk,
+project_id) with an access key made by `gatewaycerts access-key create`, and an explicit endpoint (so no IAM or
+region lookup). The SDK signs every request (SDK-HMAC-SHA256) and nothing is added to it. A second client sends a
+JWT through the core's HttpHandler request hook instead, to show tokens still work beside keys. Only SDK
+request/response models are used. Besides the SDK's own
 deserialisation, every JSON body is checked against the SDK model's ``openapi_types``, because the SDK silently
 coerces mismatched primitives (``str(123)``) and drops unknown keys.
 """
@@ -69,10 +71,52 @@ def _iso(value) -> str:
 # --- fixtures -----------------------------------------------------------------------------------------------------
 
 
+def access_key(env: dict, project: str, role: str = "admin") -> tuple[str, str]:
+    """`gatewaycerts access-key create`: (access, secret) as it prints them."""
+    out = _cli("access-key", "create", "--project", project, "--role", role, "--description", "sdk test", env=env)
+    assert out.returncode == 0, out.stderr
+    printed = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert len(printed["access"]) == 20 and len(printed["secret"]) == 40
+    return printed["access"], printed["secret"]
+
+
+def roma_client(port: int, credentials: BasicCredentials, handler: HttpHandler | None = None) -> RomaClient:
+    config = HttpConfig.get_default_config()
+    config.timeout = (5, 30)
+    builder = (
+        RomaClient.new_builder()
+        .with_http_config(config)
+        .with_credentials(credentials)
+        .with_endpoint(f"http://127.0.0.1:{port}")
+    )
+    if handler is not None:
+        builder = builder.with_http_handler(handler)
+    return builder.build()
+
+
 @pytest.fixture(scope="module")
-def roma(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module_env):
+def server(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module_env):
     port = free_port()
     env = dev_env(Path(tmp_path_factory.mktemp("roma")) / "state", port)
+    with Server(env):
+        yield env, port
+
+
+@pytest.fixture(scope="module")
+def roma(server):
+    """The SDK as Huawei documents it: an access key and its secret, nothing else."""
+    env, port = server
+    ak, sk = access_key(env, PROJECT)
+    client = roma_client(port, BasicCredentials(ak, sk, PROJECT))
+    yield client
+    client.get_http_client().close()
+
+
+@pytest.fixture(scope="module")
+def roma_jwt(server):
+    """A JWT in X-Auth-Token through the SDK's request hook (the signature of unknown dummy keys is ignored:
+    a token, when sent, is what authenticates)."""
+    env, port = server
     out = _cli("token", "--project", PROJECT, "--role", "admin", env=env)
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip()
@@ -80,18 +124,9 @@ def roma(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module_env):
     def add_token(**kwargs) -> None:  # HttpHandler request hook: called with request=SdkRequest, logger=...
         kwargs["request"].header_params["X-Auth-Token"] = token
 
-    config = HttpConfig.get_default_config()
-    config.timeout = (5, 30)
-    client = (
-        RomaClient.new_builder()
-        .with_http_config(config)
-        .with_credentials(BasicCredentials("DUMMYAK0000000000000", "dummy-sk", PROJECT))
-        .with_endpoint(f"http://127.0.0.1:{port}")
-        .with_http_handler(HttpHandler().add_request_handler(add_token))
-        .build()
-    )
-    with Server(env):
-        yield client
+    credentials = BasicCredentials("DUMMYAK0000000000000", "dummy-sk", PROJECT)
+    client = roma_client(port, credentials, HttpHandler().add_request_handler(add_token))
+    yield client
     client.get_http_client().close()
 
 
@@ -183,3 +218,25 @@ def test_mismatched_key_is_an_sdk_client_error(roma: RomaClient):
     assert err.value.status_code == 400 and err.value.error_code == "APIG.2101"
     assert err.value.error_msg and "BEGIN" not in err.value.error_msg
     assert roma.list_certificates_v2(ListCertificatesV2Request(name="roma_sdk_bad_key")).total == 0
+
+
+def test_a_jwt_still_works_beside_access_keys(roma_jwt: RomaClient, roma: RomaClient):
+    created = roma_jwt.create_certificate_v2(CreateCertificateV2Request(body=_form("roma_sdk_jwt")))
+    assert created.status_code == 200 and created.project_id == PROJECT
+    # the same project, seen through the access key
+    listed = roma.list_certificates_v2(ListCertificatesV2Request(name="roma_sdk_jwt"))
+    assert listed.total == 1 and listed.certs[0].id == created.id
+    assert roma_jwt.delete_certificate_v2(DeleteCertificateV2Request(certificate_id=created.id)).status_code == 204
+
+
+def test_a_wrong_secret_is_refused_with_apig_401(server):
+    env, port = server
+    ak, _ = access_key(env, PROJECT, "viewer")
+    client = roma_client(port, BasicCredentials(ak, "x" * 40, PROJECT))
+    try:
+        with pytest.raises(ClientRequestException) as err:
+            client.list_certificates_v2(ListCertificatesV2Request())
+    finally:
+        client.get_http_client().close()
+    assert err.value.status_code == 401 and err.value.error_code == "APIG.1002"
+    assert "x" * 40 not in (err.value.error_msg or "")

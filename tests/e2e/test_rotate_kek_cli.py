@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from tests.e2e.test_cli_serve import Server
 from tests.e2e.test_kek_rotation import KEK_A, KEK_B, WRONG_B, Deployment, Records, make_records
 from tests.mongo_server import free_port
@@ -32,7 +33,7 @@ def summary(out: str) -> dict[str, tuple[int, ...]]:
     rows = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 6 and parts[0] in {"apic-certificate", "pca-authority", "pca-certificate", "secret", "order"}:
+        if len(parts) >= 6 and parts[0] in {k.value for k in EnvelopeKind}:
             rows[parts[0]] = tuple(int(p) for p in parts[1:6])
     return rows
 
@@ -43,7 +44,7 @@ async def test_rotate_kek_command(settings, aiohttp_client, auth, tmp_path: Path
     client = await deployment.serve(KEK_A)
     await make_records(client, auth, Records())
     await client.close()
-    total = 5  # one record of each kind
+    total = len(EnvelopeKind)  # one record of each kind (access keys included)
 
     dry = cli("rotate-kek", "--dry-run", keks=(KEK_A, KEK_B), state=state)
     assert dry.returncode == 1, dry.stderr
@@ -63,6 +64,7 @@ async def test_rotate_kek_command(settings, aiohttp_client, auth, tmp_path: Path
     rows = summary(done.stdout)
     assert sum(r[0] for r in rows.values()) == total - 2 and all(r[4] == 0 for r in rows.values())
     assert "  pca-certificate: 1 re-wrapped" in done.stdout  # progress after every batch
+    assert rows["access-key"][4] == 0 and "  access-key: 1 re-wrapped" in done.stdout  # a key's secret too
     again = cli("rotate-kek", keks=(KEK_A, KEK_B), state=state)
     assert again.returncode == 0 and all(r[0] == 0 for r in summary(again.stdout).values()), again.stdout
     for out in (dry, partial, done, again):

@@ -22,6 +22,7 @@ from tests.routes import dialect_routes
 APIC = "/v2/p1/apic/certificates"
 CAS, CERTS = "/v1/private-certificate-authorities", "/v1/private-certificates"
 NREQS, NCAS = "/api/v1/certificate_requests", "/api/v1/certificate_authorities"
+CREDS = "/v3.0/OS-CREDENTIAL/credentials"
 VALIDITY = {"type": "DAY", "value": 10}
 ACTOR = "matrix-admin"
 
@@ -173,6 +174,10 @@ class World:
 
     async def secret(self) -> str:
         return (await self.fulfilled())["secret_ref"].rsplit("/", 1)[1]
+
+    # -- access keys
+    async def access_key(self) -> str:
+        return (await self.call("POST", CREDS, {"credential": {"role": "viewer"}}, 201))["credential"]["access"]
 
     async def container(self) -> str:
         meta = {"name": self.unique("pair "), "algorithm": "ec", "bit_length": 256}
@@ -347,6 +352,15 @@ RECIPES = {
         lambda w: _path("GET", "/v1/secrets/{}/payload", w.secret()),
         "barbican.secret.read_payload",
     ),
+    ("POST", CREDS): (lambda w: _const("POST", CREDS, {"credential": {"role": "editor"}}), "iam.credential.create"),
+    ("PUT", CREDS + "/{access}"): (
+        lambda w: _path("PUT", CREDS + "/{}", w.access_key(), {"credential": {"status": "inactive"}}),
+        "iam.credential.update",
+    ),
+    ("DELETE", CREDS + "/{access}"): (
+        lambda w: _path("DELETE", CREDS + "/{}", w.access_key()),
+        "iam.credential.delete",
+    ),
 }
 
 
@@ -456,6 +470,8 @@ async def fill(world: World, template: str, pending_ca: str) -> str:
         else:
             uuid = await world.container()
         path = path.replace("{uuid}", uuid)
+    if "{access}" in path:
+        path = path.replace("{access}", await world.access_key())
     if path == "/v1/cas/preferred":
         await world.call("POST", f"/v1/cas/{await world.root()}/set-preferred", status=204)
     return path

@@ -104,6 +104,28 @@ def test_spec_covers_the_audit_route_and_it_is_not_public(tmp_path):
     assert not [op for item in doc["paths"].values() for op in item.values() if op.get("security") == []]
 
 
+def test_spec_covers_every_iam_route_and_none_is_public(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path))
+    doc = app[OPENAPI_DOCS]["iam"]
+    documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/v3.0/")
+    }
+    base = "/v3.0/OS-CREDENTIAL/credentials"
+    expected = {
+        ("POST", base),
+        ("GET", base),
+        ("GET", base + "/{access}"),
+        ("PUT", base + "/{access}"),
+        ("DELETE", base + "/{access}"),
+    }
+    assert served == documented == expected
+    assert not [op for item in doc["paths"].values() for op in item.values() if op.get("security") == []]
+    assert {"SdkHmacSha256": []} in doc["security"]  # every document: every dialect takes a signature
+
+
 async def test_audit_swagger_page_is_served(aiohttp_client, tmp_path):
     client = await aiohttp_client(create_app(Settings(state_dir=tmp_path)))
     resp = await client.get("/docs", params={"facade": "audit"})

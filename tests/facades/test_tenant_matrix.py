@@ -69,6 +69,8 @@ async def world(aiohttp_client, settings, stores, tmp_path, token):
     ids["container"] = shown["container_ref"].rsplit("/", 1)[1]
     container = await (await client.get(f"/v1/containers/{ids['container']}", headers=admin)).json()
     ids["secret"] = container["secret_refs"][0]["secret_ref"].rsplit("/", 1)[1]
+    key = await post("/v3.0/OS-CREDENTIAL/credentials", {"credential": {"role": "viewer", "description": MARK}}, 201)
+    ids["access"] = key["credential"]["access"]
     client.ids, client.admin, client.app_ = ids, admin, app
     client.csr, client.chain = csr, chain
     return client
@@ -80,6 +82,7 @@ def fill(template: str, ids: dict[str, str]) -> str:
         "{certificate_id}": "apic" if template.startswith("/v2/") else "pcert",
         "{ca_id}": "ca",
         "{id}": "request" if "certificate_requests" in template else "ca",
+        "{access}": "access",
     }
     path = template.replace("{project_id}", "p1")
     for param, kind in kind_of.items():
@@ -128,6 +131,8 @@ def body_for(method: str, template: str, ids: dict[str, str], client) -> dict | 
         "/api/v1/certificate_requests": {"csr": client.csr},
         "/api/v1/certificate_authorities": {"self_signed": True, "common_name": "x"},
         "/csr/parse": {"csr": client.csr},
+        "/OS-CREDENTIAL/credentials": {"credential": {"role": "viewer"}},
+        "/OS-CREDENTIAL/credentials/{access}": {"credential": {"status": "inactive"}},
     }
     for suffix, body in bodies.items():
         if template.rstrip("/").endswith(suffix):
@@ -199,6 +204,7 @@ async def test_a_viewer_changes_nothing(world, token):
         f"/v1/orders/{world.ids['order']}",
         f"/v1/containers/{world.ids['container']}",
         f"/v1/secrets/{world.ids['secret']}",
+        f"/v3.0/OS-CREDENTIAL/credentials/{world.ids['access']}",
     ]
 
     async def snapshot() -> list[str]:
