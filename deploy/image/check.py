@@ -526,7 +526,11 @@ def runtime_checks(res: Results, image: Image, chart: Chart, root: Path, log_pat
     argv = image.entrypoint + image.cmd
     with log_path.open("wb") as log:
         started = time.monotonic()
-        proc = start(root, image, argv, log)
+        try:
+            proc = start(root, image, argv, log)
+        except OSError as exc:  # the entrypoint is missing or not executable
+            res.add("start", False, f"{' '.join(argv)} could not be started: {exc}")
+            return
         try:
             run_service_checks(res, image, chart, root, proc, port, started)
         finally:
@@ -559,12 +563,14 @@ def run_service_checks(
         path = chart.probes[kind]
         code, body = http_get(port, path)
         res.add(f"{kind} probe", code == 200, f"GET {path} -> {code} {body.strip()[:60]}")
+    # The pod's identity (the chart's runAsUser/runAsGroup) is what the image's USER must give.
     ids = status_ids(proc.pid)
-    want = [image.uid] * 4, [image.gid] * 4
+    uid = chart.run_as_user if chart.run_as_user is not None else image.uid
+    gid = chart.run_as_group if chart.run_as_group is not None else image.gid
     res.add(
         "process user",
-        (ids["Uid"], ids["Gid"]) == want and ids["Groups"] in ([], [image.gid]),
-        f"pid {proc.pid} Uid {ids['Uid']} Gid {ids['Gid']} Groups {ids['Groups']}",
+        (ids["Uid"], ids["Gid"]) == ([uid] * 4, [gid] * 4) and ids["Groups"] in ([], [gid]),
+        f"pid {proc.pid} Uid {ids['Uid']} Gid {ids['Gid']} Groups {ids['Groups']} (the chart runs {uid}:{gid})",
     )
     state = root / image.env.get("GATEWAYCERTS_STATE_DIR", image.workdir).lstrip("/")
     written = sorted(p.name for p in state.iterdir())
@@ -602,6 +608,8 @@ def runtime_main(payload: str) -> int:
     sys.stdout = sys.stderr  # the result lines go to stderr; stdout carries the JSON
     try:
         runtime_checks(res, Image(**data["image"]), Chart(**data["chart"]), Path(data["root"]), Path(data["log"]))
+    except Exception as exc:  # noqa: BLE001 (reported as a failed check, with the checks done so far)
+        res.add("runtime", False, f"{type(exc).__name__}: {exc}")
     finally:
         sys.stdout = sys.__stdout__
     print(json.dumps([asdict(r) for r in res.items]))
@@ -627,7 +635,7 @@ def main() -> int:
     base, base_how = base_image()
     print(f"image-check: base {base} ({base_how})", flush=True)
     seconds = build(args, base)
-    print(f"image-check: built {args.tag} from {args.dockerfile.relative_to(REPO)} in {seconds:.0f} s", flush=True)
+    print(f"image-check: built {args.tag} from {args.dockerfile} in {seconds:.0f} s", flush=True)
     chart = render_chart()
     image = inspect(args.tag)
     root = Path(podman("image", "mount", args.tag).stdout.strip())
