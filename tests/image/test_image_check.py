@@ -144,9 +144,9 @@ def test_build_secret_ca_is_what_pip_uses(tooling: None, tmp_path: Path) -> None
     ca = tmp_path / "wrong-ca.pem"
     make_ca(ca)
     done = subprocess.run(
-        [*image_check.podman_cmd(), "build", "--isolation=chroot", "--no-cache", "--target", "builder",
-         "--build-arg", f"PYTHON_IMAGE={base}", "--secret", f"id=ca,src={ca}", "--tag",
-         "localhost/gatewaycerts:wrong-ca", str(REPO)],
+        [*image_check.podman_cmd(), "build", "--isolation=chroot", "--no-cache", "--layers=false",
+         "--target", "builder", "--build-arg", f"PYTHON_IMAGE={base}", "--secret", f"id=ca,src={ca}",
+         "--tag", "localhost/gatewaycerts:wrong-ca", str(REPO)],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert done.returncode != 0, done.stdout[-3000:]
