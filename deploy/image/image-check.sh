@@ -8,9 +8,12 @@ cd "$(dirname "$0")/../.."
 HELM_PYTHON=${HELM_PYTHON:-.cache/helm-venv/bin/python}
 # podman (with crun, conmon and its default config) builds with --isolation=chroot as root on the kernel's
 # overlayfs: no buildah, fuse-overlayfs, uidmap or slirp4netns needed. debootstrap makes the base image.
-if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
+install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends \
         podman debootstrap >/dev/null
+}
+if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
+    install || { apt-get update -q -o DPkg::Lock::Timeout=600 >/dev/null && install; }
 fi
 args=()
 ca=${IMAGE_BUILD_CA:-}
