@@ -126,6 +126,15 @@ def podman(*args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def release_storage() -> None:
+    """podman's overlay driver bind-mounts its layer directory onto itself and leaves it mounted: unmount it
+    when done, so that nothing of the check stays mounted (the next podman call mounts it again)."""
+    layers = str(CACHE / "storage" / "overlay")
+    mounted = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    if layers in mounted:
+        subprocess.run(["umount", layers], check=False)
+
+
 def image_exists(ref: str) -> bool:
     return subprocess.run([*podman_cmd(), "image", "exists", ref], check=False).returncode == 0
 
@@ -306,7 +315,8 @@ def inspect(ref: str) -> Image:
 def walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
     """(path inside the image, lstat) of everything but the runtime's own mounts."""
     for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = "/" + os.path.relpath(dirpath, root).lstrip(".")
+        rel = os.path.relpath(dirpath, root)
+        rel_dir = "/" if rel == "." else "/" + rel
         if rel_dir == "/":
             dirnames[:] = [d for d in dirnames if d not in RUNTIME_MOUNTS]
         for name in dirnames + filenames:
@@ -656,6 +666,7 @@ def main() -> int:
                 print(f"image-check: service log {log}:\n{log.read_text(errors='replace')[-3000:]}")
     finally:
         podman("image", "unmount", args.tag)
+        release_storage()
     passed = len(res.items) - res.failed
     print(f"image-check: {args.tag}, {time.monotonic() - started:.0f} s in all")
     print(f"image-check: {passed} passed, {res.failed} failed")

@@ -102,6 +102,17 @@ BROKEN = [
     pytest.param("ENV GATEWAYCERTS_PORT=9090\n", ["FAIL  chart port:", "FAIL  healthcheck runs:"], id="port"),
     pytest.param('ENTRYPOINT ["gatewaycert"]\n', ["FAIL  start:"], id="entrypoint"),
     pytest.param(
+        "COPY --from=builder /src /src\nUSER 0:0\nRUN cp /bin/true /usr/bin/gcc && mkdir -p /root/.cache/pip/http"
+        " && head -c 60000000 /dev/zero > /var/cache/blob\nUSER 10001:10001\n",
+        [
+            "FAIL  no compiler: /usr/bin/gcc",
+            "FAIL  no pip cache: /root/.cache/pip",
+            "FAIL  no source tree: /src",
+            "FAIL  size:",
+        ],
+        id="build-leftovers",
+    ),
+    pytest.param(
         "USER 0:0\nRUN --mount=type=secret,id=ca cp /run/secrets/ca /etc/leaked-ca.pem\nUSER 10001:10001\n",
         ["FAIL  build CA absent: build secret's certificate found in /etc/leaked-ca.pem"],
         id="ca-baked-in",
@@ -149,5 +160,6 @@ def test_build_secret_ca_is_what_pip_uses(tooling: None, tmp_path: Path) -> None
          "--tag", "localhost/gatewaycerts:wrong-ca", str(REPO)],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
+    image_check.release_storage()
     assert done.returncode != 0, done.stdout[-3000:]
     assert "CERTIFICATE_VERIFY_FAILED" in done.stdout + done.stderr, (done.stdout + done.stderr)[-3000:]
