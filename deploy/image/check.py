@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -230,8 +231,11 @@ class Chart:
 
 
 def render_chart() -> Chart:
-    sys.path.insert(0, str(HELM_DIR))
-    import check as helm_check  # deploy/helm/check.py: the same loading and rendering as make helm-check
+    # deploy/helm/check.py: the same loading and rendering as `make helm-check`.
+    spec = importlib.util.spec_from_file_location("helm_check", HELM_DIR / "check.py")
+    assert spec and spec.loader
+    helm_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helm_check)
 
     with helm_check.helm.Chart.load(helm_check.CHART) as chart:
         rendered = helm_check.render(chart, helm_check.load_values(VALUES_FILE))
