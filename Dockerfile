@@ -13,13 +13,20 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python3 -m venv /opt/gatewaycerts
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
-COPY gatewaycerts ./gatewaycerts
 # Behind a TLS-intercepting proxy, pass its CA as a build secret (docs/deployment.md):
 #   docker build --secret id=ca,src=proxy-ca.pem .
-# pip alone reads it, from a mount that no layer keeps. pip leaves the venv once it has installed.
+# pip alone reads it, from a mount that no layer keeps.
+# The dependencies first, in a layer of their own that a change of the code alone reuses: the project's
+# metadata without its package installs just them (and an empty project, removed again).
 RUN --mount=type=secret,id=ca,required=false \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
  && /opt/gatewaycerts/bin/pip install . \
+ && /opt/gatewaycerts/bin/pip uninstall --yes gatewaycerts
+COPY gatewaycerts ./gatewaycerts
+# Then the project itself; pip and setuptools leave the venv once it is installed.
+RUN --mount=type=secret,id=ca,required=false \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && /opt/gatewaycerts/bin/pip install --no-deps . \
  && /opt/gatewaycerts/bin/pip uninstall --yes pip setuptools
 
 FROM ${PYTHON_IMAGE}
