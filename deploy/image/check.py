@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the image the chart deploys and start it (`make image-check`): no Docker engine, no registry.
 
-1. Base: a Debian 12 (the release this machine's apt uses) minbase root filesystem made by `debootstrap`
+1. Base: a Debian 12 (bookworm) minbase root filesystem made by `debootstrap` from the mirror apt uses here,
    with python3, python3-venv, passwd and ca-certificates, imported into podman as
    localhost/gatewaycerts-base:KEY. The tarball is cached under .cache/image/, keyed by its package list.
    Debian's Python refuses a system-wide `pip install` (PEP 668) where python:3.11-slim does not, so a
@@ -19,7 +19,7 @@
    (tmpfs) are mounted on the read-only image filesystem, and the image's ENTRYPOINT+CMD are started with
    its environment, WORKDIR and USER through chroot (a container runtime cannot start here: its setrlimit
    is refused). Then: the chart's probe paths answer, the image's HEALTHCHECK passes, the process runs as
-   the image's user and group, it wrote into the state directory, and SIGTERM stops it with status 0
+   the chart's runAsUser/runAsGroup, it wrote into the state directory, and SIGTERM stops it with status 0
    within the chart's grace period (minus the preStop sleep, which the kubelet counts in it).
 
 Prints one line per check and `image-check: N passed, N failed`; exits non-zero if any check failed.
@@ -170,11 +170,14 @@ def base_image() -> tuple[str, str]:
             rootfs = Path(tmp) / "rootfs"
             log = CACHE / "debootstrap.log"
             with log.open("w") as out:
-                subprocess.run(
+                done = subprocess.run(
                     ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE,
                      str(rootfs), apt_mirror()],
-                    check=True, stdout=out, stderr=subprocess.STDOUT,
+                    check=False, stdout=out, stderr=subprocess.STDOUT,
                 )  # fmt: skip
+            if done.returncode:
+                sys.stdout.write(log.read_text(errors="replace")[-3000:])
+                raise SystemExit(f"FAIL  base: debootstrap exited {done.returncode} (log: {log})")
             for rel in BASE_STRIP:
                 target = rootfs / rel
                 if target.is_dir():
