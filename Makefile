@@ -71,3 +71,10 @@ $(HELM_STAMP): deploy/helm/requirements.txt
 
 helm-check: $(HELM_STAMP)
 	$(HELM_VENV)/bin/python deploy/helm/check.py
+
+# Build the image the chart deploys with podman (--isolation=chroot) on a local debootstrap Debian base, then
+# check it against the rendered chart and start it as the image says (deploy/image/check.py). Needs root.
+.PHONY: image-check
+
+image-check: $(HELM_STAMP)
+	bash deploy/image/image-check.sh
