@@ -29,6 +29,7 @@ from gatewaycerts.domain.errors import (
     InvalidInputError,
     InvalidStateError,
     PrivateCertificateNotFoundError,
+    ValidityError,
 )
 from gatewaycerts.domain.models import Action, Page, Principal
 from gatewaycerts.domain.pca import (
@@ -55,9 +56,11 @@ from gatewaycerts.pki.export import export_files, export_pem_bundle, zip_files
 from gatewaycerts.pki.profiles import (
     ATTRIBUTE_TYPES,
     MAX_SANS,
+    end_entity_extended_key_usage,
     name_problem,
     san_problem,
     shown,
+    tls_server_validity_problem,
     validate_custom_extension,
     validate_distinguished_name,
     validate_sans,
@@ -65,6 +68,8 @@ from gatewaycerts.pki.profiles import (
 from gatewaycerts.store.interfaces import PcaStore
 
 EXPORT_TYPES = ("APACHE", "NGINX", "IIS", "TOMCAT", "OTHER")
+# What an end-entity certificate signed for a CSR or a stored key carries when nothing asks for usages.
+SERVER_AND_CLIENT = ExtendedKeyUsage(server_auth=True, client_auth=True)
 _KEYSTORE_TYPES = ("IIS", "TOMCAT")
 
 
@@ -160,6 +165,37 @@ def csr_subject(facts: CsrFacts, sans: tuple[SubjectAltName, ...], *, names_suff
         attr, rule, issue = problem
         raise InvalidInputError(f"the CSR's subject {ATTRIBUTE_TYPES[attr]} must be {rule}; {issue}", field="csr")
     return facts.name
+
+
+def end_entity_usage(
+    requested: ExtendedKeyUsage | None,
+    sans: tuple[SubjectAltName, ...],
+    not_before: datetime,
+    not_after: datetime,
+    *,
+    default: ExtendedKeyUsage | None = None,
+) -> ExtendedKeyUsage | None:
+    """The TLS server profile of every end-entity issuance (pki/profiles.py): the extended key usage to certify,
+    or a ValidityError when it includes serverAuth and the validity is longer than 825 days. Called before a
+    serial is reserved or anything is stored."""
+    eku = end_entity_extended_key_usage(requested, sans, default=default)
+    problem = tls_server_validity_problem(eku, not_after - not_before)
+    if problem is not None:
+        raise ValidityError(problem, field="validity")
+    return eku
+
+
+def csr_extended_key_usage(facts: CsrFacts) -> ExtendedKeyUsage | None:
+    """The extended key usage a CSR asks for (None: none), or an error when it asks for one not issued here
+    (it gets exactly what it asks for, or nothing)."""
+    if facts.unissued_extended_key_usages:
+        oids = ", ".join(facts.unissued_extended_key_usages[:3])
+        raise InvalidInputError(
+            f"the CSR asks for extended key usage {oids}, which this service does not issue; ask for serverAuth, "
+            "clientAuth, codeSigning, emailProtection, timeStamping or smartcardLogon, or for none",
+            field="csr",
+        )
+    return facts.extended_key_usage
 
 
 class PrivateCertificateService:
@@ -269,6 +305,7 @@ class PrivateCertificateService:
             issuer_not_before=ca.not_before,
             issuer_not_after=ca.not_after,
         )
+        eku = end_entity_usage(draft.extended_key_usage, sans, not_before, not_after)
         profile = Profile(
             subject=dn,
             not_before=not_before,
@@ -277,7 +314,7 @@ class PrivateCertificateService:
             is_ca=False,
             path_length=None,
             key_usages=usages,
-            extended_key_usage=draft.extended_key_usage,
+            extended_key_usage=eku,
             sans=sans,
             crl_distribution_url=self._authorities.crl_url_for(ca),
             custom_extension=draft.customized_extension,
@@ -354,7 +391,8 @@ class PrivateCertificateService:
         is_ca: bool = False,
         path_length: int | None = None,
     ) -> Profile:
-        """What `ca` puts into a certificate for a checked CSR (see key_profile)."""
+        """What `ca` puts into a certificate for a checked CSR (see key_profile); an end entity gets the
+        extended key usage the CSR asks for."""
         return self.key_profile(
             ca,
             facts.public_key_pem,
@@ -365,6 +403,7 @@ class PrivateCertificateService:
             key_algorithm=facts.key_algorithm,
             is_ca=is_ca,
             path_length=path_length,
+            extended_key_usage=None if is_ca else csr_extended_key_usage(facts),
         )
 
     def key_profile(
@@ -382,10 +421,12 @@ class PrivateCertificateService:
         extended_key_usage: ExtendedKeyUsage | None = None,
     ) -> Profile:
         """What `ca` puts into a certificate for a public key: the subject and names, default key usages for
-        the key, for an end entity `extended_key_usage` (default serverAuth + clientAuth), the CA's CRL
-        distribution point."""
-        if not is_ca and extended_key_usage is None:
-            extended_key_usage = ExtendedKeyUsage(server_auth=True, client_auth=True)
+        the key, for an end entity `extended_key_usage` (default serverAuth + clientAuth) held to the TLS server
+        profile (see end_entity_usage), the CA's CRL distribution point."""
+        if not is_ca:
+            extended_key_usage = end_entity_usage(
+                extended_key_usage, sans, not_before, not_after, default=SERVER_AND_CLIENT
+            )
         return Profile(
             subject=subject,
             not_before=not_before,

@@ -8,13 +8,13 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gatewaycerts.domain.errors import InvalidInputError, MissingParameterError, UnsupportedOrderError
 from gatewaycerts.domain.orders import OrderType
 from gatewaycerts.domain.pca import DistinguishedName, ExtendedKeyUsage, KeyAlgorithm, SanType, SubjectAltName
-from gatewaycerts.pki.profiles import MAX_SANS, san_problem, shown
+from gatewaycerts.pki.profiles import MAX_SANS, TLS_SERVER_MAX_DAYS, san_problem, shown, tls_server_validity_problem
 
 OCTET_STREAM = "application/octet-stream"
 MAX_TEXT = 255
@@ -22,7 +22,8 @@ SYMMETRIC_BITS = {"aes": (128, 192, 256)}
 HMAC_ALGORITHMS = ("hmacsha256", "hmacsha384", "hmacsha512")
 ASYMMETRIC_BITS = {"rsa": (2048, 3072, 4096), "ec": (256, 384)}
 REQUEST_TYPES = ("custom", "simple-cmc", "stored-key", "full-cmc")
-MAX_VALIDITY_DAYS = 825
+# The TLS server profile's limit (pki/profiles.py), kept for every profile's custom orders as before it was one.
+MAX_VALIDITY_DAYS = TLS_SERVER_MAX_DAYS
 _UUID_TAIL = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/?$")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _COMMON = ("name", "expiration")
@@ -230,7 +231,8 @@ def certificate_spec(meta: Mapping[str, Any], parse_dn: Any) -> CertificateSpec:
         raise invalid("key_algorithm", f"must be one of {', '.join(CUSTOM_KEY_ALGORITHMS)}")
     days = _integer(meta, "validity_days")
     if days is not None and not 1 <= days <= MAX_VALIDITY_DAYS:
-        raise invalid("validity_days", f"must be 1 to {MAX_VALIDITY_DAYS}")
+        server = tls_server_validity_problem(PROFILES[profile_name].extended_key_usage, timedelta(days=days))
+        raise invalid("validity_days", f"must be 1 to {MAX_VALIDITY_DAYS}" + (f": {server}" if server else ""))
     return CertificateSpec(
         **common,
         subject=subject,

@@ -20,7 +20,7 @@ from gatewaycerts.core.authorities import AuthorityService, is_uuid, new_uuid, p
 from gatewaycerts.core.authz import authorize, authorize_owned
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, require, retry_on_conflict
-from gatewaycerts.core.issuance import PrivateCertificateService, csr_subject
+from gatewaycerts.core.issuance import PrivateCertificateService, csr_extended_key_usage, csr_subject
 from gatewaycerts.core.pagination import page_bounds
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
@@ -117,9 +117,11 @@ class CertificateRequestService:
     # -- submit and delete (editors: their own requests) ---------------------------------------------
 
     async def _csr_facts(self, csr_pem: str) -> tuple[CsrFacts, DistinguishedName]:
-        """A CSR signable here and the subject to certify: the key rules of every dialect, and names that can be
-        certified (a CN, or subject alternative names alone)."""
+        """A CSR signable here and the subject to certify: the key rules of every dialect, extended key usages
+        that are issued here (if it asks for any), and names that can be certified (a CN, or subject alternative
+        names alone)."""
         facts = await in_executor(self._executor, inspect_csr, csr_pem)
+        csr_extended_key_usage(facts)
         return facts, csr_subject(facts, facts.sans, names_suffice=True)
 
     async def submit(self, principal: Principal, project_id: str, csr: str | None) -> CertificateRequest:

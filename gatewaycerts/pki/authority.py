@@ -142,6 +142,8 @@ class CsrFacts:
     public_key_pem: bytes
     fingerprint: str  # SHA-256 of the DER, hex
     pem: str  # normalised: re-encoded from the DER that was checked
+    extended_key_usage: ExtendedKeyUsage | None = None  # what the CSR asks for, of the usages issued here
+    unissued_extended_key_usages: tuple[str, ...] = ()  # dotted OIDs the CSR asks for that are not issued here
 
 
 def inspect_csr(pem: str) -> CsrFacts:
@@ -158,6 +160,8 @@ def inspect_csr(pem: str) -> CsrFacts:
         key_length=parsed.key_length,
         signature_algorithm=(hash_alg.name.upper().replace("SHA", "SHA") if hash_alg else parsed.key_type),
         public_key_pem=parsed.public_key.public_bytes(_PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        extended_key_usage=parsed.extended_key_usage,
+        unissued_extended_key_usages=parsed.unissued_extended_key_usages,
     )
 
 

@@ -19,10 +19,17 @@ from gatewaycerts.domain.errors import (
     WeakKeyError,
     WeakSignatureError,
 )
-from gatewaycerts.domain.pca import DistinguishedName, KeyAlgorithm, SanType, SignatureHash, SubjectAltName
+from gatewaycerts.domain.pca import (
+    DistinguishedName,
+    ExtendedKeyUsage,
+    KeyAlgorithm,
+    SanType,
+    SignatureHash,
+    SubjectAltName,
+)
 from gatewaycerts.domain.pca_errors import CsrInvalidError
 from gatewaycerts.pki.ca_import import distinguished_name_of
-from gatewaycerts.pki.issue import x509_name
+from gatewaycerts.pki.issue import extended_key_usage_of, x509_name
 from gatewaycerts.pki.keygen import hash_for, key_algorithm_of
 from gatewaycerts.pki.pem import split_blocks
 
@@ -43,6 +50,10 @@ class ParsedCsr:
     key_type: str  # RSA, EC, EdDSA
     key_length: int
     key_description: str
+    # The extendedKeyUsage the CSR asks for (its extensionRequest): the usages this service issues (None when it
+    # asks for none) and the dotted OIDs of those it cannot issue.
+    extended_key_usage: ExtendedKeyUsage | None = None
+    unissued_extended_key_usages: tuple[str, ...] = ()
 
 
 def _sans(csr: x509.CertificateSigningRequest) -> tuple[SubjectAltName, ...]:
@@ -61,6 +72,14 @@ def _sans(csr: x509.CertificateSigningRequest) -> tuple[SubjectAltName, ...]:
         elif isinstance(name, x509.UniformResourceIdentifier):
             out.append(SubjectAltName(SanType.URI, name.value))
     return tuple(out)
+
+
+def _requested_eku(csr: x509.CertificateSigningRequest) -> tuple[ExtendedKeyUsage | None, tuple[str, ...]]:
+    try:
+        ext = csr.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None, ()
+    return extended_key_usage_of(list(ext))
 
 
 def _check_key(key: PublicKeyTypes) -> tuple[str, int, str]:
@@ -111,6 +130,7 @@ def parse_csr(pem: str) -> ParsedCsr:
     if not csr.is_signature_valid:
         raise CsrInvalidError("the CSR's signature does not verify with its own public key", field="csr")
     dn = distinguished_name_of(subject)
+    eku, unissued = _requested_eku(csr)
     return ParsedCsr(
         csr=csr,
         subject=dn if dn.common_name else None,
@@ -121,6 +141,8 @@ def parse_csr(pem: str) -> ParsedCsr:
         key_type=key_type,
         key_length=key_length,
         key_description=description,
+        extended_key_usage=eku,
+        unissued_extended_key_usages=unissued,
     )
 
 

@@ -86,20 +86,28 @@ def key_usage_extension(usages: tuple[KeyUsage, ...]) -> x509.KeyUsage:
     )
 
 
+# The extended key usages this service issues: ExtendedKeyUsage's fields and their OIDs, in the order written.
+EKU_OIDS = {
+    "server_auth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client_auth": ExtendedKeyUsageOID.CLIENT_AUTH,
+    "code_signing": ExtendedKeyUsageOID.CODE_SIGNING,
+    "email_protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    "time_stamping": ExtendedKeyUsageOID.TIME_STAMPING,
+    "smart_card_logon": SMART_CARD_LOGON,
+}
+
+
 def _eku(eku: ExtendedKeyUsage) -> x509.ExtendedKeyUsage:
-    oids = [
-        oid
-        for flag, oid in (
-            (eku.server_auth, ExtendedKeyUsageOID.SERVER_AUTH),
-            (eku.client_auth, ExtendedKeyUsageOID.CLIENT_AUTH),
-            (eku.code_signing, ExtendedKeyUsageOID.CODE_SIGNING),
-            (eku.email_protection, ExtendedKeyUsageOID.EMAIL_PROTECTION),
-            (eku.time_stamping, ExtendedKeyUsageOID.TIME_STAMPING),
-            (eku.smart_card_logon, SMART_CARD_LOGON),
-        )
-        if flag
-    ]
-    return x509.ExtendedKeyUsage(oids)
+    return x509.ExtendedKeyUsage([oid for field, oid in EKU_OIDS.items() if getattr(eku, field)])
+
+
+def extended_key_usage_of(oids: list[ObjectIdentifier]) -> tuple[ExtendedKeyUsage | None, tuple[str, ...]]:
+    """The usages of an extendedKeyUsage extension this service can issue (None when it names none of them),
+    and the dotted OIDs of those it cannot."""
+    fields = {oid: field for field, oid in EKU_OIDS.items()}
+    known = {fields[oid]: True for oid in oids if oid in fields}
+    unknown = tuple(dict.fromkeys(oid.dotted_string for oid in oids if oid not in fields))
+    return (ExtendedKeyUsage(**known) if known else None), unknown
 
 
 def _utf8_string(value: str) -> bytes:

@@ -1,13 +1,24 @@
-"""What may go into an issued certificate: names, SANs, key usages, custom extensions (RFC 5280 rules)."""
+"""What may go into an issued certificate: names, SANs, key usages, custom extensions (RFC 5280 rules), and
+the TLS server profile of end-entity certificates (serverAuth by default, at most 825 days)."""
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
+from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from gatewaycerts.domain.errors import InvalidInputError
-from gatewaycerts.domain.pca import CustomExtension, DistinguishedName, KeyUsage, SanType, SubjectAltName
+from gatewaycerts.domain.pca import (
+    CustomExtension,
+    DistinguishedName,
+    ExtendedKeyUsage,
+    KeyUsage,
+    SanType,
+    SubjectAltName,
+)
 from gatewaycerts.domain.pca_errors import InvalidExtensionError, InvalidSanError
 
 MAX_SANS = 20
@@ -197,3 +208,47 @@ def validate_key_usages(usages: tuple[KeyUsage, ...], is_ca: bool, key_kind: Key
         raise refuse("keyAgreement needs an EC key")
     if key_kind == "EdDSA" and given & {KeyUsage.KEY_AGREEMENT}:
         raise refuse("an Ed25519 key can only sign")
+
+
+# -- the TLS server profile -----------------------------------------------------------------------------------
+# Apple's platforms (iOS 13 / macOS 10.15 on) refuse a TLS server certificate that lacks id-kp-serverAuth or
+# is valid for more than 825 days, even from a private CA; the CA/Browser Forum's Baseline Requirements hold
+# public TLS server certificates to the same EKU and to a shorter period. Every issuance path of every dialect
+# applies these two functions to an end-entity certificate; CA certificates carry no EKU and are not limited.
+TLS_SERVER_MAX_DAYS = 825
+TLS_SERVER_MAX_VALIDITY = timedelta(days=TLS_SERVER_MAX_DAYS)
+_HOST_NAMES = (SanType.DNS, SanType.IP)
+
+
+def names_a_host(sans: tuple[SubjectAltName, ...]) -> bool:
+    """Whether a certificate with these subject alternative names identifies a TLS server (a DNS name or an
+    IP address)."""
+    return any(san.type in _HOST_NAMES for san in sans)
+
+
+def end_entity_extended_key_usage(
+    requested: ExtendedKeyUsage | None,
+    sans: tuple[SubjectAltName, ...],
+    *,
+    default: ExtendedKeyUsage | None = None,
+) -> ExtendedKeyUsage | None:
+    """The extended key usage of an end-entity certificate: exactly the requested usages when the request asks
+    for any; else the dialect's `default`, with serverAuth added when the certificate names a DNS name or an
+    IP address (a TLS server certificate without serverAuth is refused by Apple's clients)."""
+    if requested is not None and requested.any():
+        return requested
+    if not names_a_host(sans):
+        return default if default is not None and default.any() else None
+    return replace(default or ExtendedKeyUsage(), server_auth=True)
+
+
+def tls_server_validity_problem(eku: ExtendedKeyUsage | None, lifetime: timedelta) -> str | None:
+    """Why an end-entity certificate with `eku` may not be valid for `lifetime` (notAfter - notBefore), or
+    None when it may: a serverAuth certificate is valid for at most 825 days."""
+    if eku is None or not eku.server_auth or lifetime <= TLS_SERVER_MAX_VALIDITY:
+        return None
+    days = math.ceil(lifetime / timedelta(days=1))
+    return (
+        f"a TLS server certificate (extended key usage serverAuth) may be valid for at most {TLS_SERVER_MAX_DAYS} "
+        f"days, as Apple's platforms and the CA/Browser Forum require; this one would be valid for {days} days"
+    )

@@ -67,8 +67,12 @@ async def create_ca(ccm, auth, **overrides) -> str:
     return (await ok(await ccm.post(CAS, json=root_body(**overrides), headers=auth())))["ca_id"]
 
 
+# The seed's 3 years exceed the TLS server profile's 825 days (its IP SAN makes it a serverAuth certificate).
+TWO_YEARS = {"type": "YEAR", "value": 2}
+
+
 async def issue_cert(ccm, auth, issuer_id: str, **overrides) -> str:
-    body = {**SEED_BODY, "issuer_id": issuer_id, "key_algorithm": "EC256", **overrides}
+    body = {**SEED_BODY, "issuer_id": issuer_id, "key_algorithm": "EC256", "validity": TWO_YEARS, **overrides}
     return (await ok(await ccm.post(CERTS, json=body, headers=auth())))["certificate_id"]
 
 
@@ -149,10 +153,14 @@ async def test_root_subordinate_issue_chain_verifies(ccm, auth):
 
 
 async def test_seed_body_issues_an_rsa_certificate(ccm, auth):
+    """The seed's body asks for 3 years for an IP address with no EKU: a TLS server certificate (serverAuth by
+    default) for longer than 825 days, which is refused; for 2 years it is issued, with serverAuth."""
     root_id = await create_ca(ccm, auth, key_algorithm="RSA2048")
-    cert_id = (await ok(await ccm.post(CERTS, json={**SEED_BODY, "issuer_id": root_id}, headers=auth())))[
-        "certificate_id"
-    ]
+    resp = await ccm.post(CERTS, json={**SEED_BODY, "issuer_id": root_id}, headers=auth())
+    assert resp.status == 400 and (await resp.json())["error_code"] == "PCA.1012"
+    assert "825 days" in (await resp.json())["error_msg"]
+    body = {**SEED_BODY, "issuer_id": root_id, "validity": TWO_YEARS}
+    cert_id = (await ok(await ccm.post(CERTS, json=body, headers=auth())))["certificate_id"]
     assert len(cert_id) == 36
     leaf = x509.load_pem_x509_certificate((await export_pem(ccm, auth, cert_id))["certificate"].encode())
     assert leaf.public_key().key_size == 2048
@@ -163,8 +171,11 @@ async def test_seed_body_issues_an_rsa_certificate(ccm, auth):
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["156.127.116.38"]
     ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and ku.content_commitment and not ku.key_cert_sign
-    # 3 YEAR = 36 calendar months
-    assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days in (1095, 1096)
+    # 2 YEAR = 24 calendar months
+    assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days in (730, 731)
+    assert list(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH
+    ]
 
 
 async def test_revocation_lands_in_a_growing_signed_crl(ccm, auth):
@@ -466,6 +477,7 @@ ERROR_CASES = [
     ),
     ("400/PCA.1012 cert beyond 20 years", "cert", {"validity": {"type": "YEAR", "value": 21}}, 400, "PCA.1012"),
     ("400/PCA.1012 cert beyond the CA", "cert", {"validity": {"type": "YEAR", "value": 11}}, 400, "PCA.1012"),
+    ("400/PCA.1012 server cert over 825 days", "cert", {"validity": {"type": "DAY", "value": 826}}, 400, "PCA.1012"),
     (
         "400/PCA.1013 bad DNS SAN",
         "cert",
@@ -521,7 +533,7 @@ async def test_error_cases(ccm, auth, case, kind, overrides, status, code):
         body = {k: v for k, v in root_body(**overrides).items() if v is not None}
         resp = await ccm.post(CAS, json=body, headers=auth())
     else:
-        body = {**SEED_BODY, "issuer_id": root_id, "key_algorithm": "EC256", **overrides}
+        body = {**SEED_BODY, "issuer_id": root_id, "key_algorithm": "EC256", "validity": TWO_YEARS, **overrides}
         resp = await ccm.post(CERTS, json={k: v for k, v in body.items() if v is not None}, headers=auth())
     data = await resp.json()
     assert (resp.status, data["error_code"]) == (status, code), data
