@@ -91,7 +91,10 @@ def wait_exit(pid: int, timeout: float = TIMEOUT) -> None:
     except ProcessLookupError:
         return
     try:
-        ready, _, _ = select.select([fd], [], [], timeout)
+        # poll, not select: in a long run the pidfd's number can pass select's FD_SETSIZE (1024)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        ready = poller.poll(timeout * 1000)
         assert ready, f"process {pid} still runs after {timeout}s"
     finally:
         os.close(fd)
