@@ -39,6 +39,7 @@ from gatewaycerts.auth.tokens import (
     load_or_create_dev_key,
     load_public_key_file,
 )
+from gatewaycerts.console.routes import add_console_routes
 from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService
 from gatewaycerts.core.certificates import CertificateService
@@ -327,6 +328,7 @@ def create_app(
         app[EXPIRY_REPORT] = ExpiryReport(store, pca_store, clock=clock)
         app.router.add_get("/metrics", metrics_handler, allow_head=False)
     add_docs_routes(app)
+    add_console_routes(app)
 
     apic = create_apic_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(MOUNT, apic)
