@@ -154,7 +154,14 @@ def sign_in(page, service: Service, project: str = "demo", role: str = "admin") 
 
 def go(page, hash_route: str) -> None:
     """Navigate inside the console (the token stays in the tab's memory) and wait for the page to be drawn."""
-    page.evaluate("(h) => { document.querySelector('.page')?.removeAttribute('data-ready'); location.hash = h; }", hash_route)
+    page.evaluate(
+        """(h) => {
+            document.querySelector('.page')?.removeAttribute('data-ready');
+            if (location.hash === h) window.dispatchEvent(new HashChangeEvent('hashchange'));
+            else location.hash = h;
+        }""",
+        hash_route,
+    )
     page.wait_for_selector(".page[data-ready=true]")
 
 
