@@ -103,7 +103,8 @@ def add_console_routes(app: web.Application) -> None:
             body = None
         project = body.get("project") if isinstance(body, dict) else None
         role = body.get("role", Role.ADMIN.value) if isinstance(body, dict) else None
-        if not isinstance(project, str) or not _PROJECT.match(project) or not isinstance(role, str) or role not in {r.value for r in Role}:
+        valid_role = isinstance(role, str) and role in {r.value for r in Role}
+        if not isinstance(project, str) or not _PROJECT.match(project) or not valid_role:
             message = "give {project: 1-64 letters, digits, '_', '.', '-'; role: admin, editor or viewer}"
             response = json_response({"error": {"code": 400, "message": message}}, 400)
             response.headers.update(SECURITY_HEADERS)

@@ -93,10 +93,18 @@ class Service:
             return err.code, json.loads(raw) if raw else {}
 
 
+def service_env(state_dir: Path, port: int | None = None) -> dict[str, str]:
+    """The environment of `make run`: embedded store and dev keys in `state_dir`, nothing from the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAYCERTS_")}
+    env["GATEWAYCERTS_STATE_DIR"] = str(state_dir)
+    if port is not None:
+        env["GATEWAYCERTS_PORT"] = str(port)
+    return env
+
+
 def start_service(state_dir: Path) -> Service:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAYCERTS_")}
-    env.update({"GATEWAYCERTS_STATE_DIR": str(state_dir), "GATEWAYCERTS_PORT": str(port)})
+    env = service_env(state_dir, port)
     log = open(state_dir.parent / f"serve-{port}.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen([sys.executable, "-m", "gatewaycerts", "serve"], env=env, stdout=log, stderr=log)
     wait_for_port(port, proc)

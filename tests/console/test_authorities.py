@@ -29,6 +29,7 @@ def test_create_root_issue_revoke_and_the_crl_shows_the_serial(service, watched)
     page.locator("#issued").get_by_role("cell", name="api.internal.example", exact=True).wait_for()
     serial = page.locator("#issued code.serial").first.text_content()
     status, listed = service.call("GET", "/v1/private-certificates", service.token("pki"))
+    assert status == 200
     assert [c["serial_number"] for c in listed["certificates"]] == [serial]
 
     page.get_by_role("button", name="Revoke api.internal.example").click()
@@ -61,10 +62,17 @@ def test_a_csr_submitted_through_the_api_is_signed_in_the_console_and_its_chain_
         "POST",
         "/v1/private-certificate-authorities",
         admin,
-        {"type": "ROOT", "distinguished_name": {"common_name": "Review Root"}, "key_algorithm": "EC256", "validity": {"type": "YEAR", "value": 5}},
+        {
+            "type": "ROOT",
+            "distinguished_name": {"common_name": "Review Root"},
+            "key_algorithm": "EC256",
+            "validity": {"type": "YEAR", "value": 5},
+        },
     )
     assert status == 200, created
-    status, submitted = service.call("POST", "/api/v1/certificate_requests", service.token("review", "editor"), {"csr": _csr("device7.example.net")})
+    status, submitted = service.call(
+        "POST", "/api/v1/certificate_requests", service.token("review", "editor"), {"csr": _csr("device7.example.net")}
+    )
     assert status == 201, submitted
 
     sign_in(page, service, project="review")

@@ -12,7 +12,9 @@ def test_upload_list_overview_bind_unbind_delete(service, watched):
     page = watched.page
     chain = rsa_chain()
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=5)
-    leaf = issue(CertSpec(cn="shop.example.com", dns=("shop.example.com",), not_after=soon), ec_key(slot=7), chain.intermediate)
+    leaf = issue(
+        CertSpec(cn="shop.example.com", dns=("shop.example.com",), not_after=soon), ec_key(slot=7), chain.intermediate
+    )
     sign_in(page, service, project="upload")
     go(page, "#/certificates")
     form = page.locator("#upload-form")

@@ -50,7 +50,16 @@ def test_a_viewer_sees_no_write_controls(service, watched, viewer_project):
     page = watched.page
     sign_in(page, service, project=project, role="viewer")
     assert page.locator("#roles").text_content() == "viewer"
-    for route in ("#/overview", "#/certificates", f"#/certificates/{cert_id}", "#/cas", f"#/cas/{ca_id}", "#/requests", "#/orders", "#/audit"):
+    for route in (
+        "#/overview",
+        "#/certificates",
+        f"#/certificates/{cert_id}",
+        "#/cas",
+        f"#/cas/{ca_id}",
+        "#/requests",
+        "#/orders",
+        "#/audit",
+    ):
         go(page, route)
         buttons = {b.strip() for b in page.locator("main button").all_text_contents()}
         assert buttons <= READ_ONLY_BUTTONS, (route, buttons - READ_ONLY_BUTTONS)
