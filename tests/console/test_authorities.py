@@ -78,7 +78,9 @@ def test_a_csr_submitted_through_the_api_is_signed_in_the_console_and_its_chain_
     sign_in(page, service, project="review")
     go(page, "#/requests")
     row = page.locator("tbody tr").filter(has_text="device7.example.net")
-    assert "EC" in row.text_content()  # the CSR's key, parsed by the service
+    names = row.locator(".csr-names").text_content()
+    assert names == "CN=device7.example.net; DNS:device7.example.net"  # subject (the service's parser), SANs
+    assert "EC 256" in row.text_content()  # the CSR's key
     row.get_by_role("combobox").select_option(created["ca_id"])
     row.get_by_role("button", name="Sign").click()
     # signed requests leave the Outstanding view; the Active view shows the chain as a path

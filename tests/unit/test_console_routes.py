@@ -140,3 +140,16 @@ def test_the_demo_sign_in_is_for_clients_on_this_machine_only(tmp_path, peer, al
     )
     request = make_mocked_request("POST", "/console/api/dev-token", app=app, transport=transport)
     assert _dev_sign_in_allowed(request) is allowed
+
+
+def test_setup_cfg_ships_every_console_file():
+    """A non-editable install (the Dockerfile's) has only what package_data names."""
+    import configparser
+    from fnmatch import fnmatch
+
+    cfg = configparser.ConfigParser()
+    cfg.read(STATIC_DIR.parents[2] / "setup.cfg")
+    patterns = [p.strip() for p in cfg["options.package_data"]["gatewaycerts.console"].split(",")]
+    base = STATIC_DIR.parent
+    files = [p.relative_to(base).as_posix() for p in STATIC_DIR.rglob("*") if p.is_file()]
+    assert files and all(any(fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns) for f in files)

@@ -108,3 +108,39 @@ export function crlEntries(der) {
   }
   return { issuer, thisUpdate, nextUpdate, entries };
 }
+
+// The subject alternative names a CSR asks for (its extensionRequest attribute), as "DNS:x", "IP:y", ...
+export function csrAltNames(der) {
+  const req = read(der, 0);
+  const info = children(der, children(der, req)[0]);
+  const attributes = info.find((n) => n.tag === 0xa0);
+  if (!attributes) return [];
+  const out = [];
+  for (const attr of children(der, attributes)) {
+    const [type, values] = children(der, attr);
+    if (oid(der, type) !== "1.2.840.113549.1.9.14") continue;
+    for (const extensions of children(der, values)) {
+      for (const ext of children(der, extensions)) {
+        const parts = children(der, ext);
+        if (oid(der, parts[0]) !== "2.5.29.17") continue;
+        const names = read(der, parts[parts.length - 1].start);
+        for (const gn of children(der, names)) {
+          const kind = gn.tag & 0x1f;
+          if (kind === 2) out.push(`DNS:${text(der, gn)}`);
+          else if (kind === 1) out.push(`email:${text(der, gn)}`);
+          else if (kind === 6) out.push(`URI:${text(der, gn)}`);
+          else if (kind === 7) out.push(`IP:${ip(der, gn)}`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function ip(bytes, node) {
+  const b = bytes.subarray(node.start, node.end);
+  if (b.length === 4) return Array.from(b).join(".");
+  const groups = [];
+  for (let i = 0; i < b.length; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
+  return groups.join(":");
+}

@@ -141,7 +141,7 @@ export async function certificatesPage(root) {
 
 function chainPath(cert) {
   // The API returns the leaf's names; the path shows issuer -> subject as far as it is known.
-  const subject = [cert.common_name, ...(cert.organization ?? []).map((o) => `O=${o}`)].join(", ");
+  const subject = [`CN=${cert.common_name}`, ...(cert.organization ?? []).map((o) => `O=${o}`)].join(", ");
   return h("ol", { class: "chain", id: "chain" }, h("li", {}, "issuer: ", cert.issuer.join(", ") || "(unknown)"), h("li", {}, "subject: ", subject));
 }
 
@@ -155,7 +155,7 @@ export async function certificatePage(root, id) {
     h("h1", {}, "Certificate ", h("span", { id: "cert-name" }, cert.name)),
     facts([
       ["Common name", h("span", { id: "cert-cn" }, cert.common_name)],
-      ["Subject", [cert.common_name, ...cert.organization.map((o) => `O=${o}`), ...cert.organizational_unit.map((o) => `OU=${o}`), ...cert.locality.map((o) => `L=${o}`), ...cert.state.map((o) => `ST=${o}`), ...cert.country.map((o) => `C=${o}`)].join(", ")],
+      ["Subject", [`CN=${cert.common_name}`, ...cert.organization.map((o) => `O=${o}`), ...cert.organizational_unit.map((o) => `OU=${o}`), ...cert.locality.map((o) => `L=${o}`), ...cert.state.map((o) => `ST=${o}`), ...cert.country.map((o) => `C=${o}`)].join(", ")],
       ["SANs", cert.san.join(", ") || "none"],
       ["Issuer", cert.issuer.join(", ")],
       ["Valid", `${fmtTime(cert.not_before)} → ${fmtTime(cert.not_after)} (${daysLeft(cert.not_after)} days left)`],

@@ -2,7 +2,7 @@
 // with a chosen CA, reject, revoke; the resulting chain as a path.
 import * as api from "../api.js";
 import { h, table, field, button, fmtTime } from "../dom.js";
-import { certificateNames, pemBlocks } from "../der.js";
+import { certificateNames, csrAltNames, pemBlocks } from "../der.js";
 import { act, errorBox, statusBadge } from "../ui.js";
 
 const REQS = "/api/v1/certificate_requests";
@@ -18,14 +18,23 @@ function chain(pem) {
   }
 }
 
+const DN = { common_name: "CN", organization: "O", organizational_unit: "OU", locality: "L", state: "ST", country: "C" };
+
+// The CSR's names (subject from the service's parser, SANs read here) and its key.
 async function csrFacts(req) {
+  let sans = [];
+  try {
+    sans = pemBlocks(req.csr, "CERTIFICATE REQUEST").flatMap(csrAltNames);
+  } catch {
+    /* shown without SANs */
+  }
   try {
     const { data } = await api.call("POST", "/v1/private-certificates/csr/parse", { csr: req.csr });
     const dn = data.distinguished_name ?? {};
-    const names = Object.entries(dn).filter(([, v]) => v).map(([k, v]) => `${k}=${v}`).join(", ");
-    return [names, `${data.key_algorithm}${data.key_algorithm_length ? ` ${data.key_algorithm_length}` : ""}`];
+    const subject = Object.entries(dn).filter(([, v]) => v).map(([k, v]) => `${DN[k] ?? k}=${v}`).join(", ");
+    return [[subject, ...sans].filter(Boolean).join("; "), `${data.key_algorithm}${data.key_algorithm_length ? ` ${data.key_algorithm_length}` : ""}`];
   } catch {
-    return [req.common_name ?? "", ""];
+    return [[req.common_name ?? "", ...sans].filter(Boolean).join("; "), ""];
   }
 }
 
