@@ -113,7 +113,11 @@ def start_service(state_dir: Path) -> Service:
 
 def stop_service(service: Service) -> None:
     service.proc.terminate()
-    service.proc.wait(timeout=30)
+    try:
+        service.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        service.proc.kill()
+        service.proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -176,4 +180,9 @@ def go(page, hash_route: str) -> None:
 def screenshot(page, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+        height = min(page.evaluate("document.documentElement.scrollHeight"), 1100)  # small files for the docs
+        page.screenshot(
+            path=str(Path(SCREENSHOTS) / f"{name}.png"),
+            full_page=True,
+            clip={"x": 0, "y": 0, "width": 1280, "height": height},
+        )

@@ -142,6 +142,8 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(service, watched
         go(page, route)
         if name == "orders":
             page.locator("#orders tbody tr").first.wait_for()
+        text = page.locator("main").inner_text()
+        assert "null" not in text and "undefined" not in text and "[object" not in text, name
         found[name] = _axe(page, axe_source)
         screenshot(page, name)
     assert found == {name: [] for name, _ in _pages(tour)}

@@ -18,7 +18,7 @@ let filters = {};
 let offset = 0;
 
 // Which form field an APIG error concerns (the service's message names it; the code narrows it).
-function fieldOf(err, fields) {
+function fieldOf(err) {
   const byCode = { "APIG.2101": "private_key", "APIG.2105": "private_key", "APIG.2102": "cert_content", "APIG.2104": "cert_content", "APIG.3460": "name", "APIG.3400": "type" };
   const message = err.message.toLowerCase();
   if (err.code === "APIG.2106") return message.includes("private key") || message.includes("private_key") ? "private_key" : "cert_content";
@@ -26,7 +26,7 @@ function fieldOf(err, fields) {
   for (const key of ["trusted_root_ca", "private_key", "cert_content", "instance_id", "name", "type"]) {
     if (message.includes(key) || message.includes(key.replace(/_/g, " "))) return key;
   }
-  return fields.name ? null : null;
+  return null;
 }
 
 // The upload/update form; `existing` fills it for an update (PUT with If-Match).
@@ -79,7 +79,7 @@ export function certificateForm(existing, done) {
       f.private_key.input.value = "";
       done(r.data);
     } catch (err) {
-      const key = err instanceof api.ApiError ? fieldOf(err, f) : null;
+      const key = err instanceof api.ApiError ? fieldOf(err) : null;
       if (key && f[key]) f[key].error.replaceChildren(errorBox(err));
       else formError.replaceChildren(errorBox(err));
     }

@@ -6,6 +6,7 @@ import { h, s, table, fmtTime, daysLeft } from "../dom.js";
 const DAY = 86400000;
 const WEEK = 7 * DAY;
 const WEEKS = 53;
+const SHOWN = 15; // rows of each expiring table
 
 // The APIC certificates by week of expiry, and those expiring within 30 days: one call, whatever their number.
 async function apicExpiry() {
@@ -132,7 +133,7 @@ export async function overviewPage(root) {
   ]) {
     const rows = soon.filter((c) => (days === 7 ? Date.parse(c.not_after) <= now + 7 * DAY : Date.parse(c.not_after) > now + 7 * DAY));
     expiringSection.append(
-      h("h3", {}, `${caption}${days === 30 ? " (after the first 7)" : ""}: ${rows.length}${expiry.more_expiring ? "+" : ""}`),
+      h("h3", {}, `${caption}${days === 30 ? " (after the first 7)" : ""}: ${rows.length}${days === 30 && expiry.more_expiring ? "+" : ""}`),
       table(
         caption,
         [
@@ -142,9 +143,10 @@ export async function overviewPage(root) {
           ["domains", (c) => (bound.get(c.id) ?? []).map((d) => d.url_domain).join(", ") || (bound.has(c.id) ? "none" : "…")],
           ["instances", (c) => [...new Set((bound.get(c.id) ?? []).map((d) => d.instance_id).filter(Boolean))].join(", ") || c.instance_id || ""],
         ],
-        rows.slice(0, 100),
+        rows.slice(0, SHOWN),
         "None.",
       ),
+      ...(rows.length > SHOWN ? [h("p", { class: "muted" }, `and ${rows.length - SHOWN}${days === 30 && expiry.more_expiring ? "+" : ""} more: see `, h("a", { href: "#/certificates" }, "Certificates"))] : []),
     );
   }
   root.append(
