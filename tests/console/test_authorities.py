@@ -38,14 +38,26 @@ def test_create_root_issue_revoke_and_the_crl_shows_the_serial(service, watched)
     assert page.locator("#issued").get_by_text("REVOKED").count() == 1
     screenshot(page, "private-ca")
 
+    # disable and enable again, through the API's own routes
+    ca_id = page.url.rsplit("/", 1)[-1]
+    page.locator("#ca-actions").get_by_role("button", name="Disable").click()
+    page.locator("#ca-actions").get_by_role("button", name="Enable").wait_for()
+    assert page.locator("h1 .badge").text_content() == "DISABLED"
+    assert page.locator("#issue-form").count() == 0  # a disabled CA cannot issue: no form offered
+    _, shown = service.call("GET", f"/v1/private-certificate-authorities/{ca_id}", service.token("pki"))
+    assert shown["status"] == "DISABLED"
+    page.locator("#ca-actions").get_by_role("button", name="Enable").click()
+    page.locator("#ca-actions").get_by_role("button", name="Disable").wait_for()
+    assert page.locator("h1 .badge").text_content() == "ACTIVED"
+
     go(page, "#/cas")
     assert page.locator("#ca-tree").get_by_role("link", name="Console Root CA").count() == 1
     screenshot(page, "private-cas")
     assert not watched.errors and not watched.dialogs
 
 
-def _csr(cn: str) -> str:
-    key = ec_key(slot=11)
+def _csr(cn: str, slot: int = 11) -> str:
+    key = ec_key(slot=slot)
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
@@ -91,6 +103,21 @@ def test_a_csr_submitted_through_the_api_is_signed_in_the_console_and_its_chain_
     items = chain.locator("li").all_text_contents()
     assert items[0].startswith("CN=device7.example.net") and items[-1].startswith("CN=Review Root")
     screenshot(page, "requests")
+
+    # a second CSR is rejected
+    status, second = service.call(
+        "POST",
+        "/api/v1/certificate_requests",
+        service.token("review", "editor"),
+        {"csr": _csr("device8.example.net", 12)},
+    )
+    assert status == 201, second
+    page.get_by_label("Status").select_option("Outstanding")
+    row = page.locator("tbody tr").filter(has_text="device8.example.net")
+    row.get_by_role("button", name="Reject").click()
+    page.locator(".page").get_by_text("No request in this state.").wait_for()
+    status, req = service.call("GET", f"/api/v1/certificate_requests/{second['result']['id']}", admin)
+    assert req["result"]["status"] == "Rejected"
     status, req = service.call("GET", f"/api/v1/certificate_requests/{submitted['result']['id']}", admin)
     assert req["result"]["status"] == "Active" and req["result"]["certificate_authority_id"] == created["ca_id"]
     assert not watched.errors and not watched.dialogs

@@ -50,10 +50,19 @@ def test_upload_list_overview_bind_unbind_delete(service, watched):
     page.locator("#bind-form button[type=submit]").click()
     page.locator("#domains").get_by_role("cell", name="shop.example.com", exact=True).wait_for()
 
+    # update: a full replacement (with If-Match); the binding stays
+    update = page.locator("#update-form")
+    update.get_by_label("Name", exact=True).fill("shop_cert_v2")
+    update.get_by_label("Certificate chain", exact=False).fill(leaf.pem + chain.intermediate.pem)
+    update.get_by_label("Private key (PEM)").fill(leaf.key_pem())
+    update.locator("button[type=submit]").click()
+    page.locator("#cert-name").get_by_text("shop_cert_v2").wait_for()
+    page.locator("#domains").get_by_role("cell", name="shop.example.com", exact=True).wait_for()
+
     # delete is refused while bound, with the service's reason
     page.click("#delete-button")
     page.locator("#delete-error").get_by_text("APIG.3461").wait_for()
-    status, listed = service.call("GET", "/v2/upload/apic/certificates?name=shop_cert", service.token("upload"))
+    status, listed = service.call("GET", "/v2/upload/apic/certificates?name=shop_cert_v2", service.token("upload"))
     assert status == 200 and listed["total"] == 1
 
     page.get_by_role("button", name="Unbind shop.example.com").click()

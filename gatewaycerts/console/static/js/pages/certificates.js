@@ -176,7 +176,10 @@ export async function certificatePage(root, id) {
   const domainsList = h("div");
   const domainsError = h("div", { class: "form-error", id: "domains-error" });
   domainsBox.append(domainsList, domainsError);
-  async function loadDomains() {
+  async function loadDomains(changed = false) {
+    // A bind or unbind is a new revision: the update form's If-Match follows it (another client's change
+    // still makes the update fail with APIG.3464 instead of overwriting it).
+    if (changed) cert.etag = (await api.call("GET", path)).headers.get("ETag");
     const { data } = await api.call("GET", `${path}/attached-domains${api.query({ limit: 500 })}`);
     domainsList.replaceChildren(
       table(
@@ -186,7 +189,7 @@ export async function certificatePage(root, id) {
           ["instance", (d) => d.instance_id ?? ""],
           ["client certificates verified", (d) => (d.verified_client_certificate_enabled ? "yes" : "no")],
           ...(write
-            ? [["", (d) => button(`Unbind ${d.url_domain}`, () => act(domainsError, () => api.call("POST", `${path}/domains/detach`, { domains: [{ domain: d.url_domain }] }), loadDomains), { class: "danger" })]]
+            ? [["", (d) => button(`Unbind ${d.url_domain}`, () => act(domainsError, () => api.call("POST", `${path}/domains/detach`, { domains: [{ domain: d.url_domain }] }), () => loadDomains(true)), { class: "danger" })]]
             : []),
         ],
         data.bound_domains,
@@ -206,7 +209,7 @@ export async function certificatePage(root, id) {
       if (ids.length) entry.instance_ids = ids;
       act(domain.error, () => api.call("POST", `${path}/domains/attach`, { domains: [entry] }), async () => {
         domain.input.value = "";
-        await loadDomains();
+        await loadDomains(true);
       });
     });
     domainsBox.append(bind);
