@@ -51,8 +51,10 @@ def sync_playwright_factory():
     return sync_playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(sync_playwright_factory) -> Iterator:
+    # Per module, never per session: Playwright's sync API runs an event loop in this thread while it is
+    # open, and the async tests collected after these could not start their own.
     with sync_playwright_factory() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium
