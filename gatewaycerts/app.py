@@ -40,6 +40,7 @@ from gatewaycerts.auth.tokens import (
     load_or_create_dev_key,
     load_public_key_file,
 )
+from gatewaycerts.console.routes import add_console_routes
 from gatewaycerts.core.access_keys import AccessKeyService
 from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService
@@ -368,6 +369,7 @@ def create_app(
         app[EXPIRY_REPORT] = ExpiryReport(store, pca_store, clock=clock)
         app.router.add_get("/metrics", metrics_handler, allow_head=False)
     add_docs_routes(app)
+    add_console_routes(app)
 
     apic = create_apic_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(MOUNT, apic)

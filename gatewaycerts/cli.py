@@ -55,6 +55,7 @@ def _announce(settings: Settings, port: int, workers: int = 1) -> None:
             f'  try:          curl -H "X-Auth-Token: $({me} token --project demo)" {url}/v2/demo/apic/certificates',
             flush=True,
         )
+    print(f"  console:      {url}/console/", flush=True)
     print(f"  API docs:     {url}/docs   health: {url}/healthz", flush=True)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from gatewaycerts.core.audit import AuditLog
@@ -59,6 +61,22 @@ MAX_INSTANCE_IDS = 50
 _NAME = re.compile(r"[^\W\d_]\w{3,49}")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+OVERVIEW_WEEKS = 53  # a year, in weeks, from now
+EXPIRING_DAYS = 30
+EXPIRING_LISTED = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryOverview:
+    now: datetime
+    total: int
+    expired: int  # not_after before now
+    weeks: tuple[int, ...]  # OVERVIEW_WEEKS counts: not_after in [now + i weeks, now + i + 1 weeks)
+    later: int  # not_after a year or more away
+    expiring: tuple[Certificate, ...]  # within EXPIRING_DAYS, soonest first (summaries), at most EXPIRING_LISTED
+    more_expiring: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +257,28 @@ class CertificateService:
         authorize(principal, project_id, Action.READ)
         off, lim = coerce_page(offset, limit)
         return await self._store.list(project_id, flt, off, lim)
+
+    async def expiry_overview(self, principal: Principal, project_id: str) -> ExpiryOverview:
+        """The project's certificates by week of expiry over the coming year, and the ones that expire
+        within EXPIRING_DAYS (soonest first): what the console's overview draws, in two store reads instead of
+        paging through every certificate."""
+        authorize(principal, project_id, Action.READ)
+        now = self._clock()
+        boundaries = [now + timedelta(weeks=w) for w in range(OVERVIEW_WEEKS + 1)]
+        before = (await self._store.count_expiring(boundaries)).get(project_id, (0,) * len(boundaries))
+        total = (await self._store.list(project_id, CertificateFilter(), 0, 1)).total
+        soon = await self._store.list_expiring(
+            project_id, now, now + timedelta(days=EXPIRING_DAYS), EXPIRING_LISTED + 1
+        )
+        return ExpiryOverview(
+            now=now,
+            total=total,
+            expired=before[0],
+            weeks=tuple(b - a for a, b in itertools.pairwise(before)),
+            later=total - before[-1],
+            expiring=soon[:EXPIRING_LISTED],
+            more_expiring=len(soon) > EXPIRING_LISTED,
+        )
 
     # -- writes -----------------------------------------------------------------------------------
 

@@ -79,6 +79,12 @@ class CertificateStore(EnvelopeStore, Protocol):
         Projects without a certificate before the last boundary are left out.
         """
 
+    async def list_expiring(
+        self, project_id: str, after: datetime, before: datetime, limit: int
+    ) -> tuple[Certificate, ...]:
+        """The project's certificates with after <= not_after < before, soonest first (then by id), at most
+        `limit`; items are summaries."""
+
     async def kek_canaries(self) -> dict[str, bytes]:
         """The canary envelope stored for each KEK id that has wrapped keys in this database."""
 

@@ -98,9 +98,7 @@ def load_query(schema: type[Schema], request: web.Request) -> dict[str, Any]:
     for key in request.query:
         if _OPERATOR_KEY.search(key):
             # `name[$ne]=`, `a.b=`: query-operator syntax of other frameworks; never a parameter of ours
-            raise InvalidInputError(
-                f"Invalid parameter name {key[:64]!r}: parameters are plain names", field="query"
-            )
+            raise InvalidInputError(f"Invalid parameter name {key[:64]!r}: parameters are plain names", field="query")
         values = request.query.getall(key)
         if len(values) > 1:
             raise InvalidInputError(f"Invalid parameter value, parameterName:{key}. Give it once", field=key)

@@ -337,3 +337,19 @@ async def test_sqlite_databases_from_before_the_counters_are_migrated(tmp_path):
         assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 4
     finally:
         await store.close()
+
+
+async def test_list_expiring_is_the_projects_window_soonest_first(store):
+    def expiring(cert_id: str, days: float, project: str = "p1") -> Certificate:
+        base = make(cert_id, project=project, name=f"n_{cert_id}")
+        return replace(base, info=replace(base.info, not_after=T0 + dt.timedelta(days=days)))
+
+    for cert_id, days in (("late", 40), ("b", 6), ("gone", -1), ("a", 6), ("first", 0), ("c", 2.5), ("edge", 30)):
+        await store.insert(expiring(cert_id, days))
+    await store.insert(expiring("other", 3, project="p2"))
+    window = await store.list_expiring("p1", T0, T0 + dt.timedelta(days=30), 10)
+    # after <= not_after < before; equal expiries by id; another project's never
+    assert [c.id for c in window] == ["first", "c", "a", "b"]
+    assert window[0].chain_pem == "" and window[0].bindings == ()  # summaries
+    assert [c.id for c in await store.list_expiring("p1", T0, T0 + dt.timedelta(days=30), 2)] == ["first", "c"]
+    assert await store.list_expiring("p3", T0, T0 + dt.timedelta(days=30), 10) == ()

@@ -540,3 +540,29 @@ async def test_unexpected_error_is_logged_not_shown(aiohttp_client, settings, tm
     assert resp.headers["X-Request-Id"] == "req-123"
     logged = [r for r in caplog.records if "req-123" in r.getMessage()]
     assert logged and logged[0].exc_info and "boom" in str(logged[0].exc_info[1])
+
+
+async def test_expiry_overview_counts_by_week_and_lists_the_soonest(client, auth):
+    chain = rsa_chain()
+    now = dt.datetime.now(dt.UTC)
+    for i, days in enumerate((3, 3.5, 20, 100, 500)):
+        leaf = leaf_for(chain, CertSpec(not_after=now + dt.timedelta(days=days)), rsa_key(2048, 4))
+        pems = {"cert_content": leaf.pem + chain.intermediate.pem, "private_key": leaf.key_pem()}
+        await create(client, auth, name=f"exp_cert_{i}", **pems)
+    resp = await client.get("/v2/p1/apic/certificate-expiry", headers=auth(role="viewer"))
+    assert resp.status == 200, await resp.text()
+    data = await resp.json()
+    assert set(data) == {"generated_at", "total", "expired", "weeks", "later", "expiring", "more_expiring"}
+    assert data["total"] == 5 and data["expired"] == 0 and data["later"] == 1
+    assert len(data["weeks"]) == 53 and sum(data["weeks"]) == 4
+    assert data["weeks"][0] == 2 and data["weeks"][2] == 1 and data["weeks"][14] == 1
+    assert [c["name"] for c in data["expiring"]] == ["exp_cert_0", "exp_cert_1", "exp_cert_2"]
+    assert set(data["expiring"][0]) == CERT_BASE and data["more_expiring"] is False
+
+
+async def test_expiry_overview_is_the_token_projects_only(client, auth):
+    resp = await client.get("/v2/p2/apic/certificate-expiry", headers=auth(project="p1"))
+    assert resp.status == 403
+    assert (await resp.json())["error_code"] == "APIG.1005"
+    resp = await client.get("/v2/p1/apic/certificate-expiry")
+    assert resp.status == 401

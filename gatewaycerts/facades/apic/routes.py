@@ -8,6 +8,7 @@ from gatewaycerts.facades.apic import views
 
 CERTS = "/{project_id}/apic/certificates"
 CERT = CERTS + "/{certificate_id}"
+EXPIRY = "/{project_id}/apic/certificate-expiry"  # ours: the console's overview
 
 
 def add_routes(app: web.Application) -> None:
@@ -19,3 +20,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(CERT + "/domains/attach", views.attach_domains)
     app.router.add_post(CERT + "/domains/detach", views.detach_domains)
     app.router.add_get(CERT + "/attached-domains", views.list_attached_domains, allow_head=False)
+    app.router.add_get(EXPIRY, views.show_expiry_overview, allow_head=False)

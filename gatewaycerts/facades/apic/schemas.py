@@ -112,6 +112,22 @@ class CertificateListSchema(Schema):
     certs = fields.List(fields.Nested(CertBaseSchema))
 
 
+class ExpiryOverviewSchema(Schema):
+    """Ours (no Huawei counterpart): the project's certificates by week of expiry, for the console."""
+
+    generated_at = fields.String(metadata={"description": "UTC time the weeks start from"})
+    total = fields.Integer(metadata={"description": "Certificates in the project"})
+    expired = fields.Integer(metadata={"description": "not_after before generated_at"})
+    weeks = fields.List(
+        fields.Integer(), metadata={"description": "53 counts: week i holds not_after in [now + i, now + i + 1) weeks"}
+    )
+    later = fields.Integer(metadata={"description": "not_after 53 weeks or more away"})
+    expiring = fields.List(
+        fields.Nested(CertBaseSchema), metadata={"description": "Expiring within 30 days, soonest first (at most 200)"}
+    )
+    more_expiring = fields.Boolean(metadata={"description": "More than 200 expire within 30 days"})
+
+
 class AttachOrDetachDomainInfoSchema(Schema):
     domain = fields.String(required=True, metadata={"description": "Domain name covered by the certificate."})
     instance_ids = fields.List(fields.String(), **_OPT)

@@ -9,7 +9,7 @@ from gatewaycerts.appkeys import CERTIFICATE_SERVICE, PRINCIPAL
 from gatewaycerts.core.certificates import CertificateDraft, DomainRequest
 from gatewaycerts.domain.models import AlgorithmType, Certificate, CertificateFilter, CertificateScope
 from gatewaycerts.facades.apic import schemas as s
-from gatewaycerts.facades.apic.presenters import bound_domain, cert_base, cert_detail
+from gatewaycerts.facades.apic.presenters import bound_domain, cert_base, cert_detail, iso
 from gatewaycerts.web.errors import json_response
 from gatewaycerts.web.requests import entity_tag, if_match, load, load_query, read_json_object
 
@@ -89,6 +89,30 @@ async def list_certificates(request: web.Request) -> web.Response:
     )
     page = await service.list(principal, project_id, flt, q.get("offset"), q.get("limit"))
     return json_response({"size": len(page.items), "total": page.total, "certs": [cert_base(c) for c in page.items]})
+
+
+@docs(
+    tags=_TAG,
+    summary="Certificates by week of expiry (ours: the console's overview)",
+    description="Counts by week of not_after over the coming 53 weeks, the expired and the later ones, and the "
+    "certificates that expire within 30 days, soonest first. Any role of the project may read it.",
+    responses=_ok(s.ExpiryOverviewSchema, "Expiry overview"),
+)
+@match_info_schema(s.ProjectPathSchema)
+async def show_expiry_overview(request: web.Request) -> web.Response:
+    principal, project_id, service = _ctx(request)
+    o = await service.expiry_overview(principal, project_id)
+    return json_response(
+        {
+            "generated_at": iso(o.now),
+            "total": o.total,
+            "expired": o.expired,
+            "weeks": list(o.weeks),
+            "later": o.later,
+            "expiring": [cert_base(c) for c in o.expiring],
+            "more_expiring": o.more_expiring,
+        }
+    )
 
 
 @docs(

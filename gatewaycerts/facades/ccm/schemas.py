@@ -128,7 +128,7 @@ class CaSchema(Schema):
     distinguished_name = fields.Nested(DistinguishedNameSchema)
     crl_configuration = fields.Nested(CrlInfoSchema)
     domain_id = fields.String(metadata={"description": "The project that owns the CA."})
-    enterprise_project_id = fields.String(metadata={"description": "Always \"0\" (no enterprise projects)."})
+    enterprise_project_id = fields.String(metadata={"description": 'Always "0" (no enterprise projects).'})
     free_quota = fields.Integer(allow_none=True, metadata={"description": "Always null (no billing)."})
     charging_mode = fields.Integer(allow_none=True, metadata={"description": "Always null (no billing)."})
     cluster_id = fields.String(allow_none=True, metadata={"description": "Always null (no HSM clusters)."})
@@ -225,7 +225,7 @@ class CertificateSchema(Schema):
     not_before = fields.Integer()
     not_after = fields.Integer()
     distinguished_name = fields.Nested(DistinguishedNameSchema)
-    enterprise_project_id = fields.String(metadata={"description": "Always \"0\"."})
+    enterprise_project_id = fields.String(metadata={"description": 'Always "0".'})
     enc_cert_info = fields.Raw(allow_none=True, metadata={"description": "Always null (SM2 is not supported)."})
 
 

@@ -281,6 +281,19 @@ class MongoCertificateStore(MongoEnvelopes):
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         return await count_expiring(self._coll, {}, boundaries)
 
+    async def list_expiring(
+        self, project_id: str, after: datetime, before: datetime, limit: int
+    ) -> tuple[Certificate, ...]:
+        cursor = (
+            self._coll.find(
+                {"project_id": project_id, "not_after": {"$gte": after, "$lt": before}}, _SUMMARY_PROJECTION
+            )
+            .sort([("not_after", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        docs = await self._guard(cursor.to_list(length=limit))
+        return tuple(certificate_from_doc(d) for d in docs)
+
     async def _name_taken(self, cert: Certificate) -> bool:
         other = await self._guard(
             self._coll.find_one(

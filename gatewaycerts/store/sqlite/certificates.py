@@ -441,6 +441,20 @@ class SqliteCertificateStore(SqliteBase):
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         return await self._count_expiring("certificates", "1 = 1", boundaries)
 
+    async def list_expiring(
+        self, project_id: str, after: datetime, before: datetime, limit: int
+    ) -> tuple[Certificate, ...]:
+        sql = (
+            "SELECT summary FROM certificates WHERE project_id = ? AND not_after >= ? AND not_after < ? "
+            "ORDER BY not_after, id LIMIT ?"
+        )
+
+        def op(conn: sqlite3.Connection) -> tuple[Certificate, ...]:
+            rows = conn.execute(sql, (project_id, sort_key(after), sort_key(before), limit)).fetchall()
+            return tuple(self._from_row(r[0], None, None) for r in rows)
+
+        return await self._read(op)
+
     async def delete_unbound(self, project_id: str, cert_id: str) -> DeleteOutcome:
         def op(conn: sqlite3.Connection) -> DeleteOutcome:
             with transaction(conn):
