@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from cryptography import x509
@@ -404,3 +405,56 @@ async def test_update_to_another_algorithm_takes_the_other_slot(client, auth, gw
     assert (await resp.json())["error_code"] == "APIG.3465"
     shown = await (await client.get(f"{CERTS}/{second_id}", headers=auth())).json()
     assert shown["algorithm_type"] == "ECC"
+
+
+async def test_unicode_server_name_matches_its_a_label_binding(client, auth, gw):
+    leaf, chain = _rsa_leaf(("xn--bcher-kva.example.com",), slot=22)
+    cert_id = await _upload(client, auth, "cert_idna", leaf, chain)
+    await _attach(client, auth, cert_id, "XN--BCHER-KVA.example.com")
+    for name in ("bücher.example.com", "BÜCHER.Example.COM.", "xn--bcher-kva.example.com"):
+        resp = await client.get(f"{GW}/caddy", params={"server_name": name}, headers=gw())
+        assert resp.status == 200, (name, await resp.text())
+        assert _leaf_of(await resp.text()) == leaf.cert
+
+
+async def test_ip_address_bindings_serve_ip_literals_and_clients_without_sni(client, auth, gw):
+    chain = rsa_chain()
+    leaf = issue(
+        CertSpec(cn="192.0.2.10", dns=(), ips=("192.0.2.10", "2001:db8::1")), rsa_key(2048, 23), chain.intermediate
+    )
+    cert_id = await _upload(client, auth, "cert_ip", leaf, chain)
+    await _attach(client, auth, cert_id, "192.0.2.10", "2001:DB8:0::1")
+    for params in (
+        {"server_name": "192.0.2.10"},
+        {"server_name": "", "local_ip": "192.0.2.10"},
+        {"local_ip": "2001:db8:0:0::1"},
+    ):
+        resp = await client.get(f"{GW}/caddy", params=params, headers=gw())
+        assert resp.status == 200, (params, await resp.text())
+        assert _leaf_of(await resp.text()) == leaf.cert
+    resp = await client.get(f"{GW}/caddy", params={"local_ip": "192.0.2.11"}, headers=gw())
+    assert resp.status == 404
+    resp = await client.get(f"{GW}/caddy", headers=gw())
+    assert resp.status == 400
+    assert (await resp.json())["error_code"] == "APIG.2001"
+
+
+async def test_first_delivery_of_each_revision_is_audited_once(client, auth, gw):
+    leaf, chain = _rsa_leaf(("www.example.com",), slot=24)
+    cert_id = await _upload(client, auth, "cert_one", leaf, chain)
+    await _attach(client, auth, cert_id, "www.example.com")
+    for _ in range(3):
+        assert (await client.get(f"{GW}/caddy", params={"server_name": "www.example.com"}, headers=gw())).status == 200
+    assert (await client.get(f"{GW}/bundle", headers=gw())).status == 200
+
+    async def deliveries():
+        resp = await client.get("/v3/p1/traces", params={"trace_name": "gateway.certificate.deliver"}, headers=auth())
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["traces"]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (events := await deliveries()):
+        assert asyncio.get_running_loop().time() < deadline, "no delivery on the audit trail"
+        await asyncio.sleep(0.05)
+    assert len(events) == 1
+    assert "BEGIN" not in json.dumps(events)
