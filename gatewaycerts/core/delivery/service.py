@@ -192,7 +192,9 @@ class DeliveryService:
             future.set_exception(failure)
             future.exception()  # waiters may be none: the failure is theirs to see, not the loop's to log
             del self._loading[project_id]
-            if isinstance(exc, Exception) and not isinstance(exc, StoreUnavailableError):
+            if not isinstance(exc, Exception):
+                raise  # this request was cancelled (its client left): the waiters got the failure above
+            if not isinstance(exc, StoreUnavailableError):
                 log.exception("loading the delivery state of a project failed")
             raise failure from None
         counter = counters.get(project_id, 0)
