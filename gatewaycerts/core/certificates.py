@@ -16,6 +16,7 @@ from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import retry_on_conflict
+from gatewaycerts.core.delivery.uniqueness import BindingUniqueness, binding_keys
 from gatewaycerts.core.ids import new_id
 from gatewaycerts.core.pagination import coerce_page
 from gatewaycerts.domain.errors import (
@@ -163,8 +164,10 @@ class CertificateService:
         new_id: Callable[[], str] = new_id,
         openssl_rsa_check: bool = False,
         audit: AuditLog | None = None,
+        uniqueness: BindingUniqueness | None = None,
     ) -> None:
         self._openssl_rsa_check = openssl_rsa_check
+        self._uniqueness = uniqueness
         # Writers of one record in this process take turns, so they never spend store round trips on
         # conflicts among themselves; the revision check still arbitrates between replicas.
         self._record_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -174,6 +177,9 @@ class CertificateService:
         self._clock = clock
         self._new_id = new_id
         self._audit = audit or AuditLog(None)
+        # Told of every write that returned (the stored record, or None once deleted): delivery to gateways
+        # applies it at once in this process (app.py wires it; other replicas follow the store).
+        self.on_change: Callable[[str, str, Certificate | None], None] = _ignore_change
 
     # -- validation -------------------------------------------------------------------------------
 
@@ -362,6 +368,7 @@ class CertificateService:
             )
 
         updated = await self._modify(project_id, cert_id, apply, current=current, if_match=if_match)
+        self.on_change(project_id, cert_id, updated)
         await self._record(principal, "update", updated, **_facts(updated))
         return updated
 
@@ -385,6 +392,7 @@ class CertificateService:
             raise ResourceInUseError(
                 "the SSL certificate is bound to domain names and cannot be deleted; detach them first"
             )
+        self.on_change(project_id, cert_id, None)
         await self._audit.record(principal, project_id, "apic.certificate.delete", "ssl_certificate", cert_id)
 
     async def _modify(
@@ -405,7 +413,18 @@ class CertificateService:
             cur = known or await self._load(project_id, cert_id)
             known = None  # a retry re-reads
             _check_revision(cur, if_match)
-            return await self._store.replace(apply(cur), expected_revision=cur.revision)
+            new = apply(cur)
+            if self._uniqueness is None:
+                return await self._store.replace(new, expected_revision=cur.revision)
+            # The bindings' keys: claimed before the bindings are stored, released after their removal is.
+            claimed = await self._uniqueness.claim(cur, new)
+            try:
+                stored = await self._store.replace(new, expected_revision=cur.revision)
+            except BaseException:
+                await self._uniqueness.release(new, claimed)
+                raise
+            await self._uniqueness.release(cur, binding_keys(cur) - binding_keys(stored))
+            return stored
 
         lock = self._record_locks.get(cert_id)
         if lock is None:
@@ -431,7 +450,7 @@ class CertificateService:
         out: list[tuple[str, DomainRequest]] = []
         for req in requests:
             raw = _require(req.domain, "domain")
-            domain = normalise_domain(raw) if len(raw) <= 255 else None
+            domain = normalise_domain(raw, allow_wildcard=True) if len(raw) <= 255 else None
             if domain is None:
                 raise InvalidInputError(
                     f"Invalid parameter value, parameterName:domain. {raw[:255]!r} is not a valid domain name",
@@ -504,6 +523,7 @@ class CertificateService:
             return replace(cur, bindings=tuple(bindings.values()), update_time=self._clock())
 
         cert = await self._modify(project_id, cert_id, apply, if_match=if_match)
+        self.on_change(project_id, cert_id, cert)
         await self._record(principal, "attach_domains", cert, domains=[domain for domain, _ in wanted])
 
     @staticmethod
@@ -542,6 +562,7 @@ class CertificateService:
             return replace(cur, bindings=kept, update_time=self._clock())
 
         cert = await self._modify(project_id, cert_id, apply, if_match=if_match)
+        self.on_change(project_id, cert_id, cert)
         await self._record(principal, "detach_domains", cert, domains=sorted(wanted))
 
     async def list_attached_domains(
@@ -561,6 +582,10 @@ class CertificateService:
             (b for b in cert.bindings if needle in b.url_domain), key=lambda b: (b.create_time, b.url_domain)
         )
         return cert, Page(items=tuple(matching[off : off + lim]), total=len(matching))
+
+
+def _ignore_change(project_id: str, cert_id: str, cert: Certificate | None) -> None:
+    return None
 
 
 def _check_revision(cert: Certificate, if_match: frozenset[int] | None) -> None:

@@ -101,6 +101,10 @@ class DomainNotBoundError(InvalidInputError):
     """A domain to detach is not bound to the certificate."""
 
 
+class DuplicateAlgorithmBindingError(InvalidInputError):
+    """A domain is already bound on that instance to another certificate of the same key algorithm."""
+
+
 # --- 401 / 403 ------------------------------------------------------------------------------------
 
 
@@ -123,6 +127,14 @@ class CertificateNotFoundError(NotFoundError):
     """No such SSL certificate in this project."""
 
 
+class NoCertificateForNameError(NotFoundError):
+    """No certificate is bound on the instance for the server name a gateway asked about."""
+
+
+class GatewayKeyNotFoundError(NotFoundError):
+    """No such gateway key on this instance of this project."""
+
+
 class ConflictError(DomainError):
     """A concurrent change won: re-read and retry."""
 
@@ -134,6 +146,10 @@ class StaleRevisionError(DomainError):
 
 class StoreUnavailableError(DomainError):
     """The store cannot be reached."""
+
+
+class KeyUnavailableError(StoreUnavailableError):
+    """A stored private key cannot be decrypted with the configured key-encryption keys (answered 503)."""
 
 
 # --- private CA engine ---------------------------------------------------------------------------

@@ -71,6 +71,8 @@ async def world(aiohttp_client, settings, stores, tmp_path, token):
     ids["secret"] = container["secret_refs"][0]["secret_ref"].rsplit("/", 1)[1]
     key = await post("/v3.0/OS-CREDENTIAL/credentials", {"credential": {"role": "viewer", "description": MARK}}, 201)
     ids["access"] = key["credential"]["access"]
+    ids["instance"] = "gw1"
+    ids["gateway_key"] = (await post("/v2/p1/apic/instances/gw1/gateway-keys", {}, 201))["id"]
     client.ids, client.admin, client.app_ = ids, admin, app
     client.csr, client.chain = csr, chain
     return client
@@ -83,6 +85,8 @@ def fill(template: str, ids: dict[str, str]) -> str:
         "{ca_id}": "ca",
         "{id}": "request" if "certificate_requests" in template else "ca",
         "{access}": "access",
+        "{instance_id}": "instance",
+        "{key_id}": "gateway_key",
     }
     path = template.replace("{project_id}", "p1")
     for param, kind in kind_of.items():

@@ -9,6 +9,7 @@ from gatewaycerts.facades.apic import views
 CERTS = "/{project_id}/apic/certificates"
 CERT = CERTS + "/{certificate_id}"
 EXPIRY = "/{project_id}/apic/certificate-expiry"  # ours: the console's overview
+GATEWAY_KEYS = "/{project_id}/apic/instances/{instance_id}/gateway-keys"
 
 
 def add_routes(app: web.Application) -> None:
@@ -21,3 +22,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(CERT + "/domains/detach", views.detach_domains)
     app.router.add_get(CERT + "/attached-domains", views.list_attached_domains, allow_head=False)
     app.router.add_get(EXPIRY, views.show_expiry_overview, allow_head=False)
+    app.router.add_post(GATEWAY_KEYS, views.create_gateway_key)
+    app.router.add_get(GATEWAY_KEYS, views.list_gateway_keys, allow_head=False)
+    app.router.add_delete(GATEWAY_KEYS + "/{key_id}", views.delete_gateway_key)
