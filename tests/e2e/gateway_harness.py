@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.e2e.test_cli_serve import dev_env
-from tests.mongo_server import free_port, wait_for_port
+from tests.factories import CertSpec, Issued, ec_chain, ec_key, issue, rsa_chain, rsa_key
+from tests.mongo_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "gateways.md"
@@ -82,7 +84,7 @@ def render(template: str, values: dict[str, str]) -> str:
 # -- the service -------------------------------------------------------------------------------------------
 
 
-def _call(method: str, url: str, headers: dict[str, str], body: dict | None = None) -> tuple[int, dict]:
+def call(method: str, url: str, headers: dict[str, str], body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={**headers, "Content-Type": "application/json"})
     try:
@@ -121,7 +123,7 @@ class Service:
         return f"127.0.0.1:{self.port}"
 
     def api(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
-        return _call(method, self.url + path, {"X-Auth-Token": token or self.token}, body)
+        return call(method, self.url + path, {"X-Auth-Token": token or self.token}, body)
 
     def upload(self, name: str, chain_pem: str, key_pem: str, **extra) -> dict:
         status, body = self.api(
@@ -201,7 +203,7 @@ def serve(state_dir: Path, **extra: str) -> Iterator[Service]:
     service = Service(proc, port, env, token)
     threading.Thread(target=_pump, args=(proc.stdout, service.log), daemon=True).start()
     try:
-        wait_for_port(port, proc)
+        wait_listening(port, proc, "gatewaycerts serve", service.log)
         yield service
     finally:
         if proc.poll() is None:
@@ -228,23 +230,25 @@ class Gateway:
         return "\n".join(self.log[-n:])
 
 
-def _start(argv: list[str], env: dict[str, str], port: int, workdir: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return proc
+def wait_listening(port: int, proc: subprocess.Popen, what: str, log: list[str]) -> None:
+    """Poll until the process accepts TCP connections on `port` (a start-up wait, not test synchronisation)."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}:\n" + "\n".join(log[-30:]))
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not listen on {port} within {TIMEOUT}s:\n" + "\n".join(log[-30:]))
 
 
 @contextmanager
 def _running(argv: list[str], env: dict[str, str], port: int, workdir: Path) -> Iterator[Gateway]:
-    proc = _start(argv, env, port, workdir)
+    proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     gateway = Gateway(proc, port, [], workdir)
     threading.Thread(target=_pump, args=(proc.stdout, gateway.log), daemon=True).start()
     try:
-        try:
-            wait_for_port(port, proc, timeout=TIMEOUT)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise AssertionError(f"{argv[0]} did not start:\n{gateway.tail()}") from None
+        wait_listening(port, proc, Path(argv[0]).name, gateway.log)
         yield gateway
     finally:
         if proc.poll() is None:
@@ -323,6 +327,28 @@ def traefik(service: Service, key: str, workdir: Path, **mtls: str) -> Iterator[
         yield gw
 
 
+# -- certificates ------------------------------------------------------------------------------------------
+
+
+def rsa_leaf(*dns: str, slot: int = 10) -> Issued:
+    """An RSA leaf for `dns` under the RSA test chain; `slot` picks the key (cached per slot)."""
+    return issue(CertSpec(cn=dns[0].removeprefix("*."), dns=dns), rsa_key(2048, slot), rsa_chain().intermediate)
+
+
+def ecc_leaf(*dns: str, slot: int = 10) -> Issued:
+    return issue(CertSpec(cn=dns[0].removeprefix("*."), dns=dns), ec_key("secp256r1", slot), ec_chain().intermediate)
+
+
+def chain_pem(leaf: Issued) -> str:
+    chain = rsa_chain() if isinstance(leaf.key, rsa.RSAPrivateKey) else ec_chain()
+    return leaf.pem + chain.intermediate.pem
+
+
+def upload(service: Service, name: str, leaf: Issued, **extra) -> str:
+    """Upload the leaf with its intermediate; the new certificate's id."""
+    return service.upload(name, chain_pem(leaf), leaf.key_pem(), **extra)["id"]
+
+
 # -- TLS clients -------------------------------------------------------------------------------------------
 
 
@@ -356,14 +382,15 @@ def handshake(
     only after the client's handshake is done). HandshakeFailed when the gateway refused."""
     ctx = client_context(kind, client_cert)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
-            with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
-                der = tls.getpeercert(binary_form=True)
-                if request:
-                    tls.sendall(f"GET / HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
-                    answer = tls.recv(65536)
-                    if not answer:
-                        raise HandshakeFailed("closed without an answer")
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=20) as raw,
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+            if request:
+                tls.sendall(f"GET / HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
+                if not tls.recv(65536):
+                    raise HandshakeFailed("closed without an answer")
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError, TimeoutError) as exc:
         raise HandshakeFailed(str(exc)) from exc
     assert der, "no peer certificate"
