@@ -90,7 +90,7 @@ def test_a_change_through_one_replica_wakes_a_long_poll_on_the_other(replicas):
     poll = held(second, headers)
     first.attach(cert_id, "rep.example.com")
     changed_at = time.monotonic()
-    status, answer, body = poll.join()
+    status, _, body = poll.join()
     elapsed = poll.answered_at - changed_at
     assert status == 200, body
     items = json.loads(body)["items"]
