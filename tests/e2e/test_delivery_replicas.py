@@ -5,6 +5,7 @@ a gateway key revoked through one is refused by both within the same bound."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -18,6 +19,7 @@ import pytest
 from tests.conftest import STORES
 from tests.e2e import gateway_harness as gw
 from tests.e2e.gateway_harness import rsa_leaf, upload
+from tests.e2e.test_graceful_shutdown import read_response
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -48,17 +50,38 @@ def get(url: str, headers: dict[str, str], timeout: float = 90) -> tuple[int, di
         return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
 
-class HeldPoll:
-    """`GET bundle?wait=30` with the current ETag, held on a thread; records when its answer arrived."""
+def server_has_read(service_port: int, client_port: int) -> bool:
+    """The service's end of the connection from `client_port` has no unread bytes (/proc/net/tcp's rx_queue):
+    once our request was sent, the service has read it."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
+            if int(local, 16) == service_port and int(remote, 16) == client_port:
+                return int(fields[4].split(":")[1], 16) == 0
+    return False
 
-    def __init__(self, url: str, headers: dict[str, str], etag: str) -> None:
+
+class HeldPoll:
+    """`GET bundle?wait=30` with the current ETag on a raw connection, read on a thread; records when its
+    answer arrived."""
+
+    def __init__(self, service: gw.Service, headers: dict[str, str], etag: str) -> None:
         self.answer: tuple[int, dict[str, str], bytes] | None = None
         self.answered_at = 0.0
-        self._thread = threading.Thread(target=self._run, args=(url + "?wait=30", {**headers, "If-None-Match": etag}))
+        path = service.gateway_url("bundle").removeprefix(service.url) + "?wait=30"
+        lines = [f"GET {path} HTTP/1.1", f"Host: {service.address}", f"If-None-Match: {etag}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self._sock = socket.create_connection(("127.0.0.1", service.port), timeout=60)
+        self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        read, _ = gw.until(lambda: server_has_read(service.port, self._sock.getsockname()[1]), True, 10)
+        assert read, "the service did not read the long poll's request"
+        self._thread = threading.Thread(target=self._run)
         self._thread.start()
 
-    def _run(self, url: str, headers: dict[str, str]) -> None:
-        self.answer = get(url, headers)
+    def _run(self) -> None:
+        with self._sock:
+            self.answer = read_response(self._sock)
         self.answered_at = time.monotonic()
 
     def join(self) -> tuple[int, dict[str, str], bytes]:
@@ -68,13 +91,13 @@ class HeldPoll:
 
 
 def held(service: gw.Service, headers: dict[str, str]) -> HeldPoll:
-    """A long poll on `service`, returned once the service holds it (its answer has not come, and a second
-    unchanged poll with wait=0 is still 304, i.e. the version did not move meanwhile)."""
+    """A long poll held on `service`: its request read by the service, no answer yet, and the version still
+    the same (an unchanged poll with wait=0 is 304)."""
     url = service.gateway_url("bundle")
     status, answer, _ = get(url, headers)
     assert status == 200, answer
     etag = answer["etag"]
-    poll = HeldPoll(url, headers, etag)
+    poll = HeldPoll(service, headers, etag)
     status, _, _ = get(url, {**headers, "If-None-Match": etag})
     assert status == 304 and poll.answer is None
     return poll
