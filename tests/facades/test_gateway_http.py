@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from cryptography import x509
@@ -345,3 +346,115 @@ async def test_key_in_query_is_not_in_the_access_log(client, auth, caplog):
     assert secret not in caplog.text
     for record in caplog.records:
         assert secret not in str(record.__dict__)
+
+
+async def test_second_certificate_of_the_same_algorithm_is_refused_and_binds_nothing(client, auth, gw):
+    first, chain = _rsa_leaf(("www.example.com", "api.example.com"), slot=17)
+    second, _ = _rsa_leaf(("www.example.com", "new.example.com"), slot=18)
+    first_id = await _upload(client, auth, "cert_first", first, chain)
+    second_id = await _upload(client, auth, "cert_second", second, chain)
+    await _attach(client, auth, first_id, "www.example.com")
+    resp = await _attach(client, auth, second_id, "new.example.com", "www.example.com", status=400)
+    body = await resp.json()
+    assert body["error_code"] == "APIG.3465"
+    assert first_id in body["error_msg"] and "www.example.com" in body["error_msg"]
+    listed = await (await client.get(f"{CERTS}/{second_id}/attached-domains", headers=auth())).json()
+    assert listed["total"] == 0  # nothing bound, not even the free name
+    # On another instance the same name is free; after a detach it is free here too.
+    await _attach(client, auth, second_id, "www.example.com", instances=("gw2",))
+    await _detach(client, auth, first_id, "www.example.com")
+    await _attach(client, auth, second_id, "www.example.com", instances=("gw1", "gw2"))
+    served = await client.get(f"{GW}/caddy", params={"server_name": "www.example.com"}, headers=gw())
+    assert _leaf_of(await served.text()) == second.cert
+
+
+async def test_concurrent_same_algorithm_attaches_bind_exactly_one(client, auth):
+    chain = rsa_chain()
+    ids = []
+    for n in range(4):
+        leaf, _ = _rsa_leaf(("race.example.com",), slot=30 + n)
+        ids.append(await _upload(client, auth, f"cert_race{n}", leaf, chain))
+    body = {"domains": [{"domain": "race.example.com", "instance_ids": ["gw1"]}]}
+    answers = await asyncio.gather(
+        *(client.post(f"{CERTS}/{cert_id}/domains/attach", json=body, headers=auth()) for cert_id in ids)
+    )
+    assert sorted(r.status for r in answers) == [204, 400, 400, 400]
+    bound = 0
+    for cert_id in ids:
+        listed = await (await client.get(f"{CERTS}/{cert_id}/attached-domains", headers=auth())).json()
+        bound += listed["total"]
+    assert bound == 1
+
+
+async def test_update_to_another_algorithm_takes_the_other_slot(client, auth, gw):
+    rsa_leaf, chain = _rsa_leaf(("www.example.com",), slot=19)
+    other_rsa, _ = _rsa_leaf(("www.example.com",), slot=20)
+    ec_leaf, _ = _ec_leaf(("www.example.com",), slot=21)
+    first_id = await _upload(client, auth, "cert_first", rsa_leaf, chain)
+    second_id = await _upload(client, auth, "cert_second", ec_leaf, chain)
+    await _attach(client, auth, first_id, "www.example.com")
+    await _attach(client, auth, second_id, "www.example.com")  # RSA + ECC: both kept
+    # Replacing the ECC certificate with an RSA one would make two RSA certificates for the name: refused.
+    body = {
+        "name": "cert_second",
+        "cert_content": other_rsa.pem + chain.intermediate.pem,
+        "private_key": other_rsa.key_pem(),
+    }
+    resp = await client.put(f"{CERTS}/{second_id}", json=body, headers=auth())
+    assert resp.status == 400
+    assert (await resp.json())["error_code"] == "APIG.3465"
+    shown = await (await client.get(f"{CERTS}/{second_id}", headers=auth())).json()
+    assert shown["algorithm_type"] == "ECC"
+
+
+async def test_unicode_server_name_matches_its_a_label_binding(client, auth, gw):
+    leaf, chain = _rsa_leaf(("xn--bcher-kva.example.com",), slot=22)
+    cert_id = await _upload(client, auth, "cert_idna", leaf, chain)
+    await _attach(client, auth, cert_id, "XN--BCHER-KVA.example.com")
+    for name in ("bücher.example.com", "BÜCHER.Example.COM.", "xn--bcher-kva.example.com"):
+        resp = await client.get(f"{GW}/caddy", params={"server_name": name}, headers=gw())
+        assert resp.status == 200, (name, await resp.text())
+        assert _leaf_of(await resp.text()) == leaf.cert
+
+
+async def test_ip_address_bindings_serve_ip_literals_and_clients_without_sni(client, auth, gw):
+    chain = rsa_chain()
+    leaf = issue(
+        CertSpec(cn="192.0.2.10", dns=(), ips=("192.0.2.10", "2001:db8::1")), rsa_key(2048, 23), chain.intermediate
+    )
+    cert_id = await _upload(client, auth, "cert_ip", leaf, chain)
+    await _attach(client, auth, cert_id, "192.0.2.10", "2001:DB8:0::1")
+    for params in (
+        {"server_name": "192.0.2.10"},
+        {"server_name": "", "local_ip": "192.0.2.10"},
+        {"local_ip": "2001:db8:0:0::1"},
+    ):
+        resp = await client.get(f"{GW}/caddy", params=params, headers=gw())
+        assert resp.status == 200, (params, await resp.text())
+        assert _leaf_of(await resp.text()) == leaf.cert
+    resp = await client.get(f"{GW}/caddy", params={"local_ip": "192.0.2.11"}, headers=gw())
+    assert resp.status == 404
+    resp = await client.get(f"{GW}/caddy", headers=gw())
+    assert resp.status == 400
+    assert (await resp.json())["error_code"] == "APIG.2001"
+
+
+async def test_first_delivery_of_each_revision_is_audited_once(client, auth, gw):
+    leaf, chain = _rsa_leaf(("www.example.com",), slot=24)
+    cert_id = await _upload(client, auth, "cert_one", leaf, chain)
+    await _attach(client, auth, cert_id, "www.example.com")
+    for _ in range(3):
+        assert (await client.get(f"{GW}/caddy", params={"server_name": "www.example.com"}, headers=gw())).status == 200
+    assert (await client.get(f"{GW}/bundle", headers=gw())).status == 200
+
+    async def deliveries():
+        resp = await client.get("/v3/p1/traces", params={"trace_name": "gateway.certificate.deliver"}, headers=auth())
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["traces"]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (events := await deliveries()):
+        assert asyncio.get_running_loop().time() < deadline, "no delivery on the audit trail"
+        await asyncio.sleep(0.05)
+    assert len(events) == 1
+    assert "BEGIN" not in json.dumps(events)

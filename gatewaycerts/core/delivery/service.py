@@ -31,7 +31,7 @@ from gatewaycerts.core.delivery.rules import (
     parse_signature_schemes,
 )
 from gatewaycerts.domain.errors import (
-    InvalidInputError,
+    MissingParameterError,
     NoCertificateForNameError,
     StoreUnavailableError,
 )
@@ -363,7 +363,9 @@ class DeliveryService:
         authorize_delivery(principal, project_id, instance_id)
         raw = server_name or local_ip  # a client that connected by IP sends no server name
         if not raw:
-            raise InvalidInputError("the parameter must be specified, parameterName:server_name", field="server_name")
+            raise MissingParameterError(
+                "the parameter must be specified, parameterName:server_name", field="server_name"
+            )
         name = normalise_server_name(raw)
         project = await self._project(project_id)
         view = self._view(project, instance_id)
