@@ -25,6 +25,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ NAMES_PER_CERT = 5  # 10,000 names on the instance
 OTHER_INSTANCES = 100
 CONNECTIONS = 32
 HELD_POLLS = 1_000
+ROUNDS = 3
 ECDSA_SCHEMES = "403,503,603,807,808,804,805,806,401,501,601"
 TARGETS = {
     "caddy_ratio": 0.50,
@@ -156,7 +159,8 @@ def get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         return err.code, dict(err.headers), err.read()
 
 
-def bare_limit(size: int, total: int) -> dict[str, Any]:
+@contextmanager
+def bare_server(size: int) -> Iterator[str]:
     """The limit: a bare aiohttp handler (one process, the service's event loop) answering `size` bytes."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), str(size)])
@@ -170,12 +174,28 @@ def bare_limit(size: int, total: int) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        load(base, [request("GET", "/warm", "x")], total // 10)
-        return load(base, [request("GET", "/gateway/v1/x/instances/y/caddy?server_name=a.example", "x")], total)
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several loadgen runs of one kind as one: summed counts, rate over the summed time, the worst p99."""
+    status: dict[str, int] = {}
+    for run in runs:
+        for code, n in run["status"].items():
+            status[code] = status.get(code, 0) + n
+    seconds = sum(run["seconds"] for run in runs)
+    requests = sum(run["requests"] for run in runs)
+    return {
+        "requests": requests,
+        "status": status,
+        "rps": requests / seconds,
+        "p99_ms": max(run["p99_ms"] for run in runs),
+        "p50_ms": statistics.median(run["p50_ms"] for run in runs),
+        "ratios": [],
+    }
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -362,12 +382,22 @@ def main() -> None:
             }
         ]
 
-        # the limit and the two routes, back to back in this run
-        limit = bare_limit(len(pem), total)
-        load(svc.base, caddy, total // 10)  # warm-up
-        results["caddy"] = load(svc.base, caddy, total)
-        results["not_modified"] = load(svc.base, not_modified, total)
-        results["limit"] = limit
+        # the limit and the two routes, interleaved in rounds (the machine is shared: a neighbour's burst then
+        # hits all three alike); each route's ratio is taken per round against that round's limit
+        runs: dict[str, list[dict[str, Any]]] = {"limit": [], "caddy": [], "not_modified": []}
+        with bare_server(len(pem)) as bare:
+            bare_request = [request("GET", "/gateway/v1/x/instances/y/caddy?server_name=a.example", "-")]
+            load(bare, bare_request, total // 10)  # warm-up, both
+            load(svc.base, caddy, total // 10)
+            for _ in range(ROUNDS):
+                runs["limit"].append(load(bare, bare_request, total // ROUNDS))
+                runs["caddy"].append(load(svc.base, caddy, total // ROUNDS))
+                runs["not_modified"].append(load(svc.base, not_modified, total // ROUNDS))
+        for kind, kind_runs in runs.items():
+            results[kind] = merged(kind_runs)
+            results[kind]["ratios"] = [
+                run["rps"] / lim["rps"] for run, lim in zip(kind_runs, runs["limit"], strict=True)
+            ]
         results["pem_bytes"] = len(pem)
         results["snapshot_ms"] = snapshots
         results["snapshot_items"] = items
@@ -407,33 +437,33 @@ def main() -> None:
 
 def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     limit, caddy, nm, held = r["limit"], r["caddy"], r["not_modified"], r["held"]
-    caddy_ratio = caddy["rps"] / limit["rps"]
-    nm_ratio = nm["rps"] / limit["rps"]
+    caddy_ratio = statistics.median(caddy["ratios"])
+    nm_ratio = statistics.median(nm["ratios"])
     snap = statistics.median(r["snapshot_ms"])
     prop = percentile(r["propagation_ms"], 0.99)
     rss = held["rss_held_mb"] - held["rss_before_mb"]
     growth = held["with"]["p99_ms"] / held["without"]["p99_ms"] - 1
     rows = [
         (
-            "Caddy route rate / bare limit",
+            f"Caddy route rate / bare limit (median of {ROUNDS} rounds)",
             f"{caddy_ratio:.2f}",
             "≥ 0.50",
             caddy_ratio >= TARGETS["caddy_ratio"],
-            f"{caddy['rps']:,.0f}/s vs {limit['rps']:,.0f}/s",
+            f"{caddy['rps']:,.0f}/s vs {limit['rps']:,.0f}/s; rounds " + ", ".join(f"{x:.2f}" for x in caddy["ratios"]),
         ),
         (
-            "Caddy route p99 at 32 connections",
+            "Caddy route p99 at 32 connections (worst round)",
             f"{caddy['p99_ms']:.1f} ms",
             "≤ 5 ms",
             caddy["p99_ms"] <= TARGETS["caddy_p99_ms"],
             f"bare handler p99 {limit['p99_ms']:.1f} ms",
         ),
         (
-            "snapshot 304 rate / bare limit",
+            f"snapshot 304 rate / bare limit (median of {ROUNDS} rounds)",
             f"{nm_ratio:.2f}",
             "≥ 0.70",
             nm_ratio >= TARGETS["not_modified_ratio"],
-            f"{nm['rps']:,.0f}/s, p99 {nm['p99_ms']:.1f} ms",
+            f"{nm['rps']:,.0f}/s, p99 {nm['p99_ms']:.1f} ms; rounds " + ", ".join(f"{x:.2f}" for x in nm["ratios"]),
         ),
         (
             f"full snapshot of {r['snapshot_items']:,} certificates (median of 10)",
