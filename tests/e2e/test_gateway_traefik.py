@@ -18,6 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 POLL_INTERVAL = 1.0  # the doc's pollInterval
 BOUND = POLL_INTERVAL + 1.0
+START = 30.0  # Traefik's start-up: its first document (not a propagation bound)
 
 
 @dataclass
@@ -33,15 +34,18 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     base = tmp_path_factory.mktemp("traefik")
     with gw.serve(base / "state") as service:
         key = service.gateway_key()
+        ready = rsa_leaf("ready.example.com", slot=26)
+        service.attach(upload(service, "traefik_ready", ready), "ready.example.com")
         with gw.traefik(service, key["key"], base / "traefik") as traefik:
+            served_within(traefik.port, "ready.example.com", gw.fingerprint(ready.pem), bound=START)
             yield Setup(service, traefik, key)
         assert not any(key["key"] in line for line in service.log), "the gateway key reached the service's log"
 
 
-def served_within(port: int, name: str, expected: str, **kw) -> None:
+def served_within(port: int, name: str, expected: str, bound: float = BOUND, **kw) -> None:
     """The handshake for `name` shows `expected` (a fingerprint or 'refused') within the bound."""
-    seen, elapsed = gw.until(lambda: gw.outcome(port, name, **kw), expected, BOUND)
-    assert seen == expected and elapsed <= BOUND, f"{name}: {seen} after {elapsed:.2f}s, wanted {expected}"
+    seen, elapsed = gw.until(lambda: gw.outcome(port, name, **kw), expected, bound)
+    assert seen == expected and elapsed <= bound, f"{name}: {seen} after {elapsed:.2f}s, wanted {expected}"
 
 
 def test_bound_names_get_their_leaf_and_others_fail(setup: Setup):
@@ -115,7 +119,7 @@ def test_mutual_tls_through_the_documented_option(setup: Setup, tmp_path: Path):
     with gw.traefik(service, key["key"], tmp_path / "traefik", mtls_host="m.example.com", mtls_cert=cert_id) as traefik:
         port = traefik.port
         with_cert = {"request": True, "client_cert": (client.pem, client.key_pem())}
-        served_within(port, "m.example.com", gw.fingerprint(leaf.pem), **with_cert)
+        served_within(port, "m.example.com", gw.fingerprint(leaf.pem), bound=START, **with_cert)
         assert gw.outcome(port, "m.example.com", request=True) == "refused"  # no client certificate
         assert gw.outcome(port, "m.example.com", kind="rsa") == "refused"  # TLS 1.2: refused in the handshake
         foreign = {"request": True, "client_cert": (stranger.pem, stranger.key_pem())}
