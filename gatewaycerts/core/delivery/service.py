@@ -31,12 +31,14 @@ from gatewaycerts.core.delivery.rules import (
     parse_signature_schemes,
 )
 from gatewaycerts.domain.errors import (
+    KeyUnavailableError,
     MissingParameterError,
     NoCertificateForNameError,
     StoreUnavailableError,
 )
 from gatewaycerts.domain.models import AlgorithmType, Certificate, Principal
-from gatewaycerts.keyvault import KeyVault
+from gatewaycerts.keyvault import KeyVault, KeyVaultError
+from gatewaycerts.pki.keys import load_private_key, private_key_to_pkcs8_pem
 from gatewaycerts.store.interfaces import DeliveryStore
 
 log = logging.getLogger("gatewaycerts.delivery")
@@ -192,7 +194,9 @@ class DeliveryService:
             future.set_exception(failure)
             future.exception()  # waiters may be none: the failure is theirs to see, not the loop's to log
             del self._loading[project_id]
-            if isinstance(exc, Exception) and not isinstance(exc, StoreUnavailableError):
+            if not isinstance(exc, Exception):
+                raise  # this request was cancelled (its client left): the waiters got the failure above
+            if not isinstance(exc, StoreUnavailableError):
                 log.exception("loading the delivery state of a project failed")
             raise failure from None
         counter = counters.get(project_id, 0)
@@ -307,14 +311,19 @@ class DeliveryService:
     # -- deliveries -------------------------------------------------------------------------------
 
     def _key_pem(self, cert: Certificate) -> bytes:
-        pem = self._vault.decrypt(cert.encrypted_private_key, context=_key_context(cert.project_id, cert.id))
+        try:
+            pem = self._vault.decrypt(cert.encrypted_private_key, context=_key_context(cert.project_id, cert.id))
+        except KeyVaultError:
+            # Re-wrapped under a KEK this process lacks, or a record changed under us: read it again.
+            project = self._projects.get(cert.project_id)
+            if project is not None:
+                project.dirty = True
+            log.error("the key of certificate %s does not decrypt with the configured KEKs", cert.id)
+            raise KeyUnavailableError("the certificate's key cannot be decrypted right now; retry") from None
         if not pem.lstrip().startswith(PEM_KEY_HEADER):
-            # Every upload stores PKCS#8 (pki.bundle); anything else would be a record from elsewhere.
-            from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-            from gatewaycerts.pki.keys import private_key_to_pkcs8_pem
-
-            pem = private_key_to_pkcs8_pem(load_pem_private_key(pem, password=None))
+            # Every upload stores PKCS#8 (pki.bundle), so no key is parsed per delivery; a record stored
+            # otherwise (PKCS#1/SEC1) is converted, at the cost of one key load.
+            pem = private_key_to_pkcs8_pem(load_private_key(pem.decode()))
         return pem
 
     def _first_delivery(self, principal: Principal, project_id: str, instance_id: str, cert: Certificate) -> None:
