@@ -137,3 +137,27 @@ async def test_a_binding_key_is_taken_over_only_from_an_old_claim(delivery):
     assert not await deliveries.take_over_binding_key("p1", key, "c9", "c2", later, later)  # not c9's
     assert await deliveries.take_over_binding_key("p1", key, "c1", "c2", later, later)
     assert await deliveries.claim_binding_keys("p1", "c1", [key], later) == {key: "c2"}
+
+
+async def test_changed_certificates_name_what_changed_or_say_reload(delivery):
+    certificates, deliveries, keys = delivery
+    for cert_id in ("c1", "c2", "c3"):
+        await certificates.insert(make(cert_id, name=f"cert_{cert_id}"))
+    c1 = await certificates.get("p1", "c1")
+    await certificates.replace(replace(c1, bindings=(binding("a.example.com", "gw1"),)), expected_revision=1)
+    start = (await deliveries.change_counters(["p1"]))["p1"]
+    c2 = await certificates.get("p1", "c2")
+    await certificates.replace(replace(c2, bindings=(binding("b.example.com", "gw1"),)), expected_revision=1)
+    await keys.insert_key(gateway_key("k1"))
+    c2 = await certificates.get("p1", "c2")
+    await certificates.replace(replace(c2, bindings=()), expected_revision=2)
+    latest = (await deliveries.change_counters(["p1"]))["p1"]
+    changed = await deliveries.changed_certificates("p1", start, latest)
+    assert changed is None or changed == ["c2"]  # a store without a change log says: reload the project
+    if type(deliveries).__name__.startswith("Mongo"):  # where a whole-project read is a scan, the log is kept
+        assert changed == ["c2"]
+    assert await deliveries.changed_certificates("p1", latest, latest) in (None, [])
+    found = await deliveries.certificates("p1", ["c3", "c1", "nope", "c1"])
+    assert sorted(c.id for c in found) == ["c1", "c3"]
+    assert found[0].encrypted_private_key == b'{"v":1}\x00\xff'
+    assert await deliveries.certificates("p2", ["c1"]) == []  # another project's id is absent

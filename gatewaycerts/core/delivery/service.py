@@ -80,7 +80,8 @@ class _Project:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     views: dict[str, InstanceView] = field(default_factory=dict)
     gen: int = 0  # local changes applied; a reload that raced one is dropped and redone
-    dirty: bool = False
+    dirty: bool = False  # read the store again at the next turn, even if the counter did not move
+    full_reload: bool = False  # ... all of the project, not just what the change log names
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,18 +275,34 @@ class DeliveryService:
             self._on_stale(float(self.stale_seconds()))
 
     async def _reload(self, project_id: str, project: _Project, counter: int) -> None:
+        """Bring the project to `counter`: the certificates the store's change log names, or (no log, or
+        this process is too far behind) every bound certificate of the project."""
         gen = project.gen
         try:
-            certs = await self._store.bound_certificates(project_id)
+            changed = (
+                None
+                if project.full_reload
+                else await self._store.changed_certificates(project_id, project.counter, counter)
+            )
+            if changed is None:
+                fresh = {c.id: c for c in await self._store.bound_certificates(project_id)}
+            else:
+                fresh = dict(project.certs)
+                found = {c.id: c for c in await self._store.certificates(project_id, changed)}
+                for cert_id in changed:
+                    cert = found.get(cert_id)
+                    if cert is not None and cert.bindings:
+                        fresh[cert_id] = cert
+                    else:
+                        fresh.pop(cert_id, None)
         except StoreUnavailableError:
             project.dirty = True
             raise
         if project.gen != gen:
             project.dirty = True  # a local write landed meanwhile: this read may predate it; read again
             return
-        project.dirty = False
+        project.dirty = project.full_reload = False
         project.counter = counter
-        fresh = {c.id: c for c in certs}
         if {k: c.revision for k, c in fresh.items()} != {k: c.revision for k, c in project.certs.items()}:
             project.certs = fresh
             self._changed(project)
@@ -317,7 +334,7 @@ class DeliveryService:
             # Re-wrapped under a KEK this process lacks, or a record changed under us: read it again.
             project = self._projects.get(cert.project_id)
             if project is not None:
-                project.dirty = True
+                project.dirty = project.full_reload = True
             log.error("the key of certificate %s does not decrypt with the configured KEKs", cert.id)
             raise KeyUnavailableError("the certificate's key cannot be decrypted right now; retry") from None
         if not pem.lstrip().startswith(PEM_KEY_HEADER):
