@@ -148,6 +148,7 @@ class DeliveryService:
         self._seen: dict[str, int] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._fresh_at: float | None = None
+        self._reported = -1  # the staleness last given to on_stale
         self._delivered: set[tuple[str, str, str, int]] = set()
         self._marking: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
@@ -178,7 +179,13 @@ class DeliveryService:
         if self._fresh_at is None:
             return 0
         age = self._monotonic() - self._fresh_at
-        return int(age) if age > max(2.0, 4 * self.poll_seconds) else 0
+        stale = int(age) if age > max(2.0, 4 * self.poll_seconds) else 0
+        if stale != self._reported and self._on_stale is not None:
+            # The gauge follows what answers say, not only the watch's turns (a turn may hang on a store
+            # that is down for as long as the driver's timeout).
+            self._reported = stale
+            self._on_stale(float(stale))
+        return stale
 
     async def _project(self, project_id: str) -> _Project:
         project = self._projects.get(project_id)
@@ -277,8 +284,7 @@ class DeliveryService:
         self._report_stale()
 
     def _report_stale(self) -> None:
-        if self._on_stale is not None:
-            self._on_stale(float(self.stale_seconds()))
+        self.stale_seconds()
 
     async def _reload(self, project_id: str, project: _Project, counter: int) -> None:
         """Bring the project to `counter`: the certificates the store's change log names, or (no log, or
@@ -316,6 +322,7 @@ class DeliveryService:
     async def run(self) -> None:
         """The watch loop, until stop(); an aiohttp cleanup context runs it as a task."""
         while not self._stop.is_set():
+            self.stale_seconds()  # before a turn that may wait on a store that is down
             try:
                 await self.refresh()
             except Exception:
