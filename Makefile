@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python bench/bench_key_check.py
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_kek_rotation.py
+	$(BIN)/python bench/bench_delivery.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,523 @@
+"""`make bench`, delivery part: the gateway routes of one instance with 10,000 domains bound across 2,000
+certificates (and 100 other instances), against the limit of a bare aiohttp handler, all in one run.
+
+The real `gatewaycerts serve` (one process, SQLite) runs on loopback; bench/loadgen (Go) drives it from another
+process over 32 keep-alive connections. In the same run, and in the same layout (one process, the same event
+loop), a bare aiohttp application answers every request with a constant PEM of the Caddy answer's size: that is
+the limit the Caddy route and the snapshot's 304 are measured against. Then: the full snapshot's latency,
+change → held long poll answered (same replica), and 1,000 held long polls: their RSS cost and the show
+route's p99 with and without them.
+
+Not a test: nothing here asserts. The figures (ratios first) are printed and appended to docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+
+from bench.harness import ROOT, Service, build_loadgen, request
+from gatewaycerts.app import build_vault
+from gatewaycerts.core.certificates import apic_key_context
+from gatewaycerts.domain.models import Certificate, CertificateScope, DomainBinding
+from gatewaycerts.pki.bundle import validate_bundle
+from gatewaycerts.settings import Settings
+from tests.factories import CertSpec, ec_chain, ec_key, issue
+from tests.mongo_server import free_port
+
+PERF_DOC = ROOT / "docs" / "performance.md"
+PROJECT = "bench"
+INSTANCE = "edge"
+CERTS = 2_000
+NAMES_PER_CERT = 5  # 10,000 names on the instance
+OTHER_INSTANCES = 100
+CONNECTIONS = 32
+HELD_POLLS = 1_000
+ROUNDS = 3
+ECDSA_SCHEMES = "403,503,603,807,808,804,805,806,401,501,601"
+TARGETS = {
+    "caddy_ratio": 0.50,
+    "caddy_p99_ms": 5.0,
+    "not_modified_ratio": 0.70,
+    "snapshot_ms": 200.0,
+    "propagation_p99_ms": 50.0,
+    "held_rss_mb": 50.0,
+    "show_p99_growth": 0.20,
+}
+
+BARE_APP = """
+import sys
+from aiohttp import web
+body = b"-" * int(sys.argv[2])
+async def answer(request):
+    return web.Response(body=body, content_type="text/plain")
+app = web.Application()
+app.router.add_get("/{tail:.*}", answer)
+loop = None
+try:
+    import uvloop
+    loop = uvloop.new_event_loop()
+except ImportError:
+    pass
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, loop=loop)
+"""
+
+
+def domain(cert: int, j: int) -> str:
+    return f"c{cert:04d}-{j}.bench.example"
+
+
+def seed(state: Path) -> None:
+    """2,000 real ECC certificates (one CA, one key, each with its own five names), each bound on the bench
+    instance under its five names and on one of the 100 other instances under one more; written through
+    the SQLite certificate store's own insert (its triggers keep the delivery counters)."""
+    from gatewaycerts.store.sqlite.base import SqliteDatabase
+    from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+
+    vault = build_vault(Settings(state_dir=state))
+    chain = ec_chain()
+    key = ec_key("secp256r1", 9)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    certs = []
+    for c in range(CERTS):
+        names = (*tuple(domain(c, j) for j in range(NAMES_PER_CERT)), f"o{c:04d}.other.example")
+        leaf = issue(CertSpec(cn=names[0], dns=names), key, chain.intermediate)
+        pem = leaf.pem + chain.intermediate.pem
+        bundle = validate_bundle(pem, leaf.key_pem(), None, now=now)
+        cert_id = uuid.uuid4().hex
+        bindings = (
+            *tuple(DomainBinding(uuid.uuid4().hex, n, (INSTANCE,), False, now) for n in names[:NAMES_PER_CERT]),
+            DomainBinding(uuid.uuid4().hex, names[-1], (f"other{c % OTHER_INSTANCES:03d}",), False, now),
+        )
+        certs.append(
+            Certificate(
+                id=cert_id,
+                project_id=PROJECT,
+                name=f"bench_{c:04d}",
+                scope=CertificateScope.GLOBAL,
+                instance_id="common",
+                info=bundle.info,
+                chain_pem=bundle.chain_pem,
+                encrypted_private_key=vault.encrypt(bundle.private_key_pem, context=apic_key_context(PROJECT, cert_id)),
+                trusted_root_ca_pem=None,
+                has_trusted_root_ca=False,
+                create_time=now,
+                update_time=now,
+                bindings=bindings,
+            )
+        )
+
+    async def write() -> None:
+        db = SqliteDatabase(state / "gatewaycerts.db")
+        store = SqliteCertificateStore(db)
+        await store.ensure_schema()
+        for i in range(0, len(certs), 64):
+            await asyncio.gather(*(store.insert(c) for c in certs[i : i + 64]))
+        await store.close()
+
+    asyncio.run(write())
+
+
+def load(base: str, requests: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
+        for r in requests:
+            fh.write(json.dumps(r) + "\n")
+    out = subprocess.run(
+        [str(build_loadgen()), "-url", base, "-requests", fh.name, "-c", str(CONNECTIONS), "-n", str(total)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    os.unlink(fh.name)
+    return json.loads(out.stdout)
+
+
+def get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+@contextmanager
+def bare_server(size: int) -> Iterator[str]:
+    """The limit: a bare aiohttp handler (one process, the service's event loop) answering `size` bytes."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), str(size)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several loadgen runs of one kind as one: summed counts, rate over the summed time, the worst p99."""
+    status: dict[str, int] = {}
+    for run in runs:
+        for code, n in run["status"].items():
+            status[code] = status.get(code, 0) + n
+    seconds = sum(run["seconds"] for run in runs)
+    requests = sum(run["requests"] for run in runs)
+    return {
+        "requests": requests,
+        "status": status,
+        "rps": requests / seconds,
+        "p99_ms": max(run["p99_ms"] for run in runs),
+        "p50_ms": statistics.median(run["p50_ms"] for run in runs),
+        "ratios": [],
+    }
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * (len(ordered) - 1) + 0.5))]
+
+
+async def propagation(svc: Service, admin: str, gk: str, rounds: int) -> list[float]:
+    """ms from sending a change (attach/detach of a name on one of the other instances) to the answer of a
+    long poll held for that instance on the same process (an upper bound: it includes the change's write)."""
+    instance = "other000"
+    url = f"{svc.base}/gateway/v1/{PROJECT}/instances/{instance}/bundle"
+    headers = {"Authorization": f"Bearer {gk}"}
+    cert_id = await first_cert(svc, admin)
+    attach = f"{svc.base}/v2/{PROJECT}/apic/certificates/{cert_id}/domains/"
+    out: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers=headers) as resp:
+            etag = resp.headers["ETag"]
+        for i in range(rounds):
+            poll = asyncio.ensure_future(http.get(url + "?wait=30", headers={**headers, "If-None-Match": etag}))
+            await held_on_server(http, url, headers, etag, poll)
+            action = "attach" if i % 2 == 0 else "detach"
+            body = {"domains": [{"domain": domain(0, 0), "instance_ids": [instance]}]}
+            t0 = time.perf_counter()
+            async with http.post(attach + action, json=body, headers={"X-Auth-Token": admin}) as resp:
+                assert resp.status == 204, await resp.text()
+            resp = await poll
+            await resp.read()
+            out.append((time.perf_counter() - t0) * 1000)
+            assert resp.status == 200, resp.status
+            etag = resp.headers["ETag"]
+            resp.release()
+    return out
+
+
+async def held_on_server(http: aiohttp.ClientSession, url: str, headers: dict, etag: str, poll: asyncio.Future) -> None:
+    """Let the poll's request reach the server (a bench may wait; 50 ms is far above loopback's latency), and
+    check the version has not moved meanwhile."""
+    await asyncio.sleep(0.05)
+    async with http.get(url, headers={**headers, "If-None-Match": etag}) as resp:
+        assert resp.status == 304
+    assert not poll.done()
+
+
+async def first_cert(svc: Service, admin: str) -> str:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{svc.base}/v2/{PROJECT}/apic/certificates?name=bench_0000", headers={"X-Auth-Token": admin}) as resp,
+    ):
+        body = await resp.json()
+    return body["certs"][0]["id"]
+
+
+class HeldPolls:
+    """1,000 snapshot long polls (wait=60, each on its own connection) held on an instance, re-armed when one
+    times out, until stopped."""
+
+    def __init__(self, url: str, headers: dict[str, str], etag: str, n: int) -> None:
+        self.url, self.headers, self.etag, self.n = url + "?wait=60", {**headers, "If-None-Match": etag}, etag, n
+        self.answered = 0
+
+    async def run(self, ready: asyncio.Event, stop: asyncio.Event) -> None:
+        connector = aiohttp.TCPConnector(limit=0, force_close=True)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as http:
+
+            async def one() -> None:
+                while not stop.is_set():
+                    async with http.get(self.url, headers=self.headers) as resp:
+                        await resp.read()
+                        self.answered += 1
+
+            tasks = [asyncio.ensure_future(one()) for _ in range(self.n)]
+            await asyncio.sleep(0)
+            ready.set()
+            await stop.wait()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def rss_settled(svc: Service) -> float:
+    return svc.rss_kb() / 1024
+
+
+async def held_polls_section(svc: Service, admin: str, gk: str, show: list[dict], total: int) -> dict[str, Any]:
+    url = f"{svc.base}/gateway/v1/{PROJECT}/instances/other001/bundle"
+    headers = {"Authorization": f"Bearer {gk}"}
+    status, answer, _ = await asyncio.to_thread(get, url, headers)
+    assert status == 200, status
+    without = await asyncio.to_thread(load, svc.base, show, total)
+    rss_before = rss_settled(svc)
+    polls = HeldPolls(url, headers, answer["ETag"], HELD_POLLS)
+    ready, stop = asyncio.Event(), asyncio.Event()
+    runner = asyncio.ensure_future(polls.run(ready, stop))
+    await ready.wait()
+    # the polls are held once the service's in-flight gauge counts them (the scrape itself is one more)
+    deadline = time.monotonic() + 60
+    while (held := await asyncio.to_thread(in_flight, svc) - 1) < HELD_POLLS and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    rss_held = rss_settled(svc)
+    cpu0, t0 = svc.cpu(), time.perf_counter()
+    await asyncio.sleep(3)  # the polls held, nothing else: what do they cost the service's CPU?
+    idle_cpu = (svc.cpu() - cpu0) / (time.perf_counter() - t0)
+    with_polls = await asyncio.to_thread(load, svc.base, show, total)
+    stop.set()
+    await runner
+    return {
+        "held": held,
+        "rss_before_mb": rss_before,
+        "rss_held_mb": rss_held,
+        "without": without,
+        "with": with_polls,
+        "answered_early": polls.answered,
+        "idle_cpu": idle_cpu,
+    }
+
+
+def in_flight(svc: Service) -> int:
+    """The service's own count of requests in progress (its /metrics gauge)."""
+    with urllib.request.urlopen(svc.base + "/metrics", timeout=30) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("gatewaycerts_http_requests_in_flight"):
+                return int(float(line.split()[-1]))
+    return -1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts (0.2 for a quick run)")
+    parser.add_argument("--no-doc", action="store_true", help="print only; do not append to docs/performance.md")
+    args = parser.parse_args()
+    build_loadgen()
+    started = time.perf_counter()
+    total = max(2_000, int(20_000 * args.scale))
+
+    state = Path(tempfile.mkdtemp(prefix="gc-bench-delivery-"))
+    with Service(state_dir=state):  # the schema (and the delivery triggers) as a new installation makes them
+        pass
+    t0 = time.perf_counter()
+    seed(state)
+    print(
+        f"(seeded {CERTS:,} certificates, {CERTS * NAMES_PER_CERT:,} names on one instance, "
+        f"in {time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
+
+    results: dict[str, Any] = {}
+    with Service(state_dir=state) as svc:
+        admin = svc.token(PROJECT)
+        status, key = svc.call("POST", f"/v2/{PROJECT}/apic/instances/{INSTANCE}/gateway-keys", admin)
+        assert status == 201, key
+        gk = key["key"]
+        caddy_path = f"/gateway/v1/{PROJECT}/instances/{INSTANCE}/caddy"
+        names = [domain(c, j) for c in range(0, CERTS, 7) for j in range(NAMES_PER_CERT)]
+        caddy = [
+            request(
+                "GET",
+                f"{caddy_path}?server_name={n}&signature_schemes={ECDSA_SCHEMES}&local_ip=127.0.0.1&key={gk}",
+                "-",
+            )
+            for n in names
+        ]
+        for r in caddy:
+            r["headers"] = {}
+        status, _, pem = get(svc.base + caddy[0]["path"], {})
+        assert status == 200, pem
+        bundle_url = f"{svc.base}/gateway/v1/{PROJECT}/instances/{INSTANCE}/bundle"
+        gk_headers = {"Authorization": f"Bearer {gk}"}
+        snapshots = []
+        for _ in range(10):
+            t = time.perf_counter()
+            status, headers, body = get(bundle_url, gk_headers)
+            snapshots.append((time.perf_counter() - t) * 1000)
+            assert status == 200
+        items = len(json.loads(body)["items"])
+        etag = headers["ETag"]
+        not_modified = [
+            {
+                "method": "GET",
+                "path": bundle_url.removeprefix(svc.base),
+                "headers": {**gk_headers, "If-None-Match": etag},
+                "body": "",
+            }
+        ]
+
+        # the limit and the two routes, interleaved in rounds (the machine is shared: a neighbour's burst then
+        # hits all three alike); each route's ratio is taken per round against that round's limit
+        runs: dict[str, list[dict[str, Any]]] = {"limit": [], "caddy": [], "not_modified": []}
+        with bare_server(len(pem)) as bare:
+            bare_request = [request("GET", "/gateway/v1/x/instances/y/caddy?server_name=a.example", "-")]
+            load(bare, bare_request, total // 10)  # warm-up, both
+            load(svc.base, caddy, total // 10)
+            for _ in range(ROUNDS):
+                runs["limit"].append(load(bare, bare_request, total // ROUNDS))
+                runs["caddy"].append(load(svc.base, caddy, total // ROUNDS))
+                runs["not_modified"].append(load(svc.base, not_modified, total // ROUNDS))
+        for kind, kind_runs in runs.items():
+            results[kind] = merged(kind_runs)
+            results[kind]["ratios"] = [
+                run["rps"] / lim["rps"] for run, lim in zip(kind_runs, runs["limit"], strict=True)
+            ]
+        results["pem_bytes"] = len(pem)
+        results["snapshot_ms"] = snapshots
+        results["snapshot_items"] = items
+        results["snapshot_bytes"] = len(body)
+        print(f"(limit, Caddy route, 304 measured at {time.perf_counter() - started:.0f} s)", flush=True)
+        # the other instances' polls: a gateway JWT for them (the key above reads its own instance only)
+        others = subprocess.run(
+            [
+                *svc.cli,
+                "token",
+                "--project",
+                PROJECT,
+                "--role",
+                "gateway",
+                "--instance",
+                "other000",
+                "--instance",
+                "other001",
+                "--ttl",
+                "7200",
+            ],
+            env=svc.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        results["propagation_ms"] = asyncio.run(propagation(svc, admin, others, max(20, int(100 * args.scale))))
+    # held polls on a fresh process (same store): one that built 4.6 MB snapshots keeps that memory for reuse,
+    # which would hide what the polls cost
+    with Service(state_dir=state) as svc:
+        cert_id = asyncio.run(first_cert(svc, admin))
+        show = [request("GET", f"/v2/{PROJECT}/apic/certificates/{cert_id}", admin)]
+        results["held"] = asyncio.run(held_polls_section(svc, admin, others, show, total // 2))
+    results["seconds"] = time.perf_counter() - started
+    report(results, args)
+
+
+def report(r: dict[str, Any], args: argparse.Namespace) -> None:
+    limit, caddy, nm, held = r["limit"], r["caddy"], r["not_modified"], r["held"]
+    caddy_ratio = statistics.median(caddy["ratios"])
+    nm_ratio = statistics.median(nm["ratios"])
+    snap = statistics.median(r["snapshot_ms"])
+    prop = percentile(r["propagation_ms"], 0.99)
+    rss = held["rss_held_mb"] - held["rss_before_mb"]
+    growth = held["with"]["p99_ms"] / held["without"]["p99_ms"] - 1
+    rows = [
+        (
+            f"Caddy route rate / bare limit (median of {ROUNDS} rounds)",
+            f"{caddy_ratio:.2f}",
+            "≥ 0.50",
+            caddy_ratio >= TARGETS["caddy_ratio"],
+            f"{caddy['rps']:,.0f}/s vs {limit['rps']:,.0f}/s; rounds " + ", ".join(f"{x:.2f}" for x in caddy["ratios"]),
+        ),
+        (
+            "Caddy route p99 at 32 connections (worst round)",
+            f"{caddy['p99_ms']:.1f} ms",
+            "≤ 5 ms",
+            caddy["p99_ms"] <= TARGETS["caddy_p99_ms"],
+            f"bare handler p99 {limit['p99_ms']:.1f} ms",
+        ),
+        (
+            f"snapshot 304 rate / bare limit (median of {ROUNDS} rounds)",
+            f"{nm_ratio:.2f}",
+            "≥ 0.70",
+            nm_ratio >= TARGETS["not_modified_ratio"],
+            f"{nm['rps']:,.0f}/s, p99 {nm['p99_ms']:.1f} ms; rounds " + ", ".join(f"{x:.2f}" for x in nm["ratios"]),
+        ),
+        (
+            f"full snapshot of {r['snapshot_items']:,} certificates (median of 10)",
+            f"{snap:.0f} ms",
+            "≤ 200 ms",
+            snap <= TARGETS["snapshot_ms"],
+            f"{r['snapshot_bytes'] / 1e6:.1f} MB; max {max(r['snapshot_ms']):.0f} ms",
+        ),
+        (
+            f"change → held long poll answered, p99 of {len(r['propagation_ms'])}",
+            f"{prop:.1f} ms",
+            "≤ 50 ms",
+            prop <= TARGETS["propagation_p99_ms"],
+            f"median {statistics.median(r['propagation_ms']):.1f} ms, includes the change's own write",
+        ),
+        (
+            f"{held['held']:,} held long polls: RSS cost",
+            f"{rss:.1f} MB",
+            "≤ 50 MB",
+            rss <= TARGETS["held_rss_mb"],
+            f"{held['rss_before_mb']:.0f} → {held['rss_held_mb']:.0f} MB; while held and idle the service used "
+            f"{held['idle_cpu'] * 100:.0f}% of a core; {held['answered_early']} answered before the end",
+        ),
+        (
+            "show route p99 with them / without",
+            f"{1 + growth:.2f}",
+            "≤ 1.20",
+            growth <= TARGETS["show_p99_growth"],
+            f"{held['with']['p99_ms']:.1f} vs {held['without']['p99_ms']:.1f} ms; "
+            f"{held['with']['rps']:,.0f} vs {held['without']['rps']:,.0f} req/s",
+        ),
+    ]
+    expected = {"caddy": "200", "not_modified": "304", "limit": "200"}
+    errors = {k: r[k]["requests"] - r[k]["status"].get(code, 0) for k, code in expected.items()}
+    lines = [
+        "| measure | result | target | met | detail |",
+        "|---|---:|---|---|---|",
+        *(f"| {m} | {v} | {t} | {'yes' if ok else '**no**'} | {d} |" for m, v, t, ok, d in rows),
+    ]
+    print("\n".join(lines))
+    print(
+        f"(non-2xx/3xx or failed requests: {errors}; Caddy answer {r['pem_bytes']:,} bytes; run {r['seconds']:.0f} s)"
+    )
+    if args.no_doc:
+        return
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with PERF_DOC.open("a") as doc:
+        doc.write(
+            f"\n### Delivery run {stamp} (bench/bench_delivery.py, SQLite, one process, {CONNECTIONS} connections, "
+            f"scale {args.scale})\n\n" + "\n".join(lines) + "\n\n"
+            f"Failed requests: {errors}. Caddy answer {r['pem_bytes']:,} bytes (chain + PKCS#8 key); the limit is a "
+            "bare aiohttp handler answering that many bytes, same process layout, same run.\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
