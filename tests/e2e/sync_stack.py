@@ -219,7 +219,10 @@ class Agent:
     proc: subprocess.Popen | None = None
 
     def once(self) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.argv, "--once"], capture_output=True, text=True, timeout=120, check=False)
+        """The first run, before the gateway starts: `--once`, without `--on-change` (as docs/gateways.md says)."""
+        at = self.argv.index("--on-change")
+        argv = self.argv[:at] + self.argv[at + 2 :]
+        return subprocess.run([*argv, "--once"], capture_output=True, text=True, timeout=120, check=False)
 
     def start(self) -> None:
         self.handle = self.log.open("w")

@@ -1,0 +1,131 @@
+"""Real HAProxy (master-worker) fed by `gatewaycerts sync` from the real service, configured with the exact
+blocks of docs/gateways.md (## HAProxy): SNI handshakes see every change, RSA and ECC side by side, an unbound
+name is refused, and the service stopping leaves HAProxy serving the last certificates."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.sync_stack import (
+    INSTANCE,
+    Agent,
+    Material,
+    Service,
+    doc_block,
+    doc_command,
+    files_snapshot,
+    fingerprint,
+    gateway_binary,
+    https_get,
+    served_leaf,
+    stop,
+    substitute,
+    wait_for_listen,
+    wait_until,
+)
+from tests.mongo_server import free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+class HAProxy:
+    def __init__(self, root: Path, files: Path, port: int) -> None:
+        self.binary = gateway_binary("haproxy")
+        self.port = port
+        self.pidfile = root / "haproxy.pid"
+        self.config = root / "haproxy.cfg"
+        self.config.write_text(
+            substitute(
+                doc_block("HAProxy", "# /etc/haproxy/haproxy.cfg"),
+                {
+                    "/run/haproxy.pid": str(self.pidfile),
+                    "bind :8443 ": f"bind 127.0.0.1:{port} ",
+                    "/var/lib/gatewaycerts/haproxy": str(files),
+                },
+            )
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "-W", "-f", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_listen(self.port, self.proc, "haproxy")
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def test_haproxy_serves_every_change_through_the_agent(tmp_path: Path):
+    gateway_binary("haproxy")
+    m = Material()
+    service = Service(tmp_path / "state")
+    files = tmp_path / "gatewaycerts-haproxy"
+    haproxy = HAProxy(tmp_path, files, free_port())
+    agent: Agent | None = None
+    service.start()
+    try:
+        rsa_id = service.create_certificate("rsa_www", m.rsa_bundle(m.rsa_www), m.rsa_www.key_pem())
+        ecc_id = service.create_certificate("ecc_www", m.ecc_bundle(m.ecc_www), m.ecc_www.key_pem())
+        service.attach(rsa_id, "www.example.com", "*.api.example.com")
+        service.attach(ecc_id, "www.example.com")
+        key_file = tmp_path / "gateway.key"
+        key_file.write_text(service.gateway_key()["key"] + "\n")
+        argv = doc_command(
+            "HAProxy",
+            {
+                "http://127.0.0.1:8080": service.base,
+                "PROJECT": "gwproj",
+                "INSTANCE": INSTANCE,
+                "/etc/gatewaycerts/gateway.key": str(key_file),
+                "/var/lib/gatewaycerts/haproxy": str(files),
+                "/run/haproxy.pid": str(haproxy.pidfile),
+            },
+        )
+        agent = Agent(argv, tmp_path / "agent.log")
+        first = agent.once()
+        assert first.returncode == 0, first.stderr
+        assert (files / "crt-list.txt").exists() and (files / "keys" / f"{ecc_id}.pem").exists()
+        assert oct((files / "keys" / f"{ecc_id}.pem").stat().st_mode & 0o777) == "0o600"
+        haproxy.start()
+        agent.start()
+        port = haproxy.port
+
+        answer = https_get(port, "www.example.com", "ecdsa")
+        assert answer.leaf == fingerprint(m.ecc_www) and answer.status == 200 and "gateway ok" in answer.body
+        assert served_leaf(port, "www.example.com", "rsa") == fingerprint(m.rsa_www)
+        assert served_leaf(port, "a.api.example.com") == fingerprint(m.rsa_www)
+        assert served_leaf(port, "nope.example.com") is None
+        assert served_leaf(port, "a.b.api.example.com") is None
+
+        service.update_certificate(rsa_id, "rsa_www", m.rsa_bundle(m.rsa_www_v2), m.rsa_www_v2.key_pem())
+        wait_until(lambda: served_leaf(port, "www.example.com", "rsa") == fingerprint(m.rsa_www_v2), "PUT served")
+        assert served_leaf(port, "b.api.example.com") == fingerprint(m.rsa_www_v2)
+        assert served_leaf(port, "www.example.com", "ecdsa") == fingerprint(m.ecc_www)
+
+        specific_id = service.create_certificate("specific", m.rsa_bundle(m.specific), m.specific.key_pem())
+        service.attach(specific_id, "x.api.example.com")
+        wait_until(lambda: served_leaf(port, "x.api.example.com") == fingerprint(m.specific), "new name served")
+        assert served_leaf(port, "y.api.example.com") == fingerprint(m.rsa_www_v2)
+
+        service.detach(ecc_id, "www.example.com")
+        wait_until(lambda: served_leaf(port, "www.example.com", "ecdsa") is None, "detach served")
+        assert served_leaf(port, "www.example.com") == fingerprint(m.rsa_www_v2)
+        assert not (files / "keys" / f"{ecc_id}.pem").exists()
+
+        kept = files_snapshot(files)
+        service.stop()
+        wait_until(lambda: sum("sync failed" in line for line in agent.lines()) >= 2, "the agent retries")
+        assert agent.proc is not None and agent.proc.poll() is None
+        assert files_snapshot(files) == kept
+        assert served_leaf(port, "www.example.com") == fingerprint(m.rsa_www_v2)
+        log = "\n".join(agent.lines())
+        assert "PRIVATE KEY" not in log and key_file.read_text().strip() not in log
+    finally:
+        if agent is not None:
+            agent.stop()
+        haproxy.stop()
+        service.stop()
