@@ -6,6 +6,7 @@ strict patterns here; a response that fails any check is refused as a whole (the
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -52,6 +53,14 @@ def _text(raw: dict, key: str, index: int) -> str:
     return value
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_bundle(document: object) -> Bundle:
     if not isinstance(document, dict):
         raise BundleError("the snapshot is not a JSON object")
@@ -75,9 +84,13 @@ def parse_bundle(document: object) -> Bundle:
         domains = raw.get("domains")
         if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
             raise BundleError(f"item {index}: domains is not a list of names")
+        names: list[str] = []
         for domain in domains:
+            if _is_ip(domain):  # TLS clients send no IP address in SNI: no gateway file can select by it
+                continue
             if len(domain) > 253 or not _DOMAIN.fullmatch(domain):
                 raise BundleError(f"item {index}: domain {domain[:80]!r} is not a lower-case A-label name")
+            names.append(domain)
         chain_pem = _text(raw, "chain_pem", index)
         key_pem = _text(raw, "key_pem", index)
         if not chain_pem.lstrip().startswith(_PEM_CERT):
@@ -96,7 +109,7 @@ def parse_bundle(document: object) -> Bundle:
             Item(
                 certificate_id=certificate_id,
                 revision=str(raw.get("revision", "")),
-                domains=tuple(dict.fromkeys(domains)),
+                domains=tuple(dict.fromkeys(names)),
                 algorithm=_text(raw, "algorithm", index),
                 chain_pem=chain_pem,
                 key_pem=key_pem,

@@ -70,6 +70,12 @@ def test_a_bad_snapshot_is_refused_whole_and_never_quotes_a_key(bad: dict, says:
     assert "secret" not in str(caught.value) and "PRIVATE" not in str(caught.value)
 
 
+def test_ip_literals_are_dropped_since_no_sni_carries_them():
+    bundle = parse_bundle(snapshot(item("a", ["10.0.0.1", "2001:db8::1", "a.com"]), item("b", ["192.0.2.1"])))
+    assert [i.domains for i in bundle.items] == [("a.com",), ()]
+    assert "b.crt" not in nginx_layout(bundle, DIR, ["8443"])
+
+
 def test_a_snapshot_without_version_or_with_a_repeated_id_is_refused():
     with pytest.raises(BundleError, match="version"):
         parse_bundle({"items": []})
