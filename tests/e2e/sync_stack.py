@@ -136,6 +136,8 @@ class Service:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAYCERTS_")}
         self.env = {**env, "GATEWAYCERTS_STATE_DIR": str(state), "GATEWAYCERTS_PORT": str(self.port)}
+        # a stop does not wait out the agent's held long poll
+        self.env["GATEWAYCERTS_SHUTDOWN_TIMEOUT"] = "1"
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.admin = self.cli("token", "--project", PROJECT, "--role", "admin")
@@ -329,6 +331,15 @@ def served_leaf(port: int, server_name: str, kind: str = "any") -> str | None:
         return https_get(port, server_name, kind).leaf
     except (ssl.SSLError, ConnectionError):
         return None
+
+
+def eventually_served(port: int, server_name: str, expected: str | None, kind: str = "any") -> None:
+    """After a change the gateway reloads; until its old workers have closed their listening sockets a new
+    connection may still meet the old configuration, so every check after a change polls (bounded)."""
+    wait_until(
+        lambda: served_leaf(port, server_name, kind) == expected,
+        f"{server_name} ({kind}) served {expected}",
+    )
 
 
 def files_snapshot(directory: Path) -> dict[str, bytes]:
