@@ -71,16 +71,21 @@ def parse_bundle(document: object) -> Bundle:
     if not isinstance(items, list):
         raise BundleError("the snapshot has no items list")
     parsed: list[Item] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, bool]] = set()
     for index, raw in enumerate(items):
         if not isinstance(raw, dict):
             raise BundleError(f"item {index} is not an object")
         certificate_id = _text(raw, "certificate_id", index)
         if not _CERTIFICATE_ID.fullmatch(certificate_id):
             raise BundleError(f"item {index}: certificate_id is not a plain id")
-        if certificate_id in seen:
+        verify_client = raw.get("verify_client", False)
+        if not isinstance(verify_client, bool):
+            raise BundleError(f"item {index}: verify_client is not a boolean")
+        # One item per (certificate, verify_client): a certificate whose names differ in client verification
+        # comes twice, once per setting.
+        if (certificate_id, verify_client) in seen:
             raise BundleError(f"item {index}: certificate_id {certificate_id} appears twice")
-        seen.add(certificate_id)
+        seen.add((certificate_id, verify_client))
         domains = raw.get("domains")
         if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
             raise BundleError(f"item {index}: domains is not a list of names")
@@ -100,9 +105,6 @@ def parse_bundle(document: object) -> Bundle:
         root = raw.get("trusted_root_ca")
         if root is not None and (not isinstance(root, str) or _PEM_CERT not in root):
             raise BundleError(f"item {index}: trusted_root_ca is not PEM certificates")
-        verify_client = raw.get("verify_client", False)
-        if not isinstance(verify_client, bool):
-            raise BundleError(f"item {index}: verify_client is not a boolean")
         if verify_client and not root:
             raise BundleError(f"item {index}: verify_client without a trusted_root_ca")
         parsed.append(

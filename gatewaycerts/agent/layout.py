@@ -44,7 +44,7 @@ def serving_pairs(bundle: Bundle) -> dict[str, tuple[Item | None, Item | None]]:
     """Each bound name -> (RSA item, ECC item). The service refuses a second certificate of one algorithm for a
     name; should a snapshot carry one anyway, the smallest certificate id wins, so the output is deterministic."""
     pairs: dict[str, tuple[Item | None, Item | None]] = {}
-    for item in sorted(bundle.items, key=lambda i: i.certificate_id):
+    for item in sorted(bundle.items, key=lambda i: (i.certificate_id, i.verify_client)):
         for name in item.domains:
             rsa, ecc = pairs.get(name, (None, None))
             if item.is_ecc and ecc is None:
@@ -76,18 +76,24 @@ def nginx_layout(
         files[f"{KEYS_DIR}/{item.certificate_id}.key"] = FileSpec(_pem(item.key_pem), SECRET_MODE)
         if item.verify_client and item.trusted_root_ca:
             files[_root_file(item)] = FileSpec(_pem(item.trusted_root_ca), PUBLIC_MODE)
-    groups: dict[tuple[str, str], list[str]] = {}
-    by_id = {item.certificate_id: item for item in delivered}
+    # Names served by the same (RSA item, ECC item) share one server block; an item is a certificate with one
+    # client-verification setting (a certificate can come twice, verifying clients for some names only).
+    groups: dict[tuple[tuple[str, bool], tuple[str, bool]], list[str]] = {}
+    by_key = {(item.certificate_id, item.verify_client): item for item in delivered}
     for name, (rsa, ecc) in serving_pairs(bundle).items():
-        key = (rsa.certificate_id if rsa else "", ecc.certificate_id if ecc else "")
+        key = (
+            (rsa.certificate_id, rsa.verify_client) if rsa else ("", False),
+            (ecc.certificate_id, ecc.verify_client) if ecc else ("", False),
+        )
         groups.setdefault(key, []).append(name)
     out = [_HEADER]
     out.append("# Names bound to no certificate: the TLS handshake is refused (no certificate is shown).\n")
     out.append("server {\n")
     out.extend(f"    listen {address} ssl default_server;\n" for address in listen)
     out.append("    ssl_reject_handshake on;\n}\n")
-    for (rsa_id, ecc_id), names in sorted(groups.items()):
-        items = [by_id[i] for i in (rsa_id, ecc_id) if i]
+    for (rsa_key, ecc_key), names in sorted(groups.items()):
+        items = [by_key[k] for k in (rsa_key, ecc_key) if k[0]]
+        rsa_id, ecc_id = rsa_key[0], ecc_key[0]
         out.append("\nserver {\n")
         out.extend(f"    listen {address} ssl;\n" for address in listen)
         out.append(f"    server_name {' '.join(nginx_server_name(n) for n in sorted(names))};\n")
@@ -116,7 +122,7 @@ def haproxy_layout(bundle: Bundle, directory: PurePosixPath) -> Layout:
     name, and HAProxy picks the ECDSA one for clients that accept it, the RSA one for the others."""
     files: Layout = {}
     lines = [_HEADER]
-    for item in sorted(bundle.items, key=lambda i: (i.is_ecc, i.certificate_id)):
+    for item in sorted(bundle.items, key=lambda i: (i.is_ecc, i.certificate_id, i.verify_client)):
         if not item.domains:
             continue
         pem = f"{KEYS_DIR}/{item.certificate_id}.pem"

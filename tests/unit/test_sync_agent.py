@@ -149,6 +149,21 @@ def test_nginx_layout_of_an_empty_snapshot_refuses_every_handshake():
     assert conf.count("server {") == 1 and "ssl_reject_handshake on;" in conf
 
 
+def test_a_certificate_verifying_clients_for_some_names_only_comes_as_two_items():
+    bundle = parse_bundle(snapshot(item("r1", ["open.example.com"]), item("r1", ["mtls.example.com"], verify=True)))
+    conf = nginx_layout(bundle, DIR, ["8443"])["gatewaycerts.conf"].content.decode()
+    blocks = conf.split("server {\n")[1:]
+    open_block = next(b for b in blocks if "open.example.com" in b)
+    mtls_block = next(b for b in blocks if "mtls.example.com" in b)
+    assert "ssl_verify_client" not in open_block and "r1.crt" in open_block
+    assert "ssl_verify_client on;" in mtls_block and "r1.crt" in mtls_block
+    lines = [ln for ln in haproxy_layout(bundle, DIR)["crt-list.txt"].content.decode().splitlines() if ln[0] != "#"]
+    assert lines == [
+        "/srv/gc/keys/r1.pem open.example.com",
+        "/srv/gc/keys/r1.pem [ca-file /srv/gc/r1.ca.crt verify required] mtls.example.com",
+    ]
+
+
 def test_a_second_certificate_of_one_algorithm_for_a_name_is_resolved_deterministically():
     bundle = parse_bundle(snapshot(item("zz", ["a.com"]), item("aa", ["a.com"])))
     rsa, ecc = serving_pairs(bundle)["a.com"]
