@@ -19,8 +19,10 @@ from gatewaycerts.appkeys import (
     CERTIFICATE_REQUEST_SERVICE,
     CERTIFICATE_SERVICE,
     CERTIFICATE_STORE,
+    DELIVERY_SERVICE,
     EXPIRY_REPORT,
     GATEWAY_IMPORT,
+    GATEWAY_KEY_SERVICE,
     IN_FLIGHT,
     METRICS,
     NOTARY_AUTHORITY_SERVICE,
@@ -43,6 +45,8 @@ from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService
 from gatewaycerts.core.certificates import CertificateService
 from gatewaycerts.core.clock import Clock, system_clock
+from gatewaycerts.core.delivery.keys import GatewayKeyService
+from gatewaycerts.core.delivery.service import DeliveryService
 from gatewaycerts.core.expiry import ExpiryReport
 from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
@@ -57,10 +61,18 @@ from gatewaycerts.facades.barbican import app as barbican
 from gatewaycerts.facades.barbican.errors import BarbicanDialect
 from gatewaycerts.facades.ccm import app as ccm
 from gatewaycerts.facades.ccm.errors import CcmDialect
+from gatewaycerts.facades.gateway import app as gateway_facade
 from gatewaycerts.facades.notary import app as notary
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings, SettingsError
-from gatewaycerts.store.interfaces import AuditStore, CertificateStore, OrderStore, PcaStore
+from gatewaycerts.store.interfaces import (
+    AuditStore,
+    CertificateStore,
+    DeliveryStore,
+    GatewayKeyStore,
+    OrderStore,
+    PcaStore,
+)
 from gatewaycerts.web.errors import ErrorDialect, error_middleware
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
@@ -133,6 +145,23 @@ def build_stores(settings: Settings) -> Stores:
         MongoOrderStore(client, database, owns_client=False),
         MongoAuditStore(client, database, owns_client=False),
     )
+
+
+def build_delivery_stores(certificates: CertificateStore) -> tuple[DeliveryStore, GatewayKeyStore]:
+    """The delivery and gateway-key stores on the certificate store's own database (the delivery store reads
+    its certificates; on SQLite its triggers count their writes)."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.delivery import SqliteDeliveryStore, SqliteGatewayKeyStore
+
+        return SqliteDeliveryStore(certificates.database), SqliteGatewayKeyStore(certificates.database)
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+    from gatewaycerts.store.mongo.delivery import MongoDeliveryStore, MongoGatewayKeyStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    client, database = certificates.client, certificates.database_name
+    return MongoDeliveryStore(client, database), MongoGatewayKeyStore(client, database)
 
 
 def _dev_kek(state_dir: Path) -> str:
@@ -211,11 +240,15 @@ def create_app(
     multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     metrics = Metrics(multiprocess_dir=multiprocess_dir) if settings.metrics_enabled else None
     on_issued = on_revoked = on_audit_lost = None
+    assert store is not None
+    delivery_store, gateway_key_store = build_delivery_stores(store)
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
         order_store = TimedStore(order_store, "orders", metrics)  # type: ignore[assignment]
         audit_store = TimedStore(audit_store, "audit", metrics)  # type: ignore[assignment]
+        delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
+        gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
         on_audit_lost = counter_hook(metrics.audit_lost)
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
@@ -242,6 +275,16 @@ def create_app(
         openssl_rsa_check=settings.rsa_key_check == "openssl",
     )
     app[CERTIFICATE_SERVICE] = certificates
+    delivery = DeliveryService(
+        delivery_store,
+        vault,
+        audit=audit,
+        poll_seconds=settings.delivery_poll_ms / 1000,
+        on_stale=metrics.delivery_stale.set if metrics is not None else None,
+    )
+    certificates.on_change = delivery.certificate_changed
+    app[DELIVERY_SERVICE] = delivery
+    app[GATEWAY_KEY_SERVICE] = GatewayKeyService(gateway_key_store, delivery, audit=audit, clock=clock)
     crls = CrlPublisher(pca_store, vault, executor=executor, clock=clock)
     authorities = AuthorityService(
         pca_store,
@@ -290,6 +333,8 @@ def create_app(
     run_worker = settings.order_worker if order_worker is None else order_worker
 
     async def close() -> None:
+        await gateway_key_store.close()
+        await delivery_store.close()
         await audit_store.close()
         await order_store.close()
         await pca_store.close()
@@ -302,13 +347,18 @@ def create_app(
             await pca_store.ensure_schema()
             await order_store.ensure_schema()
             await audit_store.ensure_schema()
+            await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
+            await gateway_key_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
             await check_keks(EnvelopeStores(store, pca_store, order_store), vault)
         except BaseException:
             await close()
             raise
         task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
+        watch = asyncio.create_task(delivery.run(), name="delivery-watch")
         yield
+        delivery.stop()
+        await watch
         if task is not None:
             worker.stop()
             try:
@@ -341,6 +391,8 @@ def create_app(
     app.add_subapp(notary.MOUNT, notary_app)
     audit_app = audit_facade.create_audit_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(audit_facade.MOUNT, audit_app)
+    gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
+    app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app[OPENAPI_DOCS] = {
         "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
         "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),
@@ -350,6 +402,9 @@ def create_app(
         ),
         "audit": build_openapi(
             audit_app, title=audit_facade.TITLE, version=__version__, description=audit_facade.DESCRIPTION
+        ),
+        "gateway": build_openapi(
+            gateway_app, title=gateway_facade.TITLE, version=__version__, description=gateway_facade.DESCRIPTION
         ),
     }
     return app

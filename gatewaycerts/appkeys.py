@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from gatewaycerts.core.audit import AuditLog
     from gatewaycerts.core.authorities import AuthorityService
     from gatewaycerts.core.certificates import CertificateService
+    from gatewaycerts.core.delivery.keys import GatewayKeyService
+    from gatewaycerts.core.delivery.service import DeliveryService
     from gatewaycerts.core.expiry import ExpiryReport
     from gatewaycerts.core.gateway_import import GatewayImport
     from gatewaycerts.core.issuance import PrivateCertificateService
@@ -40,6 +42,8 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 IN_FLIGHT: web.AppKey[InFlight] = web.AppKey("in_flight")
 EXPIRY_REPORT: web.AppKey[ExpiryReport] = web.AppKey("expiry_report")
 AUDIT_LOG: web.AppKey[AuditLog] = web.AppKey("audit_log")
+DELIVERY_SERVICE: web.AppKey[DeliveryService] = web.AppKey("delivery_service")
+GATEWAY_KEY_SERVICE: web.AppKey[GatewayKeyService] = web.AppKey("gateway_key_service")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

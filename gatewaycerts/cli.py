@@ -174,16 +174,23 @@ def cmd_token(args: argparse.Namespace) -> int:
     settings = _settings()
     if not 1 <= args.ttl <= MAX_TOKEN_TTL:
         raise SystemExit(f"gatewaycerts: --ttl must be between 1 and {MAX_TOKEN_TTL} seconds")
+    roles = args.role or [Role.ADMIN.value]
+    gateway = Role.GATEWAY.value in roles
+    if gateway and (len(set(roles)) > 1 or len(args.project) != 1 or not args.instance):
+        raise SystemExit("gatewaycerts: --role gateway takes one --project, at least one --instance and no other role")
+    if args.instance and not gateway:
+        raise SystemExit("gatewaycerts: --instance is only for --role gateway")
     key = load_or_create_dev_key(settings.state_dir)
     print(
         mint_token(
             key,
-            subject=args.subject,
+            subject=args.subject if not gateway or args.subject != "dev-user" else "dev-gateway",
             projects=args.project,
-            roles=args.role or [Role.ADMIN.value],
+            roles=roles,
             ttl=args.ttl,
             issuer=settings.jwt_issuer or None,
             audience=settings.jwt_audience,
+            instances=args.instance,
         )
     )
     return 0
@@ -327,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.add_argument("--subject", default="dev-user", help="the sub claim")
+    token.add_argument(
+        "--instance", action="append", help="gateway instance the token may read (repeatable; --role gateway only)"
+    )
     token.set_defaults(func=cmd_token)
     sub.add_parser("init-db", help="create store indexes").set_defaults(func=cmd_init_db)
     rotate = sub.add_parser(

@@ -126,6 +126,13 @@ OPTIONS: tuple[Option, ...] = (
         "How often an idle order worker looks for orders created by other replicas or left by a stopped one.",
     ),
     Option(
+        "GATEWAYCERTS_DELIVERY_POLL_MS",
+        "delivery_poll_ms",
+        "250",
+        "How often each process reads the change counters of the projects it delivers to gateways, so a change "
+        "made through another replica reaches its long polls and handshakes (docs/api/gateway.md).",
+    ),
+    Option(
         "GATEWAYCERTS_WORKERS",
         "workers",
         "1",
@@ -179,6 +186,7 @@ class Settings:
     metrics_enabled: bool = True
     order_worker: bool = True
     order_poll_ms: int = 1000
+    delivery_poll_ms: int = 250
     workers: int = 1
     event_loop: str = "auto"
     shutdown_timeout: int = 25
@@ -273,6 +281,7 @@ class Settings:
             metrics_enabled=boolean("metrics_enabled", "GATEWAYCERTS_METRICS_ENABLED"),
             order_worker=boolean("order_worker", "GATEWAYCERTS_ORDER_WORKER"),
             order_poll_ms=integer("order_poll_ms", "GATEWAYCERTS_ORDER_POLL_MS", 10, 600000),
+            delivery_poll_ms=integer("delivery_poll_ms", "GATEWAYCERTS_DELIVERY_POLL_MS", 50, 60000),
             workers=parse_workers(str(raw["workers"] or ""), "GATEWAYCERTS_WORKERS"),
             event_loop=choice("event_loop", "GATEWAYCERTS_EVENT_LOOP", EVENT_LOOPS),
             shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),

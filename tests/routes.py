@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-DIALECT_ROOTS = ("/v2/", "/v1/", "/api/v1/", "/v3/")
+DIALECT_ROOTS = ("/v2/", "/v1/", "/api/v1/", "/v3/", "/gateway/v1/")
 
 
 def dialect_routes(app) -> set[tuple[str, str]]:

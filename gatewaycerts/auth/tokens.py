@@ -65,7 +65,18 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         projects.add(claims["project_id"])
     if isinstance(claims.get("projects"), list):
         projects.update(p for p in claims["projects"] if isinstance(p, str))
-    return Principal(subject=subject, projects=frozenset(projects), roles=_roles(claims.get("roles")))
+    roles = _roles(claims.get("roles"))
+    instances: frozenset[str] = frozenset()
+    if Role.GATEWAY in roles:
+        # A gateway credential reads private keys and nothing else: it never also carries a person's role,
+        # and it names the instances it serves.
+        if len(roles) > 1:
+            raise AuthenticationError(f"{_INVALID}: a gateway token carries no other role")
+        raw = claims.get("instances")
+        if not isinstance(raw, list) or not raw or not all(isinstance(i, str) and i for i in raw):
+            raise AuthenticationError(f"{_INVALID}: a gateway token names its instances")
+        instances = frozenset(raw)
+    return Principal(subject=subject, projects=frozenset(projects), roles=roles, instances=instances)
 
 
 class TokenVerifier:
@@ -174,9 +185,12 @@ def mint_token(
     issuer: str | None = DEV_ISSUER,
     audience: str | None = None,
     now: int | None = None,
+    instances: list[str] | None = None,
 ) -> str:
     issued = int(time.time()) if now is None else now
     claims: dict[str, Any] = {"sub": subject, "roles": roles, "iat": issued, "exp": issued + ttl}
+    if instances:
+        claims["instances"] = instances
     if len(projects) == 1:
         claims["project_id"] = projects[0]
     else:

@@ -156,6 +156,9 @@ class CertificateService:
         self._clock = clock
         self._new_id = new_id
         self._audit = audit or AuditLog(None)
+        # Told of every write that returned (the stored record, or None once deleted): delivery to gateways
+        # applies it at once in this process (app.py wires it; other replicas follow the store).
+        self.on_change: Callable[[str, str, Certificate | None], None] = _ignore_change
 
     # -- validation -------------------------------------------------------------------------------
 
@@ -322,6 +325,7 @@ class CertificateService:
             )
 
         updated = await self._modify(project_id, cert_id, apply, current=current, if_match=if_match)
+        self.on_change(project_id, cert_id, updated)
         await self._record(principal, "update", updated, **_facts(updated))
         return updated
 
@@ -345,6 +349,7 @@ class CertificateService:
             raise ResourceInUseError(
                 "the SSL certificate is bound to domain names and cannot be deleted; detach them first"
             )
+        self.on_change(project_id, cert_id, None)
         await self._audit.record(principal, project_id, "apic.certificate.delete", "ssl_certificate", cert_id)
 
     async def _modify(
@@ -391,7 +396,7 @@ class CertificateService:
         out: list[tuple[str, DomainRequest]] = []
         for req in requests:
             raw = _require(req.domain, "domain")
-            domain = normalise_domain(raw) if len(raw) <= 255 else None
+            domain = normalise_domain(raw, allow_wildcard=True) if len(raw) <= 255 else None
             if domain is None:
                 raise InvalidInputError(
                     f"Invalid parameter value, parameterName:domain. {raw[:255]!r} is not a valid domain name",
@@ -464,6 +469,7 @@ class CertificateService:
             return replace(cur, bindings=tuple(bindings.values()), update_time=self._clock())
 
         cert = await self._modify(project_id, cert_id, apply, if_match=if_match)
+        self.on_change(project_id, cert_id, cert)
         await self._record(principal, "attach_domains", cert, domains=[domain for domain, _ in wanted])
 
     @staticmethod
@@ -502,6 +508,7 @@ class CertificateService:
             return replace(cur, bindings=kept, update_time=self._clock())
 
         cert = await self._modify(project_id, cert_id, apply, if_match=if_match)
+        self.on_change(project_id, cert_id, cert)
         await self._record(principal, "detach_domains", cert, domains=sorted(wanted))
 
     async def list_attached_domains(
@@ -521,6 +528,10 @@ class CertificateService:
             (b for b in cert.bindings if needle in b.url_domain), key=lambda b: (b.create_time, b.url_domain)
         )
         return cert, Page(items=tuple(matching[off : off + lim]), total=len(matching))
+
+
+def _ignore_change(project_id: str, cert_id: str, cert: Certificate | None) -> None:
+    return None
 
 
 def _check_revision(cert: Certificate, if_match: frozenset[int] | None) -> None:

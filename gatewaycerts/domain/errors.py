@@ -101,6 +101,10 @@ class DomainNotBoundError(InvalidInputError):
     """A domain to detach is not bound to the certificate."""
 
 
+class DuplicateAlgorithmBindingError(InvalidInputError):
+    """A domain is already bound on that instance to another certificate of the same key algorithm."""
+
+
 # --- 401 / 403 ------------------------------------------------------------------------------------
 
 
@@ -121,6 +125,14 @@ class NotFoundError(DomainError):
 
 class CertificateNotFoundError(NotFoundError):
     """No such SSL certificate in this project."""
+
+
+class NoCertificateForNameError(NotFoundError):
+    """No certificate is bound on the instance for the server name a gateway asked about."""
+
+
+class GatewayKeyNotFoundError(NotFoundError):
+    """No such gateway key on this instance of this project."""
 
 
 class ConflictError(DomainError):

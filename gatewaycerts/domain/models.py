@@ -14,6 +14,8 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     EDITOR = "editor"
     VIEWER = "viewer"
+    # A gateway reads the certificates bound on its instances (the delivery routes) and nothing else.
+    GATEWAY = "gateway"
 
 
 class Action(enum.StrEnum):
@@ -22,6 +24,7 @@ class Action(enum.StrEnum):
     MANAGE_CA = "manage certificate authorities"  # create, enable, disable, delete, revoke CAs: admins only
     REVIEW = "review certificate requests"  # sign, reject, attach a chain to, revoke requests: admins only
     READ_AUDIT = "read the audit trail"  # the project's changes, who made them: admins only
+    MANAGE_GATEWAY_KEYS = "manage gateway keys"  # create, list, revoke the keys gateways use: admins only
 
 
 class CertificateScope(enum.StrEnum):
@@ -43,6 +46,8 @@ class Principal:
     subject: str
     projects: frozenset[str]
     roles: frozenset[Role]
+    # The gateway instances a gateway principal may receive certificates for (empty for people).
+    instances: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,11 @@ import re
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-def normalise_domain(domain: str) -> str | None:
-    """Lower-cased domain without a trailing dot, or None when it is not a valid host name or IP."""
+def normalise_domain(domain: str, *, allow_wildcard: bool = False) -> str | None:
+    """Lower-cased domain without a trailing dot, or None when it is not a valid host name or IP.
+
+    With `allow_wildcard`, `*.example.com` (a whole left-most `*` label over at least two labels) is valid.
+    """
     d = domain.strip().lower().rstrip(".")
     if not d or len(d) > 253:
         return None
@@ -18,6 +21,8 @@ def normalise_domain(domain: str) -> str | None:
     except ValueError:
         pass
     labels = d.split(".")
+    if allow_wildcard and labels[0] == "*" and len(labels) >= 3:
+        labels = labels[1:]
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         return None
     if labels[-1].isdigit():

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
+from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.domain.orders import Container, Order, Secret
@@ -211,3 +212,55 @@ class AuditStore(Protocol):
     async def list(self, project_id: str, query: AuditQuery, limit: int) -> tuple[AuditEvent, ...]:
         """Up to `limit` events of the project matching every filter of `query`, newest first (time, then id,
         descending), strictly after `query.after` in that order; each query is served by an index."""
+
+
+class GatewayKeyStore(Protocol):
+    """The keys gateways authenticate with (only their secrets' hashes)."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert_key(self, key: GatewayKey) -> None:
+        """Store a new key; also counts as a delivery change of its project (see DeliveryStore)."""
+
+    async def get_key(self, key_id: str) -> GatewayKey | None:
+        """The key of that id, in whatever project (the caller checks project and instance)."""
+
+    async def list_keys(self, project_id: str, instance_id: str) -> list[GatewayKey]:
+        """The instance's keys, oldest first."""
+
+    async def delete_key(self, project_id: str, instance_id: str, key_id: str) -> bool:
+        """Delete the key if it belongs to that project and instance (then a delivery change); False if absent."""
+
+
+class DeliveryStore(Protocol):
+    """What delivery to gateways reads besides the certificates: per-project change counters that every
+    write of a bound certificate (and of a gateway key) moves, the bindings' uniqueness keys, and the record of
+    which certificate revision was delivered to which instance."""
+
+    async def ensure_schema(self) -> None:
+        """Create tables/collections and indexes (and, on SQLite, the triggers that count certificate
+        writes: run it after the certificate store's)."""
+
+    async def close(self) -> None: ...
+
+    async def bound_certificates(self, project_id: str) -> list[Certificate]:
+        """Every certificate of the project with at least one domain bound, complete (chain, envelope)."""
+
+    async def change_counters(self, project_ids: Sequence[str]) -> dict[str, int]:
+        """The change counter of each project (a project never changed is left out)."""
+
+    async def mark_delivered(self, project_id: str, instance_id: str, cert_id: str, revision: int) -> bool:
+        """Record that this revision of the certificate reached the instance; True only for the first record."""
+
+    async def claim_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """Make `cert_id` the holder of each key (instance|name|algorithm) it does not hold yet, all or none.
+
+        Returns {key: holder} for keys another certificate holds (then none is claimed)."""
+
+    async def release_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> None:
+        """Give up the keys `cert_id` holds among `keys`; keys of other holders are left alone."""
+
+    async def take_over_binding_key(self, project_id: str, key: str, stale_holder: str, cert_id: str) -> bool:
+        """Move `key` from `stale_holder` (whose record no longer binds it) to `cert_id`, if it still holds it."""

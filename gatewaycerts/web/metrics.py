@@ -126,6 +126,13 @@ class Metrics:
             ["action"],
             registry=r,
         )
+        self.delivery_stale = Gauge(
+            "gatewaycerts_delivery_stale_seconds",
+            "Seconds since gateway delivery last confirmed its in-memory state against the store (0 while the "
+            "watch keeps up; grows while the store is unreachable and deliveries are answered from memory)",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.store_wide = StoreWideGauges()
         r.register(self.store_wide)
 

@@ -220,8 +220,24 @@ async def _notary_ca_upload(w: World):
     return "POST", f"{NCAS}/{ca}/certificate", {"certificate_chain": chain}
 
 
+GATEWAY_KEYS = "/v2/p1/apic/instances/gw1/gateway-keys"
+
+
+async def _gateway_key_delete(w: World):
+    created = await w.call("POST", GATEWAY_KEYS, None, 201)
+    return "DELETE", f"{GATEWAY_KEYS}/{created['id']}", None
+
+
 # (method, route template) -> (prepare: world -> (method, path, body), the action its event must carry)
 RECIPES = {
+    ("POST", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"): (
+        lambda w: _const("POST", GATEWAY_KEYS),
+        "gateway.key.create",
+    ),
+    ("DELETE", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys/{key_id}"): (
+        _gateway_key_delete,
+        "gateway.key.delete",
+    ),
     ("POST", "/v2/{project_id}/apic/certificates"): (
         lambda w: _const("POST", APIC, w.upload()),
         "apic.certificate.create",
@@ -436,7 +452,7 @@ async def test_every_changing_route_records_an_event_and_reads_record_none(world
 
 async def fill(world: World, template: str, pending_ca: str) -> str:
     """The GET route's path with fresh objects of p1 in it."""
-    path = template.replace("{project_id}", "p1")
+    path = template.replace("{project_id}", "p1").replace("{instance_id}", "gw1")
     if "{certificate_id}" in path:
         path = path.replace("{certificate_id}", await (world.apic_cert() if path.startswith("/v2/") else world.pcert()))
     if "{ca_id}" in path:

@@ -35,8 +35,24 @@ def test_spec_covers_every_apic_route(tmp_path):
         ("POST", base + "/{certificate_id}/domains/attach"),
         ("POST", base + "/{certificate_id}/domains/detach"),
         ("GET", base + "/{certificate_id}/attached-domains"),
+        ("POST", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"),
+        ("GET", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"),
+        ("DELETE", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys/{key_id}"),
     }
     assert "produces" not in json.dumps(doc)
+
+
+def test_spec_covers_every_gateway_route(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path))
+    doc = app[OPENAPI_DOCS]["gateway"]
+    documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/gateway/v1/")
+    }
+    base = "/gateway/v1/{project_id}/instances/{instance_id}"
+    assert documented == served == {("GET", f"{base}/{name}") for name in ("caddy", "bundle", "traefik")}
 
 
 async def test_docs_served(aiohttp_client, tmp_path):

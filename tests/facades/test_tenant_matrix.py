@@ -69,6 +69,8 @@ async def world(aiohttp_client, settings, stores, tmp_path, token):
     ids["container"] = shown["container_ref"].rsplit("/", 1)[1]
     container = await (await client.get(f"/v1/containers/{ids['container']}", headers=admin)).json()
     ids["secret"] = container["secret_refs"][0]["secret_ref"].rsplit("/", 1)[1]
+    ids["instance"] = "gw1"
+    ids["gateway_key"] = (await post("/v2/p1/apic/instances/gw1/gateway-keys", {}, 201))["id"]
     client.ids, client.admin, client.app_ = ids, admin, app
     client.csr, client.chain = csr, chain
     return client
@@ -80,6 +82,8 @@ def fill(template: str, ids: dict[str, str]) -> str:
         "{certificate_id}": "apic" if template.startswith("/v2/") else "pcert",
         "{ca_id}": "ca",
         "{id}": "request" if "certificate_requests" in template else "ca",
+        "{instance_id}": "instance",
+        "{key_id}": "gateway_key",
     }
     path = template.replace("{project_id}", "p1")
     for param, kind in kind_of.items():

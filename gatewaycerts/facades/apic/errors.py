@@ -23,6 +23,8 @@ CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
     (e.WeakKeyError, "APIG.2106"),
     (e.WeakSignatureError, "APIG.2106"),
     (e.DomainNotBoundError, "APIG.3020"),
+    (e.DuplicateAlgorithmBindingError, "APIG.3465"),
+    (e.GatewayKeyNotFoundError, "APIG.3467"),
     (e.CertificateNotFoundError, "APIG.3021"),
     (e.QuotaExceededError, "APIG.3108"),
     (e.ImmutableFieldError, "APIG.3400"),

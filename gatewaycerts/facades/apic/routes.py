@@ -8,6 +8,7 @@ from gatewaycerts.facades.apic import views
 
 CERTS = "/{project_id}/apic/certificates"
 CERT = CERTS + "/{certificate_id}"
+GATEWAY_KEYS = "/{project_id}/apic/instances/{instance_id}/gateway-keys"
 
 
 def add_routes(app: web.Application) -> None:
@@ -19,3 +20,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(CERT + "/domains/attach", views.attach_domains)
     app.router.add_post(CERT + "/domains/detach", views.detach_domains)
     app.router.add_get(CERT + "/attached-domains", views.list_attached_domains, allow_head=False)
+    app.router.add_post(GATEWAY_KEYS, views.create_gateway_key)
+    app.router.add_get(GATEWAY_KEYS, views.list_gateway_keys, allow_head=False)
+    app.router.add_delete(GATEWAY_KEYS + "/{key_id}", views.delete_gateway_key)

@@ -151,3 +151,28 @@ class AttachedDomainsSchema(Schema):
     size = fields.Integer()
     total = fields.Integer()
     bound_domains = fields.List(fields.Nested(UrlDomainRefInfoSchema))
+
+
+class InstancePathSchema(ProjectPathSchema):
+    instance_id = fields.String(required=True, metadata={"description": "Gateway instance ID."})
+
+
+class GatewayKeyPathSchema(InstancePathSchema):
+    key_id = fields.String(required=True, metadata={"description": "Gateway key ID."})
+
+
+class GatewayKeySchema(Schema):
+    id = fields.String()
+    instance_id = fields.String()
+    create_time = fields.String(metadata={"example": "2026-12-07T01:00:00Z"})
+
+
+class GatewayKeyCreatedSchema(GatewayKeySchema):
+    key = fields.String(
+        metadata={"description": "gk_<id>_<secret>: shown in this answer only; the service keeps its hash."}
+    )
+
+
+class GatewayKeyListSchema(Schema):
+    gateway_keys = fields.List(fields.Nested(GatewayKeySchema))
+    total = fields.Integer()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_apigami import docs, json_schema, match_info_schema, querystring_schema
 
-from gatewaycerts.appkeys import CERTIFICATE_SERVICE, PRINCIPAL
+from gatewaycerts.appkeys import CERTIFICATE_SERVICE, GATEWAY_KEY_SERVICE, PRINCIPAL
 from gatewaycerts.core.certificates import CertificateDraft, DomainRequest
+from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.models import AlgorithmType, Certificate, CertificateFilter, CertificateScope
 from gatewaycerts.facades.apic import schemas as s
-from gatewaycerts.facades.apic.presenters import bound_domain, cert_base, cert_detail
+from gatewaycerts.facades.apic.presenters import bound_domain, cert_base, cert_detail, iso
 from gatewaycerts.web.errors import json_response
 from gatewaycerts.web.requests import entity_tag, if_match, load, load_query, read_json_object
 
@@ -181,3 +182,52 @@ async def list_attached_domains(request: web.Request) -> web.Response:
     return json_response(
         {"size": len(page.items), "total": page.total, "bound_domains": [bound_domain(cert, b) for b in page.items]}
     )
+
+
+_KEYS_TAG = ["Gateway keys"]
+
+
+def _gateway_key(key: GatewayKey) -> dict:
+    return {"id": key.id, "instance_id": key.instance_id, "create_time": iso(key.create_time)}
+
+
+@docs(
+    tags=_KEYS_TAG,
+    summary="Create a gateway key for an instance (admins); the key is shown once",
+    responses={201: {"schema": s.GatewayKeyCreatedSchema, "description": "The new key"}, **_ERRORS},
+)
+@match_info_schema(s.InstancePathSchema)
+async def create_gateway_key(request: web.Request) -> web.Response:
+    info = request.match_info
+    key, text = await request.config_dict[GATEWAY_KEY_SERVICE].create(
+        request[PRINCIPAL], info["project_id"], info["instance_id"]
+    )
+    return json_response({**_gateway_key(key), "key": text}, status=201, headers={"Cache-Control": "no-store"})
+
+
+@docs(
+    tags=_KEYS_TAG,
+    summary="List an instance's gateway keys (admins), without the keys",
+    responses=_ok(s.GatewayKeyListSchema, "The instance's keys"),
+)
+@match_info_schema(s.InstancePathSchema)
+async def list_gateway_keys(request: web.Request) -> web.Response:
+    info = request.match_info
+    keys = await request.config_dict[GATEWAY_KEY_SERVICE].list(
+        request[PRINCIPAL], info["project_id"], info["instance_id"]
+    )
+    return json_response({"gateway_keys": [_gateway_key(k) for k in keys], "total": len(keys)})
+
+
+@docs(
+    tags=_KEYS_TAG,
+    summary="Revoke a gateway key (admins)",
+    responses={204: {"description": "Revoked"}, **_ERRORS},
+)
+@match_info_schema(s.GatewayKeyPathSchema)
+async def delete_gateway_key(request: web.Request) -> web.Response:
+    info = request.match_info
+    await request.config_dict[GATEWAY_KEY_SERVICE].delete(
+        request[PRINCIPAL], info["project_id"], info["instance_id"], info["key_id"]
+    )
+    return web.Response(status=204)

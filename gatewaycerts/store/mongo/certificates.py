@@ -13,6 +13,7 @@ ConflictError and re-read. A claim left by a crashed writer is taken over after 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import replace as dc_replace
@@ -41,6 +42,7 @@ from gatewaycerts.store.codec import (
     utc,
 )
 from gatewaycerts.store.mongo.claims import RevisionClaims
+from gatewaycerts.store.mongo.delivery import CHANGES, bump_change
 from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 from gatewaycerts.store.mongo.expiry import count_expiring
 
@@ -66,6 +68,7 @@ def _to_doc(cert: Certificate) -> dict[str, Any]:
 
 
 CLAIM_TIMEOUT = timedelta(seconds=30)
+log = logging.getLogger("gatewaycerts.store")
 
 
 class MongoCertificateStore(MongoEnvelopes):
@@ -75,9 +78,18 @@ class MongoCertificateStore(MongoEnvelopes):
         self._coll = client[database]["certificates"]
         self._claims = client[database]["certificate_revisions"]
         self._canaries = client[database]["kek_canaries"]
+        self._changes = client[database][CHANGES]
         self._envelope_collections = (
             EnvelopeCollection(EnvelopeKind.APIC_CERTIFICATE, self._coll, "private_key", RevisionClaims(self._claims)),
         )
+
+    @property
+    def client(self) -> AsyncMongoClient:
+        return self._client
+
+    @property
+    def database_name(self) -> str:
+        return self._coll.database.name
 
     async def _guard(self, awaitable: Any) -> Any:
         try:
@@ -146,6 +158,16 @@ class MongoCertificateStore(MongoEnvelopes):
             await self._guard(self._coll.insert_one(_to_doc(cert)))
         except DuplicateKeyError:
             raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
+        if cert.bindings:
+            await self._announce(cert.project_id)
+
+    async def _announce(self, project_id: str) -> None:
+        """Tell delivery watchers (every replica's) that the project's bound certificates changed. The write
+        has happened: a failure here is logged, not raised (the next change of the project announces both)."""
+        try:
+            await bump_change(self._changes, project_id)
+        except StoreUnavailableError:
+            log.warning("delivery change of project %s not announced: the database is unavailable", project_id)
 
     async def get(self, project_id: str, cert_id: str) -> Certificate | None:
         # By _id alone (the one filter FerretDB v1 pushes down to its storage), then the project is checked here:
@@ -326,6 +348,7 @@ class MongoCertificateStore(MongoEnvelopes):
                 raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
             raise
         await self._release(cert.id, expected_revision)
+        await self._announce(cert.project_id)
         return stored
 
     @staticmethod

@@ -429,6 +429,11 @@ class SqliteBase:
         self._db.attach()
         self._closed = False
 
+    @property
+    def database(self) -> SqliteDatabase:
+        """The database this store writes through (other stores of the process share it)."""
+        return self._db
+
     async def _run(self, fn: Any, *args: Any) -> Any:
         """Run `fn(connection, *args)` on the writer (every write, and reads that must see them); it may share
         its commit with other writes (see SqliteDatabase)."""

@@ -1,0 +1,468 @@
+"""DeliveryService: the in-memory index of what each gateway instance receives, long polls, and the watch
+that keeps the index in step with the store (and so with every other replica).
+
+Per project the index holds the project's bound certificates as stored: chain PEM and the key *envelope*;
+a private key is decrypted for each delivery and never kept in plain text. Projects are loaded on their
+first delivery request and then followed by the watcher: every `poll_seconds` it reads the change counters
+of the loaded projects (DeliveryStore.change_counters: one indexed read) and reloads those that moved.
+A write through this process is applied at once by `certificate_changed` (CertificateService calls it after
+the write returns), so a long poll on this replica wakes immediately and one on another within about
+`poll_seconds` plus a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gatewaycerts.core.audit import AuditLog
+from gatewaycerts.core.delivery.rules import (
+    authorize_delivery,
+    bindings_for,
+    candidate_names,
+    choose,
+    normalise_server_name,
+    parse_signature_schemes,
+)
+from gatewaycerts.domain.errors import (
+    InvalidInputError,
+    NoCertificateForNameError,
+    StoreUnavailableError,
+)
+from gatewaycerts.domain.models import AlgorithmType, Certificate, Principal
+from gatewaycerts.keyvault import KeyVault
+from gatewaycerts.store.interfaces import DeliveryStore
+
+log = logging.getLogger("gatewaycerts.delivery")
+
+MAX_WAIT_SECONDS = 60.0
+PEM_KEY_HEADER = b"-----BEGIN PRIVATE KEY-----"
+
+
+def _key_context(project_id: str, cert_id: str) -> str:
+    # The AAD the certificate service sealed the key with (core.certificates.apic_key_context).
+    return f"apic-certificate:{project_id}:{cert_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredItem:
+    """One certificate as an instance receives it: the names bound to it there with one client-verification
+    setting (a certificate whose bindings differ in that setting is two items)."""
+
+    cert: Certificate
+    domains: tuple[str, ...]
+    verify_client: bool
+
+    @property
+    def algorithm(self) -> AlgorithmType:
+        return self.cert.info.algorithm_type
+
+
+@dataclass(slots=True)
+class InstanceView:
+    version: str
+    items: tuple[DeliveredItem, ...]
+    names: dict[str, dict[AlgorithmType, DeliveredItem]]
+
+
+@dataclass(slots=True)
+class _Project:
+    certs: dict[str, Certificate]
+    counter: int
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    views: dict[str, InstanceView] = field(default_factory=dict)
+    gen: int = 0  # local changes applied; a reload that raced one is dropped and redone
+    dirty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    version: str
+    items: tuple[dict[str, Any], ...] | None  # None: unchanged since the client's version (304)
+    stale_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaddyAnswer:
+    pem: bytes
+    stale_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentAnswer:
+    version: str
+    document: dict[str, Any]
+    stale_seconds: int
+
+
+def _build_view(certs: dict[str, Certificate], instance_id: str) -> InstanceView:
+    items: list[DeliveredItem] = []
+    for cert in sorted(certs.values(), key=lambda c: (c.create_time, c.id)):
+        groups: dict[bool, list[str]] = {}
+        for b in bindings_for(cert, instance_id):
+            groups.setdefault(b.verified_client_certificate_enabled, []).append(b.url_domain)
+        for verify, domains in sorted(groups.items()):
+            items.append(DeliveredItem(cert, tuple(sorted(domains)), verify))
+    names: dict[str, dict[AlgorithmType, DeliveredItem]] = {}
+    for item in items:
+        for domain in item.domains:
+            # Records from before one-certificate-per-algorithm was enforced: the oldest certificate wins.
+            names.setdefault(domain, {}).setdefault(item.algorithm, item)
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(
+            f"{item.cert.id}|{item.cert.revision}|{int(item.verify_client)}|{','.join(item.domains)}\n".encode()
+        )
+    return InstanceView(version=digest.hexdigest()[:24], items=tuple(items), names=names)
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        vault: KeyVault,
+        *,
+        audit: AuditLog | None = None,
+        poll_seconds: float = 0.25,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_stale: Callable[[float], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._vault = vault
+        self._audit = audit or AuditLog(None)
+        self.poll_seconds = poll_seconds
+        self._monotonic = monotonic
+        self._on_stale = on_stale
+        self._projects: dict[str, _Project] = {}
+        self._loading: dict[str, asyncio.Future[_Project]] = {}
+        # Counters seen per watched project (loaded ones, and those whose gateway keys are cached).
+        self._seen: dict[str, int] = {}
+        self._listeners: list[Callable[[str], None]] = []
+        self._fresh_at: float | None = None
+        self._delivered: set[tuple[str, str, str, int]] = set()
+        self._marking: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        # A principal that authenticated with a gateway key is checked again before a held poll answers.
+        self.principal_check: Callable[[Principal], Awaitable[None]] = _no_check
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def on_project_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(project_id)` whenever the watcher sees a project's counter move."""
+        self._listeners.append(listener)
+
+    async def watch_project(self, project_id: str) -> None:
+        """Follow the project's counter from now on (read it now if it is not followed yet)."""
+        if project_id in self._seen:
+            return
+        counters = await self._store.change_counters([project_id])
+        self._seen.setdefault(project_id, counters.get(project_id, 0))
+
+    def stale_seconds(self) -> int:
+        """How long since the index was last confirmed current with the store (0 while the watch keeps up)."""
+        if self._fresh_at is None:
+            return 0
+        age = self._monotonic() - self._fresh_at
+        return int(age) if age > max(2.0, 4 * self.poll_seconds) else 0
+
+    async def _project(self, project_id: str) -> _Project:
+        project = self._projects.get(project_id)
+        if project is not None:
+            return project
+        pending = self._loading.get(project_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Project] = asyncio.get_running_loop().create_future()
+        self._loading[project_id] = future
+        try:
+            counters = await self._store.change_counters([project_id])  # first: a later write moves it again
+            certs = await self._store.bound_certificates(project_id)
+        except BaseException as exc:
+            failure = (
+                exc
+                if isinstance(exc, StoreUnavailableError)
+                else StoreUnavailableError("the delivery state could not be loaded")
+            )
+            future.set_exception(failure)
+            future.exception()  # waiters may be none: the failure is theirs to see, not the loop's to log
+            del self._loading[project_id]
+            if isinstance(exc, Exception) and not isinstance(exc, StoreUnavailableError):
+                log.exception("loading the delivery state of a project failed")
+            raise failure from None
+        counter = counters.get(project_id, 0)
+        project = _Project(certs={c.id: c for c in certs}, counter=counter)
+        self._projects[project_id] = project
+        self._seen.setdefault(project_id, counter)
+        if self._fresh_at is None:
+            self._fresh_at = self._monotonic()
+        del self._loading[project_id]
+        future.set_result(project)
+        return project
+
+    def _view(self, project: _Project, instance_id: str) -> InstanceView:
+        view = project.views.get(instance_id)
+        if view is None:
+            view = project.views[instance_id] = _build_view(project.certs, instance_id)
+        return view
+
+    @staticmethod
+    def _changed(project: _Project) -> None:
+        project.views.clear()
+        woken, project.changed = project.changed, asyncio.Event()
+        woken.set()
+
+    def certificate_changed(self, project_id: str, cert_id: str, cert: Certificate | None) -> None:
+        """A write through this process has returned: `cert` as stored now (None: deleted)."""
+        project = self._projects.get(project_id)
+        if project is None:
+            return
+        project.gen += 1
+        previous = project.certs.get(cert_id)
+        if cert is not None and cert.bindings:
+            if previous is not None and previous.revision > cert.revision:
+                return  # a reload already brought something newer
+            project.certs[cert_id] = cert
+        elif previous is None:
+            return
+        else:
+            del project.certs[cert_id]
+        self._changed(project)
+
+    # -- the watch --------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """One turn of the watch: read the followed projects' counters, reload those that moved."""
+        ids = list(self._seen)
+        if not ids:
+            self._fresh_at = self._monotonic()
+            self._report_stale()
+            return
+        try:
+            counters = await self._store.change_counters(ids)
+        except StoreUnavailableError:
+            self._report_stale()
+            return
+        complete = True
+        for project_id in ids:
+            counter = counters.get(project_id, 0)
+            project = self._projects.get(project_id)
+            if counter != self._seen.get(project_id):
+                self._seen[project_id] = counter
+                for listener in self._listeners:
+                    listener(project_id)
+            if project is not None and (counter != project.counter or project.dirty):
+                try:
+                    await self._reload(project_id, project, counter)
+                except StoreUnavailableError:
+                    complete = False
+        if complete:
+            self._fresh_at = self._monotonic()
+        self._report_stale()
+
+    def _report_stale(self) -> None:
+        if self._on_stale is not None:
+            self._on_stale(float(self.stale_seconds()))
+
+    async def _reload(self, project_id: str, project: _Project, counter: int) -> None:
+        gen = project.gen
+        try:
+            certs = await self._store.bound_certificates(project_id)
+        except StoreUnavailableError:
+            project.dirty = True
+            raise
+        if project.gen != gen:
+            project.dirty = True  # a local write landed meanwhile: this read may predate it; read again
+            return
+        project.dirty = False
+        project.counter = counter
+        fresh = {c.id: c for c in certs}
+        if {k: c.revision for k, c in fresh.items()} != {k: c.revision for k, c in project.certs.items()}:
+            project.certs = fresh
+            self._changed(project)
+
+    async def run(self) -> None:
+        """The watch loop, until stop(); an aiohttp cleanup context runs it as a task."""
+        while not self._stop.is_set():
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("delivery watch turn failed")
+            try:
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._stop.wait()
+            except TimeoutError:
+                pass
+        for task in list(self._marking):
+            task.cancel()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- deliveries -------------------------------------------------------------------------------
+
+    def _key_pem(self, cert: Certificate) -> bytes:
+        pem = self._vault.decrypt(cert.encrypted_private_key, context=_key_context(cert.project_id, cert.id))
+        if not pem.lstrip().startswith(PEM_KEY_HEADER):
+            # Every upload stores PKCS#8 (pki.bundle); anything else would be a record from elsewhere.
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+            from gatewaycerts.pki.keys import private_key_to_pkcs8_pem
+
+            pem = private_key_to_pkcs8_pem(load_pem_private_key(pem, password=None))
+        return pem
+
+    def _first_delivery(self, principal: Principal, project_id: str, instance_id: str, cert: Certificate) -> None:
+        """Put the first delivery of each certificate revision to an instance on the audit trail, once across
+        replicas (the store's mark decides), off the request path."""
+        mark = (project_id, instance_id, cert.id, cert.revision)
+        if mark in self._delivered:
+            return
+        self._delivered.add(mark)
+
+        async def record() -> None:
+            try:
+                first = await self._store.mark_delivered(*mark)
+            except Exception:  # noqa: BLE001 - try again on a later delivery
+                self._delivered.discard(mark)
+                return
+            if first:
+                await self._audit.record(
+                    principal,
+                    project_id,
+                    "gateway.certificate.deliver",
+                    "ssl_certificate",
+                    cert.id,
+                    object_name=cert.name,
+                    instance_id=instance_id,
+                    revision=cert.revision,
+                    fingerprint_sha256=cert.info.fingerprint_sha256,
+                )
+
+        task = asyncio.get_running_loop().create_task(record())
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
+
+    async def caddy(
+        self,
+        principal: Principal,
+        project_id: str,
+        instance_id: str,
+        *,
+        server_name: str | None,
+        signature_schemes: str | None,
+        local_ip: str | None = None,
+    ) -> CaddyAnswer:
+        """Caddy's get_certificate: the chain and PKCS#8 key for the name, or NoCertificateForNameError."""
+        authorize_delivery(principal, project_id, instance_id)
+        raw = server_name or local_ip  # a client that connected by IP sends no server name
+        if not raw:
+            raise InvalidInputError("the parameter must be specified, parameterName:server_name", field="server_name")
+        name = normalise_server_name(raw)
+        project = await self._project(project_id)
+        view = self._view(project, instance_id)
+        schemes = parse_signature_schemes(signature_schemes)
+        for candidate in candidate_names(name):
+            bound = view.names.get(candidate)
+            if bound:
+                item = choose(bound, schemes)  # type: ignore[arg-type]
+                if item is not None:
+                    break
+        else:
+            raise NoCertificateForNameError(f"no certificate is bound on this instance for {name}")
+        assert isinstance(item, DeliveredItem)
+        pem = item.cert.chain_pem.encode()
+        if not pem.endswith(b"\n"):
+            pem += b"\n"
+        answer = CaddyAnswer(pem + self._key_pem(item.cert), self.stale_seconds())
+        self._first_delivery(principal, project_id, instance_id, item.cert)
+        return answer
+
+    def _item_doc(self, item: DeliveredItem) -> dict[str, Any]:
+        cert = item.cert
+        return {
+            "certificate_id": cert.id,
+            "revision": cert.revision,
+            "domains": list(item.domains),
+            "algorithm": item.algorithm.value,
+            "chain_pem": cert.chain_pem,
+            "key_pem": self._key_pem(cert).decode(),
+            "trusted_root_ca": cert.trusted_root_ca_pem if item.verify_client else None,
+            "verify_client": item.verify_client,
+            "not_after": _rfc3339(cert.info.not_after),
+            "sha256_fingerprint": cert.info.fingerprint_sha256,
+        }
+
+    async def bundle(
+        self,
+        principal: Principal,
+        project_id: str,
+        instance_id: str,
+        *,
+        if_none_match: str | None = None,
+        wait: float = 0.0,
+    ) -> Bundle:
+        """The instance's snapshot; with the client's version (If-None-Match) held up to `wait` seconds while
+        it is unchanged, then answered as unchanged (items None)."""
+        authorize_delivery(principal, project_id, instance_id)
+        wait = min(max(wait, 0.0), MAX_WAIT_SECONDS)
+        project = await self._project(project_id)
+        deadline = self._monotonic() + wait
+        while True:
+            view = self._view(project, instance_id)
+            if view.version != if_none_match:
+                break
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                return Bundle(view.version, None, self.stale_seconds())
+            changed = project.changed
+            try:
+                async with asyncio.timeout(remaining):
+                    await changed.wait()
+            except TimeoutError:
+                pass
+            await self.principal_check(principal)  # a key revoked while the poll was held answers 401
+        items = tuple(self._item_doc(item) for item in view.items)
+        for item in view.items:
+            self._first_delivery(principal, project_id, instance_id, item.cert)
+        return Bundle(view.version, items, self.stale_seconds())
+
+    async def traefik(self, principal: Principal, project_id: str, instance_id: str) -> DocumentAnswer:
+        """A Traefik dynamic configuration (HTTP provider) with every certificate inline; a client-verifying
+        item also gets a TLS option `gc-mtls-<certificate_id>` that demands and verifies client certificates."""
+        authorize_delivery(principal, project_id, instance_id)
+        project = await self._project(project_id)
+        view = self._view(project, instance_id)
+        certificates: list[dict[str, Any]] = []
+        options: dict[str, Any] = {}
+        seen: set[str] = set()
+        for item in view.items:
+            cert = item.cert
+            if cert.id not in seen:
+                seen.add(cert.id)
+                certificates.append({"certFile": cert.chain_pem, "keyFile": self._key_pem(cert).decode()})
+                self._first_delivery(principal, project_id, instance_id, cert)
+            if item.verify_client and cert.trusted_root_ca_pem:
+                options[f"gc-mtls-{cert.id}"] = {
+                    "clientAuth": {
+                        "caFiles": [cert.trusted_root_ca_pem],
+                        "clientAuthType": "RequireAndVerifyClientCert",
+                    }
+                }
+        tls: dict[str, Any] = {"certificates": certificates}
+        if options:
+            tls["options"] = options
+        return DocumentAnswer(view.version, {"tls": tls}, self.stale_seconds())
+
+
+async def _no_check(principal: Principal) -> None:
+    return None
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")

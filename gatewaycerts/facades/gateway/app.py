@@ -1,0 +1,51 @@
+"""Builds the gateway delivery sub-app: its routes, the APIG-style envelope, gateway authentication.
+
+Only what these routes need runs here: the error envelope and the credential check (no body parsing,
+no per-route validation middleware); the root app's request middleware (request id, access log without
+the query string, metrics) stays.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gatewaycerts.appkeys import GATEWAY_KEY_SERVICE, PRINCIPAL, TOKEN_VERIFIER
+from gatewaycerts.auth.middleware import bearer_token
+from gatewaycerts.core.delivery.keys import is_gateway_key
+from gatewaycerts.domain.errors import AuthenticationError
+from gatewaycerts.facades.gateway.errors import GatewayDialect
+from gatewaycerts.facades.gateway.routes import add_routes
+from gatewaycerts.web.errors import error_middleware
+
+MOUNT = "/gateway/v1"
+TITLE = "gatewaycerts gateway delivery API"
+DESCRIPTION = (
+    "Delivery of bound certificates and their private keys to API gateways (Caddy, Traefik, the sync agent). "
+    'Errors are {"error_code": "APIG.xxxx", "error_msg": "..."}. Only gateway credentials are accepted: a JWT '
+    "with role gateway and an instances claim, or a gateway key (gk_...) in Authorization: Bearer, "
+    "X-Auth-Token or the key query parameter."
+)
+
+
+@web.middleware
+async def gateway_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    in_query = request.query.get("key")
+    credential = bearer_token(request) or in_query
+    if not credential:
+        raise AuthenticationError("Incorrect token or token resolution failed: no gateway credential")
+    if is_gateway_key(credential):
+        request[PRINCIPAL] = await request.config_dict[GATEWAY_KEY_SERVICE].authenticate(credential)
+    elif credential is in_query:
+        raise AuthenticationError("Incorrect token or token resolution failed: only a gateway key may be a parameter")
+    else:
+        request[PRINCIPAL] = await request.config_dict[TOKEN_VERIFIER].verify(credential)
+    return await handler(request)
+
+
+def create_gateway_app(*, client_max_size: int) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware(GatewayDialect()), gateway_auth_middleware], client_max_size=client_max_size
+    )
+    add_routes(app)
+    return app

@@ -1,0 +1,139 @@
+"""Delivery handlers: parse, make one core call, present. Every answer carries private keys: no caching."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import docs, match_info_schema, querystring_schema
+
+from gatewaycerts.appkeys import DELIVERY_SERVICE, PRINCIPAL
+from gatewaycerts.domain.errors import InvalidInputError
+from gatewaycerts.facades.gateway import schemas as s
+from gatewaycerts.web.errors import json_response
+
+STALE_HEADER = "X-Gateway-Stale-Seconds"
+_NO_STORE = "no-store"
+_ERRORS = {
+    400: {"schema": s.ErrorSchema, "description": "Bad parameter (APIG.2012)"},
+    401: {"schema": s.ErrorSchema, "description": "Missing or invalid gateway credential (APIG.1002)"},
+    403: {"schema": s.ErrorSchema, "description": "Not a gateway credential of this project and instance (APIG.1005)"},
+    503: {"schema": s.ErrorSchema, "description": "The delivery state was never loaded and the store is down"},
+}
+_TAG = ["Gateway delivery"]
+MAX_PARAMETER = 1024
+
+
+def _ctx(request: web.Request) -> tuple:
+    info = request.match_info
+    return request[PRINCIPAL], info["project_id"], info["instance_id"], request.config_dict[DELIVERY_SERVICE]
+
+
+def _param(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None and len(value) > MAX_PARAMETER:
+        raise InvalidInputError(f"Invalid parameter value, parameterName:{name}. It is too long", field=name)
+    return value
+
+
+def _headers(stale: int, version: str | None = None) -> dict[str, str]:
+    headers = {"Cache-Control": _NO_STORE}
+    if version is not None:
+        headers["ETag"] = f'"{version}"'
+    if stale:
+        headers[STALE_HEADER] = str(stale)
+    return headers
+
+
+def _if_none_match(request: web.Request) -> str | None:
+    raw = request.headers.get("If-None-Match")
+    if not raw:
+        return None
+    value = raw.split(",")[0].strip()
+    value = value.removeprefix("W/")
+    return value.strip('"')[:128]
+
+
+def _wait(request: web.Request) -> float:
+    raw = _param(request, "wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInputError(
+            "Invalid parameter value, parameterName:wait. Use seconds, 0 to 60", field="wait"
+        ) from None
+    if math.isnan(value):
+        raise InvalidInputError("Invalid parameter value, parameterName:wait. Use seconds, 0 to 60", field="wait")
+    return value  # clamped to 0..60 by the core
+
+
+@docs(
+    tags=_TAG,
+    summary="Caddy get_certificate: chain and PKCS#8 key for a server name",
+    description="text/plain PEM blocks: leaf, intermediates, private key. An ECC certificate for clients whose "
+    "signature_schemes include ECDSA, else RSA. 404 (never 204) when nothing is bound for the name.",
+    responses={
+        200: {"description": "PEM blocks"},
+        404: {"schema": s.ErrorSchema, "description": "Nothing bound for the name (APIG.3466)"},
+        **_ERRORS,
+    },
+)
+@match_info_schema(s.InstancePathSchema)
+@querystring_schema(s.CaddyQuerySchema)
+async def get_caddy_certificate(request: web.Request) -> web.Response:
+    principal, project_id, instance_id, service = _ctx(request)
+    answer = await service.caddy(
+        principal,
+        project_id,
+        instance_id,
+        server_name=_param(request, "server_name"),
+        signature_schemes=_param(request, "signature_schemes"),
+        local_ip=_param(request, "local_ip"),
+    )
+    return web.Response(body=answer.pem, content_type="text/plain", headers=_headers(answer.stale_seconds))
+
+
+@docs(
+    tags=_TAG,
+    summary="Snapshot of the certificates bound on the instance (long poll with wait and If-None-Match)",
+    responses={
+        200: {"schema": s.BundleSchema, "description": "The snapshot; ETag is its version"},
+        304: {"description": "Unchanged since If-None-Match"},
+        **_ERRORS,
+    },
+)
+@match_info_schema(s.InstancePathSchema)
+@querystring_schema(s.BundleQuerySchema)
+async def get_bundle(request: web.Request) -> web.Response:
+    principal, project_id, instance_id, service = _ctx(request)
+    bundle = await service.bundle(
+        principal, project_id, instance_id, if_none_match=_if_none_match(request), wait=_wait(request)
+    )
+    headers = _headers(bundle.stale_seconds, bundle.version)
+    if bundle.items is None:
+        return web.Response(status=304, headers=headers)
+    body: dict[str, Any] = {"version": bundle.version, "items": list(bundle.items)}
+    return json_response(body, headers=headers)
+
+
+@docs(
+    tags=_TAG,
+    summary="Traefik dynamic configuration (HTTP provider) with the certificates inline",
+    responses={
+        200: {"schema": s.TraefikSchema, "description": "Dynamic configuration"},
+        304: {"description": "Unchanged"},
+        **_ERRORS,
+    },
+)
+@match_info_schema(s.InstancePathSchema)
+@querystring_schema(s.KeyQuerySchema)
+async def get_traefik_configuration(request: web.Request) -> web.Response:
+    principal, project_id, instance_id, service = _ctx(request)
+    answer = await service.traefik(principal, project_id, instance_id)
+    headers = _headers(answer.stale_seconds, answer.version)
+    if _if_none_match(request) == answer.version:
+        return web.Response(status=304, headers=headers)
+    return json_response(answer.document, headers=headers)

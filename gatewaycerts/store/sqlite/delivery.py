@@ -1,0 +1,207 @@
+"""SQLite adapters of delivery to gateways: change counters kept by triggers, binding keys, delivery marks,
+and gateway keys."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from gatewaycerts.domain.delivery import GatewayKey
+from gatewaycerts.domain.models import Certificate
+from gatewaycerts.store.sqlite.base import SqliteBase, SqliteDatabase, sort_key, transaction
+from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+
+_BUMP = (
+    "INSERT INTO delivery_changes (project_id, n) VALUES ({row}.project_id, 1) "
+    "ON CONFLICT (project_id) DO UPDATE SET n = n + 1;"
+)
+
+# The counters move in the same transaction as the write that changes what a gateway receives, whoever
+# writes (this process, another replica, `rotate-kek`): a watcher that reads a counter then the records
+# never misses a change. Writes of certificates that are bound neither before nor after move nothing.
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS delivery_changes (project_id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delivery_marks (
+    project_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    cert_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (project_id, instance_id, cert_id, revision)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS binding_keys (
+    project_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    cert_id TEXT NOT NULL,
+    PRIMARY KEY (project_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gateway_keys (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    secret_sha256 BLOB NOT NULL,
+    create_time TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gateway_keys_by_instance ON gateway_keys (project_id, instance_id, create_time);
+CREATE INDEX IF NOT EXISTS certificates_bound ON certificates (project_id) WHERE binding_count > 0;
+CREATE TRIGGER IF NOT EXISTS certificates_delivery_insert AFTER INSERT ON certificates
+    WHEN NEW.binding_count > 0 BEGIN {_BUMP.format(row="NEW")} END;
+CREATE TRIGGER IF NOT EXISTS certificates_delivery_update AFTER UPDATE ON certificates
+    WHEN OLD.binding_count > 0 OR NEW.binding_count > 0 BEGIN {_BUMP.format(row="NEW")} END;
+CREATE TRIGGER IF NOT EXISTS certificates_delivery_delete AFTER DELETE ON certificates
+    WHEN OLD.binding_count > 0 BEGIN {_BUMP.format(row="OLD")} END;
+CREATE TRIGGER IF NOT EXISTS gateway_keys_delivery_insert AFTER INSERT ON gateway_keys
+    BEGIN {_BUMP.format(row="NEW")} END;
+CREATE TRIGGER IF NOT EXISTS gateway_keys_delivery_delete AFTER DELETE ON gateway_keys
+    BEGIN {_BUMP.format(row="OLD")} END;
+"""
+
+_CHUNK = 500
+
+
+class _Borrowing(SqliteBase):
+    """A store on the certificate store's database that leaves opening and closing it to that store."""
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._db = database
+        self._closed = False
+
+    async def close(self) -> None:
+        self._closed = True
+
+
+class SqliteDeliveryStore(_Borrowing):
+    async def ensure_schema(self) -> None:
+        await self._run_alone(lambda conn: conn.executescript(_SCHEMA))
+
+    async def bound_certificates(self, project_id: str) -> list[Certificate]:
+        def op(conn: sqlite3.Connection) -> list[Certificate]:
+            rows = conn.execute(
+                "SELECT summary, heavy, private_key FROM certificates INDEXED BY certificates_bound "
+                "WHERE project_id = ? AND binding_count > 0",
+                (project_id,),
+            ).fetchall()
+            return [SqliteCertificateStore._from_row(*row) for row in rows]
+
+        return await self._read(op)
+
+    async def change_counters(self, project_ids: Sequence[str]) -> dict[str, int]:
+        ids = list(project_ids)
+
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                marks = ", ".join("?" for _ in chunk)
+                out.update(
+                    conn.execute(
+                        f"SELECT project_id, n FROM delivery_changes WHERE project_id IN ({marks})",  # noqa: S608
+                        chunk,
+                    ).fetchall()
+                )
+            return out
+
+        return await self._read(op)
+
+    async def mark_delivered(self, project_id: str, instance_id: str, cert_id: str, revision: int) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT INTO delivery_marks VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (project_id, instance_id, cert_id, revision),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(op)
+
+    async def claim_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(keys))
+
+        def op(conn: sqlite3.Connection) -> dict[str, str]:
+            with transaction(conn):
+                taken: dict[str, str] = {}
+                for key in wanted:
+                    row = conn.execute(
+                        "SELECT cert_id FROM binding_keys WHERE project_id = ? AND key = ?", (project_id, key)
+                    ).fetchone()
+                    if row is not None and row[0] != cert_id:
+                        taken[key] = row[0]
+                if taken:
+                    return taken
+                conn.executemany(
+                    "INSERT INTO binding_keys VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(project_id, key, cert_id) for key in wanted],
+                )
+                return {}
+
+        return await self._run(op)
+
+    async def release_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "DELETE FROM binding_keys WHERE project_id = ? AND key = ? AND cert_id = ?",
+                [(project_id, key, cert_id) for key in dict.fromkeys(keys)],
+            )
+
+        await self._run(op)
+
+    async def take_over_binding_key(self, project_id: str, key: str, stale_holder: str, cert_id: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE binding_keys SET cert_id = ? WHERE project_id = ? AND key = ? AND cert_id = ?",
+                (cert_id, project_id, key, stale_holder),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(op)
+
+
+def _key_from_row(row: tuple) -> GatewayKey:
+    key_id, project_id, instance_id, secret, created = row
+    return GatewayKey(
+        id=key_id,
+        project_id=project_id,
+        instance_id=instance_id,
+        secret_sha256=bytes(secret),
+        create_time=datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+    )
+
+
+class SqliteGatewayKeyStore(_Borrowing):
+    async def ensure_schema(self) -> None:
+        await self._run_alone(lambda conn: conn.executescript(_SCHEMA))
+
+    async def insert_key(self, key: GatewayKey) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO gateway_keys VALUES (?, ?, ?, ?, ?)",
+                (key.id, key.project_id, key.instance_id, key.secret_sha256, sort_key(key.create_time)),
+            )
+
+        await self._run(op)
+
+    async def get_key(self, key_id: str) -> GatewayKey | None:
+        def op(conn: sqlite3.Connection) -> GatewayKey | None:
+            row = conn.execute("SELECT * FROM gateway_keys WHERE id = ?", (key_id,)).fetchone()
+            return None if row is None else _key_from_row(row)
+
+        return await self._read(op)
+
+    async def list_keys(self, project_id: str, instance_id: str) -> list[GatewayKey]:
+        def op(conn: sqlite3.Connection) -> list[GatewayKey]:
+            rows = conn.execute(
+                "SELECT * FROM gateway_keys WHERE project_id = ? AND instance_id = ? ORDER BY create_time, id",
+                (project_id, instance_id),
+            ).fetchall()
+            return [_key_from_row(r) for r in rows]
+
+        return await self._read(op)
+
+    async def delete_key(self, project_id: str, instance_id: str, key_id: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "DELETE FROM gateway_keys WHERE id = ? AND project_id = ? AND instance_id = ?",
+                (key_id, project_id, instance_id),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(op)
