@@ -109,7 +109,9 @@ def nginx_layout(
                 ca_file = f"clientca-{rsa_id}-{ecc_id}.crt"
                 files[ca_file] = FileSpec(b"".join(_pem(item.trusted_root_ca or "") for item in verifying), PUBLIC_MODE)
             out.append(f'    ssl_client_certificate "{directory / ca_file}";\n')
-            out.append("    ssl_verify_client on;\n")
+            out.append(
+                "    ssl_verify_client on;\n    ssl_verify_depth 4;  # a client chain may carry intermediate CAs\n"
+            )
         if server_include:
             out.append(f'    include "{server_include}";\n')
         out.append("}\n")

@@ -1,6 +1,7 @@
 """Real HAProxy (master-worker) fed by `gatewaycerts sync` from the real service, configured with the exact
 blocks of docs/gateways.md (## HAProxy): SNI handshakes see every change, RSA and ECC side by side, an unbound
-name is refused, and the service stopping leaves HAProxy serving the last certificates."""
+name is refused, mutual TLS where the binding verifies clients, and the service stopping leaves HAProxy
+serving the last certificates."""
 
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ def test_haproxy_serves_every_change_through_the_agent(tmp_path: Path):
         ecc_id = service.create_certificate("ecc_www", m.ecc_bundle(m.ecc_www), m.ecc_www.key_pem())
         service.attach(rsa_id, "www.example.com", "*.api.example.com")
         service.attach(ecc_id, "www.example.com")
+        mtls_id = service.create_certificate("mtls", m.rsa_bundle(m.mtls), m.mtls.key_pem(), m.client_root.pem)
+        service.attach(mtls_id, "mtls.example.com", verify=True)
         key_file = tmp_path / "gateway.key"
         key_file.write_text(service.gateway_key()["key"] + "\n")
         argv = doc_command(
@@ -100,6 +103,11 @@ def test_haproxy_serves_every_change_through_the_agent(tmp_path: Path):
         assert served_leaf(port, "www.example.com", "rsa") == fingerprint(m.rsa_www)
         assert served_leaf(port, "a.api.example.com") == fingerprint(m.rsa_www)
         assert served_leaf(port, "nope.example.com") is None
+        # `verify required` on the crt-list line: no answer without a client certificate of the binding's root
+        assert https_get(port, "mtls.example.com").status is None
+        assert https_get(port, "mtls.example.com", client=m.stranger).status is None
+        accepted = https_get(port, "mtls.example.com", client=m.client)
+        assert accepted.status == 200 and accepted.leaf == fingerprint(m.mtls)
         assert served_leaf(port, "a.b.api.example.com") is None
 
         service.update_certificate(rsa_id, "rsa_www", m.rsa_bundle(m.rsa_www_v2), m.rsa_www_v2.key_pem())
