@@ -125,6 +125,10 @@ def test_haproxy_serves_every_change_through_the_agent(tmp_path: Path):
         eventually_served(port, "www.example.com", fingerprint(m.rsa_www_v2))
         assert not (files / "keys" / f"{ecc_id}.pem").exists()
 
+        # SIGTERM while the long poll is held: the agent exits 0 at once; a new one finds nothing to change
+        agent.stop()
+        assert agent.proc is not None and agent.proc.returncode == 0
+        agent.start()
         kept = files_snapshot(files)
         service.stop()
         wait_until(lambda: sum("sync failed" in line for line in agent.lines()) >= 2, "the agent retries")
@@ -133,6 +137,8 @@ def test_haproxy_serves_every_change_through_the_agent(tmp_path: Path):
         eventually_served(port, "www.example.com", fingerprint(m.rsa_www_v2))
         log = "\n".join(agent.lines())
         assert "PRIVATE KEY" not in log and key_file.read_text().strip() not in log
+        agent.stop()  # SIGTERM while it waits to retry: a clean exit
+        assert agent.proc.returncode == 0
     finally:
         if agent is not None:
             agent.stop()

@@ -161,6 +161,8 @@ def test_nginx_serves_every_change_through_the_agent(tmp_path: Path):
         eventually_served(port, "x.api.example.com", fingerprint(m.specific))
         log = "\n".join(agent.lines())
         assert "PRIVATE KEY" not in log and key_file.read_text().strip() not in log
+        agent.stop()  # SIGTERM while it waits to retry: a clean exit
+        assert agent.proc.returncode == 0
     finally:
         if agent is not None:
             agent.stop()
@@ -198,6 +200,15 @@ def test_an_error_answer_never_deletes_files(tmp_path: Path):
             assert done.returncode == 1 and f"HTTP {code}" in done.stderr, done.stderr
             assert done.stderr.count("\n") == 1 and key not in done.stderr
             assert files_snapshot(files) == kept and not (tmp_path / "reloaded").exists()
+        admin = service.admin  # a management token is not a gateway credential: 403, nothing changes
+        done = once(admin)
+        assert done.returncode == 1 and "HTTP 403" in done.stderr and files_snapshot(files) == kept
+        token_file = tmp_path / "gateway.jwt"  # a gateway JWT of this instance reads the same snapshot
+        token_file.write_text(service.cli("token", "--project", "gwproj", "--role", "gateway", "--instance", INSTANCE))
+        with_token = [*base, "--token-file", str(token_file)]
+        done = subprocess.run(with_token, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert files_snapshot(files) == kept and not (tmp_path / "reloaded").exists()  # nothing new: no reload
         service.api("DELETE", f"/instances/{INSTANCE}/gateway-keys/{created['id']}", expect=204)
         done = once(created["key"])
         assert done.returncode == 1 and "HTTP 401" in done.stderr
