@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.sync_stack import (
-    INSTANCE,
     Agent,
     Material,
     Service,
@@ -81,9 +80,7 @@ def test_haproxy_serves_every_change_through_the_agent(tmp_path: Path):
         argv = doc_command(
             "HAProxy",
             {
-                "http://127.0.0.1:8080": service.base,
-                "PROJECT": "gwproj",
-                "INSTANCE": INSTANCE,
+                "http://127.0.0.1:8080/gateway/v1/demo/instances/inst-1": service.gateway_url,
                 "/etc/gatewaycerts/gateway.key": str(key_file),
                 "/var/lib/gatewaycerts/haproxy": str(files),
                 "/run/haproxy.pid": str(haproxy.pidfile),

@@ -75,9 +75,7 @@ def agent_for(tmp_path: Path, service: Service, key_file: Path, files: Path, ngi
     argv = doc_command(
         "NGINX",
         {
-            "http://127.0.0.1:8080": service.base,
-            "PROJECT": "gwproj",
-            "INSTANCE": INSTANCE,
+            "http://127.0.0.1:8080/gateway/v1/demo/instances/inst-1": service.gateway_url,
             "/etc/gatewaycerts/gateway.key": str(key_file),
             "/var/lib/gatewaycerts/nginx": str(files),
             "--nginx-listen 8443": f"--nginx-listen 127.0.0.1:{nginx.port}",
