@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +38,7 @@ KEY_ENV = "GATEWAYCERTS_GATEWAY_KEY"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FIRST_BACKOFF = 1.0
 ON_CHANGE_TIMEOUT = 120.0
+MIN_POLL_SECONDS = 1.0  # the fastest the agent asks again after an immediate 304
 # Characters that would need quoting in an nginx include or a crt-list line: refused in paths we write there.
 _UNSAFE_PATH = re.compile(r"[\s\"';{}#\[\]\\$]")
 _LISTEN = re.compile(r"(?:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?[0-9]{1,5}")
@@ -196,6 +198,13 @@ def _error_summary(raw: bytes) -> str:
     return " ".join(parts)
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the Authorization header to wherever it points: answer it as an error instead."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 def fetch(options: Options, etag: str | None) -> tuple[Bundle, str] | None:
     """One GET of the snapshot: (bundle, etag), or None on 304. Raises FetchError with a loggable message."""
     credential = options.credential()
@@ -205,8 +214,9 @@ def fetch(options: Options, etag: str | None) -> tuple[Bundle, str] | None:
         headers["If-None-Match"] = etag
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) only, checked by parse_options
     timeout = (options.wait if etag else 0) + 30
+    opener = urllib.request.build_opener(_RefuseRedirects(), urllib.request.HTTPSHandler(context=options.ssl_context))
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=options.ssl_context) as response:  # noqa: S310
+        with opener.open(request, timeout=timeout) as response:
             raw = response.read()
             new_etag = response.headers.get("ETag")
     except urllib.error.HTTPError as err:
@@ -295,24 +305,42 @@ class Agent:
         if self.options.once:
             try:
                 self.sync_once(None)
-            except (FetchError, OSError) as exc:
-                log.error("sync failed: %s; the files in %s are unchanged", _describe(exc), self.options.directory)
+            except FetchError as exc:
+                log.error("sync failed: %s; the files in %s are unchanged", exc, self.options.directory)
+                return EXIT_FAILED
+            except OSError as exc:
+                log.error("sync failed: %s", _describe(exc))
                 return EXIT_FAILED
             return EXIT_FAILED if self.reload_pending else EXIT_OK
+        log.info(
+            "syncing %s into %s (%s)%s",
+            self.options.bundle_url,
+            self.options.directory,
+            self.options.format,
+            f", on change: {self.options.on_change[0]}" if self.options.on_change else "",
+        )
         etag: str | None = None
-        failures = 0
+        failures = reload_failures = 0
         while not self.stop.is_set():
+            started = time.monotonic()
             try:
+                sent = etag
                 etag = self.sync_once(etag)
-                failures = 0
-                if self.reload_pending:  # the gateway did not take the files yet: try again soon
-                    failures += 1
-                    self.stop.wait(self.backoff(failures))
             except (FetchError, OSError) as exc:
                 failures += 1
                 delay = self.backoff(failures)
                 log.error("sync failed: %s; keeping the last files, retry in %.1f s", _describe(exc), delay)
                 self.stop.wait(delay)
+                continue
+            failures = 0
+            if self.reload_pending:  # the gateway did not take the files yet: try again, backing off
+                reload_failures += 1
+                self.stop.wait(self.backoff(reload_failures))
+                continue
+            reload_failures = 0
+            if etag == sent and time.monotonic() - started < MIN_POLL_SECONDS:
+                # a 304 at once: something between us and the service does not hold the long poll
+                self.stop.wait(MIN_POLL_SECONDS)
         return EXIT_OK
 
 

@@ -325,6 +325,12 @@ class Answerer(http.server.ThreadingHTTPServer):
             def do_GET(self) -> None:
                 outer.seen.append((self.path, dict(self.headers)))
                 status, body = outer.replies.pop(0)
+                if 300 <= status < 400 and body:
+                    self.send_response(status)
+                    self.send_header("Location", body["location"])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 raw = json.dumps(body).encode() if body is not None else b""
                 self.send_response(status)
                 if status == 200:
@@ -385,6 +391,15 @@ def test_an_error_answer_keeps_every_file_and_a_good_one_replaces_them(answerer:
     assert agent.sync_once(etag) == '"v2"'
     assert not (directory / "keys" / "r1.pem").exists() and (directory / "keys" / "r2.pem").exists()
     assert marker.exists()
+
+
+def test_a_redirect_is_an_error_and_the_credential_goes_nowhere_else(answerer: Answerer, tmp_path: Path):
+    agent = _agent(answerer, tmp_path / "hp")
+    elsewhere = f"http://127.0.0.1:{answerer.server_address[1]}/elsewhere"
+    answerer.replies = [(302, {"location": elsewhere}), (200, snapshot())]
+    with pytest.raises(FetchError, match="HTTP 302"):
+        agent.sync_once(None)
+    assert [path for path, _ in answerer.seen] == ["/gateway/v1/p/instances/i/bundle"]
 
 
 def test_a_failed_on_change_is_retried_and_once_reports_it(answerer: Answerer, tmp_path: Path):
