@@ -118,6 +118,7 @@ def test_nginx_serves_every_change_through_the_agent(tmp_path: Path):
         assert answer.leaf == fingerprint(m.ecc_www) and answer.status == 200 and "gateway ok" in answer.body
         assert served_leaf(port, "www.example.com", "rsa") == fingerprint(m.rsa_www)
         assert served_leaf(port, "WWW.Example.COM", "rsa") == fingerprint(m.rsa_www)
+        assert served_leaf(port, "www.example.com.", "rsa") == fingerprint(m.rsa_www)
         assert served_leaf(port, "a.api.example.com") == fingerprint(m.rsa_www)
         assert served_leaf(port, "a.api.example.com", "ecdsa") is None  # no ECC certificate for it
         # names bound to nothing: no certificate at all
