@@ -312,7 +312,7 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["sync"]:  # the agent beside a gateway: its own parser, none of the service's imports
+    if argv[:1] == ["sync"]:  # the agent beside a gateway: its own parser (one-line errors, exit 2)
         from gatewaycerts.agent.sync import main as sync_main
 
         return sync_main(argv[1:])
