@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
 from gatewaycerts.agent.bundle import Bundle, BundleError, parse_bundle
-from gatewaycerts.agent.files import apply_layout, prepare_directory, read_manifest
+from gatewaycerts.agent.files import apply_layout, prepare_directory, read_manifest, write_atomic
 from gatewaycerts.agent.layout import HAPROXY_CRT_LIST, NGINX_INCLUDE, Layout, haproxy_layout, nginx_layout
 
 log = logging.getLogger("gatewaycerts.sync")
@@ -38,6 +38,7 @@ KEY_ENV = "GATEWAYCERTS_GATEWAY_KEY"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FIRST_BACKOFF = 1.0
 ON_CHANGE_TIMEOUT = 120.0
+RELOAD_PENDING = ".gatewaycerts-sync.reload-pending"  # files changed, --on-change not yet done
 MIN_POLL_SECONDS = 1.0  # the fastest the agent asks again after an immediate 304
 # Characters that would need quoting in an nginx include or a crt-list line: refused in paths we write there.
 _UNSAFE_PATH = re.compile(r"[\s\"';{}#\[\]\\$]")
@@ -267,7 +268,9 @@ class Agent:
         self.options = options
         self.stop = threading.Event()
         self.fetching = False
-        self.reload_pending = False
+        # A reload owed from an earlier run (stopped or failed after writing files) is owed still.
+        self.pending_marker = options.directory / RELOAD_PENDING
+        self.reload_pending = options.on_change is not None and self.pending_marker.exists()
 
     def sync_once(self, etag: str | None) -> str | None:
         """Fetch; on a new snapshot write the files and run --on-change. Returns the ETag to send next."""
@@ -292,9 +295,13 @@ class Agent:
                     len(applied.written),
                     len(applied.removed),
                 )
-                self.reload_pending = self.options.on_change is not None
+                if self.options.on_change is not None:
+                    write_atomic(self.pending_marker, b"", 0o600)
+                    self.reload_pending = True
         if self.reload_pending and self.options.on_change:
             self.reload_pending = not run_on_change(self.options.on_change)
+            if not self.reload_pending:
+                self.pending_marker.unlink(missing_ok=True)
         return etag
 
     def backoff(self, failures: int) -> float:

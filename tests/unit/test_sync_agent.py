@@ -408,22 +408,15 @@ def test_a_failed_on_change_is_retried_and_once_reports_it(answerer: Answerer, t
     answerer.replies = [(200, snapshot(item("r1", ["a.com"])))]
     assert agent.run() == 1
     assert agent.reload_pending and (directory / "crt-list.txt").exists()
-    answerer.replies = [(304, None)]
-    agent.options = parse_options(
-        [
-            "--url",
-            agent.options.bundle_url,
-            "--dir",
-            str(directory),
-            "--format",
-            "haproxy",
-            "--on-change",
-            "true",
-        ],
-        environ={"GATEWAYCERTS_GATEWAY_KEY": "k"},
-    )
-    agent.sync_once('"v1"')
-    assert not agent.reload_pending
+    marker = directory / ".gatewaycerts-sync.reload-pending"
+    assert marker.exists()
+    # the next run (a restart) owes the gateway that reload even though no file changes any more
+    answerer.replies = [(200, snapshot(item("r1", ["a.com"])))]
+    again = _agent(answerer, directory, "--on-change", f"touch {tmp_path / 'reloaded'}")
+    assert again.reload_pending
+    again.sync_once(None)
+    assert not again.reload_pending and not marker.exists() and (tmp_path / "reloaded").exists()
+    assert not _agent(answerer, directory, "--on-change", "true").reload_pending
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap(answerer: Answerer, tmp_path: Path):
