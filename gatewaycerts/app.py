@@ -47,6 +47,7 @@ from gatewaycerts.core.certificates import CertificateService
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.delivery.keys import GatewayKeyService
 from gatewaycerts.core.delivery.service import DeliveryService
+from gatewaycerts.core.delivery.uniqueness import BindingUniqueness
 from gatewaycerts.core.expiry import ExpiryReport
 from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
@@ -273,6 +274,7 @@ def create_app(
         clock=clock,
         audit=audit,
         openssl_rsa_check=settings.rsa_key_check == "openssl",
+        uniqueness=BindingUniqueness(delivery_store, store, clock),
     )
     app[CERTIFICATE_SERVICE] = certificates
     delivery = DeliveryService(

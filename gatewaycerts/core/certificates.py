@@ -14,6 +14,7 @@ from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import retry_on_conflict
+from gatewaycerts.core.delivery.uniqueness import BindingUniqueness, binding_keys
 from gatewaycerts.core.ids import new_id
 from gatewaycerts.core.pagination import coerce_page
 from gatewaycerts.domain.errors import (
@@ -145,8 +146,10 @@ class CertificateService:
         new_id: Callable[[], str] = new_id,
         openssl_rsa_check: bool = False,
         audit: AuditLog | None = None,
+        uniqueness: BindingUniqueness | None = None,
     ) -> None:
         self._openssl_rsa_check = openssl_rsa_check
+        self._uniqueness = uniqueness
         # Writers of one record in this process take turns, so they never spend store round trips on
         # conflicts among themselves; the revision check still arbitrates between replicas.
         self._record_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -370,7 +373,18 @@ class CertificateService:
             cur = known or await self._load(project_id, cert_id)
             known = None  # a retry re-reads
             _check_revision(cur, if_match)
-            return await self._store.replace(apply(cur), expected_revision=cur.revision)
+            new = apply(cur)
+            if self._uniqueness is None:
+                return await self._store.replace(new, expected_revision=cur.revision)
+            # The bindings' keys: claimed before the bindings are stored, released after their removal is.
+            claimed = await self._uniqueness.claim(cur, new)
+            try:
+                stored = await self._store.replace(new, expected_revision=cur.revision)
+            except BaseException:
+                await self._uniqueness.release(new, claimed)
+                raise
+            await self._uniqueness.release(cur, binding_keys(cur) - binding_keys(stored))
+            return stored
 
         lock = self._record_locks.get(cert_id)
         if lock is None:

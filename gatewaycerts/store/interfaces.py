@@ -254,13 +254,16 @@ class DeliveryStore(Protocol):
     async def mark_delivered(self, project_id: str, instance_id: str, cert_id: str, revision: int) -> bool:
         """Record that this revision of the certificate reached the instance; True only for the first record."""
 
-    async def claim_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> dict[str, str]:
-        """Make `cert_id` the holder of each key (instance|name|algorithm) it does not hold yet, all or none.
-
-        Returns {key: holder} for keys another certificate holds (then none is claimed)."""
+    async def claim_binding_keys(
+        self, project_id: str, cert_id: str, keys: Sequence[str], at: datetime
+    ) -> dict[str, str]:
+        """Make `cert_id` the holder of each key (instance|name|algorithm) it does not hold yet, claimed `at`;
+        all or none. Returns {key: holder} for keys another certificate holds (then none is claimed)."""
 
     async def release_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> None:
         """Give up the keys `cert_id` holds among `keys`; keys of other holders are left alone."""
 
-    async def take_over_binding_key(self, project_id: str, key: str, stale_holder: str, cert_id: str) -> bool:
-        """Move `key` from `stale_holder` (whose record no longer binds it) to `cert_id`, if it still holds it."""
+    async def take_over_binding_key(
+        self, project_id: str, key: str, stale_holder: str, cert_id: str, claimed_before: datetime, at: datetime
+    ) -> bool:
+        """Move `key` to `cert_id` if `stale_holder` still holds it under a claim made before `claimed_before`."""

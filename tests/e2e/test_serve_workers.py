@@ -300,8 +300,8 @@ async def test_two_workers_share_the_port_and_store_a_burst_of_creates_once(
             metrics = service.metrics_dir()
             assert (
                 sorted(f.name.split("_")[0] for f in metrics.iterdir())
-                == ["counter"] * 2 + ["gauge"] * 2 + ["histogram"] * 2
-            )  # one file of each kind per worker
+                == ["counter"] * 2 + ["gauge"] * 4 + ["histogram"] * 2
+            )  # one file of each kind per worker (gauges: the livesum of in-flight, the livemax of delivery staleness)
             assert stop(service) == 0
             for pid in workers:
                 assert not exists(pid), f"worker {pid} outlived the supervisor"

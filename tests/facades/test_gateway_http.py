@@ -345,3 +345,62 @@ async def test_key_in_query_is_not_in_the_access_log(client, auth, caplog):
     assert secret not in caplog.text
     for record in caplog.records:
         assert secret not in str(record.__dict__)
+
+
+async def test_second_certificate_of_the_same_algorithm_is_refused_and_binds_nothing(client, auth, gw):
+    first, chain = _rsa_leaf(("www.example.com", "api.example.com"), slot=17)
+    second, _ = _rsa_leaf(("www.example.com", "new.example.com"), slot=18)
+    first_id = await _upload(client, auth, "cert_first", first, chain)
+    second_id = await _upload(client, auth, "cert_second", second, chain)
+    await _attach(client, auth, first_id, "www.example.com")
+    resp = await _attach(client, auth, second_id, "new.example.com", "www.example.com", status=400)
+    body = await resp.json()
+    assert body["error_code"] == "APIG.3465"
+    assert first_id in body["error_msg"] and "www.example.com" in body["error_msg"]
+    listed = await (await client.get(f"{CERTS}/{second_id}/attached-domains", headers=auth())).json()
+    assert listed["total"] == 0  # nothing bound, not even the free name
+    # On another instance the same name is free; after a detach it is free here too.
+    await _attach(client, auth, second_id, "www.example.com", instances=("gw2",))
+    await _detach(client, auth, first_id, "www.example.com")
+    await _attach(client, auth, second_id, "www.example.com", instances=("gw1", "gw2"))
+    served = await client.get(f"{GW}/caddy", params={"server_name": "www.example.com"}, headers=gw())
+    assert _leaf_of(await served.text()) == second.cert
+
+
+async def test_concurrent_same_algorithm_attaches_bind_exactly_one(client, auth):
+    chain = rsa_chain()
+    ids = []
+    for n in range(4):
+        leaf, _ = _rsa_leaf(("race.example.com",), slot=30 + n)
+        ids.append(await _upload(client, auth, f"cert_race{n}", leaf, chain))
+    body = {"domains": [{"domain": "race.example.com", "instance_ids": ["gw1"]}]}
+    answers = await asyncio.gather(
+        *(client.post(f"{CERTS}/{cert_id}/domains/attach", json=body, headers=auth()) for cert_id in ids)
+    )
+    assert sorted(r.status for r in answers) == [204, 400, 400, 400]
+    bound = 0
+    for cert_id in ids:
+        listed = await (await client.get(f"{CERTS}/{cert_id}/attached-domains", headers=auth())).json()
+        bound += listed["total"]
+    assert bound == 1
+
+
+async def test_update_to_another_algorithm_takes_the_other_slot(client, auth, gw):
+    rsa_leaf, chain = _rsa_leaf(("www.example.com",), slot=19)
+    other_rsa, _ = _rsa_leaf(("www.example.com",), slot=20)
+    ec_leaf, _ = _ec_leaf(("www.example.com",), slot=21)
+    first_id = await _upload(client, auth, "cert_first", rsa_leaf, chain)
+    second_id = await _upload(client, auth, "cert_second", ec_leaf, chain)
+    await _attach(client, auth, first_id, "www.example.com")
+    await _attach(client, auth, second_id, "www.example.com")  # RSA + ECC: both kept
+    # Replacing the ECC certificate with an RSA one would make two RSA certificates for the name: refused.
+    body = {
+        "name": "cert_second",
+        "cert_content": other_rsa.pem + chain.intermediate.pem,
+        "private_key": other_rsa.key_pem(),
+    }
+    resp = await client.put(f"{CERTS}/{second_id}", json=body, headers=auth())
+    assert resp.status == 400
+    assert (await resp.json())["error_code"] == "APIG.3465"
+    shown = await (await client.get(f"{CERTS}/{second_id}", headers=auth())).json()
+    assert shown["algorithm_type"] == "ECC"

@@ -8,6 +8,7 @@ announces (so a watcher that sees the counter move reads the write), and every u
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from bson import Binary
@@ -85,13 +86,17 @@ class MongoDeliveryStore:
     def _key_id(project_id: str, key: str) -> str:
         return f"{project_id}|{key}"
 
-    async def claim_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> dict[str, str]:
+    async def claim_binding_keys(
+        self, project_id: str, cert_id: str, keys: Sequence[str], at: datetime
+    ) -> dict[str, str]:
         inserted: list[str] = []
         taken: dict[str, str] = {}
         for key in dict.fromkeys(keys):
             doc_id = self._key_id(project_id, key)
             try:
-                await _guard(self._keys.insert_one({"_id": doc_id, "project_id": project_id, "cert_id": cert_id}))
+                await _guard(
+                    self._keys.insert_one({"_id": doc_id, "project_id": project_id, "cert_id": cert_id, "at": at})
+                )
                 inserted.append(doc_id)
             except DuplicateKeyError:
                 holder = await _guard(self._keys.find_one({"_id": doc_id}))
@@ -108,11 +113,13 @@ class MongoDeliveryStore:
         if ids:
             await _guard(self._keys.delete_many({"_id": {"$in": ids}, "cert_id": cert_id}))
 
-    async def take_over_binding_key(self, project_id: str, key: str, stale_holder: str, cert_id: str) -> bool:
+    async def take_over_binding_key(
+        self, project_id: str, key: str, stale_holder: str, cert_id: str, claimed_before: datetime, at: datetime
+    ) -> bool:
         doc_id = self._key_id(project_id, key)
-        await _guard(self._keys.delete_one({"_id": doc_id, "cert_id": stale_holder}))
+        await _guard(self._keys.delete_one({"_id": doc_id, "cert_id": stale_holder, "at": {"$lt": claimed_before}}))
         try:
-            await _guard(self._keys.insert_one({"_id": doc_id, "project_id": project_id, "cert_id": cert_id}))
+            await _guard(self._keys.insert_one({"_id": doc_id, "project_id": project_id, "cert_id": cert_id, "at": at}))
         except DuplicateKeyError:
             return False
         return True

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS binding_keys (
     project_id TEXT NOT NULL,
     key TEXT NOT NULL,
     cert_id TEXT NOT NULL,
+    at TEXT NOT NULL,
     PRIMARY KEY (project_id, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS gateway_keys (
@@ -113,7 +114,9 @@ class SqliteDeliveryStore(_Borrowing):
 
         return await self._run(op)
 
-    async def claim_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> dict[str, str]:
+    async def claim_binding_keys(
+        self, project_id: str, cert_id: str, keys: Sequence[str], at: datetime
+    ) -> dict[str, str]:
         wanted = list(dict.fromkeys(keys))
 
         def op(conn: sqlite3.Connection) -> dict[str, str]:
@@ -128,8 +131,8 @@ class SqliteDeliveryStore(_Borrowing):
                 if taken:
                     return taken
                 conn.executemany(
-                    "INSERT INTO binding_keys VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    [(project_id, key, cert_id) for key in wanted],
+                    "INSERT INTO binding_keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(project_id, key, cert_id, sort_key(at)) for key in wanted],
                 )
                 return {}
 
@@ -144,11 +147,14 @@ class SqliteDeliveryStore(_Borrowing):
 
         await self._run(op)
 
-    async def take_over_binding_key(self, project_id: str, key: str, stale_holder: str, cert_id: str) -> bool:
+    async def take_over_binding_key(
+        self, project_id: str, key: str, stale_holder: str, cert_id: str, claimed_before: datetime, at: datetime
+    ) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
-                "UPDATE binding_keys SET cert_id = ? WHERE project_id = ? AND key = ? AND cert_id = ?",
-                (cert_id, project_id, key, stale_holder),
+                "UPDATE binding_keys SET cert_id = ?, at = ? WHERE project_id = ? AND key = ? AND cert_id = ? "
+                "AND at < ?",
+                (cert_id, sort_key(at), project_id, key, stale_holder, sort_key(claimed_before)),
             )
             return cur.rowcount == 1
 
