@@ -141,3 +141,41 @@ def test_haproxy_serves_every_change_through_the_agent(tmp_path: Path):
             agent.stop()
         haproxy.stop()
         service.stop()
+
+
+def test_haproxy_starts_with_nothing_bound_and_refuses_every_name(tmp_path: Path):
+    """An instance with no bindings yet: the crt-list is empty, HAProxy still starts (strict-sni) and refuses
+    every handshake; the first binding is then served without a restart."""
+    gateway_binary("haproxy")
+    m = Material()
+    service = Service(tmp_path / "state")
+    files = tmp_path / "gatewaycerts-haproxy"
+    haproxy = HAProxy(tmp_path, files, free_port())
+    agent: Agent | None = None
+    service.start()
+    try:
+        key_file = tmp_path / "gateway.key"
+        key_file.write_text(service.gateway_key()["key"] + "\n")
+        argv = doc_command(
+            "HAProxy",
+            {
+                "http://127.0.0.1:8080/gateway/v1/demo/instances/inst-1": service.gateway_url,
+                "/etc/gatewaycerts/gateway.key": str(key_file),
+                "/var/lib/gatewaycerts/haproxy": str(files),
+                "/run/haproxy.pid": str(haproxy.pidfile),
+            },
+        )
+        agent = Agent(argv, tmp_path / "agent.log")
+        assert agent.once().returncode == 0
+        assert [ln for ln in (files / "crt-list.txt").read_text().splitlines() if not ln.startswith("#")] == []
+        haproxy.start()
+        agent.start()
+        assert served_leaf(haproxy.port, "www.example.com") is None
+        rsa_id = service.create_certificate("rsa_www", m.rsa_bundle(m.rsa_www), m.rsa_www.key_pem())
+        service.attach(rsa_id, "www.example.com")
+        eventually_served(haproxy.port, "www.example.com", fingerprint(m.rsa_www))
+    finally:
+        if agent is not None:
+            agent.stop()
+        haproxy.stop()
+        service.stop()

@@ -214,3 +214,32 @@ def test_an_error_answer_never_deletes_files(tmp_path: Path):
         assert files_snapshot(files) == kept
     finally:
         service.stop()
+
+
+def test_nginx_starts_with_nothing_bound_and_refuses_every_name(tmp_path: Path):
+    """An instance with no bindings yet: the include holds only the refusing default server, NGINX starts, and
+    the first binding is then served without a restart."""
+    gateway_binary("nginx")
+    m = Material()
+    service = Service(tmp_path / "state")
+    files = tmp_path / "gatewaycerts-nginx"
+    nginx = Nginx(tmp_path, files, free_port())
+    agent: Agent | None = None
+    service.start()
+    try:
+        key_file = tmp_path / "gateway.key"
+        key_file.write_text(service.gateway_key()["key"] + "\n")
+        agent = agent_for(tmp_path, service, key_file, files, nginx)
+        assert agent.once().returncode == 0
+        assert (files / "gatewaycerts.conf").read_text().count("server {") == 1
+        nginx.start()
+        agent.start()
+        assert served_leaf(nginx.port, "www.example.com") is None
+        rsa_id = service.create_certificate("rsa_www", m.rsa_bundle(m.rsa_www), m.rsa_www.key_pem())
+        service.attach(rsa_id, "www.example.com")
+        eventually_served(nginx.port, "www.example.com", fingerprint(m.rsa_www))
+    finally:
+        if agent is not None:
+            agent.stop()
+        nginx.stop()
+        service.stop()
