@@ -163,6 +163,8 @@ def parse_options(argv: Sequence[str], environ: dict[str, str] | None = None) ->
         if not _LISTEN.fullmatch(address) or not 1 <= int(address.rsplit(":", 1)[-1]) <= 65535:
             _usage(f"--nginx-listen {address!r} is not [HOST:]PORT")
     include = args.nginx_server_include
+    if include:  # NGINX would read a relative path against its own prefix, not our working directory
+        include = str(Path(include).absolute())
     if include is not None and (not include or _UNSAFE_PATH.search(include)):
         _usage("--nginx-server-include must be a path without spaces, quotes or any of ; { } # [ ] \\ $")
     context = None
