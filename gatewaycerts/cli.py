@@ -156,12 +156,15 @@ def _serve_workers(settings: Settings, workers: int) -> int:
 
 
 async def _ensure_schemas(settings: Settings) -> None:
-    from gatewaycerts.app import build_stores
+    from gatewaycerts.app import build_delivery_stores, build_stores
 
     stores = build_stores(settings)
     try:
         for store in stores:
             await store.ensure_schema()
+        for store in build_delivery_stores(stores.certificates):  # after the certificates (SQLite triggers)
+            await store.ensure_schema()
+            await store.close()
     finally:
         # the certificate store owns a shared MongoDB client: close it last
         for store in reversed(stores):

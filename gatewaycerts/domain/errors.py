@@ -148,6 +148,10 @@ class StoreUnavailableError(DomainError):
     """The store cannot be reached."""
 
 
+class KeyUnavailableError(StoreUnavailableError):
+    """A stored private key cannot be decrypted with the configured key-encryption keys (answered 503)."""
+
+
 # --- private CA engine ---------------------------------------------------------------------------
 
 

@@ -251,6 +251,13 @@ class DeliveryStore(Protocol):
     async def change_counters(self, project_ids: Sequence[str]) -> dict[str, int]:
         """The change counter of each project (a project never changed is left out)."""
 
+    async def changed_certificates(self, project_id: str, after: int, latest: int) -> list[str] | None:
+        """The ids of the certificates changed while the project's counter moved from `after` to `latest`
+        (or beyond); None when the store cannot say (no log, or it was trimmed): reload the project."""
+
+    async def certificates(self, project_id: str, cert_ids: Sequence[str]) -> list[Certificate]:
+        """These certificates of the project, complete; ids that do not exist (any more) are left out."""
+
     async def mark_delivered(self, project_id: str, instance_id: str, cert_id: str, revision: int) -> bool:
         """Record that this revision of the certificate reached the instance; True only for the first record."""
 

@@ -14,7 +14,7 @@ from tests.e2e.test_cli_serve import _cli, dev_env
 from tests.e2e.test_orders_processes import Service
 from tests.mongo_server import free_port
 
-DOCS = ("apic", "ccm", "notary", "barbican", "audit")
+DOCS = ("apic", "ccm", "notary", "barbican", "audit", "gateway")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 

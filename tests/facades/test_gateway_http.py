@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from cryptography import x509
@@ -404,3 +405,114 @@ async def test_update_to_another_algorithm_takes_the_other_slot(client, auth, gw
     assert (await resp.json())["error_code"] == "APIG.3465"
     shown = await (await client.get(f"{CERTS}/{second_id}", headers=auth())).json()
     assert shown["algorithm_type"] == "ECC"
+
+
+async def test_unicode_server_name_matches_its_a_label_binding(client, auth, gw):
+    leaf, chain = _rsa_leaf(("xn--bcher-kva.example.com",), slot=22)
+    cert_id = await _upload(client, auth, "cert_idna", leaf, chain)
+    await _attach(client, auth, cert_id, "XN--BCHER-KVA.example.com")
+    for name in ("bücher.example.com", "BÜCHER.Example.COM.", "xn--bcher-kva.example.com"):
+        resp = await client.get(f"{GW}/caddy", params={"server_name": name}, headers=gw())
+        assert resp.status == 200, (name, await resp.text())
+        assert _leaf_of(await resp.text()) == leaf.cert
+
+
+async def test_ip_address_bindings_serve_ip_literals_and_clients_without_sni(client, auth, gw):
+    chain = rsa_chain()
+    leaf = issue(
+        CertSpec(cn="192.0.2.10", dns=(), ips=("192.0.2.10", "2001:db8::1")), rsa_key(2048, 23), chain.intermediate
+    )
+    cert_id = await _upload(client, auth, "cert_ip", leaf, chain)
+    await _attach(client, auth, cert_id, "192.0.2.10", "2001:DB8:0::1")
+    for params in (
+        {"server_name": "192.0.2.10"},
+        {"server_name": "", "local_ip": "192.0.2.10"},
+        {"local_ip": "2001:db8:0:0::1"},
+    ):
+        resp = await client.get(f"{GW}/caddy", params=params, headers=gw())
+        assert resp.status == 200, (params, await resp.text())
+        assert _leaf_of(await resp.text()) == leaf.cert
+    resp = await client.get(f"{GW}/caddy", params={"local_ip": "192.0.2.11"}, headers=gw())
+    assert resp.status == 404
+    resp = await client.get(f"{GW}/caddy", headers=gw())
+    assert resp.status == 400
+    assert (await resp.json())["error_code"] == "APIG.2001"
+
+
+async def test_first_delivery_of_each_revision_is_audited_once(client, auth, gw):
+    leaf, chain = _rsa_leaf(("www.example.com",), slot=24)
+    cert_id = await _upload(client, auth, "cert_one", leaf, chain)
+    await _attach(client, auth, cert_id, "www.example.com")
+    for _ in range(3):
+        assert (await client.get(f"{GW}/caddy", params={"server_name": "www.example.com"}, headers=gw())).status == 200
+    assert (await client.get(f"{GW}/bundle", headers=gw())).status == 200
+
+    async def deliveries():
+        resp = await client.get("/v3/p1/traces", params={"trace_name": "gateway.certificate.deliver"}, headers=auth())
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["traces"]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (events := await deliveries()):
+        assert asyncio.get_running_loop().time() < deadline, "no delivery on the audit trail"
+        await asyncio.sleep(0.05)
+    assert len(events) == 1
+    assert "BEGIN" not in json.dumps(events)
+
+
+async def test_thousands_of_held_polls_cost_no_task_of_their_own_and_all_wake(client, auth, gw):
+    from gatewaycerts.appkeys import DELIVERY_SERVICE
+    from gatewaycerts.domain.models import Principal, Role
+
+    leaf, chain = _rsa_leaf(("www.example.com", "api.example.com"), slot=25)
+    cert_id = await _upload(client, auth, "cert_one", leaf, chain)
+    await _attach(client, auth, cert_id, "www.example.com")
+    service = client.app[DELIVERY_SERVICE]
+    principal = Principal("gw", frozenset({"p1"}), frozenset({Role.GATEWAY}), frozenset({"gw1"}))
+    version = (await service.bundle(principal, "p1", "gw1")).version
+    before = asyncio.all_tasks()
+    polls = [
+        asyncio.ensure_future(service.bundle(principal, "p1", "gw1", if_none_match=version, wait=60))
+        for _ in range(2000)
+    ]
+    await asyncio.sleep(0)  # each poll runs to its wait
+    assert not any(p.done() for p in polls)
+    others = asyncio.all_tasks() - before - set(polls)
+    assert len(others) < 10, others  # a few of the service's own (audit marks), nothing per poll
+    # Other requests are answered meanwhile.
+    resp = await client.get(f"{GW}/caddy", params={"server_name": "www.example.com"}, headers=gw())
+    assert resp.status == 200
+    await _attach(client, auth, cert_id, "api.example.com")
+    answers = await asyncio.wait_for(asyncio.gather(*polls), timeout=30)
+    assert {a.version for a in answers} != {version}
+    assert all(a.items is not None and a.items[0]["domains"] == ["api.example.com", "www.example.com"] for a in answers)
+
+
+async def test_a_key_stored_as_pkcs1_is_delivered_as_pkcs8_and_an_undecryptable_one_is_503(client, auth, gw, store):
+    from dataclasses import replace
+
+    from gatewaycerts.appkeys import CERTIFICATE_SERVICE
+    from gatewaycerts.core.certificates import apic_key_context
+
+    leaf, chain = _rsa_leaf(("www.example.com",), slot=26)
+    cert_id = await _upload(client, auth, "cert_one", leaf, chain)
+    await _attach(client, auth, cert_id, "www.example.com")
+    vault = client.app[CERTIFICATE_SERVICE]._vault  # the service's own vault: records as an older writer left them
+    stored = await store.get("p1", cert_id)
+    pkcs1 = leaf.key_pem("traditional").encode()
+    assert pkcs1.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    envelope = vault.encrypt(pkcs1, context=apic_key_context("p1", cert_id))
+    stored = await store.replace(replace(stored, encrypted_private_key=envelope), expected_revision=stored.revision)
+    client.app[CERTIFICATE_SERVICE].on_change("p1", cert_id, stored)
+    text = await (await client.get(f"{GW}/caddy", params={"server_name": "www.example.com"}, headers=gw())).text()
+    assert "-----BEGIN PRIVATE KEY-----" in text and "RSA PRIVATE KEY" not in text
+    key = serialization.load_pem_private_key(text[text.index("-----BEGIN PRIVATE KEY-----") :].encode(), None)
+    assert key.public_key().public_numbers() == leaf.cert.public_key().public_numbers()
+
+    foreign = vault.encrypt(pkcs1, context=apic_key_context("p1", "another-record"))  # does not open here
+    stored = await store.replace(replace(stored, encrypted_private_key=foreign), expected_revision=stored.revision)
+    client.app[CERTIFICATE_SERVICE].on_change("p1", cert_id, stored)
+    resp = await client.get(f"{GW}/caddy", params={"server_name": "www.example.com"}, headers=gw())
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["error_code"] == "APIG.9999" and "BEGIN" not in json.dumps(body)

@@ -40,7 +40,7 @@ def envelope_ok(dialect: str, status: int, data: object) -> bool:
 
 
 def dialect_of(path: str) -> str:
-    if path.startswith("/v2/"):
+    if path.startswith(("/v2/", "/gateway/")):  # the delivery routes speak the APIG envelope too
         return "apic"
     if path.startswith("/api/v1/"):
         return "notary"
@@ -242,3 +242,49 @@ async def test_hostile_bodies_and_queries_in_every_dialect(svc, auth):
     ):
         await expect_refused(svc, "GET", path, auth(), label=path)
     assert await counts(svc, auth()) == before
+
+
+async def test_hostile_delivery_requests(svc, auth, token, settings):
+    """Server names, waits and credentials a gateway (or someone pretending to be one) may send."""
+    from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
+
+    dev_key = load_or_create_dev_key(settings.state_dir)
+    jwt = mint_token(dev_key, subject="gw", projects=["p1"], roles=["gateway"], ttl=600, instances=["gw1"])
+    gw = {"Authorization": f"Bearer {jwt}"}
+    base = "/gateway/v1/p1/instances/gw1"
+    cases = {
+        "overlong server_name": ("a." * 130 + "com", 400),
+        "label over 63": ("x" * 64 + ".example.com", 400),
+        "space in name": ("ex ample.com", 400),
+        "NUL in name": ("example.com\x00", 400),
+        "bare star": ("*", 400),
+        "wildcard as server_name": ("*.example.com", 400),
+        "bad IDNA": ("\udcff.example.com", 400),
+        "empty": ("", 400),
+        "IP literal, nothing bound": ("192.0.2.7", 404),
+        "bracketed IPv6": ("[::1]", 400),
+        "unicode dots only": ("\u3002\u3002", 400),
+    }
+    for label, (name, status) in cases.items():
+        got = await expect_refused(svc, "GET", f"{base}/caddy", gw, label=label, params={"server_name": name})
+        assert got == status, (label, got)
+    for label, wait in (("wait abc", "abc"), ("wait nan", "nan"), ("wait inf-ish", "1" * 2000)):
+        assert await expect_refused(svc, "GET", f"{base}/bundle", gw, label=label, params={"wait": wait}) == 400
+    for wait in ("-1", "1e9", "-1e309"):  # clamped: no If-None-Match, so answered at once
+        assert (await svc.get(f"{base}/bundle", params={"wait": wait}, headers=gw)).status == 200, wait
+    other_project = mint_token(dev_key, subject="gw", projects=["p2"], roles=["gateway"], ttl=600, instances=["gw1"])
+    credentials = {
+        "another project's gateway token": ({"Authorization": f"Bearer {other_project}"}, {}, 403),
+        "another instance": (gw, {}, 403),
+        "a management token": (auth(), {}, 403),
+        "garbage gateway key": ({"X-Auth-Token": "gk_" + "A" * 8000}, {}, 401),
+        "gateway key of no one": ({}, {"key": "gk_" + "0" * 32 + "_" + "A" * 43}, 401),
+        "a JWT in the key parameter": ({}, {"key": jwt}, 401),
+        "operator-shaped key": ({}, {"key[$ne]": "x"}, 401),
+    }
+    for label, (headers, params, status) in credentials.items():
+        path = f"/gateway/v1/p1/instances/{'gw2' if label == 'another instance' else 'gw1'}/bundle"
+        got = await expect_refused(svc, "GET", path, headers, label=label, params=params)
+        assert got == status, (label, got)
+    for path in ("/gateway/v1/p1/instances/..%2Fgw1/bundle", "/gateway/v1/p1/instances/gw1/..%2F..%2Fbundle"):
+        await expect_refused(svc, "GET", path, gw, label=path)

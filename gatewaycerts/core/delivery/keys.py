@@ -22,7 +22,12 @@ from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.delivery.service import DeliveryService
 from gatewaycerts.core.ids import new_id
 from gatewaycerts.domain.delivery import GatewayKey
-from gatewaycerts.domain.errors import AuthenticationError, GatewayKeyNotFoundError, QuotaExceededError
+from gatewaycerts.domain.errors import (
+    AuthenticationError,
+    GatewayKeyNotFoundError,
+    QuotaExceededError,
+    StoreUnavailableError,
+)
 from gatewaycerts.domain.models import Action, Principal, Role
 from gatewaycerts.store.interfaces import GatewayKeyStore
 
@@ -118,9 +123,18 @@ class GatewayKeyService:
         if cached is not None and cached[1] > now:
             key = cached[0]
         else:
-            key = await self._load(key_id)
-            if key is None:
+            try:
+                found = await self._load(key_id)
+            except StoreUnavailableError:
+                if cached is None:
+                    raise
+                # The store is down: the key as last verified stands, as the certificates do (a revocation
+                # made meanwhile could not have been stored either).
+                found = cached[0]
+            if found is None:
+                self._cache.pop(key_id, None)
                 raise AuthenticationError(_INVALID)
+            key = found
             self._cache[key_id] = (key, now + CACHE_SECONDS)
         if not hmac.compare_digest(_digest(secret), key.secret_sha256):
             raise AuthenticationError(_INVALID)
@@ -132,7 +146,6 @@ class GatewayKeyService:
         )
 
     async def _load(self, key_id: str) -> GatewayKey | None:
-        self._cache.pop(key_id, None)
         key = await self._store.get_key(key_id)
         if key is not None:
             # Followed from before the read: a revocation after it moves the counter the watcher compares.

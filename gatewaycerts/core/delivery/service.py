@@ -31,12 +31,14 @@ from gatewaycerts.core.delivery.rules import (
     parse_signature_schemes,
 )
 from gatewaycerts.domain.errors import (
-    InvalidInputError,
+    KeyUnavailableError,
+    MissingParameterError,
     NoCertificateForNameError,
     StoreUnavailableError,
 )
 from gatewaycerts.domain.models import AlgorithmType, Certificate, Principal
-from gatewaycerts.keyvault import KeyVault
+from gatewaycerts.keyvault import KeyVault, KeyVaultError
+from gatewaycerts.pki.keys import load_private_key, private_key_to_pkcs8_pem
 from gatewaycerts.store.interfaces import DeliveryStore
 
 log = logging.getLogger("gatewaycerts.delivery")
@@ -78,7 +80,8 @@ class _Project:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     views: dict[str, InstanceView] = field(default_factory=dict)
     gen: int = 0  # local changes applied; a reload that raced one is dropped and redone
-    dirty: bool = False
+    dirty: bool = False  # read the store again at the next turn, even if the counter did not move
+    full_reload: bool = False  # ... all of the project, not just what the change log names
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,9 @@ class DeliveryService:
             future.set_exception(failure)
             future.exception()  # waiters may be none: the failure is theirs to see, not the loop's to log
             del self._loading[project_id]
-            if isinstance(exc, Exception) and not isinstance(exc, StoreUnavailableError):
+            if not isinstance(exc, Exception):
+                raise  # this request was cancelled (its client left): the waiters got the failure above
+            if not isinstance(exc, StoreUnavailableError):
                 log.exception("loading the delivery state of a project failed")
             raise failure from None
         counter = counters.get(project_id, 0)
@@ -270,18 +275,34 @@ class DeliveryService:
             self._on_stale(float(self.stale_seconds()))
 
     async def _reload(self, project_id: str, project: _Project, counter: int) -> None:
+        """Bring the project to `counter`: the certificates the store's change log names, or (no log, or
+        this process is too far behind) every bound certificate of the project."""
         gen = project.gen
         try:
-            certs = await self._store.bound_certificates(project_id)
+            changed = (
+                None
+                if project.full_reload
+                else await self._store.changed_certificates(project_id, project.counter, counter)
+            )
+            if changed is None:
+                fresh = {c.id: c for c in await self._store.bound_certificates(project_id)}
+            else:
+                fresh = dict(project.certs)
+                found = {c.id: c for c in await self._store.certificates(project_id, changed)}
+                for cert_id in changed:
+                    cert = found.get(cert_id)
+                    if cert is not None and cert.bindings:
+                        fresh[cert_id] = cert
+                    else:
+                        fresh.pop(cert_id, None)
         except StoreUnavailableError:
             project.dirty = True
             raise
         if project.gen != gen:
             project.dirty = True  # a local write landed meanwhile: this read may predate it; read again
             return
-        project.dirty = False
+        project.dirty = project.full_reload = False
         project.counter = counter
-        fresh = {c.id: c for c in certs}
         if {k: c.revision for k, c in fresh.items()} != {k: c.revision for k, c in project.certs.items()}:
             project.certs = fresh
             self._changed(project)
@@ -307,14 +328,19 @@ class DeliveryService:
     # -- deliveries -------------------------------------------------------------------------------
 
     def _key_pem(self, cert: Certificate) -> bytes:
-        pem = self._vault.decrypt(cert.encrypted_private_key, context=_key_context(cert.project_id, cert.id))
+        try:
+            pem = self._vault.decrypt(cert.encrypted_private_key, context=_key_context(cert.project_id, cert.id))
+        except KeyVaultError:
+            # Re-wrapped under a KEK this process lacks, or a record changed under us: read it again.
+            project = self._projects.get(cert.project_id)
+            if project is not None:
+                project.dirty = project.full_reload = True
+            log.error("the key of certificate %s does not decrypt with the configured KEKs", cert.id)
+            raise KeyUnavailableError("the certificate's key cannot be decrypted right now; retry") from None
         if not pem.lstrip().startswith(PEM_KEY_HEADER):
-            # Every upload stores PKCS#8 (pki.bundle); anything else would be a record from elsewhere.
-            from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-            from gatewaycerts.pki.keys import private_key_to_pkcs8_pem
-
-            pem = private_key_to_pkcs8_pem(load_pem_private_key(pem, password=None))
+            # Every upload stores PKCS#8 (pki.bundle), so no key is parsed per delivery; a record stored
+            # otherwise (PKCS#1/SEC1) is converted, at the cost of one key load.
+            pem = private_key_to_pkcs8_pem(load_private_key(pem.decode()))
         return pem
 
     def _first_delivery(self, principal: Principal, project_id: str, instance_id: str, cert: Certificate) -> None:
@@ -362,7 +388,9 @@ class DeliveryService:
         authorize_delivery(principal, project_id, instance_id)
         raw = server_name or local_ip  # a client that connected by IP sends no server name
         if not raw:
-            raise InvalidInputError("the parameter must be specified, parameterName:server_name", field="server_name")
+            raise MissingParameterError(
+                "the parameter must be specified, parameterName:server_name", field="server_name"
+            )
         name = normalise_server_name(raw)
         project = await self._project(project_id)
         view = self._view(project, instance_id)

@@ -42,7 +42,7 @@ from gatewaycerts.store.codec import (
     utc,
 )
 from gatewaycerts.store.mongo.claims import RevisionClaims
-from gatewaycerts.store.mongo.delivery import CHANGES, bump_change
+from gatewaycerts.store.mongo.delivery import ChangeLog
 from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 from gatewaycerts.store.mongo.expiry import count_expiring
 
@@ -78,7 +78,7 @@ class MongoCertificateStore(MongoEnvelopes):
         self._coll = client[database]["certificates"]
         self._claims = client[database]["certificate_revisions"]
         self._canaries = client[database]["kek_canaries"]
-        self._changes = client[database][CHANGES]
+        self._changes = ChangeLog(client[database])
         self._envelope_collections = (
             EnvelopeCollection(EnvelopeKind.APIC_CERTIFICATE, self._coll, "private_key", RevisionClaims(self._claims)),
         )
@@ -159,13 +159,13 @@ class MongoCertificateStore(MongoEnvelopes):
         except DuplicateKeyError:
             raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
         if cert.bindings:
-            await self._announce(cert.project_id)
+            await self._announce(cert.project_id, cert.id)
 
-    async def _announce(self, project_id: str) -> None:
+    async def _announce(self, project_id: str, cert_id: str) -> None:
         """Tell delivery watchers (every replica's) that the project's bound certificates changed. The write
         has happened: a failure here is logged, not raised (the next change of the project announces both)."""
         try:
-            await bump_change(self._changes, project_id)
+            await self._changes.record(project_id, cert_id)
         except StoreUnavailableError:
             log.warning("delivery change of project %s not announced: the database is unavailable", project_id)
 
@@ -348,7 +348,7 @@ class MongoCertificateStore(MongoEnvelopes):
                 raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
             raise
         await self._release(cert.id, expected_revision)
-        await self._announce(cert.project_id)
+        await self._announce(cert.project_id, cert.id)
         return stored
 
     @staticmethod

@@ -13,7 +13,6 @@ from typing import Any
 
 from bson import Binary
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from gatewaycerts.domain.delivery import GatewayKey
@@ -34,14 +33,56 @@ async def _guard(awaitable: Any) -> Any:
         raise StoreUnavailableError("the database is unavailable") from exc
 
 
-async def bump_change(changes: AsyncCollection, project_id: str) -> None:
-    """Move the project's delivery change counter (after the write it announces)."""
-    for _ in range(3):  # two first upserts of one project race to insert: the loser increments
-        try:
-            await _guard(changes.update_one({"_id": project_id}, {"$inc": {"n": 1}}, upsert=True))
-            return
-        except DuplicateKeyError:
-            continue
+LOG = "delivery_change_log"
+KEEP = 1000  # change-log entries kept per project; a reader further behind reloads the whole project
+
+
+class ChangeLog:
+    """The per-project change log: entries `{_id: "<project>|<seq>", cert_id}` with contiguous sequence
+    numbers, each claimed by a unique `_id` insert (so concurrent writers of one project never share a
+    number and leave no hole), and the counter document `{_id: project, n}` that says the latest number.
+
+    Everything a reader needs is an `_id` lookup, the one query FerretDB v1 answers from its index: a
+    watcher walks a project's new entries and reloads only the certificates they name. The counter is
+    a hint raised with `$max` after the entry exists, so it never names an entry that is missing.
+    """
+
+    def __init__(self, db: Any) -> None:
+        self.counters = db[CHANGES]
+        self.entries = db[LOG]
+
+    async def record(self, project_id: str, cert_id: str | None) -> None:
+        """Announce a change (after the write it announces): of the certificate `cert_id`, or (None) of
+        something else delivery depends on, such as the project's gateway keys."""
+        doc = await _guard(self.counters.find_one({"_id": project_id}, {"n": 1}))
+        seq = int(doc["n"]) if doc else 0
+        while True:
+            seq += 1
+            try:
+                await _guard(self.entries.insert_one({"_id": f"{project_id}|{seq}", "cert_id": cert_id}))
+                break
+            except DuplicateKeyError:
+                continue  # another writer took that number: the next one
+        for _ in range(3):  # two first upserts of one project race to insert: the loser updates
+            try:
+                await _guard(self.counters.update_one({"_id": project_id}, {"$max": {"n": seq}}, upsert=True))
+                break
+            except DuplicateKeyError:
+                continue
+        if seq > KEEP:
+            await _guard(self.entries.delete_one({"_id": f"{project_id}|{seq - KEEP}"}))
+
+    async def since(self, project_id: str, after: int, latest: int) -> list[str | None] | None:
+        """What entries after+1..latest (and any written since) name, oldest first; None when one of them is
+        gone (trimmed): the reader reloads the project instead."""
+        out: list[str | None] = []
+        seq = after
+        while True:
+            doc = await _guard(self.entries.find_one({"_id": f"{project_id}|{seq + 1}"}))
+            if doc is None:
+                return out if seq >= latest else None
+            out.append(doc.get("cert_id"))
+            seq += 1
 
 
 class MongoDeliveryStore:
@@ -50,7 +91,7 @@ class MongoDeliveryStore:
         self._client = client
         self._owns_client = owns_client
         self._certificates = db["certificates"]
-        self._changes = db[CHANGES]
+        self._log = ChangeLog(db)
         self._marks = db["delivery_marks"]
         self._keys = db["binding_keys"]
 
@@ -71,9 +112,19 @@ class MongoDeliveryStore:
         ids = list(project_ids)
         out: dict[str, int] = {}
         for start in range(0, len(ids), _CHUNK):
-            docs = await _guard(self._changes.find({"_id": {"$in": ids[start : start + _CHUNK]}}).to_list(length=None))
+            docs = await _guard(
+                self._log.counters.find({"_id": {"$in": ids[start : start + _CHUNK]}}).to_list(length=None)
+            )
             out.update((d["_id"], int(d["n"])) for d in docs)
         return out
+
+    async def changed_certificates(self, project_id: str, after: int, latest: int) -> list[str] | None:
+        names = await self._log.since(project_id, after, latest)
+        return None if names is None else [n for n in dict.fromkeys(names) if n]
+
+    async def certificates(self, project_id: str, cert_ids: Sequence[str]) -> list[Certificate]:
+        docs = [await _guard(self._certificates.find_one({"_id": cert_id})) for cert_id in dict.fromkeys(cert_ids)]
+        return [certificate_from_doc(d) for d in docs if d is not None and d.get("project_id") == project_id]
 
     async def mark_delivered(self, project_id: str, instance_id: str, cert_id: str, revision: int) -> bool:
         try:
@@ -141,7 +192,7 @@ class MongoGatewayKeyStore:
         self._client = client
         self._owns_client = owns_client
         self._coll = db["gateway_keys"]
-        self._changes = db[CHANGES]
+        self._log = ChangeLog(db)
 
     async def ensure_schema(self) -> None:
         await _guard(
@@ -167,7 +218,7 @@ class MongoGatewayKeyStore:
                 }
             )
         )
-        await bump_change(self._changes, key.project_id)
+        await self._log.record(key.project_id, None)
 
     async def get_key(self, key_id: str) -> GatewayKey | None:
         doc = await _guard(self._coll.find_one({"_id": key_id}))
@@ -187,5 +238,5 @@ class MongoGatewayKeyStore:
         )
         if not result.deleted_count:
             return False
-        await bump_change(self._changes, project_id)
+        await self._log.record(project_id, None)
         return True

@@ -104,6 +104,25 @@ class SqliteDeliveryStore(_Borrowing):
 
         return await self._read(op)
 
+    async def changed_certificates(self, project_id: str, after: int, latest: int) -> list[str] | None:
+        return None  # no log: reading the project's bound certificates is one indexed query here
+
+    async def certificates(self, project_id: str, cert_ids: Sequence[str]) -> list[Certificate]:
+        ids = list(dict.fromkeys(cert_ids))
+
+        def op(conn: sqlite3.Connection) -> list[Certificate]:
+            out = []
+            for cert_id in ids:
+                row = conn.execute(
+                    "SELECT summary, heavy, private_key FROM certificates WHERE id = ? AND project_id = ?",
+                    (cert_id, project_id),
+                ).fetchone()
+                if row is not None:
+                    out.append(SqliteCertificateStore._from_row(*row))
+            return out
+
+        return await self._read(op)
+
     async def mark_delivered(self, project_id: str, instance_id: str, cert_id: str, revision: int) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
