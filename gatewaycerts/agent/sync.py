@@ -39,7 +39,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FIRST_BACKOFF = 1.0
 ON_CHANGE_TIMEOUT = 120.0
 RELOAD_PENDING = ".gatewaycerts-sync.reload-pending"  # files changed, --on-change not yet done
-MIN_POLL_SECONDS = 1.0  # the fastest the agent asks again after an immediate 304
+MIN_POLL_SECONDS = 1.0
+STALE_HEADER = (
+    "X-Gateway-Stale-Seconds"  # docs/api/gateway.md  # the fastest the agent asks again after an immediate 304
+)
 # Characters that would need quoting in an nginx include or a crt-list line: refused in paths we write there.
 _UNSAFE_PATH = re.compile(r"[\s\"';{}#\[\]\\$]")
 _LISTEN = re.compile(r"(?:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?[0-9]{1,5}")
@@ -201,6 +204,13 @@ def _error_summary(raw: bytes) -> str:
     return " ".join(parts)
 
 
+def _note_staleness(headers: object) -> None:
+    """The service answers from memory while its store is down, and says how old that state is."""
+    stale = getattr(headers, "get", lambda _: None)(STALE_HEADER)
+    if stale:
+        log.warning("the service answers from a state %s s old (its store is unreachable)", str(stale)[:20])
+
+
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect would carry the Authorization header to wherever it points: answer it as an error instead."""
 
@@ -222,8 +232,10 @@ def fetch(options: Options, etag: str | None) -> tuple[Bundle, str] | None:
         with opener.open(request, timeout=timeout) as response:
             raw = response.read()
             new_etag = response.headers.get("ETag")
+            _note_staleness(response.headers)
     except urllib.error.HTTPError as err:
         if err.code == 304:
+            _note_staleness(err.headers)
             return None
         body = err.read(4096)
         detail = _error_summary(body)

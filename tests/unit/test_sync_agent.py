@@ -319,6 +319,7 @@ class Answerer(http.server.ThreadingHTTPServer):
     def __init__(self) -> None:
         self.replies: list[tuple[int, dict | None]] = []
         self.seen: list[tuple[str, dict]] = []
+        self.stale = ""
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -335,6 +336,8 @@ class Answerer(http.server.ThreadingHTTPServer):
                 self.send_response(status)
                 if status == 200:
                     self.send_header("ETag", f'"{body["version"]}"')
+                if outer.stale:
+                    self.send_header("X-Gateway-Stale-Seconds", outer.stale)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
@@ -391,6 +394,19 @@ def test_an_error_answer_keeps_every_file_and_a_good_one_replaces_them(answerer:
     assert agent.sync_once(etag) == '"v2"'
     assert not (directory / "keys" / "r1.pem").exists() and (directory / "keys" / "r2.pem").exists()
     assert marker.exists()
+
+
+def test_a_stale_answer_is_used_and_logged(answerer: Answerer, tmp_path: Path, caplog):
+    agent = _agent(answerer, tmp_path / "hp")
+    answerer.stale = "42"
+    answerer.replies = [(200, snapshot(item("r1", ["a.com"]))), (304, None)]
+    with caplog.at_level("WARNING", logger="gatewaycerts.sync"):
+        etag = agent.sync_once(None)
+        assert (tmp_path / "hp" / "keys" / "r1.pem").exists()
+        agent.sync_once(etag)
+    assert [r.getMessage() for r in caplog.records].count(
+        "the service answers from a state 42 s old (its store is unreachable)"
+    ) == 2
 
 
 def test_a_redirect_is_an_error_and_the_credential_goes_nowhere_else(answerer: Answerer, tmp_path: Path):
