@@ -13,6 +13,12 @@ MAX_SERVER_NAME = 253
 # TLS SignatureScheme code points of ECDSA (RFC 8446 §4.2.3): ecdsa_secp256r1_sha256, _secp384r1_sha384,
 # _secp521r1_sha512, and the TLS 1.2 ecdsa_sha1 pair (0x0203).
 ECDSA_SCHEMES = frozenset({0x0403, 0x0503, 0x0603, 0x0203})
+# TLS 1.2 cipher suites are bound to the certificate's key type: the ECDHE_ECDSA ones (RFC 8422, 7905, 7251,
+# 5289) need an ECDSA certificate. TLS 1.3 suites (0x13xx) are not (the signature schemes decide there).
+ECDSA_SUITES = frozenset(
+    {0xC02B, 0xC02C, 0xCCA9, 0xC023, 0xC024, 0xC009, 0xC00A, 0xC0AC, 0xC0AD, 0xC0AE, 0xC0AF, 0xC072, 0xC073, 0xC086}
+    | {0xC087, 0xC007, 0xC008, 0xC006}
+)
 
 
 def bindings_for(cert: Certificate, instance_id: str) -> list[DomainBinding]:
@@ -85,7 +91,8 @@ def candidate_names(name: str) -> tuple[str, ...]:
 
 
 def parse_signature_schemes(value: str | None) -> frozenset[int] | None:
-    """Caddy's `signature_schemes` (hex code points, comma separated) as integers; None when absent.
+    """Caddy's `signature_schemes` or `cipher_suites` (hex code points, comma separated) as integers; None
+    when absent.
 
     Entries that are not hex numbers are ignored (a client's list is advice, not input to refuse)."""
     if not value:
@@ -101,15 +108,21 @@ def parse_signature_schemes(value: str | None) -> frozenset[int] | None:
     return frozenset(out)
 
 
-def prefers_ecc(schemes: frozenset[int] | None) -> bool:
+def prefers_ecc(schemes: frozenset[int] | None, suites: frozenset[int] | None = None) -> bool:
     """ECC when the client offers an ECDSA scheme; a client that said nothing gets ECC too (every current
-    TLS stack does ECDSA), but RSA whenever it listed schemes without ECDSA."""
+    TLS stack does ECDSA), but RSA whenever it listed schemes without ECDSA. Also RSA when the client listed
+    cipher suites none of which can use an ECDSA certificate (a TLS 1.2-only client with only ECDHE_RSA suites
+    still lists ECDSA signature schemes)."""
+    if suites and not any(s >> 8 == 0x13 or s in ECDSA_SUITES for s in suites):
+        return False
     return schemes is None or bool(schemes & ECDSA_SCHEMES)
 
 
-def choose(by_algorithm: dict[AlgorithmType, object], schemes: frozenset[int] | None) -> object | None:
+def choose(
+    by_algorithm: dict[AlgorithmType, object], schemes: frozenset[int] | None, suites: frozenset[int] | None = None
+) -> object | None:
     """Of the certificates bound to one name (at most one per algorithm), the one the client can use."""
-    if prefers_ecc(schemes) and AlgorithmType.ECC in by_algorithm:
+    if prefers_ecc(schemes, suites) and AlgorithmType.ECC in by_algorithm:
         return by_algorithm[AlgorithmType.ECC]
     if AlgorithmType.RSA in by_algorithm:
         return by_algorithm[AlgorithmType.RSA]

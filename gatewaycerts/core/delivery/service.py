@@ -383,6 +383,7 @@ class DeliveryService:
         server_name: str | None,
         signature_schemes: str | None,
         local_ip: str | None = None,
+        cipher_suites: str | None = None,
     ) -> CaddyAnswer:
         """Caddy's get_certificate: the chain and PKCS#8 key for the name, or NoCertificateForNameError."""
         authorize_delivery(principal, project_id, instance_id)
@@ -395,10 +396,11 @@ class DeliveryService:
         project = await self._project(project_id)
         view = self._view(project, instance_id)
         schemes = parse_signature_schemes(signature_schemes)
+        suites = parse_signature_schemes(cipher_suites)
         for candidate in candidate_names(name):
             bound = view.names.get(candidate)
             if bound:
-                item = choose(bound, schemes)  # type: ignore[arg-type]
+                item = choose(bound, schemes, suites)  # type: ignore[arg-type]
                 if item is not None:
                     break
         else:

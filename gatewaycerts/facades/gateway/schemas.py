@@ -30,7 +30,13 @@ class CaddyQuerySchema(KeyQuerySchema):
         required=False,
         metadata={"description": "The client's TLS signature schemes, hex, comma separated (403,503,804)."},
     )
-    cipher_suites = fields.String(required=False, metadata={"description": "Ignored."})
+    cipher_suites = fields.String(
+        required=False,
+        metadata={
+            "description": "The client's cipher suites, hex, comma separated: with no TLS 1.3 suite and no "
+            "ECDHE_ECDSA suite, the RSA certificate is chosen."
+        },
+    )
     local_ip = fields.String(
         required=False, metadata={"description": "The address the client connected to; used without server_name."}
     )

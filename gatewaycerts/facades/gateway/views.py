@@ -74,7 +74,8 @@ def _wait(request: web.Request) -> float:
     tags=_TAG,
     summary="Caddy get_certificate: chain and PKCS#8 key for a server name",
     description="text/plain PEM blocks: leaf, intermediates, private key. An ECC certificate for clients whose "
-    "signature_schemes include ECDSA, else RSA. 404 (never 204) when nothing is bound for the name.",
+    "signature_schemes include ECDSA and whose cipher_suites can use it, else RSA. 404 (never 204) when "
+    "nothing is bound for the name.",
     responses={
         200: {"description": "PEM blocks"},
         404: {"schema": s.ErrorSchema, "description": "Nothing bound for the name (APIG.3466)"},
@@ -92,6 +93,7 @@ async def get_caddy_certificate(request: web.Request) -> web.Response:
         server_name=_param(request, "server_name"),
         signature_schemes=_param(request, "signature_schemes"),
         local_ip=_param(request, "local_ip"),
+        cipher_suites=_param(request, "cipher_suites"),
     )
     return web.Response(body=answer.pem, content_type="text/plain", headers=_headers(answer.stale_seconds))
 
