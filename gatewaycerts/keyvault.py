@@ -14,6 +14,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -78,6 +79,14 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+class ParsedEnvelope(NamedTuple):
+    kek_id: str
+    wrap_nonce: bytes
+    wrapped_key: bytes
+    nonce: bytes
+    ciphertext: bytes
+
+
 class KeyVault:
     def __init__(self, keks: list[KeyEncryptionKey]) -> None:
         if not keks:
@@ -118,19 +127,38 @@ class KeyVault:
             raise KeyVaultError("not an envelope of this key vault") from None
 
     def decrypt(self, blob: bytes, *, context: str) -> bytes:
-        aad = context.encode("utf-8")
+        return self.open(self.parse(blob), context=context)
+
+    @staticmethod
+    def parse(blob: bytes) -> ParsedEnvelope:
+        """The envelope's fields, decoded (still encrypted: parsing reveals nothing), for a caller that opens
+        the same envelope often (delivery to gateways) and would otherwise parse it every time."""
         try:
             env = json.loads(blob)
             if env.get("v") != FORMAT_VERSION:
                 raise KeyVaultError(f"unknown envelope version {env.get('v')!r}")
-            kek = self._keks.get(env["kek"])
-            if kek is None:
-                raise KeyVaultError(f"key-encryption key {env['kek']!r} is not configured")
-            dek = AESGCM(kek.key).decrypt(base64.b64decode(env["wn"]), base64.b64decode(env["wk"]), aad)
-            return AESGCM(dek).decrypt(base64.b64decode(env["n"]), base64.b64decode(env["ct"]), aad)
+            return ParsedEnvelope(
+                str(env["kek"]),
+                base64.b64decode(env["wn"]),
+                base64.b64decode(env["wk"]),
+                base64.b64decode(env["n"]),
+                base64.b64decode(env["ct"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            raise KeyVaultError("malformed envelope") from None
+
+    def open(self, env: ParsedEnvelope, *, context: str) -> bytes:
+        """The plaintext of a parsed envelope."""
+        aad = context.encode("utf-8")
+        kek = self._keks.get(env.kek_id)
+        if kek is None:
+            raise KeyVaultError(f"key-encryption key {env.kek_id!r} is not configured")
+        try:
+            dek = AESGCM(kek.key).decrypt(env.wrap_nonce, env.wrapped_key, aad)
+            return AESGCM(dek).decrypt(env.nonce, env.ciphertext, aad)
         except InvalidTag:
             raise KeyVaultError("envelope does not decrypt (wrong key or wrong record)") from None
-        except (ValueError, KeyError, TypeError, binascii.Error):
+        except (ValueError, TypeError):
             raise KeyVaultError("malformed envelope") from None
 
     def rewrap(self, blob: bytes, *, context: str) -> bytes:

@@ -37,6 +37,7 @@ _ID = re.compile(r"[0-9a-f]{32}")
 SUBJECT_PREFIX = "gateway-key:"
 CACHE_SECONDS = 300.0
 MAX_KEYS_PER_INSTANCE = 20
+MAX_REMEMBERED = 10_000
 _INVALID = "Incorrect token or token resolution failed"
 
 
@@ -66,6 +67,9 @@ class GatewayKeyService:
         self._new_id = new_id
         self._monotonic = monotonic
         self._cache: dict[str, tuple[GatewayKey, float]] = {}
+        # Key texts that verified, so a gateway's next request skips the parse and the hash; valid only
+        # while the key itself is in `_cache` (a revocation or a project change drops it there).
+        self._verified: dict[str, Principal] = {}
         delivery.on_project_change(self.forget_project)
         delivery.principal_check = self.check_principal
 
@@ -114,6 +118,11 @@ class GatewayKeyService:
     async def authenticate(self, credential: str) -> Principal:
         """The gateway principal of a key text; AuthenticationError for anything else (one message for all,
         so a caller learns nothing about which part was wrong)."""
+        known = self._verified.get(credential)
+        if known is not None:
+            cached = self._cache.get(known.subject[len(SUBJECT_PREFIX) :])
+            if cached is not None and cached[1] > self._monotonic():
+                return known  # this exact text verified against the key still remembered
         match = _KEY_TEXT.fullmatch(credential)
         if match is None:
             raise AuthenticationError(f"{_INVALID}: not a gateway key")
@@ -133,17 +142,22 @@ class GatewayKeyService:
                 found = cached[0]
             if found is None:
                 self._cache.pop(key_id, None)
+                self._verified.pop(credential, None)
                 raise AuthenticationError(_INVALID)
             key = found
             self._cache[key_id] = (key, now + CACHE_SECONDS)
         if not hmac.compare_digest(_digest(secret), key.secret_sha256):
             raise AuthenticationError(_INVALID)
-        return Principal(
+        principal = Principal(
             subject=SUBJECT_PREFIX + key.id,
             projects=frozenset({key.project_id}),
             roles=frozenset({Role.GATEWAY}),
             instances=frozenset({key.instance_id}),
         )
+        if len(self._verified) >= MAX_REMEMBERED:
+            self._verified.clear()
+        self._verified[credential] = principal
+        return principal
 
     async def _load(self, key_id: str) -> GatewayKey | None:
         key = await self._store.get_key(key_id)

@@ -37,7 +37,7 @@ from gatewaycerts.domain.errors import (
     StoreUnavailableError,
 )
 from gatewaycerts.domain.models import AlgorithmType, Certificate, Principal
-from gatewaycerts.keyvault import KeyVault, KeyVaultError
+from gatewaycerts.keyvault import KeyVault, KeyVaultError, ParsedEnvelope
 from gatewaycerts.pki.keys import load_private_key, private_key_to_pkcs8_pem
 from gatewaycerts.store.interfaces import DeliveryStore
 
@@ -148,9 +148,16 @@ class DeliveryService:
         self._seen: dict[str, int] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._fresh_at: float | None = None
+        self._reported = -1  # the staleness last given to on_stale
         self._delivered: set[tuple[str, str, str, int]] = set()
         self._marking: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        # A handshake's parameters repeat (the same names, the same clients' lists): their parsed forms are
+        # remembered, bounded (public values only; a name that did not parse is never remembered).
+        self._names: dict[str, tuple[str, ...]] = {}
+        # Each delivered key's envelope, decoded from its JSON text once (still encrypted), by certificate.
+        self._envelopes: dict[str, tuple[bytes, ParsedEnvelope]] = {}
+        self._lists: dict[str, frozenset[int] | None] = {}
         # A principal that authenticated with a gateway key is checked again before a held poll answers.
         self.principal_check: Callable[[Principal], Awaitable[None]] = _no_check
 
@@ -172,7 +179,13 @@ class DeliveryService:
         if self._fresh_at is None:
             return 0
         age = self._monotonic() - self._fresh_at
-        return int(age) if age > max(2.0, 4 * self.poll_seconds) else 0
+        stale = int(age) if age > max(2.0, 4 * self.poll_seconds) else 0
+        if stale != self._reported and self._on_stale is not None:
+            # The gauge follows what answers say, not only the watch's turns (a turn may hang on a store
+            # that is down for as long as the driver's timeout).
+            self._reported = stale
+            self._on_stale(float(stale))
+        return stale
 
     async def _project(self, project_id: str) -> _Project:
         project = self._projects.get(project_id)
@@ -271,8 +284,7 @@ class DeliveryService:
         self._report_stale()
 
     def _report_stale(self) -> None:
-        if self._on_stale is not None:
-            self._on_stale(float(self.stale_seconds()))
+        self.stale_seconds()
 
     async def _reload(self, project_id: str, project: _Project, counter: int) -> None:
         """Bring the project to `counter`: the certificates the store's change log names, or (no log, or
@@ -310,6 +322,7 @@ class DeliveryService:
     async def run(self) -> None:
         """The watch loop, until stop(); an aiohttp cleanup context runs it as a task."""
         while not self._stop.is_set():
+            self.stale_seconds()  # before a turn that may wait on a store that is down
             try:
                 await self.refresh()
             except Exception:
@@ -329,7 +342,15 @@ class DeliveryService:
 
     def _key_pem(self, cert: Certificate) -> bytes:
         try:
-            pem = self._vault.decrypt(cert.encrypted_private_key, context=_key_context(cert.project_id, cert.id))
+            parsed = self._envelopes.get(cert.id)
+            if parsed is None or parsed[0] is not cert.encrypted_private_key:
+                if len(self._envelopes) >= 100_000:
+                    self._envelopes.clear()  # certificates deleted since leave entries behind: start over
+                parsed = self._envelopes[cert.id] = (
+                    cert.encrypted_private_key,
+                    self._vault.parse(cert.encrypted_private_key),
+                )
+            pem = self._vault.open(parsed[1], context=_key_context(cert.project_id, cert.id))
         except KeyVaultError:
             # Re-wrapped under a KEK this process lacks, or a record changed under us: read it again.
             project = self._projects.get(cert.project_id)
@@ -392,12 +413,19 @@ class DeliveryService:
             raise MissingParameterError(
                 "the parameter must be specified, parameterName:server_name", field="server_name"
             )
-        name = normalise_server_name(raw)
+        candidates = self._names.get(raw)
+        if candidates is None:
+            candidates = _remember(self._names, raw, candidate_names(normalise_server_name(raw)))
+        name = candidates[0]
         project = await self._project(project_id)
         view = self._view(project, instance_id)
-        schemes = parse_signature_schemes(signature_schemes)
-        suites = parse_signature_schemes(cipher_suites)
-        for candidate in candidate_names(name):
+        schemes = self._lists.get(signature_schemes) if signature_schemes else None
+        if schemes is None and signature_schemes:
+            schemes = _remember(self._lists, signature_schemes, parse_signature_schemes(signature_schemes))
+        suites = self._lists.get(cipher_suites) if cipher_suites else None
+        if suites is None and cipher_suites:
+            suites = _remember(self._lists, cipher_suites, parse_signature_schemes(cipher_suites))
+        for candidate in candidates:
             bound = view.names.get(candidate)
             if bound:
                 item = choose(bound, schemes, suites)  # type: ignore[arg-type]
@@ -488,6 +516,16 @@ class DeliveryService:
         if options:
             tls["options"] = options
         return DocumentAnswer(view.version, {"tls": tls}, self.stale_seconds())
+
+
+_REMEMBERED = 10_000
+
+
+def _remember(memo: dict[str, Any], raw: str, parsed: Any) -> Any:
+    if len(memo) >= _REMEMBERED:
+        memo.clear()  # a flood of distinct values costs a re-parse, never unbounded memory
+    memo[raw] = parsed
+    return parsed
 
 
 async def _no_check(principal: Principal) -> None:
