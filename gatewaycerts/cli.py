@@ -1,4 +1,5 @@
-"""The `gatewaycerts` command: serve, token, init-db, rotate-kek, access-key, openapi, config-reference."""
+"""The `gatewaycerts` command: serve, token, init-db, rotate-kek, access-key, openapi, config-reference, sync (the
+agent)."""
 
 from __future__ import annotations
 
@@ -353,6 +354,11 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sync"]:  # the agent beside a gateway: its own parser (one-line errors, exit 2)
+        from gatewaycerts.agent.sync import main as sync_main
+
+        return sync_main(argv[1:])
     parser = argparse.ArgumentParser(prog="gatewaycerts", description="Certificate management for API gateways")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service")
@@ -396,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     openapi = sub.add_parser("openapi", help="write the OpenAPI documents")
     openapi.add_argument("--output", default="schemas")
     openapi.set_defaults(func=cmd_openapi)
+    sub.add_parser("sync", help="keep NGINX/HAProxy certificate files in step with the service (sync --help)")
     sub.add_parser("config-reference", help="print the configuration table").set_defaults(func=cmd_config_reference)
     args = parser.parse_args(argv)
     return int(args.func(args))

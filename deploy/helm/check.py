@@ -44,7 +44,8 @@ RELEASE = "gatewaycerts"
 NAMESPACE = "gatewaycerts"
 # The oldest version Chart.yaml's kubeVersion admits, a middle one, and the newest kubernetes-validate bundles.
 KUBE_VERSIONS = ("1.29.0", "1.33.0", "1.37.0")
-CHART_DEFAULT_FILE = "required.yaml"  # the chart defaults plus only the values an install cannot do without
+CHART_DEFAULT_FILE = "required.yaml"
+EXAMPLE = "sync-agent-example"  # app.kubernetes.io/component of the optional example gateway pod  # the chart defaults plus only the values an install cannot do without
 
 # Strings that must never appear in a rendered object: the chart only names Secrets.
 SECRET_PATTERNS = (
@@ -174,6 +175,11 @@ def assert_posture(docs: list[dict[str, Any]], rendered: dict[str, str]) -> None
 
     kinds = Counter(d["kind"] for d in docs)
     need(kinds["Secret"] == 0, "the chart must create no Secret")
+    every_doc = docs
+    # The optional example gateway pod (syncAgentExample) has its own checks; the rest are the service's.
+    examples = [d for d in docs if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == EXAMPLE]
+    docs = [d for d in docs if d not in examples]
+    problems.extend(example_problems(examples))
     deployment = one(docs, "Deployment")
     config = one(docs, "ConfigMap")["data"]
     pod = deployment["spec"]["template"]["spec"]
@@ -276,7 +282,7 @@ def assert_posture(docs: list[dict[str, Any]], rendered: dict[str, str]) -> None
             mount and mount.get("readOnly") is True and "secret" in volumes.get(mount["name"], {}),
             f"{path_var}={file} must be a read-only mounted Secret file",
         )
-    for doc in docs:
+    for doc in every_doc:
         for text in strings(doc):
             for pattern in SECRET_PATTERNS:
                 if pattern.search(text):  # the text itself is not printed: it may be a real secret
@@ -284,6 +290,37 @@ def assert_posture(docs: list[dict[str, Any]], rendered: dict[str, str]) -> None
                     problems.append(f"{where} has a literal secret (/{pattern.pattern}/)")
     if problems:
         raise CheckFailed("; ".join(problems))
+
+
+def example_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """The example gateway pod: every container restricted, the gateway key only from a Secret, the agent
+    started once before NGINX and then beside it with a reload command."""
+    if not docs:
+        return []
+    problems: list[str] = []
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    psc = pod.get("securityContext", {})
+    if psc.get("runAsNonRoot") is not True or psc.get("runAsUser", 0) == 0:
+        problems.append("example pod must run as a non-root UID")
+    if pod.get("automountServiceAccountToken") is not False:
+        problems.append("example pod: automountServiceAccountToken must be false")
+    containers = pod.get("initContainers", []) + pod["containers"]
+    for container in containers:
+        csc = container.get("securityContext", {})
+        if not (
+            csc.get("allowPrivilegeEscalation") is False
+            and csc.get("readOnlyRootFilesystem") is True
+            and "ALL" in csc.get("capabilities", {}).get("drop", [])
+        ):
+            problems.append(f"example container {container['name']} must be restricted")
+    agents = [c for c in containers if c.get("args", [])[:1] == ["sync"]]
+    if len(agents) != 2 or "--once" not in agents[0]["args"] or "--on-change" not in agents[1]["args"]:
+        problems.append("example: an init container `sync --once` and a sidecar `sync --on-change ...`")
+    for agent in agents:
+        key = {e["name"]: e for e in agent.get("env", [])}.get("GATEWAYCERTS_GATEWAY_KEY", {})
+        if "secretKeyRef" not in key.get("valueFrom", {}) or "value" in key:
+            problems.append(f"example {agent['name']}: GATEWAYCERTS_GATEWAY_KEY must come from secretKeyRef")
+    return problems
 
 
 def undocumented_values(chart: helm.Chart) -> list[str]:

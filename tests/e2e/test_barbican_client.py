@@ -66,9 +66,10 @@ def test_python_barbicanclient_works_unchanged(tmp_path: Path):
         private = serialization.load_pem_private_key(
             pair.private_key.payload.encode(), password=pair.private_key_passphrase.payload.encode()
         )
-        assert private.public_key().public_numbers() == serialization.load_pem_public_key(
-            pair.public_key.payload.encode()
-        ).public_numbers()
+        assert (
+            private.public_key().public_numbers()
+            == serialization.load_pem_public_key(pair.public_key.payload.encode()).public_numbers()
+        )
 
         listed = bc.orders.list()
         assert {o.order_ref for o in listed} == {key_ref, pair_ref}

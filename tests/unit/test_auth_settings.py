@@ -140,9 +140,7 @@ async def test_the_token_cache_is_bounded():
     key = ec.generate_private_key(ec.SECP256R1())
     keys = CountingKeySource(key.public_key())
     verifier = TokenVerifier(keys, algorithms=("ES256",), cache_size=2)
-    tokens = [
-        mint_token(key, subject=f"u{i}", projects=["a"], roles=[], ttl=300, algorithm="ES256") for i in range(3)
-    ]
+    tokens = [mint_token(key, subject=f"u{i}", projects=["a"], roles=[], ttl=300, algorithm="ES256") for i in range(3)]
     for t in tokens:
         await verifier.verify(t)
     await verifier.verify(tokens[2])
