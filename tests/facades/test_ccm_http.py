@@ -213,7 +213,13 @@ async def test_revoke_accepts_an_empty_body_and_refuses_twice(ccm, auth):
 async def test_subordinate_ca_revocation_goes_into_the_parent_crl(ccm, auth):
     root_id = await create_ca(ccm, auth)
     sub_id = await create_ca(
-        ccm, auth, type="SUBORDINATE", issuer_id=root_id, distinguished_name={"common_name": "Sub"}
+        ccm,
+        auth,
+        type="SUBORDINATE",
+        issuer_id=root_id,
+        distinguished_name={"common_name": "Sub"},
+        # shorter than the root's 10 years: created a second later, an equal span would end after the root's
+        validity={"type": "YEAR", "value": 5},
     )
     serial = int((await ok(await ccm.get(f"{CAS}/{sub_id}", headers=auth())))["serial_number"])
     await ok(await ccm.post(f"{CAS}/{sub_id}/revoke", json={"reason": "CESSATION_OF_OPERATION"}, headers=auth()), 204)
