@@ -35,7 +35,8 @@ $(PKILINT_STAMP):
 conformance-venv: $(PKILINT_STAMP)
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check gatewaycerts tests bench
+	$(BIN)/ruff check gatewaycerts tests bench deploy
+	$(BIN)/ruff format --check gatewaycerts tests bench deploy
 	$(BIN)/lint-imports
 
 test: lint $(PKILINT_STAMP)

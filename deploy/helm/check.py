@@ -44,8 +44,8 @@ RELEASE = "gatewaycerts"
 NAMESPACE = "gatewaycerts"
 # The oldest version Chart.yaml's kubeVersion admits, a middle one, and the newest kubernetes-validate bundles.
 KUBE_VERSIONS = ("1.29.0", "1.33.0", "1.37.0")
-CHART_DEFAULT_FILE = "required.yaml"
-EXAMPLE = "sync-agent-example"  # app.kubernetes.io/component of the optional example gateway pod  # the chart defaults plus only the values an install cannot do without
+CHART_DEFAULT_FILE = "required.yaml"  # the chart defaults plus only the values an install cannot do without
+EXAMPLE = "sync-agent-example"  # app.kubernetes.io/component of the optional example gateway pod
 
 # Strings that must never appear in a rendered object: the chart only names Secrets.
 SECRET_PATTERNS = (

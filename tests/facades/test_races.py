@@ -111,7 +111,7 @@ async def test_if_match_refuses_an_update_based_on_a_stale_read(aiohttp_client, 
     )
     assert (again.status, again.headers["ETag"]) == (200, '"r3"')
     # an ETag that is not ours, or a weak one, matches nothing; `*` matches any revision
-    for tag, status in (('"r1"', 412), ("W/\"r3\"", 412), ("garbage", 412), ("*", 200)):
+    for tag, status in (('"r1"', 412), ('W/"r3"', 412), ("garbage", 412), ("*", 200)):
         r = await client.put(f"{BASE}/{cert_id}", json=body, headers={**auth(), "If-Match": tag})
         assert r.status == status, (tag, await r.text())
     # a stale If-Match on attach changes nothing either
