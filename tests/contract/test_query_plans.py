@@ -11,12 +11,13 @@ equality fields and continue with the sort.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from gatewaycerts.domain.models import AlgorithmType, CertificateFilter, CertificateScope
-from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
+from gatewaycerts.store.sqlite.certificates import EXPIRING_SQL, SqliteCertificateStore
 from tests.contract.test_certificate_store import make
 
 QUERIES = [
@@ -85,3 +86,34 @@ async def test_every_list_query_is_served_by_an_index(store, flt, offset):
     matching = flt.scope is None and flt.instance_id is None and flt.algorithm_type in (None, AlgorithmType.RSA)
     assert page.total == (3 if matching else 0)
     assert len(page.items) == (min(3, max(0, 3 - offset)) if matching else 0)
+
+
+async def test_the_expiry_overview_reads_one_projects_index_in_its_order(store):
+    """list_expiring (the console's overview) reads the project's own expiry index in its order: no other
+    project's rows, no sort."""
+    for i in range(3):
+        await store.insert(make(f"c{i}", name=f"shop_{i}", seconds=i))
+    after, before = datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(days=36_500)
+    if isinstance(store, SqliteCertificateStore):
+        plan = await store._read(
+            lambda conn: [
+                row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + EXPIRING_SQL, ("p1", "a", "z", 20)).fetchall()
+            ]
+        )
+        assert any("certificates_by_expiry" in line for line in plan), plan
+        assert not any("TEMP B-TREE" in line for line in plan), plan
+    else:
+        keys = [field for field, _ in (await store._coll.index_information())["certificates_by_expiry"]["key"]]
+        assert keys == ["project_id", "not_after", "_id"]
+        explain = (
+            await store._coll.find({"project_id": "p1", "not_after": {"$gte": after, "$lt": before}})
+            .sort([("not_after", 1), ("_id", 1)])
+            .hint("certificates_by_expiry")
+            .explain()
+        )
+        if "ferretdbVersion" not in explain.get("serverInfo", {}):
+            stages = _stages(explain)
+            assert "IXSCAN" in stages and "COLLSCAN" not in stages and "SORT" not in stages, stages
+    got = await store.list_expiring("p1", after, before, 20)
+    assert len(got) == 3 and [c.info.not_after for c in got] == sorted(c.info.not_after for c in got)
+    assert await store.list_expiring("other-project", after, before, 20) == ()

@@ -127,6 +127,10 @@ class MongoCertificateStore(MongoEnvelopes):
                 for field, index in _FACET_INDEXES
             ),
             ([("not_after", ASCENDING)], {"name": "certificates_expiry"}),
+            (
+                [("project_id", ASCENDING), ("not_after", ASCENDING), ("_id", ASCENDING)],
+                {"name": "certificates_by_expiry"},
+            ),
         ]
         for keys, options in indexes:
             await self._guard(self._coll.create_index(keys, **options))
@@ -311,6 +315,7 @@ class MongoCertificateStore(MongoEnvelopes):
                 {"project_id": project_id, "not_after": {"$gte": after, "$lt": before}}, _SUMMARY_PROJECTION
             )
             .sort([("not_after", ASCENDING), ("_id", ASCENDING)])
+            .hint("certificates_by_expiry")
             .limit(limit)
         )
         docs = await self._guard(cursor.to_list(length=limit))
