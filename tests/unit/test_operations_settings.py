@@ -129,7 +129,8 @@ def test_sqlite_store_from_before_expiry_metrics_is_migrated(tmp_path):
         await store.insert(make("c1"))  # not_after = T0 + 90 days
         await store._run(
             lambda conn: conn.executescript(
-                "DROP INDEX certificates_expiry; ALTER TABLE certificates DROP COLUMN not_after;"
+                "DROP INDEX certificates_expiry; DROP INDEX certificates_by_expiry; "
+                "ALTER TABLE certificates DROP COLUMN not_after;"
             )
         )
         await store.close()
