@@ -49,6 +49,37 @@ class ErrorDialect(Protocol):
     def system_error(self, request_id: str) -> dict[str, Any]: ...
 
 
+class ApigDialect:
+    """Huawei APIG's envelope {"error_code": "APIG.xxxx", "error_msg": "..."}, shared by the facades that speak
+    it: a domain error gets the code of the first class of `code_table` it is (APIG.9999 otherwise), its message
+    behind the code's standard text in `prefixes` where the message does not start with it already."""
+
+    def __init__(self, code_table: tuple[tuple[type[e.DomainError], str], ...], prefixes: dict[str, str]) -> None:
+        self._code_table = code_table
+        self._prefixes = prefixes
+
+    def code_for(self, exc: e.DomainError) -> str:
+        for cls, code in self._code_table:
+            if isinstance(exc, cls):
+                return code
+        return "APIG.9999"
+
+    def domain_error(self, exc: e.DomainError, status: int) -> dict[str, Any]:
+        code = self.code_for(exc)
+        prefix = self._prefixes.get(code)
+        message = exc.message
+        if prefix and not message.lower().startswith(prefix.lower()):
+            message = f"{prefix}: {message}"
+        return {"error_code": code, "error_msg": message}
+
+    def http_error(self, status: int, reason: str) -> dict[str, Any]:
+        code = "APIG.3002" if status in (404, 405) else "APIG.2012"
+        return {"error_code": code, "error_msg": reason}
+
+    def system_error(self, request_id: str) -> dict[str, Any]:
+        return {"error_code": "APIG.9999", "error_msg": f"System error, request_id:{request_id}"}
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=orjson.dumps(body),

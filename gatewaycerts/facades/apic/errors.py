@@ -6,9 +6,8 @@ these cases) and are documented in docs/api/apic.md.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gatewaycerts.domain import errors as e
+from gatewaycerts.web.errors import ApigDialect
 
 CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
     (e.AuthenticationError, "APIG.1002"),
@@ -52,28 +51,7 @@ _PREFIX = {
     "APIG.9999": "System busy",
 }
 
-NOT_FOUND_ROUTE = "APIG.3002"
 
-
-def code_for(exc: e.DomainError) -> str:
-    for cls, code in CODE_TABLE:
-        if isinstance(exc, cls):
-            return code
-    return "APIG.9999"
-
-
-class ApicDialect:
-    def domain_error(self, exc: e.DomainError, status: int) -> dict[str, Any]:
-        code = code_for(exc)
-        prefix = _PREFIX.get(code)
-        message = exc.message
-        if prefix and not message.lower().startswith(prefix.lower()):
-            message = f"{prefix}: {message}"
-        return {"error_code": code, "error_msg": message}
-
-    def http_error(self, status: int, reason: str) -> dict[str, Any]:
-        code = NOT_FOUND_ROUTE if status in (404, 405) else "APIG.2012"
-        return {"error_code": code, "error_msg": reason}
-
-    def system_error(self, request_id: str) -> dict[str, Any]:
-        return {"error_code": "APIG.9999", "error_msg": f"System error, request_id:{request_id}"}
+class ApicDialect(ApigDialect):
+    def __init__(self) -> None:
+        super().__init__(CODE_TABLE, _PREFIX)
