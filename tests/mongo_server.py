@@ -7,7 +7,10 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 HERE = Path(__file__).parent
 BUILD = HERE / "ferretdb" / "build.sh"
@@ -82,3 +85,19 @@ class FerretDB:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def own_ferretdb(directory: Path, purpose: str) -> Iterator[FerretDB]:
+    """A FerretDB of the test's own (for tests that stop and start the server), as a fixture body:
+    ``yield from own_ferretdb(tmp_path / "ferretdb", "the outage test")``. Fails in CI, skips elsewhere."""
+    server = FerretDB(directory)
+    try:
+        server.start()
+    except MongoUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{purpose} must run in CI: {exc}")
+        pytest.skip(f"no FerretDB to stop and start: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

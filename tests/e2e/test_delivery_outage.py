@@ -5,7 +5,6 @@ Needs control of the server, so it runs on its own FerretDB."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from gatewaycerts.app import create_app
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.settings import Settings
 from tests.factories import CertSpec, issue, rsa_chain, rsa_key
-from tests.mongo_server import FerretDB, MongoUnavailable
+from tests.mongo_server import own_ferretdb
 
 BOUND = 30.0
 STALE = "X-Gateway-Stale-Seconds"
@@ -23,15 +22,7 @@ STALE = "X-Gateway-Stale-Seconds"
 
 @pytest.fixture
 def ferretdb(tmp_path: Path):
-    server = FerretDB(tmp_path / "ferretdb")
-    try:
-        server.start()
-    except MongoUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"the outage test must run in CI: {exc}")
-        pytest.skip(f"no FerretDB to stop and start: {exc}")
-    yield server
-    server.stop()
+    yield from own_ferretdb(tmp_path / "ferretdb", "the outage test")
 
 
 def _gauge(text: str) -> float:

@@ -5,7 +5,6 @@ by itself. Needs control of the server, so it runs on its own FerretDB (not GATE
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from gatewaycerts.app import create_app
 from gatewaycerts.settings import Settings
 from tests.factories import ec_chain
-from tests.mongo_server import FerretDB, MongoUnavailable
+from tests.mongo_server import own_ferretdb
 from tests.notary_helpers import make_csr
 
 OUTAGE_BOUND_SECONDS = 15.0  # server selection gives up after 5 s; the rest is slack for a loaded machine
@@ -22,15 +21,7 @@ OUTAGE_BOUND_SECONDS = 15.0  # server selection gives up after 5 s; the rest is 
 
 @pytest.fixture
 def ferretdb(tmp_path: Path):
-    server = FerretDB(tmp_path / "ferretdb")
-    try:
-        server.start()
-    except MongoUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"the outage test must run in CI: {exc}")
-        pytest.skip(f"no FerretDB to stop and start: {exc}")
-    yield server
-    server.stop()
+    yield from own_ferretdb(tmp_path / "ferretdb", "the outage test")
 
 
 async def test_outage_answers_503_everywhere_and_recovers(aiohttp_client, tmp_path, ferretdb, token):
