@@ -228,6 +228,15 @@ class RevokedSerial:
     reason: RevocationReason
 
 
+@dataclass(frozen=True, slots=True)
+class SerialStatus:
+    """What a CA's records say about one serial it signed (its OCSP answer): revoked exactly when the CRL lists it."""
+
+    serial_number: int
+    revoked_at: datetime | None = None
+    reason: RevocationReason | None = None
+
+
 class SortKey(enum.StrEnum):
     CREATE_TIME = "create_time"
     COMMON_NAME = "common_name"

@@ -22,6 +22,7 @@ from gatewaycerts.domain.pca import (
     PcaQuery,
     RevocationReason,
     RevokedSerial,
+    SerialStatus,
     SanType,
     SignatureHash,
     SubjectAltName,
@@ -252,6 +253,20 @@ def revoked_from_doc(doc: dict[str, Any]) -> RevokedSerial:
         revoked_at=utc(doc["revoked_at"]),  # type: ignore[arg-type]
         reason=RevocationReason(doc.get("revocation_reason") or RevocationReason.UNSPECIFIED.value),
     )
+
+
+_REVOKED_STATUSES = frozenset({"REVOKED", "Revoked"})  # authorities and certificates; certificate requests
+
+
+def serial_status_from_docs(serial_number: int, docs: list[dict[str, Any]]) -> SerialStatus | None:
+    """One serial's status from the documents that carry it: revoked as revoked_serials (the CRL) says."""
+    if not docs:
+        return None
+    for doc in docs:
+        if doc.get("status") in _REVOKED_STATUSES:
+            entry = revoked_from_doc(doc)
+            return SerialStatus(serial_number, entry.revoked_at, entry.reason)
+    return SerialStatus(serial_number)
 
 
 def duplicate_request() -> DuplicateRequestError:
