@@ -198,7 +198,9 @@ def _authority_information_access(spec: IssueSpec) -> x509.AuthorityInformationA
     descriptions = []
     if spec.ocsp_url:
         descriptions.append(
-            x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(spec.ocsp_url))
+            x509.AccessDescription(
+                x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(spec.ocsp_url)
+            )
         )
     if spec.ca_issuers_url:
         descriptions.append(

@@ -22,6 +22,7 @@ from gatewaycerts.domain.pca import (
     IssuedStatus,
     KeyAlgorithm,
     KeyUsage,
+    OcspSigner,
     PcaQuery,
     RevocationReason,
     SanType,
@@ -96,6 +97,9 @@ async def test_authority_round_trip_preserves_every_field(pca_store):
         status_before_delete=CaStatus.DISABLED,
         revoked_at=T0,
         revocation_reason=RevocationReason.KEY_COMPROMISE,
+        ocsp_signer=OcspSigner(
+            "-----BEGIN CERTIFICATE-----\nocsp", b'{"v":1}\x00\x01', "99", T0 + dt.timedelta(days=2)
+        ),
     )
     await pca_store.insert_authority(original)
     assert await pca_store.get_authority("p1", "ca1") == original
