@@ -48,7 +48,7 @@ def parse_request(der: bytes) -> OcspQuery:
         extensions = req.extensions
         serial = req.serial_number
         name_hash, key_hash = req.issuer_name_hash, req.issuer_key_hash
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, NotImplementedError) as exc:  # NotImplementedError: several requests
         raise MalformedOcspRequest("not a DER OCSP request for one certificate") from exc
     try:
         hash_name: str | None = req.hash_algorithm.name
