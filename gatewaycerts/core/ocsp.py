@@ -1,11 +1,17 @@
 """The OCSP responder (RFC 6960 in the RFC 5019 profile): one per CA, public like its CRL.
 
-Answers agree with the CRL at every moment, on every replica: each request reads the serial's status from
-the store (one indexed read, the same records revoked_serials builds the CRL from), and signed responses are
-cached under that status. A revocation changes the status, so the next request misses the cache and signs
-a new answer; no invalidation message has to reach anyone. Signing happens once per CA, serial, status and
-signer (again when half of the response's validity has passed), never per request; only requests with a
-nonce are signed each time, since the nonce must be echoed.
+Signing happens once per CA, serial, status and signer (again when half of the response's validity has
+passed), never per request; only requests with a nonce are signed each time, since the nonce must be echoed.
+
+What a serial's status is, is cached too, and the cache is never trusted across a revocation:
+- on the replica that revokes, the store adapter is wrapped (`watch_revocations`): from just before the
+  write that revokes anything under a CA until just after it, every OCSP request about that CA reads the
+  store, and the statuses cached before it are dropped; so OCSP and the CRL (which the CRL endpoint
+  checks against the store's revoked serials on every fetch) agree at every moment there;
+- other replicas learn through the CA's CRL number, which every revocation bumps when it rebuilds the CRL:
+  each replica re-reads the CA record at most once a second (CA_REFRESH_SECONDS) and drops its cached
+  statuses when the number moved;
+- unknown serials are never cached (a certificate issued a moment ago is known at once).
 """
 
 from __future__ import annotations
@@ -13,16 +19,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from gatewaycerts.core.authorities import AuthorityService, is_uuid
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, retry_on_conflict
 from gatewaycerts.core.revocation import authority_key_context
 from gatewaycerts.domain.errors import ConflictError, StoreUnavailableError
-from gatewaycerts.domain.pca import Authority, CaStatus, KeyAlgorithm, OcspSigner, SignatureHash
+from gatewaycerts.domain.pca import (
+    Authority,
+    CaStatus,
+    IssuedCertificate,
+    IssuedStatus,
+    KeyAlgorithm,
+    OcspSigner,
+    SerialStatus,
+    SignatureHash,
+)
+from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
 from gatewaycerts.keyvault import KeyVault
 from gatewaycerts.pki.authority import new_key_pem
 from gatewaycerts.pki.ocsp import (
@@ -43,8 +62,9 @@ log = logging.getLogger(__name__)
 SIGNER_CA, SIGNER_DELEGATED = "ca", "delegated"
 SIGNER_LIFETIME = timedelta(days=4)  # a delegated responder certificate lives 4 days ...
 SIGNER_RENEW_BEFORE = timedelta(days=2)  # ... and is replaced when fewer than 2 remain
-CA_FACTS_SECONDS = 10.0  # how long a replica trusts what it read about a CA (certificate, key, deletion)
+CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (its CRL number, deletion)
 MAX_CACHED_RESPONSES = 65536
+MAX_CACHED_STATUSES = 262144
 BACKDATE = timedelta(minutes=1)  # thisUpdate a minute early, for relying parties whose clocks run slow
 
 _UNSUCCESSFUL = {s: unsuccessful(s) for s in ("malformedRequest", "internalError", "tryLater", "unauthorized")}
@@ -52,6 +72,62 @@ _UNSUCCESSFUL = {s: unsuccessful(s) for s in ("malformedRequest", "internalError
 
 def signer_key_context(project_id: str, ca_id: str) -> str:
     return f"pca-ocsp-signer:{project_id}:{ca_id}"
+
+
+class RevocationSignals:
+    """In-process: which CAs have a revocation being written right now, and a generation per CA that moves
+    before and after each such write (cached statuses carry the generation they were read under)."""
+
+    def __init__(self) -> None:
+        self._generation: dict[str, int] = {}
+        self._writing: dict[str, int] = {}
+
+    @contextmanager
+    def revoking(self, issuer_id: str | None) -> Iterator[None]:
+        if issuer_id is None:
+            yield
+            return
+        self._generation[issuer_id] = self._generation.get(issuer_id, 0) + 1
+        self._writing[issuer_id] = self._writing.get(issuer_id, 0) + 1
+        try:
+            yield
+        finally:
+            self._generation[issuer_id] += 1
+            self._writing[issuer_id] -= 1
+
+    def generation(self, issuer_id: str) -> int | None:
+        """None while a revocation under the CA is being written: then nothing cached may be trusted."""
+        if self._writing.get(issuer_id, 0):
+            return None
+        return self._generation.get(issuer_id, 0)
+
+
+class _WatchedPcaStore:
+    """The PcaStore with every write that revokes (a certificate, a subordinate CA, a signed request)
+    announced to RevocationSignals before it starts and after it ends."""
+
+    def __init__(self, inner: PcaStore, signals: RevocationSignals) -> None:
+        self._inner = inner
+        self._signals = signals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def replace_certificate(self, cert: IssuedCertificate, *, expected_revision: int) -> IssuedCertificate:
+        with self._signals.revoking(cert.issuer_id if cert.status is IssuedStatus.REVOKED else None):
+            return await self._inner.replace_certificate(cert, expected_revision=expected_revision)
+
+    async def replace_authority(self, ca: Authority, *, expected_revision: int) -> Authority:
+        with self._signals.revoking(ca.issuer_id if ca.status is CaStatus.REVOKED else None):
+            return await self._inner.replace_authority(ca, expected_revision=expected_revision)
+
+    async def replace_request(self, req: CertificateRequest, *, expected_revision: int) -> CertificateRequest:
+        with self._signals.revoking(req.issuer_id if req.status is RequestStatus.REVOKED else None):
+            return await self._inner.replace_request(req, expected_revision=expected_revision)
+
+
+def watch_revocations(store: PcaStore, signals: RevocationSignals) -> PcaStore:
+    return _WatchedPcaStore(store, signals)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +157,7 @@ class OcspResponder:
         vault: KeyVault,
         authorities: AuthorityService,
         *,
+        signals: RevocationSignals | None = None,
         signer: str = SIGNER_CA,
         validity: timedelta = timedelta(hours=24),
         executor: Executor | None = None,
@@ -92,6 +169,8 @@ class OcspResponder:
         self._vault = vault
         self._authorities = authorities
         self._signer_mode = signer
+        self._signals = signals or RevocationSignals()
+        self._statuses: OrderedDict[tuple[str, int], tuple[tuple[int, int], SerialStatus]] = OrderedDict()
         self._validity = validity
         self._executor = executor
         self._clock = clock
@@ -105,7 +184,7 @@ class OcspResponder:
     async def _load(self, ca_id: str) -> _CaFacts | None:
         loop = asyncio.get_running_loop()
         facts = self._cas.get(ca_id)
-        if facts is not None and loop.time() - facts.loaded_at < CA_FACTS_SECONDS:
+        if facts is not None and loop.time() - facts.loaded_at < CA_REFRESH_SECONDS:
             return facts
         ca = await self._store.get_authority(None, ca_id) if is_uuid(ca_id) else None
         if ca is None or ca.certificate_pem is None:
@@ -151,7 +230,7 @@ class OcspResponder:
         if facts.hashes[query.hash_name] != (query.issuer_name_hash, query.issuer_key_hash):
             return unsuccessful_answer("unauthorized")
         ca = facts.ca
-        found = await self._store.serial_status(ca.id, query.serial_number)
+        found = await self._serial_status(facts, query.serial_number)
         if found is None:
             status = CertStatus("unknown")
         elif found.revoked_at is not None:
@@ -188,6 +267,23 @@ class OcspResponder:
         if len(self._responses) > MAX_CACHED_RESPONSES:
             self._responses.popitem(last=False)
         return answer
+
+    async def _serial_status(self, facts: _CaFacts, serial: int) -> SerialStatus | None:
+        ca_id = facts.ca.id
+        local = self._signals.generation(ca_id)
+        tag = None if local is None else (facts.ca.crl.number if facts.ca.crl else 0, local)
+        key = (ca_id, serial)
+        cached = self._statuses.get(key)
+        if cached is not None and tag is not None and cached[0] == tag:
+            self._statuses.move_to_end(key)
+            return cached[1]
+        found = await self._store.serial_status(ca_id, serial)
+        # cached under the generation read before the store: a revocation that began meanwhile outdates it
+        if found is not None and tag is not None:
+            self._statuses[key] = (tag, found)
+            if len(self._statuses) > MAX_CACHED_STATUSES:
+                self._statuses.popitem(last=False)
+        return found
 
     async def _sign(self, ca: Authority, query: OcspQuery, status: CertStatus) -> OcspAnswer:
         assert ca.certificate_pem is not None
