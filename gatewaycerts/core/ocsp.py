@@ -146,6 +146,12 @@ class _CaFacts:
     loaded_at: float
 
 
+def _refresh_at(answer: OcspAnswer) -> datetime:
+    """Re-sign once half of the answer's validity has passed."""
+    assert answer.this_update is not None and answer.next_update is not None
+    return answer.this_update + (answer.next_update - answer.this_update) / 2
+
+
 def unsuccessful_answer(status: str) -> OcspAnswer:
     return OcspAnswer(_UNSUCCESSFUL[status], status)
 
@@ -171,6 +177,8 @@ class OcspResponder:
         self._signer_mode = signer
         self._signals = signals or RevocationSignals()
         self._statuses: OrderedDict[tuple[str, int], tuple[tuple[int, int], SerialStatus]] = OrderedDict()
+        self._queries: OrderedDict[bytes, OcspQuery] = OrderedDict()
+        self._fast: OrderedDict[tuple[str, bytes], tuple[tuple[int, int], OcspAnswer, datetime]] = OrderedDict()
         self._validity = validity
         self._executor = executor
         self._clock = clock
@@ -209,19 +217,50 @@ class OcspResponder:
 
     # -- answering ----------------------------------------------------------------------------------
 
-    async def respond(self, ca_id: str, request_der: bytes) -> OcspAnswer:
-        try:
+    def _parse(self, request_der: bytes) -> OcspQuery:
+        """parse_request, remembered for requests without a nonce (clients repeat those byte for byte)."""
+        query = self._queries.get(request_der)
+        if query is None:
             query = parse_request(request_der)
+            if query.nonce is None:
+                self._queries[request_der] = query
+                if len(self._queries) > MAX_CACHED_RESPONSES:
+                    self._queries.popitem(last=False)
+        return query
+
+    def _tag(self, facts: _CaFacts) -> tuple[int, int] | None:
+        """What cached statuses of the CA are valid under: its record's revision (moved by every CRL rebuild,
+        so by every revocation, on any replica) and this process's revocation generation; None while a
+        revocation under it is being written here."""
+        local = self._signals.generation(facts.ca.id)
+        return None if local is None else (facts.ca.revision, local)
+
+    def _fast_answer(self, ca_id: str, request_der: bytes) -> OcspAnswer | None:
+        """The answer given to these very request bytes, while nothing it depends on has moved."""
+        facts = self._cas.get(ca_id)
+        if facts is None or asyncio.get_running_loop().time() - facts.loaded_at >= CA_REFRESH_SECONDS:
+            return None
+        hit = self._fast.get((ca_id, request_der))
+        if hit is None or hit[0] != self._tag(facts) or self._clock() >= hit[2]:
+            return None
+        return hit[1]
+
+    async def respond(self, ca_id: str, request_der: bytes) -> OcspAnswer:
+        fast = self._fast_answer(ca_id, request_der)
+        if fast is not None:
+            return fast
+        try:
+            query = self._parse(request_der)
         except MalformedOcspRequest:
             return unsuccessful_answer("malformedRequest")
         try:
-            return await self._respond(ca_id, query)
+            return await self._respond(ca_id, query, request_der)
         except (StoreUnavailableError, ConflictError):
             # KeyUnavailableError included: a CA key the configured KEKs cannot open
             log.warning("OCSP for CA %s: store or key unavailable; answered tryLater", ca_id)
             return unsuccessful_answer("tryLater")
 
-    async def _respond(self, ca_id: str, query: OcspQuery) -> OcspAnswer:
+    async def _respond(self, ca_id: str, query: OcspQuery, request_der: bytes) -> OcspAnswer:
         facts = await self._load(ca_id)
         # RFC 6960 2.3 / RFC 5019 2.2.3: a CertID this responder cannot answer for authoritatively (another
         # CA's issuer hashes, a hash algorithm it does not compute, no such CA) is "unauthorized".
@@ -230,7 +269,8 @@ class OcspResponder:
         if facts.hashes[query.hash_name] != (query.issuer_name_hash, query.issuer_key_hash):
             return unsuccessful_answer("unauthorized")
         ca = facts.ca
-        found = await self._serial_status(facts, query.serial_number)
+        tag = self._tag(facts)  # taken before the store is read: a revocation that begins meanwhile outdates it
+        found = await self._serial_status(ca.id, query.serial_number, tag)
         if found is None:
             status = CertStatus("unknown")
         elif found.revoked_at is not None:
@@ -243,12 +283,19 @@ class OcspResponder:
         if query.nonce is not None:
             return await self._sign(ca, query, status)
         key = (ca.id, ca.certificate_pem, signer, query.hash_name, query.serial_number, status)
-        cached = self._responses.get(key)
-        if cached is not None and cached.this_update is not None and cached.next_update is not None:
-            refresh_at = cached.this_update + (cached.next_update - cached.this_update) / 2
-            if self._clock() < refresh_at:
-                self._responses.move_to_end(key)
-                return cached
+        answer = self._responses.get(key)
+        if answer is None or self._clock() >= _refresh_at(answer):
+            answer = await self._signed_once(key, ca, query, status)
+        if found is not None and tag is not None and ca.status is not CaStatus.DELETED:
+            self._fast[(ca.id, request_der)] = (tag, answer, _refresh_at(answer))
+            if len(self._fast) > MAX_CACHED_RESPONSES:
+                self._fast.popitem(last=False)
+        return answer
+
+    async def _signed_once(
+        self, key: tuple[object, ...], ca: Authority, query: OcspQuery, status: CertStatus
+    ) -> OcspAnswer:
+        """Sign one answer, shared by every request that wants it meanwhile; cached."""
         pending = self._pending.get(key)
         if pending is not None:  # another request is signing this very answer: share it
             return await asyncio.shield(pending)
@@ -268,10 +315,7 @@ class OcspResponder:
             self._responses.popitem(last=False)
         return answer
 
-    async def _serial_status(self, facts: _CaFacts, serial: int) -> SerialStatus | None:
-        ca_id = facts.ca.id
-        local = self._signals.generation(ca_id)
-        tag = None if local is None else (facts.ca.crl.number if facts.ca.crl else 0, local)
+    async def _serial_status(self, ca_id: str, serial: int, tag: tuple[int, int] | None) -> SerialStatus | None:
         key = (ca_id, serial)
         cached = self._statuses.get(key)
         if cached is not None and tag is not None and cached[0] == tag:

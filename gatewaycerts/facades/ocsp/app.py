@@ -23,16 +23,33 @@ OCSP_REQUEST, OCSP_RESPONSE = "application/ocsp-request", "application/ocsp-resp
 HTTP_MAX_AGE = 300  # as the CRL's; never beyond the response's nextUpdate (RFC 5019 6.2)
 
 
+_NO_STORE = {"Cache-Control": "no-store"}
+_cache_headers: dict[int, tuple[bytes, dict[str, str]]] = {}  # id(answer.der) -> (der, headers): once per answer
+
+
+def _http_cache_headers(answer: OcspAnswer) -> dict[str, str]:
+    """RFC 5019 6.2's HTTP caching headers of a GET answer, computed once per signed response."""
+    known = _cache_headers.get(id(answer.der))
+    if known is not None and known[0] is answer.der:
+        return known[1]
+    assert answer.this_update is not None and answer.next_update is not None
+    remaining = int((answer.next_update - answer.this_update).total_seconds())
+    headers = {
+        "Cache-Control": f"public, max-age={max(0, min(HTTP_MAX_AGE, remaining))}, no-transform, must-revalidate",
+        "Last-Modified": format_datetime(answer.this_update, usegmt=True),
+        "Expires": format_datetime(answer.next_update, usegmt=True),
+        "ETag": '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"',
+    }
+    if len(_cache_headers) >= 65536:
+        _cache_headers.clear()
+    _cache_headers[id(answer.der)] = (answer.der, headers)
+    return headers
+
+
 def _response(answer: OcspAnswer, *, http_status: int = 200, get: bool = False) -> web.Response:
-    headers = {"Cache-Control": "no-store"}
+    headers = _NO_STORE
     if get and answer.cacheable and answer.this_update is not None and answer.next_update is not None:
-        remaining = int((answer.next_update - answer.this_update).total_seconds())
-        headers = {
-            "Cache-Control": f"public, max-age={max(0, min(HTTP_MAX_AGE, remaining))}, no-transform, must-revalidate",
-            "Last-Modified": format_datetime(answer.this_update, usegmt=True),
-            "Expires": format_datetime(answer.next_update, usegmt=True),
-            "ETag": '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"',
-        }
+        headers = _http_cache_headers(answer)
     return web.Response(body=answer.der, status=http_status, content_type=OCSP_RESPONSE, headers=headers)
 
 
