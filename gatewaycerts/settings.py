@@ -82,8 +82,9 @@ OPTIONS: tuple[Option, ...] = (
         "GATEWAYCERTS_PUBLIC_URL",
         "public_url",
         None,
-        "External base URL of the service: CRL distribution points in issued certificates point here; "
-        "default http://HOST:PORT (set it in production, before issuing).",
+        "External base URL of the service: CRL distribution points and Authority Information Access (OCSP, "
+        "CA issuers) in issued certificates point here; default http://HOST:PORT (set it in production, "
+        "before issuing).",
     ),
     Option(
         "GATEWAYCERTS_OCSP_SIGNER",

@@ -287,7 +287,10 @@ class OcspResponder:
         if answer is None or self._clock() >= _refresh_at(answer):
             answer = await self._signed_once(key, ca, query, status)
         if found is not None and tag is not None and ca.status is not CaStatus.DELETED:
-            self._fast[(ca.id, request_der)] = (tag, answer, _refresh_at(answer))
+            until = _refresh_at(answer)
+            if signer is not None and ca.ocsp_signer is not None:  # and no later than the signer's replacement
+                until = min(until, ca.ocsp_signer.not_after - SIGNER_RENEW_BEFORE)
+            self._fast[(ca.id, request_der)] = (tag, answer, until)
             if len(self._fast) > MAX_CACHED_RESPONSES:
                 self._fast.popitem(last=False)
         return answer

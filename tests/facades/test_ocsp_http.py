@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import os
 import shutil
 import urllib.parse
@@ -22,9 +23,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import OCSP_RESPONDER
-from gatewaycerts.core.ocsp import CA_REFRESH_SECONDS
+from gatewaycerts.core.ocsp import CA_REFRESH_SECONDS, SIGNER_LIFETIME, SIGNER_RENEW_BEFORE
 from gatewaycerts.settings import Settings
-from tests.conftest import STORES
+from tests.conftest import STORES, app_on
 
 CAS = "/v1/private-certificate-authorities"
 CERTS = "/v1/private-certificates"
@@ -365,3 +366,28 @@ async def test_aia_and_cdp_in_leaves_and_subordinates_never_in_roots(ca_signed, 
     assert x509.load_der_x509_certificate(await resp.read()) == sub_cert
     sub_cert.verify_directly_issued_by(root_cert)
     leaf_cert.verify_directly_issued_by(sub_cert)
+
+
+async def test_delegated_responder_is_replaced_before_it_expires(aiohttp_client, auth, every_store, tmp_path):
+    now = [dt.datetime.now(dt.UTC)]
+    settings = Settings(state_dir=tmp_path / "state", public_url=PUBLIC, ocsp_signer="delegated")
+    client = await aiohttp_client(app_on(settings, every_store, clock=lambda: now[0]))
+    root = await _root(client, auth)
+    leaf = await _leaf(client, auth, root, "rotate.example.com")
+    req = _request(leaf["pem"], await _ca_pem(client, auth, root))
+    first = await _ask(client, root, req)
+    [old] = first.certificates
+    now[0] += SIGNER_LIFETIME - SIGNER_RENEW_BEFORE - dt.timedelta(minutes=5)
+    [same] = (await _ask(client, root, req)).certificates
+    assert same == old  # more than SIGNER_RENEW_BEFORE left: kept
+    now[0] += dt.timedelta(minutes=10)
+    second = await _ask(client, root, req)
+    [new] = second.certificates
+    assert new != old and new.serial_number != old.serial_number
+    assert new.not_valid_after_utc > old.not_valid_after_utc
+    assert second.this_update_utc > first.this_update_utc and second.next_update_utc <= new.not_valid_after_utc
+    assert second.certificate_status is ocsp.OCSPCertStatus.GOOD
+    # stored with the CA, its key under the KEK (an envelope, never PEM)
+    ca = await every_store[1].get_authority(None, root)
+    assert ca.ocsp_signer.serial_number == str(new.serial_number)
+    assert b"PRIVATE KEY" not in ca.ocsp_signer.encrypted_key
