@@ -42,7 +42,7 @@ from gatewaycerts.domain.pca import (
     SignatureHash,
 )
 from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
-from gatewaycerts.keyvault import KeyVault
+from gatewaycerts.keyvault import KeyVault, envelope_kek_id
 from gatewaycerts.pki.authority import new_key_pem
 from gatewaycerts.pki.ocsp import (
     CertStatus,
@@ -368,8 +368,14 @@ class OcspResponder:
     # -- the delegated responder certificate -------------------------------------------------------
 
     def _signer_fresh(self, ca: Authority) -> bool:
+        """Days to live left, and the key under the active KEK: after a KEK rotation the responder certificate
+        is replaced (a new key under the new KEK) instead of its short-lived key being re-wrapped."""
         signer = ca.ocsp_signer
-        return signer is not None and signer.not_after - self._clock() > SIGNER_RENEW_BEFORE
+        return (
+            signer is not None
+            and signer.not_after - self._clock() > SIGNER_RENEW_BEFORE
+            and envelope_kek_id(signer.encrypted_key) == self._vault.active_kek_id
+        )
 
     async def _with_signer(self, facts: _CaFacts) -> Authority:
         """The CA with a delegated responder certificate that has days to live; issues one when not."""

@@ -24,6 +24,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import OCSP_RESPONDER
 from gatewaycerts.core.ocsp import CA_REFRESH_SECONDS, SIGNER_LIFETIME, SIGNER_RENEW_BEFORE
+from gatewaycerts.keyvault import envelope_kek_id, new_kek_line
 from gatewaycerts.settings import Settings
 from tests.conftest import STORES, app_on
 
@@ -391,3 +392,20 @@ async def test_delegated_responder_is_replaced_before_it_expires(aiohttp_client,
     ca = await every_store[1].get_authority(None, root)
     assert ca.ocsp_signer.serial_number == str(new.serial_number)
     assert b"PRIVATE KEY" not in ca.ocsp_signer.encrypted_key
+
+
+async def test_delegated_responder_is_replaced_after_a_kek_rotation(aiohttp_client, auth, every_store, tmp_path):
+    """Its short-lived key is not re-wrapped: a responder whose key is under an older KEK is replaced."""
+    first_kek, second_kek = new_kek_line("k1"), new_kek_line("k2")
+    base = dict(state_dir=tmp_path / "state", public_url=PUBLIC, ocsp_signer="delegated")
+    before = await aiohttp_client(app_on(Settings(**base, kek=first_kek), every_store))
+    root = await _root(before, auth)
+    leaf = await _leaf(before, auth, root, "kek.example.com")
+    req = _request(leaf["pem"], await _ca_pem(before, auth, root))
+    [old] = (await _ask(before, root, req)).certificates
+    after = await aiohttp_client(app_on(Settings(**base, kek=f"{first_kek},{second_kek}"), every_store))
+    answer = await _ask(after, root, req)
+    [new] = answer.certificates
+    assert new != old and answer.certificate_status is ocsp.OCSPCertStatus.GOOD
+    ca = await every_store[1].get_authority(None, root)
+    assert envelope_kek_id(ca.ocsp_signer.encrypted_key) == "k2"
