@@ -42,7 +42,7 @@ from gatewaycerts.domain.pca import (
     SignatureHash,
 )
 from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
-from gatewaycerts.keyvault import KeyVault, envelope_kek_id
+from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id
 from gatewaycerts.pki.authority import new_key_pem
 from gatewaycerts.pki.ocsp import (
     CertStatus,
@@ -255,8 +255,8 @@ class OcspResponder:
             return unsuccessful_answer("malformedRequest")
         try:
             return await self._respond(ca_id, query, request_der)
-        except (StoreUnavailableError, ConflictError):
-            # KeyUnavailableError included: a CA key the configured KEKs cannot open
+        except (StoreUnavailableError, ConflictError, KeyVaultError):
+            # KeyVaultError: a key the configured KEKs cannot open (the message names no key material)
             log.warning("OCSP for CA %s: store or key unavailable; answered tryLater", ca_id)
             return unsuccessful_answer("tryLater")
 
