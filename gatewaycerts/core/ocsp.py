@@ -8,9 +8,9 @@ What a serial's status is, is cached too, and the cache is never trusted across 
   write that revokes anything under a CA until just after it, every OCSP request about that CA reads the
   store, and the statuses cached before it are dropped; so OCSP and the CRL (which the CRL endpoint
   checks against the store's revoked serials on every fetch) agree at every moment there;
-- other replicas learn through the CA's CRL number, which every revocation bumps when it rebuilds the CRL:
-  each replica re-reads the CA record at most once a second (CA_REFRESH_SECONDS) and drops its cached
-  statuses when the number moved;
+- other replicas learn through the CA record's revision, which every revocation moves when it rebuilds
+  the CA's CRL: each replica re-reads the CA record at most once a second (CA_REFRESH_SECONDS) and trusts
+  no status (nor answer) cached under an older revision;
 - unknown serials are never cached (a certificate issued a moment ago is known at once).
 """
 
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 SIGNER_CA, SIGNER_DELEGATED = "ca", "delegated"
 SIGNER_LIFETIME = timedelta(days=4)  # a delegated responder certificate lives 4 days ...
 SIGNER_RENEW_BEFORE = timedelta(days=2)  # ... and is replaced when fewer than 2 remain
-CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (its CRL number, deletion)
+CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (its revision, deletion)
 MAX_CACHED_RESPONSES = 65536
 MAX_CACHED_STATUSES = 262144
 BACKDATE = timedelta(minutes=1)  # thisUpdate a minute early, for relying parties whose clocks run slow
