@@ -256,7 +256,8 @@ async def test_revocation_is_in_crl_and_ocsp_at_once_on_both_replicas(replicas, 
     assert answer.revocation_reason is x509.ReasonFlags.superseded
     await _in_crl(a, root, serial, answer)
     assert responder_a.signatures == signed[0] + 1
-    # the other replica learns through the CA record's revision (moved by the CRL rebuild), re-read at most once a second (docs/security.md)
+    # the other replica learns through the CA record's revision (moved by the CRL rebuild), re-read at most
+    # once a second (docs/security.md)
     deadline = asyncio.get_running_loop().time() + 10 * CA_REFRESH_SECONDS
     while (answer := await _ask(b, root, req)).certificate_status is not ocsp.OCSPCertStatus.REVOKED:
         assert asyncio.get_running_loop().time() < deadline, "replica b never learned of the revocation"
