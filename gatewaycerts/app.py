@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,6 +28,7 @@ from gatewaycerts.appkeys import (
     IN_FLIGHT,
     METRICS,
     NOTARY_AUTHORITY_SERVICE,
+    OCSP_RESPONDER,
     OPENAPI_DOCS,
     ORDER_SERVICE,
     ORDER_WORKER,
@@ -56,6 +58,7 @@ from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
 from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
 from gatewaycerts.core.notary import NotaryAuthorityService
+from gatewaycerts.core.ocsp import OcspResponder, RevocationSignals, watch_revocations
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
@@ -68,6 +71,7 @@ from gatewaycerts.facades.ccm.errors import CcmDialect
 from gatewaycerts.facades.gateway import app as gateway_facade
 from gatewaycerts.facades.iam import app as iam
 from gatewaycerts.facades.notary import app as notary
+from gatewaycerts.facades.ocsp import app as ocsp_facade
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import (
@@ -327,6 +331,8 @@ def create_app(
     certificates.on_change = delivery.certificate_changed
     app[DELIVERY_SERVICE] = delivery
     app[GATEWAY_KEY_SERVICE] = GatewayKeyService(gateway_key_store, delivery, audit=audit, clock=clock)
+    revocations = RevocationSignals()  # the OCSP responder's cache learns of revocations as they are written
+    pca_store = watch_revocations(pca_store, revocations)
     crls = CrlPublisher(pca_store, vault, executor=executor, clock=clock)
     authorities = AuthorityService(
         pca_store,
@@ -363,6 +369,16 @@ def create_app(
         on_issued=on_issued,
         on_revoked=on_revoked,
         audit=audit,
+    )
+    app[OCSP_RESPONDER] = OcspResponder(
+        pca_store,
+        vault,
+        authorities,
+        signals=revocations,
+        signer=settings.ocsp_signer,
+        validity=timedelta(hours=settings.ocsp_validity_hours),
+        executor=executor,
+        clock=clock,
     )
     app[NOTARY_AUTHORITY_SERVICE] = NotaryAuthorityService(authorities, clock=clock, audit=audit)
     app[ACCESS_KEY_SERVICE] = AccessKeyService(access_key_store, vault, clock=clock, audit=audit)
@@ -439,6 +455,7 @@ def create_app(
     app.add_subapp(audit_facade.MOUNT, audit_app)
     iam_app = iam.create_iam_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(iam.MOUNT, iam_app)
+    app.add_subapp(ocsp_facade.MOUNT, ocsp_facade.create_ocsp_app(client_max_size=settings.max_body_bytes))
     gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app[OPENAPI_DOCS] = {

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gatewaycerts.core.gateway_import import GatewayImport
     from gatewaycerts.core.issuance import PrivateCertificateService
     from gatewaycerts.core.notary import NotaryAuthorityService
+    from gatewaycerts.core.ocsp import OcspResponder
     from gatewaycerts.core.orders import OrderService, OrderWorker
     from gatewaycerts.core.requests import CertificateRequestService
     from gatewaycerts.settings import Settings
@@ -38,6 +39,7 @@ CERTIFICATE_REQUEST_SERVICE: web.AppKey[CertificateRequestService] = web.AppKey(
 NOTARY_AUTHORITY_SERVICE: web.AppKey[NotaryAuthorityService] = web.AppKey("notary_authority_service")
 ORDER_SERVICE: web.AppKey[OrderService] = web.AppKey("order_service")
 ORDER_WORKER: web.AppKey[OrderWorker] = web.AppKey("order_worker")
+OCSP_RESPONDER: web.AppKey[OcspResponder] = web.AppKey("ocsp_responder")
 OPENAPI_DOCS: web.AppKey[dict[str, dict]] = web.AppKey("openapi_docs")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 IN_FLIGHT: web.AppKey[InFlight] = web.AppKey("in_flight")

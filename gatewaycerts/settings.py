@@ -82,8 +82,22 @@ OPTIONS: tuple[Option, ...] = (
         "GATEWAYCERTS_PUBLIC_URL",
         "public_url",
         None,
-        "External base URL of the service: CRL distribution points in issued certificates point here; "
-        "default http://HOST:PORT (set it in production, before issuing).",
+        "External base URL of the service: CRL distribution points and Authority Information Access (OCSP, "
+        "CA issuers) in issued certificates point here; default http://HOST:PORT (set it in production, "
+        "before issuing).",
+    ),
+    Option(
+        "GATEWAYCERTS_OCSP_SIGNER",
+        "ocsp_signer",
+        "ca",
+        "Who signs OCSP responses: `ca` (the CA's own key) or `delegated` (a 4-day OCSP responder certificate "
+        "each CA issues itself and replaces 2 days before it expires; docs/security.md).",
+    ),
+    Option(
+        "GATEWAYCERTS_OCSP_VALIDITY_HOURS",
+        "ocsp_validity_hours",
+        "24",
+        "nextUpdate - thisUpdate of an OCSP response, 1-168 hours; a response is re-signed after half of it.",
     ),
     Option("GATEWAYCERTS_MAX_BODY_BYTES", "max_body_bytes", "524288", "Largest accepted request body."),
     Option(
@@ -158,6 +172,7 @@ ALLOWED_JWT_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 RSA_KEY_CHECKS = ("arithmetic", "openssl")
+OCSP_SIGNERS = ("ca", "delegated")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 MAX_WORKERS = 256
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -179,6 +194,8 @@ class Settings:
     kek: str | None = None
     public_url: str | None = None
     max_body_bytes: int = 524288
+    ocsp_signer: str = "ca"
+    ocsp_validity_hours: int = 24
     rsa_key_check: str = "arithmetic"
     log_level: str = "INFO"
     log_format: str = "text"
@@ -274,6 +291,8 @@ class Settings:
             kek=raw["kek"],
             public_url=raw["public_url"],
             max_body_bytes=integer("max_body_bytes", "GATEWAYCERTS_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024),
+            ocsp_signer=choice("ocsp_signer", "GATEWAYCERTS_OCSP_SIGNER", OCSP_SIGNERS),
+            ocsp_validity_hours=integer("ocsp_validity_hours", "GATEWAYCERTS_OCSP_VALIDITY_HOURS", 1, 168),
             rsa_key_check=choice("rsa_key_check", "GATEWAYCERTS_RSA_KEY_CHECK", RSA_KEY_CHECKS),
             log_level=choice("log_level", "GATEWAYCERTS_LOG_LEVEL", LOG_LEVELS, upper=True),
             log_format=choice("log_format", "GATEWAYCERTS_LOG_FORMAT", LOG_FORMATS),

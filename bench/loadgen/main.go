@@ -1,7 +1,8 @@
 // Command loadgen replays HTTP requests against the service from its own process, over many keep-alive
 // connections, and prints one JSON object of throughput and latency figures. Used by bench/run.py.
 //
-// The requests file holds one JSON object per line: {"method", "path", "headers": {...}, "body": "..."}.
+// The requests file holds one JSON object per line: {"method", "path", "headers": {...}, "body": "..."}
+// ("body_b64" instead of "body" for a binary body, e.g. an OCSP request).
 // Request i of the run is line i modulo the number of lines, so a file of N distinct uploads gives N
 // distinct requests.
 package main
@@ -9,6 +10,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -26,6 +28,7 @@ type request struct {
 	Path    string            `json:"path"`
 	Headers map[string]string `json:"headers"`
 	Body    string            `json:"body"`
+	BodyB64 string            `json:"body_b64"`
 }
 
 type result struct {
@@ -56,6 +59,13 @@ func load(path string) ([]request, error) {
 		var r request
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return nil, err
+		}
+		if r.BodyB64 != "" {
+			raw, err := base64.StdEncoding.DecodeString(r.BodyB64)
+			if err != nil {
+				return nil, err
+			}
+			r.Body = string(raw)
 		}
 		out = append(out, r)
 	}

@@ -65,6 +65,8 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
 MIN_PENDING_DAYS, MAX_PENDING_DAYS, DEFAULT_PENDING_DAYS = 7, 30, 7
 MIN_CRL_DAYS, MAX_CRL_DAYS = 1, 30
+OCSP_PATH = "/pki/ocsp"  # public, like the CRL: {OCSP_PATH}/{ca_id} (POST) and {OCSP_PATH}/{ca_id}/{base64} (GET)
+CA_ISSUERS_PATH = "/pki/ca"  # public: {CA_ISSUERS_PATH}/{ca_id}.cer is the CA's certificate, DER
 MAX_PATH_LENGTH = 6
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CRL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -281,6 +283,19 @@ class AuthorityService:
         """Certificates issued while the CA publishes a CRL point at it."""
         return self.crl_url(ca.id) if ca.crl_configuration.enabled else None
 
+    def ocsp_url(self, ca_id: str) -> str:
+        return f"{self._public_url}{OCSP_PATH}/{ca_id}"
+
+    def ca_issuers_url(self, ca_id: str) -> str:
+        return f"{self._public_url}{CA_ISSUERS_PATH}/{ca_id}.cer"
+
+    def ocsp_url_for(self, ca: Authority | None) -> str | None:
+        """Every certificate a CA signs names its OCSP responder (a self-signed root has none)."""
+        return None if ca is None else self.ocsp_url(ca.id)
+
+    def ca_issuers_url_for(self, ca: Authority | None) -> str | None:
+        return None if ca is None else self.ca_issuers_url(ca.id)
+
     def decrypt_key(self, ca: Authority) -> bytes:
         return self._vault.decrypt(ca.encrypted_key, context=authority_key_context(ca.project_id, ca.id))
 
@@ -404,6 +419,8 @@ class AuthorityService:
             path_length=path_length,
             key_usages=usages,
             crl_distribution_url=self.crl_url_for(parent) if parent else None,
+            ocsp_url=self.ocsp_url_for(parent),
+            ca_issuers_url=self.ca_issuers_url_for(parent),
         )
         cert_pem, serial = await self._sign(profile, key_pem, parent, own_id=ca_id)
         ca = self._record(
@@ -710,6 +727,8 @@ class AuthorityService:
             path_length=path_length,
             key_usages=ca.key_usages,
             crl_distribution_url=self.crl_url_for(parent),
+            ocsp_url=self.ocsp_url_for(parent),
+            ca_issuers_url=self.ca_issuers_url_for(parent),
         )
         cert_pem, serial = await self._sign(profile, self.decrypt_key(ca), parent, own_id=ca.id)
 

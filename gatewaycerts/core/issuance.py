@@ -317,6 +317,8 @@ class PrivateCertificateService:
             extended_key_usage=eku,
             sans=sans,
             crl_distribution_url=self._authorities.crl_url_for(ca),
+            ocsp_url=self._authorities.ocsp_url_for(ca),
+            ca_issuers_url=self._authorities.ca_issuers_url_for(ca),
             custom_extension=draft.customized_extension,
         )
         cert_id = self._new_id()
@@ -438,6 +440,8 @@ class PrivateCertificateService:
             extended_key_usage=None if is_ca else extended_key_usage,
             sans=sans,
             crl_distribution_url=self._authorities.crl_url_for(ca),
+            ocsp_url=self._authorities.ocsp_url_for(ca),
+            ca_issuers_url=self._authorities.ca_issuers_url_for(ca),
         )
 
     async def issue_from_csr(self, principal: Principal, project_id: str, draft: CsrIssueDraft) -> IssuedCertificate:

@@ -164,6 +164,16 @@ class CrlState:
 
 
 @dataclass(frozen=True, slots=True)
+class OcspSigner:
+    """A delegated OCSP responder certificate the CA issued itself (short-lived, rotated before it expires)."""
+
+    certificate_pem: str
+    encrypted_key: bytes  # KeyVault envelope, like every private key
+    serial_number: str  # decimal, reserved under the CA like every serial it signs
+    not_after: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Authority:
     id: str
     project_id: str
@@ -193,6 +203,7 @@ class Authority:
     revocation_reason: RevocationReason | None = None
     crl: CrlState | None = None
     issuer_name: str | None = None  # common name of the CA that signed this one (its own CN for a root)
+    ocsp_signer: OcspSigner | None = None  # the delegated OCSP responder certificate, when one answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +237,15 @@ class RevokedSerial:
     serial_number: int
     revoked_at: datetime
     reason: RevocationReason
+
+
+@dataclass(frozen=True, slots=True)
+class SerialStatus:
+    """What a CA's records say about one serial it signed (its OCSP answer): revoked exactly when the CRL lists it."""
+
+    serial_number: int
+    revoked_at: datetime | None = None
+    reason: RevocationReason | None = None
 
 
 class SortKey(enum.StrEnum):

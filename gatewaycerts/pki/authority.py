@@ -43,6 +43,8 @@ class Profile:
     sans: tuple[SubjectAltName, ...] = ()
     crl_distribution_url: str | None = None
     custom_extension: CustomExtension | None = None
+    ocsp_url: str | None = None
+    ca_issuers_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ def _spec(profile: Profile, public_key: object, serial: int) -> IssueSpec:
         sans=profile.sans,
         crl_distribution_url=profile.crl_distribution_url,
         custom_extension=profile.custom_extension,
+        ocsp_url=profile.ocsp_url,
+        ca_issuers_url=profile.ca_issuers_url,
     )
 
 

@@ -62,3 +62,8 @@ def crl_to_der(crl: x509.CertificateRevocationList) -> bytes:
 
 def crl_to_pem(crl: x509.CertificateRevocationList) -> str:
     return crl.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def reason_flag(reason: RevocationReason) -> x509.ReasonFlags | None:
+    """The reasonCode for a revocation reason; None for "unspecified" (left out, RFC 5280 5.3.1)."""
+    return _REASONS.get(reason)

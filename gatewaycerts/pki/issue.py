@@ -41,6 +41,8 @@ class IssueSpec:
     sans: tuple[SubjectAltName, ...] = ()
     crl_distribution_url: str | None = None
     custom_extension: CustomExtension | None = None
+    ocsp_url: str | None = None  # id-ad-ocsp in an Authority Information Access extension
+    ca_issuers_url: str | None = None  # id-ad-caIssuers: where the issuer's certificate is served (DER)
 
 
 def x509_name(dn: DistinguishedName) -> x509.Name:
@@ -181,12 +183,32 @@ def build_certificate(
             crl_issuer=None,
         )
         builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    access = _authority_information_access(spec)
+    if access is not None and issuer_cert is not None:  # RFC 5280 4.2.2.1: about the issuer, so never in a root
+        builder = builder.add_extension(access, critical=False)
     if spec.custom_extension is not None:
         ext = x509.UnrecognizedExtension(
             ObjectIdentifier(spec.custom_extension.object_identifier), _utf8_string(spec.custom_extension.value)
         )
         builder = builder.add_extension(ext, critical=False)
     return builder.sign(issuer_key, _signature_hash(issuer_key, spec.hash))  # type: ignore[arg-type]
+
+
+def _authority_information_access(spec: IssueSpec) -> x509.AuthorityInformationAccess | None:
+    descriptions = []
+    if spec.ocsp_url:
+        descriptions.append(
+            x509.AccessDescription(
+                x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(spec.ocsp_url)
+            )
+        )
+    if spec.ca_issuers_url:
+        descriptions.append(
+            x509.AccessDescription(
+                x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(spec.ca_issuers_url)
+            )
+        )
+    return x509.AuthorityInformationAccess(descriptions) if descriptions else None
 
 
 def key_kind(public_key: PublicKeyTypes) -> str:

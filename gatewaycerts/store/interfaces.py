@@ -12,7 +12,7 @@ from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.domain.orders import Container, Order, Secret
-from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
+from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial, SerialStatus
 from gatewaycerts.domain.requests import CertificateRequest
 
 
@@ -133,6 +133,10 @@ class PcaStore(EnvelopeStore, Protocol):
     async def revoked_serials(self, issuer_id: str) -> list[RevokedSerial]:
         """Serials revoked under `issuer_id`: its revoked certificates, its revoked subordinate CAs and the
         revoked certificates it signed for certificate requests (deleted records included)."""
+
+    async def serial_status(self, issuer_id: str, serial_number: int) -> SerialStatus | None:
+        """The status of a serial `issuer_id` signed (certificate, subordinate CA or signed request, deleted
+        records included), revoked exactly when revoked_serials lists it; None when the CA never signed it."""
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         """As CertificateStore.count_expiring, over issued certificates that are neither revoked nor deleted."""

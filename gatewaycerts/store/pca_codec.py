@@ -19,10 +19,12 @@ from gatewaycerts.domain.pca import (
     IssuedStatus,
     KeyAlgorithm,
     KeyUsage,
+    OcspSigner,
     PcaQuery,
     RevocationReason,
     RevokedSerial,
     SanType,
+    SerialStatus,
     SignatureHash,
     SubjectAltName,
 )
@@ -31,7 +33,7 @@ from gatewaycerts.keyvault import envelope_kek_id
 from gatewaycerts.store.codec import utc
 
 # Not needed to present a list item; adapters leave them out of list queries.
-AUTHORITY_HEAVY = ("encrypted_key", "certificate_pem", "chain_pem", "csr_pem", "crl")
+AUTHORITY_HEAVY = ("encrypted_key", "certificate_pem", "chain_pem", "csr_pem", "crl", "ocsp_signer")
 CERTIFICATE_HEAVY = ("encrypted_key", "certificate_pem", "chain_pem")
 
 # The statuses a client can see that are derived from time rather than stored.
@@ -103,6 +105,14 @@ def authority_to_doc(ca: Authority) -> dict[str, Any]:
             "der": crl.der,
             "revoked_count": crl.revoked_count,
         },
+        "ocsp_signer": None
+        if ca.ocsp_signer is None
+        else {
+            "certificate_pem": ca.ocsp_signer.certificate_pem,
+            "encrypted_key": ca.ocsp_signer.encrypted_key,
+            "serial_number": ca.ocsp_signer.serial_number,
+            "not_after": ca.ocsp_signer.not_after,
+        },
     }
 
 
@@ -148,6 +158,18 @@ def authority_from_doc(d: dict[str, Any]) -> Authority:
             der=bytes(crl["der"]),
             revoked_count=int(crl.get("revoked_count", 0)),
         ),
+        ocsp_signer=_ocsp_signer_from_doc(d.get("ocsp_signer")),
+    )
+
+
+def _ocsp_signer_from_doc(d: dict[str, Any] | None) -> OcspSigner | None:
+    if not d:
+        return None
+    return OcspSigner(
+        certificate_pem=d["certificate_pem"],
+        encrypted_key=bytes(d["encrypted_key"]),
+        serial_number=d["serial_number"],
+        not_after=utc(d["not_after"]),  # type: ignore[arg-type]
     )
 
 
@@ -252,6 +274,20 @@ def revoked_from_doc(doc: dict[str, Any]) -> RevokedSerial:
         revoked_at=utc(doc["revoked_at"]),  # type: ignore[arg-type]
         reason=RevocationReason(doc.get("revocation_reason") or RevocationReason.UNSPECIFIED.value),
     )
+
+
+_REVOKED_STATUSES = frozenset({"REVOKED", "Revoked"})  # authorities and certificates; certificate requests
+
+
+def serial_status_from_docs(serial_number: int, docs: list[dict[str, Any]]) -> SerialStatus | None:
+    """One serial's status from the documents that carry it: revoked as revoked_serials (the CRL) says."""
+    if not docs:
+        return None
+    for doc in docs:
+        if doc.get("status") in _REVOKED_STATUSES:
+            entry = revoked_from_doc(doc)
+            return SerialStatus(serial_number, entry.revoked_at, entry.reason)
+    return SerialStatus(serial_number)
 
 
 def duplicate_request() -> DuplicateRequestError:

@@ -316,3 +316,87 @@ async def test_order_certificates_pass_pkilint(aiohttp_client, auth, pkilint, tm
     assert not problems, "pkilint ERROR/FATAL findings:\n" + "\n".join(
         f"{name}:\n  " + "\n  ".join(lines) for name, lines in problems.items()
     )
+
+
+def _ocsp_findings(pkilint: Path, der: bytes, tmp_path: Path) -> list[str]:
+    path = tmp_path / f"ocsp{len(list(tmp_path.iterdir()))}.der"
+    path.write_bytes(der)
+    tool = [str(pkilint / "lint_ocsp_response"), "lint", "--document-format", "DER"]
+    out = subprocess.run([*tool, "-s", "NOTICE", "-f", "TEXT", str(path)], capture_output=True, text=True, check=False)
+    assert not out.stderr.strip(), out.stderr  # e.g. "Failed to load OCSP response": nothing was linted
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    if lines:
+        print("pkilint lint_ocsp_response:", *lines, sep="\n  ")
+    serious = [i for i, line in enumerate(lines) if "(ERROR)" in line or "(FATAL)" in line]
+    return [lines[j] for i in serious for j in (i - 1, i) if j >= 0]
+
+
+@pytest.mark.parametrize("signer", ["ca", "delegated"])
+@pytest.mark.parametrize("algorithm", ["EC256", "RSA2048"])
+async def test_ocsp_responses_pass_pkilint(aiohttp_client, auth, pkilint, tmp_path, signer, algorithm):
+    """Good, revoked and unknown answers, signed by the CA or its delegated responder, pass lint_ocsp_response."""
+    from cryptography.x509 import ocsp
+
+    settings = Settings(state_dir=tmp_path / "state", public_url="https://pki.example.test", ocsp_signer=signer)
+    client = await aiohttp_client(create_app(settings, pca_store=SqlitePcaStore(tmp_path / "pca.db")))
+    lint_dir = tmp_path / "lint"
+    lint_dir.mkdir()
+    root = await _post(
+        client,
+        auth,
+        CAS,
+        {
+            "type": "ROOT",
+            "distinguished_name": {"common_name": f"OCSP Lint Root {algorithm}", "country": "CN", "organization": "O"},
+            "key_algorithm": algorithm,
+            "validity": {"type": "YEAR", "value": 5},
+            "crl_configuration": {"enabled": True, "valid_days": 7},
+        },
+    )
+    leaves = []
+    for name in ("good", "revoked"):
+        body = {
+            "issuer_id": root["ca_id"],
+            "key_algorithm": "EC256",
+            "distinguished_name": {"common_name": f"{name}.example.com"},
+            "validity": {"type": "DAY", "value": 30},
+            "subject_alternative_names": [{"type": "DNS", "value": f"{name}.example.com"}],
+        }
+        leaves.append(await _post(client, auth, CERTS, body))
+    resp = await client.post(
+        f"{CERTS}/{leaves[1]['certificate_id']}/revoke", json={"reason": "KEY_COMPROMISE"}, headers=auth()
+    )
+    assert resp.status == 204
+    ca_der = await (await client.get(f"/pki/ca/{root['ca_id']}.cer")).read()
+    issuer = x509.load_der_x509_certificate(ca_der)
+    problems: dict[str, list[str]] = {}
+    for leaf in leaves:
+        pem = (await _export(client, auth, leaf["certificate_id"]))["certificate"]
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        for digest in (hashes.SHA1(), hashes.SHA256()):
+            requests = {
+                "known": ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, digest),
+                "unknown": ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+                    ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, digest).build().issuer_name_hash,
+                    ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, digest).build().issuer_key_hash,
+                    cert.serial_number + 1,
+                    digest,
+                ),
+            }
+            for kind, builder in requests.items():
+                der = builder.build().public_bytes(serialization.Encoding.DER)
+                resp = await client.post(
+                    f"/pki/ocsp/{root['ca_id']}", data=der, headers={"Content-Type": "application/ocsp-request"}
+                )
+                body = await resp.read()
+                answer = ocsp.load_der_ocsp_response(body)
+                assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+                label = f"{leaf['certificate_id']} {kind} {digest.name}: {answer.certificate_status.name}"
+                if found := _ocsp_findings(pkilint, body, lint_dir):
+                    problems[label] = found
+        # the certificate itself, with AIA (OCSP + caIssuers) and CDP, lints clean too
+        if found := findings([str(pkilint / "lint_pkix_cert"), "lint"], pem, lint_dir):
+            problems[f"certificate {leaf['certificate_id']}"] = found
+    assert not problems, "pkilint ERROR/FATAL findings:\n" + "\n".join(
+        f"{name}:\n  " + "\n  ".join(lines) for name, lines in problems.items()
+    )

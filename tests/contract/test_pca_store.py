@@ -22,6 +22,7 @@ from gatewaycerts.domain.pca import (
     IssuedStatus,
     KeyAlgorithm,
     KeyUsage,
+    OcspSigner,
     PcaQuery,
     RevocationReason,
     SanType,
@@ -96,6 +97,9 @@ async def test_authority_round_trip_preserves_every_field(pca_store):
         status_before_delete=CaStatus.DISABLED,
         revoked_at=T0,
         revocation_reason=RevocationReason.KEY_COMPROMISE,
+        ocsp_signer=OcspSigner(
+            "-----BEGIN CERTIFICATE-----\nocsp", b'{"v":1}\x00\x01', "99", T0 + dt.timedelta(days=2)
+        ),
     )
     await pca_store.insert_authority(original)
     assert await pca_store.get_authority("p1", "ca1") == original
@@ -237,3 +241,35 @@ async def test_count_expiring_counts_only_live_issued_certificates(pca_store):
     await pca_store.insert_certificate(cert("far", project="p3", seconds=13, days=400))
     boundaries = [T0 + dt.timedelta(days=d) for d in (5, 30, 100)]
     assert await pca_store.count_expiring(boundaries) == {"p1": (1, 3, 4), "p2": (0, 1, 1)}
+
+
+async def test_serial_status_agrees_with_revoked_serials(pca_store):
+    """OCSP's per-serial answer: unknown (None) for serials the CA never signed, revoked exactly as the CRL says."""
+    await pca_store.insert_authority(ca("root"))
+    await pca_store.insert_authority(
+        ca(
+            "sub",
+            type=CaType.SUBORDINATE,
+            issuer_id="root",
+            status=CaStatus.REVOKED,
+            serial_number="77",
+            revoked_at=T0,
+            revocation_reason=RevocationReason.CERTIFICATE_AUTHORITY_COMPROMISE,
+        )
+    )
+    await pca_store.insert_certificate(cert("c1", issuer="root", seconds=1))
+    revoked = dict(status=IssuedStatus.REVOKED, revoked_at=T0, revocation_reason=RevocationReason.KEY_COMPROMISE)
+    await pca_store.insert_certificate(cert("c2", issuer="root", seconds=2, delete_time=T0, **revoked))
+    await pca_store.insert_certificate(cert("c3", issuer="other", seconds=3))
+    good = await pca_store.serial_status("root", 1001)
+    assert good is not None and good.serial_number == 1001 and good.revoked_at is None and good.reason is None
+    gone = await pca_store.serial_status("root", 1002)  # deleted but revoked: still revoked, as on the CRL
+    assert (gone.revoked_at, gone.reason) == (T0, RevocationReason.KEY_COMPROMISE)
+    sub = await pca_store.serial_status("root", 77)
+    assert sub.reason is RevocationReason.CERTIFICATE_AUTHORITY_COMPROMISE
+    assert await pca_store.serial_status("root", 1003) is None  # another CA's serial
+    assert await pca_store.serial_status("root", 4242) is None
+    assert {r.serial_number for r in await pca_store.revoked_serials("root")} == {77, 1002}
+    c1 = await pca_store.get_certificate("p1", "c1")
+    await pca_store.replace_certificate(replace(c1, **revoked), expected_revision=0)
+    assert (await pca_store.serial_status("root", 1001)).revoked_at == T0

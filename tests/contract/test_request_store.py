@@ -154,3 +154,13 @@ async def test_count_expiring_requests_counts_only_live_active_certificates(pca_
     await pca_store.insert_request(request("e", fp="e"))  # outstanding: no certificate yet
     boundaries = [T0 + dt.timedelta(days=d) for d in (1, 7, 30, 90)]
     assert await pca_store.count_expiring_requests(boundaries) == {"p1": (0, 1, 1, 1), "p2": (0, 0, 0, 1)}
+
+
+async def test_serial_status_finds_signed_requests(pca_store):
+    await pca_store.insert_request(signed(request("r1", fp="a"), serial="111"))
+    assert (await pca_store.serial_status("ca1", 111)).revoked_at is None
+    assert await pca_store.serial_status("ca2", 111) is None
+    r1 = await pca_store.get_request("p1", "r1")
+    revoked = dict(status=RequestStatus.REVOKED, revoked_at=T0, revocation_reason=RevocationReason.SUPERSEDED)
+    await pca_store.replace_request(replace(r1, **revoked), expected_revision=0)
+    assert (await pca_store.serial_status("ca1", 111)).reason is RevocationReason.SUPERSEDED

@@ -20,7 +20,7 @@ from gatewaycerts.domain.errors import (
     PrivateCertificateNotFoundError,
 )
 from gatewaycerts.domain.models import Page
-from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
+from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial, SerialStatus
 from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
 from gatewaycerts.store.mongo.claims import CLAIM_TIMEOUT, RevisionClaims, guard, replace_claimed
 from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
@@ -36,6 +36,7 @@ from gatewaycerts.store.pca_codec import (
     request_from_doc,
     request_to_doc,
     revoked_from_doc,
+    serial_status_from_docs,
     sort_field,
     status_clause,
 )
@@ -99,6 +100,10 @@ class MongoPcaStore(MongoEnvelopes):
             self._requests.create_index([("issuer_id", ASCENDING), ("status", ASCENDING)], name="pca_requests_issuer")
         )
         await guard(self._requests.create_index([("not_after", ASCENDING)], name="pca_requests_expiry"))
+        for coll in (self._authorities, self._certificates, self._requests):  # OCSP looks serials up
+            await guard(
+                coll.create_index([("issuer_id", ASCENDING), ("serial_number", ASCENDING)], name=f"{coll.name}_serial")
+            )
         for spec in self._envelope_collections:
             await spec.ensure_index()
 
@@ -209,6 +214,14 @@ class MongoPcaStore(MongoEnvelopes):
         docs = await guard(self._requests.find(q, fields).to_list(length=None))
         out.extend(revoked_from_doc(d) for d in docs)
         return out
+
+    async def serial_status(self, issuer_id: str, serial_number: int) -> SerialStatus | None:
+        q = {"issuer_id": issuer_id, "serial_number": str(serial_number)}
+        fields = {"serial_number": 1, "status": 1, "revoked_at": 1, "revocation_reason": 1}
+        docs: list[dict[str, Any]] = []
+        for coll in (self._certificates, self._authorities, self._requests):
+            docs.extend(await guard(coll.find(q, fields).to_list(length=None)))
+        return serial_status_from_docs(serial_number, docs)
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         # Only certificates a relying party may still accept: issued, not revoked, not deleted.

@@ -26,6 +26,7 @@ from gatewaycerts.domain.pca import (
     IssuedCertificate,
     PcaQuery,
     RevokedSerial,
+    SerialStatus,
 )
 from gatewaycerts.domain.requests import CertificateRequest
 from gatewaycerts.store.pca_codec import (
@@ -39,6 +40,7 @@ from gatewaycerts.store.pca_codec import (
     request_from_doc,
     request_to_doc,
     revoked_from_doc,
+    serial_status_from_docs,
     sort_field,
     status_clause,
 )
@@ -111,6 +113,8 @@ CREATE INDEX IF NOT EXISTS pca_requests_recent ON pca_requests (project_id, crea
 CREATE INDEX IF NOT EXISTS pca_requests_status ON pca_requests (project_id, status, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS pca_requests_issuer ON pca_requests (issuer_id, status);
 CREATE INDEX IF NOT EXISTS pca_requests_expiry ON pca_requests (not_after);
+CREATE INDEX IF NOT EXISTS pca_requests_serial ON pca_requests (issuer_id, json_extract(summary, '$.serial_number'));
+CREATE INDEX IF NOT EXISTS pca_authorities_serial ON pca_authorities (issuer_id, serial_number);
 -- One outstanding request per CSR and project; the index frees the CSR when the request moves on.
 CREATE UNIQUE INDEX IF NOT EXISTS pca_requests_outstanding ON pca_requests (project_id, csr_fingerprint)
     WHERE status = 'Outstanding' AND deleted = 0;
@@ -351,6 +355,21 @@ class SqlitePcaStore(SqliteBase):
             return [_doc(r[0], None) for r in rows]
 
         return [revoked_from_doc(d) for d in await self._read(op)]
+
+    async def serial_status(self, issuer_id: str, serial_number: int) -> SerialStatus | None:
+        serial = str(serial_number)
+
+        def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT summary FROM pca_certificates WHERE issuer_id = ? AND serial_number = ? "
+                "UNION ALL SELECT summary FROM pca_authorities WHERE issuer_id = ? AND serial_number = ? "
+                "UNION ALL SELECT summary FROM pca_requests WHERE issuer_id = ? "
+                "AND json_extract(summary, '$.serial_number') = ?",
+                (issuer_id, serial, issuer_id, serial, issuer_id, serial),
+            ).fetchall()
+            return [_doc(r[0], None) for r in rows]
+
+        return serial_status_from_docs(serial_number, await self._read(op))
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         # Only certificates a relying party may still accept: issued, not revoked, not deleted.

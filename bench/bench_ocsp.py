@@ -1,0 +1,285 @@
+"""`make bench`, OCSP part: the responder's answers per second against a bare aiohttp handler returning the
+same bytes, measured side by side in one run.
+
+The real `gatewaycerts serve` (one process, SQLite) runs on loopback with one EC P-256 root CA that issued
+CERTS certificates, a fifth of them revoked; bench/loadgen (Go) drives it from another process over 32
+keep-alive connections with one-certificate OCSP requests cycling over every certificate (GET with the
+base64 request in the path, and POST application/ocsp-request; no nonce, as browsers and RFC 5019 clients
+send them). In the same run, and in the same layout (one process, the service's event loop), a bare aiohttp
+application answers every request with a constant OCSP response of the same size: that is the limit. The
+three are interleaved in rounds (the machine is shared) and each ratio is taken per round. For information,
+POST with a nonce (signed on every request, never cached) is measured too.
+
+Not a test: nothing here asserts. The figures are printed and appended to docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+
+from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, process_tree
+from tests.mongo_server import free_port
+
+PERF_DOC = ROOT / "docs" / "performance.md"
+CAS = "/v1/private-certificate-authorities"
+CERTS = "/v1/private-certificates"
+CONNECTIONS = 32
+ROUNDS = 3
+TARGET_RATIO = 0.50
+
+BARE_APP = """
+import sys
+from aiohttp import web
+body = open(sys.argv[2], "rb").read()
+async def answer(request):
+    await request.read()
+    return web.Response(body=body, content_type="application/ocsp-response")
+app = web.Application()
+app.router.add_route("*", "/{tail:.*}", answer)
+loop = None
+try:
+    import uvloop
+    loop = uvloop.new_event_loop()
+except ImportError:
+    pass
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, loop=loop)
+"""
+
+
+def load(base: str, requests: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
+        for r in requests:
+            fh.write(json.dumps(r) + "\n")
+    out = subprocess.run(
+        [str(build_loadgen()), "-url", base, "-requests", fh.name, "-c", str(CONNECTIONS), "-n", str(total)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    os.unlink(fh.name)
+    return json.loads(out.stdout)
+
+
+@contextmanager
+def bare_server(body: bytes) -> Iterator[tuple[str, int]]:
+    """The limit: a bare aiohttp handler (one process, the service's event loop) answering `body`."""
+    port = free_port()
+    with tempfile.NamedTemporaryFile(suffix=".der", delete=False) as fh:
+        fh.write(body)
+    proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), fh.name])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        os.unlink(fh.name)
+
+
+def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> bytes:
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return resp.read()
+
+
+def setup(svc: Service, admin: str, certs: int) -> tuple[str, list[bytes], list[bytes]]:
+    """A root CA, `certs` leaves (every fifth revoked); their OCSP requests without and with a nonce."""
+    status, root = svc.call(
+        "POST",
+        CAS,
+        admin,
+        {
+            "type": "ROOT",
+            "distinguished_name": {"common_name": "Bench OCSP Root"},
+            "key_algorithm": "EC256",
+            "validity": {"type": "YEAR", "value": 5},
+            "crl_configuration": {"enabled": True, "valid_days": 7},
+        },
+    )
+    assert status == 200, root
+    ca_id = root["ca_id"]
+    issuer = x509.load_der_x509_certificate(fetch(f"{svc.base}/pki/ca/{ca_id}.cer"))
+    plain, nonced = [], []
+    for i in range(certs):
+        body = {
+            "issuer_id": ca_id,
+            "key_algorithm": "EC256",
+            "distinguished_name": {"common_name": f"c{i}.bench.example"},
+            "validity": {"type": "DAY", "value": 30},
+        }
+        status, made = svc.call("POST", CERTS, admin, body)
+        assert status == 200, made
+        status, exported = svc.call("POST", f"{CERTS}/{made['certificate_id']}/export", admin, {"type": "OTHER"})
+        assert status == 200, exported
+        if i % 5 == 0:
+            status, _ = svc.call("POST", f"{CERTS}/{made['certificate_id']}/revoke", admin, {"reason": "SUPERSEDED"})
+            assert status == 204
+        cert = x509.load_pem_x509_certificate(exported["certificate"].encode())
+        builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1())
+        plain.append(builder.build().public_bytes(serialization.Encoding.DER))
+        nonce = x509.OCSPNonce(os.urandom(16))
+        nonced.append(builder.add_extension(nonce, critical=False).build().public_bytes(serialization.Encoding.DER))
+    return ca_id, plain, nonced
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default request count")
+    parser.add_argument("--certs", type=int, default=200)
+    parser.add_argument("--no-doc", action="store_true", help="print only; do not append to performance.md")
+    args = parser.parse_args()
+    total = max(2_000, int(60_000 * args.scale))
+    started = time.perf_counter()
+    with Service(env={"GATEWAYCERTS_PUBLIC_URL": "http://pki.bench.example"}) as svc:
+        admin = svc.token()
+        ca_id, plain, nonced = setup(svc, admin, args.certs)
+        path = f"/pki/ocsp/{ca_id}"
+        ocsp_type = {"Content-Type": "application/ocsp-request"}
+        get = [
+            {
+                "method": "GET",
+                "path": f"{path}/" + urllib.parse.quote(base64.b64encode(der).decode(), safe=""),
+                "headers": {},
+                "body": "",
+            }
+            for der in plain
+        ]
+        post = [
+            {"method": "POST", "path": path, "headers": ocsp_type, "body_b64": base64.b64encode(der).decode()}
+            for der in plain
+        ]
+        post_nonce = [
+            {"method": "POST", "path": path, "headers": ocsp_type, "body_b64": base64.b64encode(der).decode()}
+            for der in nonced
+        ]
+        sample = fetch(svc.base + path, plain[1], ocsp_type)
+        assert ocsp.load_der_ocsp_response(sample).certificate_status is ocsp.OCSPCertStatus.GOOD
+        health = [{"method": "GET", "path": "/healthz", "headers": {}, "body": ""}]
+        runs: dict[str, list[dict[str, Any]]] = {"limit": [], "get": [], "post": [], "post_nonce": [], "healthz": []}
+        cpu: dict[str, float] = {kind: 0.0 for kind in runs}
+        with bare_server(sample) as (bare, bare_pid):
+            load(bare, get, total // 10)  # warm-up: the service signs each answer once here
+            load(svc.base, get, total // 10)
+            load(svc.base, post, total // 10)
+            for _ in range(ROUNDS):
+                cpu0 = cpu_seconds(process_tree(bare_pid))
+                runs["limit"].append(load(bare, get, total // ROUNDS))
+                cpu["limit"] += cpu_seconds(process_tree(bare_pid)) - cpu0
+                for kind, reqs, n in (
+                    ("get", get, total),
+                    ("post", post, total),
+                    ("healthz", health, total),
+                    ("post_nonce", post_nonce, total // 10),
+                ):
+                    cpu0 = svc.cpu()
+                    runs[kind].append(load(svc.base, reqs, n // ROUNDS))
+                    cpu[kind] += svc.cpu() - cpu0
+        rss_mb = svc.peak_rss_kb() / 1024
+    results: dict[str, Any] = {}
+    for kind, kind_runs in runs.items():
+        seconds = sum(r["seconds"] for r in kind_runs)
+        requests = sum(r["requests"] for r in kind_runs)
+        status: dict[str, int] = {}
+        for r in kind_runs:
+            for code, n in r["status"].items():
+                status[code] = status.get(code, 0) + n
+        results[kind] = {
+            "rps": requests / seconds,
+            "requests": requests,
+            "status": status,
+            "p50_ms": statistics.median(r["p50_ms"] for r in kind_runs),
+            "p99_ms": max(r["p99_ms"] for r in kind_runs),
+            "ratios": [r["rps"] / lim["rps"] for r, lim in zip(kind_runs, runs["limit"], strict=True)],
+            "cpu_ms": cpu[kind] * 1000 / requests,
+        }
+    report(results, args, len(sample), rss_mb, time.perf_counter() - started)
+
+
+def report(r: dict[str, Any], args: argparse.Namespace, size: int, rss_mb: float, seconds: float) -> None:
+    limit = r["limit"]
+    rows = []
+    for kind, label in (("get", "GET (base64 in the path)"), ("post", "POST application/ocsp-request")):
+        ratio = statistics.median(r[kind]["ratios"])
+        rows.append(
+            (
+                f"OCSP {label} rate / bare limit (median of {ROUNDS} rounds)",
+                f"{ratio:.2f}",
+                f"≥ {TARGET_RATIO:.2f}",
+                "yes" if ratio >= TARGET_RATIO else "**no**",
+                f"{r[kind]['rps']:,.0f}/s vs {limit['rps']:,.0f}/s; p99 {r[kind]['p99_ms']:.1f} ms "
+                f"(bare {limit['p99_ms']:.1f} ms); {r[kind]['cpu_ms']:.3f} ms CPU/request (bare "
+                f"{limit['cpu_ms']:.3f}: CPU ratio {limit['cpu_ms'] / r[kind]['cpu_ms']:.2f}); rounds "
+                + ", ".join(f"{x:.2f}" for x in r[kind]["ratios"]),
+            )
+        )
+    floor = r["healthz"]
+    rows.append(
+        (
+            "the service's floor: GET /healthz (constant JSON, same middleware) / bare limit",
+            f"{statistics.median(floor['ratios']):.2f}",
+            "(information)",
+            "",
+            f"{floor['rps']:,.0f}/s; {floor['cpu_ms']:.3f} ms CPU/request",
+        )
+    )
+    nonce = r["post_nonce"]
+    rows.append(
+        (
+            "POST with a nonce (signed per request, never cached) / bare limit",
+            f"{statistics.median(nonce['ratios']):.2f}",
+            "(information)",
+            "",
+            f"{nonce['rps']:,.0f}/s; p99 {nonce['p99_ms']:.1f} ms; {nonce['cpu_ms']:.2f} ms CPU/request",
+        )
+    )
+    failed = {k: v["requests"] - v["status"].get("200", 0) for k, v in r.items()}
+    lines = [
+        "| measure | result | target | met | detail |",
+        "|---|---:|---|---|---|",
+        *(f"| {m} | {v} | {t} | {ok} | {d} |" for m, v, t, ok, d in rows),
+    ]
+    print("\n".join(lines))
+    print(f"(not 200: {failed}; response {size} bytes; service peak RSS {rss_mb:.0f} MB; run {seconds:.0f} s)")
+    if args.no_doc:
+        return
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with PERF_DOC.open("a") as doc:
+        doc.write(
+            f"\n### OCSP run {stamp} (bench/bench_ocsp.py, SQLite, one process, {CONNECTIONS} connections, "
+            f"{args.certs} certificates, scale {args.scale})\n\n" + "\n".join(lines) + "\n\n"
+            f"Not 200: {failed}. The limit is a bare aiohttp handler answering the same {size}-byte OCSP "
+            "response, same process layout, same run.\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

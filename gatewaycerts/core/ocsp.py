@@ -1,0 +1,420 @@
+"""The OCSP responder (RFC 6960 in the RFC 5019 profile): one per CA, public like its CRL.
+
+Signing happens once per CA, serial, status and signer (again when half of the response's validity has
+passed), never per request; only requests with a nonce are signed each time, since the nonce must be echoed.
+
+What a serial's status is, is cached too, and the cache is never trusted across a revocation:
+- on the replica that revokes, the store adapter is wrapped (`watch_revocations`): from just before the
+  write that revokes anything under a CA until just after it, every OCSP request about that CA reads the
+  store, and the statuses cached before it are dropped; so OCSP and the CRL (which the CRL endpoint
+  checks against the store's revoked serials on every fetch) agree at every moment there;
+- other replicas learn through the CA record's revision, which every revocation moves when it rebuilds
+  the CA's CRL: each replica re-reads the CA record at most once a second (CA_REFRESH_SECONDS) and trusts
+  no status (nor answer) cached under an older revision;
+- unknown serials are never cached (a certificate issued a moment ago is known at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from gatewaycerts.core.authorities import AuthorityService, is_uuid
+from gatewaycerts.core.clock import Clock, system_clock
+from gatewaycerts.core.common import in_executor, retry_on_conflict
+from gatewaycerts.core.revocation import authority_key_context
+from gatewaycerts.domain.errors import ConflictError, StoreUnavailableError
+from gatewaycerts.domain.pca import (
+    Authority,
+    CaStatus,
+    IssuedCertificate,
+    IssuedStatus,
+    KeyAlgorithm,
+    OcspSigner,
+    SerialStatus,
+    SignatureHash,
+)
+from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
+from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id
+from gatewaycerts.pki.authority import new_key_pem
+from gatewaycerts.pki.ocsp import (
+    CertStatus,
+    MalformedOcspRequest,
+    OcspQuery,
+    certificate_der,
+    issue_signer_certificate,
+    issuer_hashes,
+    parse_request,
+    sign_response,
+    unsuccessful,
+)
+from gatewaycerts.store.interfaces import PcaStore
+
+log = logging.getLogger(__name__)
+
+SIGNER_CA, SIGNER_DELEGATED = "ca", "delegated"
+SIGNER_LIFETIME = timedelta(days=4)  # a delegated responder certificate lives 4 days ...
+SIGNER_RENEW_BEFORE = timedelta(days=2)  # ... and is replaced when fewer than 2 remain
+CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (its revision, deletion)
+MAX_CACHED_RESPONSES = 65536
+MAX_CACHED_STATUSES = 262144
+BACKDATE = timedelta(minutes=1)  # thisUpdate a minute early, for relying parties whose clocks run slow
+
+_UNSUCCESSFUL = {s: unsuccessful(s) for s in ("malformedRequest", "internalError", "tryLater", "unauthorized")}
+
+
+def signer_key_context(project_id: str, ca_id: str) -> str:
+    return f"pca-ocsp-signer:{project_id}:{ca_id}"
+
+
+class RevocationSignals:
+    """In-process: which CAs have a revocation being written right now, and a generation per CA that moves
+    before and after each such write (cached statuses carry the generation they were read under)."""
+
+    def __init__(self) -> None:
+        self._generation: dict[str, int] = {}
+        self._writing: dict[str, int] = {}
+
+    @contextmanager
+    def revoking(self, issuer_id: str | None) -> Iterator[None]:
+        if issuer_id is None:
+            yield
+            return
+        self._generation[issuer_id] = self._generation.get(issuer_id, 0) + 1
+        self._writing[issuer_id] = self._writing.get(issuer_id, 0) + 1
+        try:
+            yield
+        finally:
+            self._generation[issuer_id] += 1
+            self._writing[issuer_id] -= 1
+
+    def generation(self, issuer_id: str) -> int | None:
+        """None while a revocation under the CA is being written: then nothing cached may be trusted."""
+        if self._writing.get(issuer_id, 0):
+            return None
+        return self._generation.get(issuer_id, 0)
+
+
+class _WatchedPcaStore:
+    """The PcaStore with every write that revokes (a certificate, a subordinate CA, a signed request)
+    announced to RevocationSignals before it starts and after it ends."""
+
+    def __init__(self, inner: PcaStore, signals: RevocationSignals) -> None:
+        self._inner = inner
+        self._signals = signals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def replace_certificate(self, cert: IssuedCertificate, *, expected_revision: int) -> IssuedCertificate:
+        with self._signals.revoking(cert.issuer_id if cert.status is IssuedStatus.REVOKED else None):
+            return await self._inner.replace_certificate(cert, expected_revision=expected_revision)
+
+    async def replace_authority(self, ca: Authority, *, expected_revision: int) -> Authority:
+        with self._signals.revoking(ca.issuer_id if ca.status is CaStatus.REVOKED else None):
+            return await self._inner.replace_authority(ca, expected_revision=expected_revision)
+
+    async def replace_request(self, req: CertificateRequest, *, expected_revision: int) -> CertificateRequest:
+        with self._signals.revoking(req.issuer_id if req.status is RequestStatus.REVOKED else None):
+            return await self._inner.replace_request(req, expected_revision=expected_revision)
+
+
+def watch_revocations(store: PcaStore, signals: RevocationSignals) -> PcaStore:
+    return _WatchedPcaStore(store, signals)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class OcspAnswer:
+    der: bytes
+    status: str  # successful, malformedRequest, internalError, tryLater or unauthorized
+    this_update: datetime | None = None
+    next_update: datetime | None = None
+    cacheable: bool = False  # False for errors and for answers echoing a nonce
+
+
+@dataclass(slots=True)
+class _CaFacts:
+    ca: Authority
+    hashes: dict[str, tuple[bytes, bytes]]
+    loaded_at: float
+
+
+def _refresh_at(answer: OcspAnswer) -> datetime:
+    """Re-sign once half of the answer's validity has passed."""
+    assert answer.this_update is not None and answer.next_update is not None
+    return answer.this_update + (answer.next_update - answer.this_update) / 2
+
+
+def unsuccessful_answer(status: str) -> OcspAnswer:
+    return OcspAnswer(_UNSUCCESSFUL[status], status)
+
+
+class OcspResponder:
+    def __init__(
+        self,
+        store: PcaStore,
+        vault: KeyVault,
+        authorities: AuthorityService,
+        *,
+        signals: RevocationSignals | None = None,
+        signer: str = SIGNER_CA,
+        validity: timedelta = timedelta(hours=24),
+        executor: Executor | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        if signer not in (SIGNER_CA, SIGNER_DELEGATED):
+            raise ValueError("the OCSP signer is `ca` or `delegated`")
+        self._store = store
+        self._vault = vault
+        self._authorities = authorities
+        self._signer_mode = signer
+        self._signals = signals or RevocationSignals()
+        self._statuses: OrderedDict[tuple[str, int], tuple[tuple[int, int], SerialStatus]] = OrderedDict()
+        self._queries: OrderedDict[bytes, OcspQuery] = OrderedDict()
+        self._fast: OrderedDict[tuple[str, bytes], tuple[tuple[int, int], OcspAnswer, datetime]] = OrderedDict()
+        self._validity = validity
+        self._executor = executor
+        self._clock = clock
+        self._cas: dict[str, _CaFacts] = {}
+        self._responses: OrderedDict[tuple[object, ...], OcspAnswer] = OrderedDict()
+        self._pending: dict[tuple[object, ...], asyncio.Future[OcspAnswer]] = {}
+        self.signatures = 0  # responses signed by this replica (tests and the bench read it)
+
+    # -- the CA, cached briefly ----------------------------------------------------------------------
+
+    async def _load(self, ca_id: str) -> _CaFacts | None:
+        loop = asyncio.get_running_loop()
+        facts = self._cas.get(ca_id)
+        if facts is not None and loop.time() - facts.loaded_at < CA_REFRESH_SECONDS:
+            return facts
+        ca = await self._store.get_authority(None, ca_id) if is_uuid(ca_id) else None
+        if ca is None or ca.certificate_pem is None:
+            self._cas.pop(ca_id, None)
+            return None
+        same = facts is not None and facts.ca.certificate_pem == ca.certificate_pem
+        hashes = facts.hashes if same and facts is not None else issuer_hashes(ca.certificate_pem)
+        facts = _CaFacts(ca, hashes, loop.time())
+        self._cas[ca_id] = facts
+        return facts
+
+    def _gone(self, ca: Authority) -> bool:
+        return ca.status is CaStatus.DELETED and ca.delete_time is not None and ca.delete_time <= self._clock()
+
+    async def ca_certificate_der(self, ca_id: str) -> bytes | None:
+        """The CA's certificate as DER (the id-ad-caIssuers URL); None for no such CA."""
+        facts = await self._load(ca_id)
+        if facts is None or self._gone(facts.ca):
+            return None
+        assert facts.ca.certificate_pem is not None
+        return certificate_der(facts.ca.certificate_pem)
+
+    # -- answering ----------------------------------------------------------------------------------
+
+    def _parse(self, request_der: bytes) -> OcspQuery:
+        """parse_request, remembered for requests without a nonce (clients repeat those byte for byte)."""
+        query = self._queries.get(request_der)
+        if query is None:
+            query = parse_request(request_der)
+            if query.nonce is None:
+                self._queries[request_der] = query
+                if len(self._queries) > MAX_CACHED_RESPONSES:
+                    self._queries.popitem(last=False)
+        return query
+
+    def _tag(self, facts: _CaFacts) -> tuple[int, int] | None:
+        """What cached statuses of the CA are valid under: its record's revision (moved by every CRL rebuild,
+        so by every revocation, on any replica) and this process's revocation generation; None while a
+        revocation under it is being written here."""
+        local = self._signals.generation(facts.ca.id)
+        return None if local is None else (facts.ca.revision, local)
+
+    def _fast_answer(self, ca_id: str, request_der: bytes) -> OcspAnswer | None:
+        """The answer given to these very request bytes, while nothing it depends on has moved."""
+        facts = self._cas.get(ca_id)
+        if facts is None or asyncio.get_running_loop().time() - facts.loaded_at >= CA_REFRESH_SECONDS:
+            return None
+        hit = self._fast.get((ca_id, request_der))
+        if hit is None or hit[0] != self._tag(facts) or self._clock() >= hit[2]:
+            return None
+        return hit[1]
+
+    async def respond(self, ca_id: str, request_der: bytes) -> OcspAnswer:
+        fast = self._fast_answer(ca_id, request_der)
+        if fast is not None:
+            return fast
+        try:
+            query = self._parse(request_der)
+        except MalformedOcspRequest:
+            return unsuccessful_answer("malformedRequest")
+        try:
+            return await self._respond(ca_id, query, request_der)
+        except (StoreUnavailableError, ConflictError, KeyVaultError):
+            # KeyVaultError: a key the configured KEKs cannot open (the message names no key material)
+            log.warning("OCSP for CA %s: store or key unavailable; answered tryLater", ca_id)
+            return unsuccessful_answer("tryLater")
+
+    async def _respond(self, ca_id: str, query: OcspQuery, request_der: bytes) -> OcspAnswer:
+        facts = await self._load(ca_id)
+        # RFC 6960 2.3 / RFC 5019 2.2.3: a CertID this responder cannot answer for authoritatively (another
+        # CA's issuer hashes, a hash algorithm it does not compute, no such CA) is "unauthorized".
+        if facts is None or self._gone(facts.ca) or query.hash_name is None:
+            return unsuccessful_answer("unauthorized")
+        if facts.hashes[query.hash_name] != (query.issuer_name_hash, query.issuer_key_hash):
+            return unsuccessful_answer("unauthorized")
+        ca = facts.ca
+        tag = self._tag(facts)  # taken before the store is read: a revocation that begins meanwhile outdates it
+        found = await self._serial_status(ca.id, query.serial_number, tag)
+        if found is None:
+            status = CertStatus("unknown")
+        elif found.revoked_at is not None:
+            status = CertStatus("revoked", found.revoked_at, found.reason)
+        else:
+            status = CertStatus("good")
+        if self._signer_mode == SIGNER_DELEGATED:
+            ca = await self._with_signer(facts)
+        signer = ca.ocsp_signer.serial_number if self._signer_mode == SIGNER_DELEGATED and ca.ocsp_signer else None
+        if query.nonce is not None:
+            return await self._sign(ca, query, status)
+        key = (ca.id, ca.certificate_pem, signer, query.hash_name, query.serial_number, status)
+        answer = self._responses.get(key)
+        if answer is None or self._clock() >= _refresh_at(answer):
+            answer = await self._signed_once(key, ca, query, status)
+        if found is not None and tag is not None and ca.status is not CaStatus.DELETED:
+            until = _refresh_at(answer)
+            if signer is not None and ca.ocsp_signer is not None:  # and no later than the signer's replacement
+                until = min(until, ca.ocsp_signer.not_after - SIGNER_RENEW_BEFORE)
+            self._fast[(ca.id, request_der)] = (tag, answer, until)
+            if len(self._fast) > MAX_CACHED_RESPONSES:
+                self._fast.popitem(last=False)
+        return answer
+
+    async def _signed_once(
+        self, key: tuple[object, ...], ca: Authority, query: OcspQuery, status: CertStatus
+    ) -> OcspAnswer:
+        """Sign one answer, shared by every request that wants it meanwhile; cached."""
+        pending = self._pending.get(key)
+        if pending is not None:  # another request is signing this very answer: share it
+            return await asyncio.shield(pending)
+        future: asyncio.Future[OcspAnswer] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            answer = await self._sign(ca, query, status)
+            future.set_result(answer)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs "never retrieved"
+            raise
+        finally:
+            del self._pending[key]
+        self._responses[key] = answer
+        if len(self._responses) > MAX_CACHED_RESPONSES:
+            self._responses.popitem(last=False)
+        return answer
+
+    async def _serial_status(self, ca_id: str, serial: int, tag: tuple[int, int] | None) -> SerialStatus | None:
+        key = (ca_id, serial)
+        cached = self._statuses.get(key)
+        if cached is not None and tag is not None and cached[0] == tag:
+            self._statuses.move_to_end(key)
+            return cached[1]
+        found = await self._store.serial_status(ca_id, serial)
+        # cached under the generation read before the store: a revocation that began meanwhile outdates it
+        if found is not None and tag is not None:
+            self._statuses[key] = (tag, found)
+            if len(self._statuses) > MAX_CACHED_STATUSES:
+                self._statuses.popitem(last=False)
+        return found
+
+    async def _sign(self, ca: Authority, query: OcspQuery, status: CertStatus) -> OcspAnswer:
+        assert ca.certificate_pem is not None
+        now = self._clock()
+        this_update = now - BACKDATE
+        next_update = now + self._validity
+        if ca.not_after is not None:
+            next_update = min(next_update, ca.not_after)
+        signer_pem: str | None = None
+        if self._signer_mode == SIGNER_DELEGATED and ca.ocsp_signer is not None:
+            signer_pem = ca.ocsp_signer.certificate_pem
+            next_update = min(next_update, ca.ocsp_signer.not_after)
+            key_pem = self._vault.decrypt(
+                ca.ocsp_signer.encrypted_key, context=signer_key_context(ca.project_id, ca.id)
+            )
+            signature_hash = SignatureHash.SHA256
+        else:
+            key_pem = self._vault.decrypt(ca.encrypted_key, context=authority_key_context(ca.project_id, ca.id))
+            signature_hash = ca.signature_algorithm
+        der = await in_executor(
+            self._executor,
+            sign_response,
+            query,
+            status,
+            issuer_certificate_pem=ca.certificate_pem,
+            signer_key_pem=key_pem,
+            signer_certificate_pem=signer_pem,
+            signature_hash=signature_hash,
+            this_update=this_update,
+            next_update=next_update,
+        )
+        self.signatures += 1
+        return OcspAnswer(der, "successful", this_update, next_update, cacheable=query.nonce is None)
+
+    # -- the delegated responder certificate -------------------------------------------------------
+
+    def _signer_fresh(self, ca: Authority) -> bool:
+        """Days to live left, and the key under the active KEK: after a KEK rotation the responder certificate
+        is replaced (a new key under the new KEK) instead of its short-lived key being re-wrapped."""
+        signer = ca.ocsp_signer
+        return (
+            signer is not None
+            and signer.not_after - self._clock() > SIGNER_RENEW_BEFORE
+            and envelope_kek_id(signer.encrypted_key) == self._vault.active_kek_id
+        )
+
+    async def _with_signer(self, facts: _CaFacts) -> Authority:
+        """The CA with a delegated responder certificate that has days to live; issues one when not."""
+        if self._signer_fresh(facts.ca):
+            return facts.ca
+
+        async def attempt() -> Authority:
+            ca = await self._store.get_authority(None, facts.ca.id)
+            if ca is None or ca.certificate_pem is None:
+                raise ConflictError("the CA is gone")
+            if self._signer_fresh(ca):
+                return ca  # another replica rotated it first
+            now = self._clock()
+            not_after = now + SIGNER_LIFETIME
+            if ca.not_after is not None:
+                not_after = min(not_after, ca.not_after)
+            serial = await self._authorities.reserve_serial(ca.id)
+            key_pem = await in_executor(self._executor, new_key_pem, KeyAlgorithm.EC256)
+            cert_pem = await in_executor(
+                self._executor,
+                issue_signer_certificate,
+                issuer_certificate_pem=ca.certificate_pem,
+                issuer_key_pem=self._authorities.decrypt_key(ca),
+                signature_hash=ca.signature_algorithm,
+                signer_key_pem=key_pem,
+                serial=serial,
+                not_before=now - BACKDATE,
+                not_after=not_after,
+            )
+            signer = OcspSigner(
+                certificate_pem=cert_pem,
+                encrypted_key=self._vault.encrypt(key_pem, context=signer_key_context(ca.project_id, ca.id)),
+                serial_number=str(serial),
+                not_after=not_after,
+            )
+            stored = await self._store.replace_authority(replace(ca, ocsp_signer=signer), expected_revision=ca.revision)
+            log.info("issued the delegated OCSP responder certificate %s of CA %s", serial, ca.id)
+            return stored
+
+        ca = await retry_on_conflict(attempt, "the CA")
+        facts.ca = ca
+        return ca

@@ -1,0 +1,112 @@
+"""Builds the /pki sub-app. Unauthenticated like a CRL distribution point; OCSP errors are OCSP responses."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+from email.utils import format_datetime
+
+from aiohttp import web
+
+from gatewaycerts.appkeys import OCSP_RESPONDER, REQUEST_ID
+from gatewaycerts.core.authorities import CA_ISSUERS_PATH, OCSP_PATH
+from gatewaycerts.core.ocsp import OcspAnswer, unsuccessful_answer
+
+log = logging.getLogger(__name__)
+
+MOUNT = "/pki"
+MAX_REQUEST_BYTES = 4096  # a one-certificate request with a 32-octet nonce is under 200 bytes
+MAX_GET_CHARS = 6000  # its base64 in a GET path, percent-encoded
+OCSP_REQUEST, OCSP_RESPONSE = "application/ocsp-request", "application/ocsp-response"
+HTTP_MAX_AGE = 300  # as the CRL's; never beyond the response's nextUpdate (RFC 5019 6.2)
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+_cache_headers: dict[int, tuple[bytes, dict[str, str]]] = {}  # id(answer.der) -> (der, headers): once per answer
+
+
+def _http_cache_headers(answer: OcspAnswer) -> dict[str, str]:
+    """RFC 5019 6.2's HTTP caching headers of a GET answer, computed once per signed response."""
+    known = _cache_headers.get(id(answer.der))
+    if known is not None and known[0] is answer.der:
+        return known[1]
+    assert answer.this_update is not None and answer.next_update is not None
+    remaining = int((answer.next_update - answer.this_update).total_seconds())
+    headers = {
+        "Cache-Control": f"public, max-age={max(0, min(HTTP_MAX_AGE, remaining))}, no-transform, must-revalidate",
+        "Last-Modified": format_datetime(answer.this_update, usegmt=True),
+        "Expires": format_datetime(answer.next_update, usegmt=True),
+        "ETag": '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"',
+    }
+    if len(_cache_headers) >= 65536:
+        _cache_headers.clear()
+    _cache_headers[id(answer.der)] = (answer.der, headers)
+    return headers
+
+
+def _response(answer: OcspAnswer, *, http_status: int = 200, get: bool = False) -> web.Response:
+    headers = _NO_STORE
+    if get and answer.cacheable and answer.this_update is not None and answer.next_update is not None:
+        headers = _http_cache_headers(answer)
+    return web.Response(body=answer.der, status=http_status, content_type=OCSP_RESPONSE, headers=headers)
+
+
+async def _answer(request: web.Request, der: bytes, *, get: bool) -> web.Response:
+    ca_id = request.match_info["ca_id"]
+    try:
+        answer = await request.config_dict[OCSP_RESPONDER].respond(ca_id, der)
+    except Exception:  # an OCSP client reads OCSP, never a stack trace
+        log.exception("OCSP for CA %s failed request_id=%s", ca_id, request.get(REQUEST_ID, "-"))
+        return _response(unsuccessful_answer("internalError"), http_status=500)
+    return _response(answer, get=get)
+
+
+async def ocsp_post(request: web.Request) -> web.Response:
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type != OCSP_REQUEST:
+        return _response(unsuccessful_answer("malformedRequest"), http_status=415)
+    if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
+        return _response(unsuccessful_answer("malformedRequest"), http_status=413)
+    der = await request.content.read(MAX_REQUEST_BYTES + 1)
+    if len(der) > MAX_REQUEST_BYTES:
+        return _response(unsuccessful_answer("malformedRequest"), http_status=413)
+    return await _answer(request, der, get=False)
+
+
+async def ocsp_get(request: web.Request) -> web.Response:
+    """RFC 6960 appendix A.1: GET {url}/{url-encoding of base-64 encoding of the DER OCSPRequest}."""
+    encoded = request.match_info.get("request", "")
+    if len(encoded) > MAX_GET_CHARS:
+        return _response(unsuccessful_answer("malformedRequest"), http_status=414)
+    text = encoded.replace(" ", "+").replace("-", "+").replace("_", "/")  # tolerate '+' decoded as ' ', base64url
+    try:
+        der = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return _response(unsuccessful_answer("malformedRequest"))
+    return await _answer(request, der, get=True)
+
+
+async def ca_certificate(request: web.Request) -> web.Response:
+    """The CA certificate as DER (application/pkix-cert), where id-ad-caIssuers points (RFC 5280 4.2.2.1)."""
+    der = await request.config_dict[OCSP_RESPONDER].ca_certificate_der(request.match_info["ca_id"])
+    if der is None:
+        raise web.HTTPNotFound(text="no such CA")
+    return web.Response(
+        body=der, content_type="application/pkix-cert", headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+for _handler in (ocsp_post, ocsp_get, ca_certificate):
+    _handler.public_route = True  # type: ignore[attr-defined]
+
+
+def create_ocsp_app(*, client_max_size: int) -> web.Application:
+    app = web.Application(client_max_size=min(client_max_size, MAX_REQUEST_BYTES))
+    ocsp = OCSP_PATH.removeprefix(MOUNT)
+    app.router.add_post(ocsp + "/{ca_id}", ocsp_post)
+    app.router.add_get(ocsp + "/{ca_id}", ocsp_get, allow_head=False)  # an empty request: malformedRequest
+    app.router.add_get(ocsp + "/{ca_id}/{request:.*}", ocsp_get, allow_head=False)
+    app.router.add_get(CA_ISSUERS_PATH.removeprefix(MOUNT) + "/{ca_id:[0-9A-Za-z-]+}.cer", ca_certificate)
+    return app
