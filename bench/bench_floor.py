@@ -95,11 +95,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000, help="per side per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--before", type=Path, help="also a checkout of the code before a change, interleaved")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        action="append",
+        default=[],
+        help="also a checkout of the code before a change, interleaved (repeatable)",
+    )
     args = parser.parse_args()
     build_loadgen()
     env = {"GATEWAYCERTS_LOG_LEVEL": "INFO", "GATEWAYCERTS_LOG_FORMAT": "json"}
-    sides = [("", ROOT)] + ([(" (before)", args.before.resolve())] if args.before else [])
+    sides = [("", ROOT)] + [(f" ({d.name})", d.resolve()) for d in args.before]
     services = []
     try:
         for _, directory in sides:
