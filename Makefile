@@ -55,6 +55,8 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_kek_rotation.py
 	$(BIN)/python bench/bench_delivery.py
+	$(BIN)/python bench/bench_floor.py
+	$(BIN)/python bench/bench_peer.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

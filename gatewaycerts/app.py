@@ -79,7 +79,7 @@ from gatewaycerts.store.interfaces import (
     OrderStore,
     PcaStore,
 )
-from gatewaycerts.web.errors import ErrorDialect, error_middleware
+from gatewaycerts.web.errors import ErrorDialect
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
 from gatewaycerts.web.middleware import InFlight, PlainDialect, request_middleware
@@ -296,8 +296,7 @@ def create_app(
 
     app = web.Application(
         middlewares=[
-            request_middleware(metrics, in_flight),
-            error_middleware(_PLAIN_DIALECT, for_path=unmatched_path_dialect),
+            request_middleware(metrics, in_flight, for_path=unmatched_path_dialect),
         ],
         client_max_size=settings.max_body_bytes,
     )

@@ -9,6 +9,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -76,6 +78,7 @@ func main() {
 	conc := flag.Int("c", 16, "concurrent connections")
 	total := flag.Int("n", 1000, "requests to send")
 	offset := flag.Int("offset", 0, "index of the first request line to use")
+	cacert := flag.String("cacert", "", "PEM file of the root to trust for an https URL (a peer CA on loopback)")
 	flag.Parse()
 	if *base == "" || *file == "" {
 		fmt.Fprintln(os.Stderr, "usage: loadgen -url URL -requests FILE [-c N] [-n N]")
@@ -88,6 +91,16 @@ func main() {
 	}
 	transport := &http.Transport{MaxIdleConns: *conc, MaxIdleConnsPerHost: *conc, MaxConnsPerHost: *conc,
 		DisableCompression: true}
+	if *cacert != "" {
+		pem, err := os.ReadFile(*cacert)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintln(os.Stderr, "loadgen: cannot read the root file:", err)
+			os.Exit(1)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool}
+		transport.ForceAttemptHTTP2 = false // HTTP/1.1 keep-alive connections, as against the service
+	}
 	client := &http.Client{Transport: transport, Timeout: 120 * time.Second}
 
 	latencies := make([]float64, *total)

@@ -98,31 +98,48 @@ _HTTP_REASONS = {
 }
 
 
+# A sub-app whose errors the root's request middleware renders in this dialect (web.middleware): it then
+# needs no error middleware of its own, one layer fewer on every request (ARCHITECTURE §6, hot paths).
+ERROR_DIALECT = web.AppKey("error_dialect", object)
+
+
+def use_dialect(app: web.Application, dialect: ErrorDialect) -> None:
+    """Let the root's request middleware answer every error of `app`'s routes (its middlewares' and its
+    handlers') in `dialect`: the same answers as `error_middleware(dialect)` in `app`, without the layer."""
+    app[ERROR_DIALECT] = dialect
+
+
+def error_response(request: web.Request, exc: Exception, dialect: ErrorDialect) -> web.Response:
+    """The answer to an exception that left a handler: a domain error by the status table, an HTTP error
+    (>= 400) as itself, anything else as a system error (logged with the request id, its text never
+    answered). An HTTP exception below 400 (a redirect) is not an error: re-raised."""
+    if isinstance(exc, e.DomainError):
+        status = status_for(exc)
+        if status >= 500:
+            log.warning("store unavailable request_id=%s: %s", request.get(REQUEST_ID), exc.__cause__ or exc)
+        return json_response(dialect.domain_error(exc, status), status=status)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        reason = _HTTP_REASONS.get(exc.status, exc.reason)
+        if exc.status == 413:
+            reason = f"the request body is too large: {exc.text}" if exc.text else reason
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return json_response(dialect.http_error(exc.status, reason), status=exc.status, headers=headers)
+    request_id = str(request.get(REQUEST_ID, "-"))
+    log.error("unhandled error request_id=%s %s %s", request_id, request.method, request.rel_url.path, exc_info=exc)
+    return json_response(dialect.system_error(request_id), status=500)
+
+
 def error_middleware(dialect: ErrorDialect, *, for_path: Callable[[str], ErrorDialect] | None = None) -> Any:
     """`for_path` picks the dialect by the request's path, for an app whose paths belong to several (the
     root app answers the unknown paths of every dialect's namespace)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        chosen = for_path(request.path) if for_path is not None else dialect
         try:
             return await handler(request)
-        except e.DomainError as exc:
-            status = status_for(exc)
-            if status >= 500:
-                log.warning("store unavailable request_id=%s: %s", request.get(REQUEST_ID), exc.__cause__ or exc)
-            return json_response(chosen.domain_error(exc, status), status=status)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            reason = _HTTP_REASONS.get(exc.status, exc.reason)
-            if exc.status == 413:
-                reason = f"the request body is too large: {exc.text}" if exc.text else reason
-            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-            return json_response(chosen.http_error(exc.status, reason), status=exc.status, headers=headers)
-        except Exception:
-            request_id = str(request.get(REQUEST_ID, "-"))
-            log.exception("unhandled error request_id=%s %s %s", request_id, request.method, request.rel_url.path)
-            return json_response(chosen.system_error(request_id), status=500)
+        except Exception as exc:  # noqa: BLE001 - every error gets its envelope (error_response)
+            return error_response(request, exc, for_path(request.path) if for_path is not None else dialect)
 
     return middleware

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
@@ -49,9 +49,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "time": _utc_millis(record.created),
             "level": record.levelname,
             "logger": record.name,
             "pid": record.process,
@@ -65,7 +63,24 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _ENCODER.encode(entry)
+
+
+# json.dumps(entry, ensure_ascii=False, default=str) builds an encoder per call; one does for every line.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+_last_second: list[Any] = [None, ""]
+
+
+def _utc_millis(created: float) -> str:
+    """`2026-12-07T04:32:48.123Z`; the part up to the second is formatted once per second."""
+    micros = round(created * 1_000_000)  # as datetime.fromtimestamp rounds
+    second, millis = micros // 1_000_000, micros // 1000 % 1000
+    if _last_second[0] != second:
+        _last_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second[0] = second
+    return f"{_last_second[1]}.{millis:03d}Z"
 
 
 class TextFormatter(logging.Formatter):
@@ -89,3 +104,8 @@ def configure_logging(level: str, fmt: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # No formatter of ours prints where a call was made from, or the thread or process name: skip
+    # collecting them for every record (the logging HOWTO's "Optimization"; the pid stays).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logMultiprocessing = False

@@ -135,6 +135,9 @@ class Metrics:
         )
         self.store_wide = StoreWideGauges()
         r.register(self.store_wide)
+        # (method, route, status) -> the counter's and the histogram's children: `labels()` takes a lock and
+        # builds a key on every call; the label sets are few (route templates, never raw paths).
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def set_expiry(self, report: dict[str, dict[str, ExpiryCounts]], outstanding: dict[str, int]) -> None:
         self.store_wide.report, self.store_wide.outstanding, self.store_wide.up = report, outstanding, 1.0
@@ -148,8 +151,12 @@ class Metrics:
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.in_flight.dec()
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = self.requests.labels(method, route, str(status)), self.latency.labels(method, route)
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         if self._multiprocess_dir is None:

@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from aiohttp.typedefs import Handler
 from gatewaycerts.appkeys import REQUEST_ID
 from gatewaycerts.core.context import request_id_var
 from gatewaycerts.domain.errors import DomainError
+from gatewaycerts.web.errors import ERROR_DIALECT, ErrorDialect, error_response
 from gatewaycerts.web.metrics import Metrics
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -70,9 +72,27 @@ def route_template(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def request_middleware(metrics: Metrics | None, in_flight: InFlight) -> Any:
+def request_middleware(
+    metrics: Metrics | None,
+    in_flight: InFlight,
+    *,
+    dialect: ErrorDialect | None = None,
+    for_path: Callable[[str], ErrorDialect] | None = None,
+) -> Any:
     """Give each request an id (the client's X-Request-Id when it is safe, else a new one; echoed back and
-    put on every log record), then log one access line and count the request."""
+    put on every log record), then log one access line and count the request.
+
+    It is also the root app's error middleware (one layer instead of two on every request): an error no
+    sub-app's own error middleware answered gets the envelope of the sub-app that matched, if it declared one
+    (`errors.use_dialect`: such a sub-app needs no error middleware of its own), else of `for_path(path)`,
+    else `dialect`. Without either, errors pass through (an app that maps them itself)."""
+
+    def dialect_of(request: web.Request) -> ErrorDialect | None:
+        apps = request.match_info.apps
+        own = apps[-1].get(ERROR_DIALECT) if len(apps) > 1 else None
+        if own is not None:
+            return own  # type: ignore[no-any-return]
+        return for_path(request.path) if for_path is not None else dialect
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -86,7 +106,13 @@ def request_middleware(metrics: Metrics | None, in_flight: InFlight) -> Any:
         if metrics is not None:
             metrics.request_started()
         try:
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except Exception as exc:
+                chosen = dialect_of(request)
+                if chosen is None:
+                    raise
+                response = error_response(request, exc, chosen)  # re-raises a redirect
             status = response.status
             response.headers["X-Request-Id"] = request_id
             if in_flight.draining:

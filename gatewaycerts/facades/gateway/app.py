@@ -1,8 +1,8 @@
 """Builds the gateway delivery sub-app: its routes, the APIG-style envelope, gateway authentication.
 
-Only what these routes need runs here: the error envelope and the credential check (no body parsing,
-no per-route validation middleware); the root app's request middleware (request id, access log without
-the query string, metrics) stays.
+Only what these routes need runs here: the credential check (no body parsing, no per-route validation
+middleware). The root app's request middleware (request id, access log without the query string, metrics)
+also answers their errors in the APIG envelope (`use_dialect`), so no error middleware layer runs here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gatewaycerts.core.delivery.keys import is_gateway_key
 from gatewaycerts.domain.errors import AuthenticationError
 from gatewaycerts.facades.gateway.errors import GatewayDialect
 from gatewaycerts.facades.gateway.routes import add_routes
-from gatewaycerts.web.errors import error_middleware
+from gatewaycerts.web.errors import use_dialect
 
 MOUNT = "/gateway/v1"
 TITLE = "gatewaycerts gateway delivery API"
@@ -44,8 +44,7 @@ async def gateway_auth_middleware(request: web.Request, handler: Handler) -> web
 
 
 def create_gateway_app(*, client_max_size: int) -> web.Application:
-    app = web.Application(
-        middlewares=[error_middleware(GatewayDialect()), gateway_auth_middleware], client_max_size=client_max_size
-    )
+    app = web.Application(middlewares=[gateway_auth_middleware], client_max_size=client_max_size)
+    use_dialect(app, GatewayDialect())  # its errors are answered by the root's request middleware: no layer here
     add_routes(app)
     return app

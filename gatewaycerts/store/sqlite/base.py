@@ -227,6 +227,7 @@ class SqliteDatabase:
         self._conn: sqlite3.Connection | None = None
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-read")
         self._reader = threading.local()
+        self._inline = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._users = 0
@@ -257,6 +258,18 @@ class SqliteDatabase:
             conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA query_only=1")
             self._reader.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    def _inline_connection(self) -> sqlite3.Connection:
+        """The calling thread's (the event loop's) own reader, which never waits: busy_timeout 0."""
+        conn = getattr(self._inline, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("PRAGMA query_only=1")
+            self._inline.conn = conn
             with self._reader_lock:
                 self._reader_conns.append(conn)
         return conn
@@ -382,11 +395,21 @@ class SqliteDatabase:
 
     # -- readers ----------------------------------------------------------------------------------
 
-    async def read(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    async def read(self, fn: Callable[..., Any], args: tuple[Any, ...], *, point: bool = False) -> Any:
+        """`point`: a read of one row by its key (bounded work, microseconds) runs on the calling thread, on
+        a connection that never waits: handing it to a reader thread costs more than the read (the hand-off,
+        two thread wake-ups, the GIL changing hands twice). If SQLite answers busy (in WAL mode a reader
+        waits only in rare moments, e.g. a WAL reset) the read goes to the reader threads as any other."""
         if self.path == ":memory:":  # a second connection would open another, empty database
             return await self.write(fn, args)
         if self._conn is None:  # the writer creates the file and sets WAL mode first
             await self.write(lambda conn: None, ())
+        if point and not self._closed:
+            try:
+                return fn(self._inline_connection(), *args)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise _unavailable(exc) from exc
 
         def call() -> Any:
             try:
@@ -446,6 +469,10 @@ class SqliteBase:
     async def _read(self, fn: Any, *args: Any) -> Any:
         """Run a read-only `fn(connection, *args)` on a reader thread; each statement sees every committed write."""
         return await self._db.read(fn, args)
+
+    async def _read_point(self, fn: Any, *args: Any) -> Any:
+        """As _read, for a read of one row by its primary key: run where it is called (SqliteDatabase.read)."""
+        return await self._db.read(fn, args, point=True)
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())

@@ -297,7 +297,7 @@ class SqliteCertificateStore(SqliteBase):
             ).fetchone()
             return None if row is None else self._from_row(*row)
 
-        return await self._read(op)
+        return await self._read_point(op)
 
     @staticmethod
     def _where(project_id: str, flt: CertificateFilter) -> tuple[str, list[Any]]:

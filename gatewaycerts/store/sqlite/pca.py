@@ -237,7 +237,7 @@ class SqlitePcaStore(SqliteBase):
                 ).fetchone()
             return None if row is None else _doc(*row)
 
-        return await self._read(op)
+        return await self._read_point(op)
 
     async def _list(
         self, table: str, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int, *, authority: bool
