@@ -516,3 +516,16 @@ async def test_a_key_stored_as_pkcs1_is_delivered_as_pkcs8_and_an_undecryptable_
     assert resp.status == 503
     body = await resp.json()
     assert body["error_code"] == "APIG.9999" and "BEGIN" not in json.dumps(body)
+
+
+async def test_a_remembered_404_is_served_once_the_name_is_bound(client, auth, gw):
+    # Caddy's answers are remembered per instance view by their raw parameters, a 404 too: a binding must drop them.
+    leaf, chain = _rsa_leaf(("late.example.com",), slot=17)
+    params = {"server_name": "late.example.com", "signature_schemes": ECDSA_CLIENT}
+    for _ in range(2):
+        assert (await client.get(f"{GW}/caddy", params=params, headers=gw())).status == 404
+    cert_id = await _upload(client, auth, "cert_late", leaf, chain)
+    await _attach(client, auth, cert_id, "late.example.com")
+    resp = await client.get(f"{GW}/caddy", params=params, headers=gw())
+    assert resp.status == 200, await resp.text()
+    assert _leaf_of(await resp.text()) == leaf.cert

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.delivery.rules import (
@@ -71,6 +71,21 @@ class InstanceView:
     version: str
     items: tuple[DeliveredItem, ...]
     names: dict[str, dict[AlgorithmType, DeliveredItem]]
+    # Caddy's answers by its raw parameters (server name, signature schemes, cipher suites): the certificate
+    # chosen, its chain ready as bytes and its key still as the envelope (None: nothing bound, a 404). Dropped
+    # with the view on every change; bounded.
+    answers: dict[tuple[str, str | None, str | None], _Ready | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A Caddy answer without its key: the chain as bytes (newline-terminated) and the key's envelope, parsed
+    but still encrypted; the key is decrypted for each delivery and never kept in plain text."""
+
+    cert: Certificate
+    chain: bytes
+    envelope: ParsedEnvelope | None  # None: the stored envelope is malformed (each delivery reports it)
+    context: str
 
 
 @dataclass(slots=True)
@@ -157,6 +172,7 @@ class DeliveryService:
         self._names: dict[str, tuple[str, ...]] = {}
         # Each delivered key's envelope, decoded from its JSON text once (still encrypted), by certificate.
         self._envelopes: dict[str, tuple[bytes, ParsedEnvelope]] = {}
+        self._ready: dict[str, _Ready] = {}  # Caddy answers without their keys, by certificate
         self._lists: dict[str, frozenset[int] | None] = {}
         # A principal that authenticated with a gateway key is checked again before a held poll answers.
         self.principal_check: Callable[[Principal], Awaitable[None]] = _no_check
@@ -350,19 +366,47 @@ class DeliveryService:
                     cert.encrypted_private_key,
                     self._vault.parse(cert.encrypted_private_key),
                 )
-            pem = self._vault.open(parsed[1], context=_key_context(cert.project_id, cert.id))
         except KeyVaultError:
-            # Re-wrapped under a KEK this process lacks, or a record changed under us: read it again.
-            project = self._projects.get(cert.project_id)
-            if project is not None:
-                project.dirty = project.full_reload = True
-            log.error("the key of certificate %s does not decrypt with the configured KEKs", cert.id)
-            raise KeyUnavailableError("the certificate's key cannot be decrypted right now; retry") from None
-        if not pem.lstrip().startswith(PEM_KEY_HEADER):
+            self._undecryptable(cert)
+        return self._open(cert, parsed[1], _key_context(cert.project_id, cert.id))
+
+    def _open(self, cert: Certificate, envelope: ParsedEnvelope | None, context: str) -> bytes:
+        """The PKCS#8 PEM of a certificate's key, decrypted now (for this delivery only)."""
+        if envelope is None:
+            self._undecryptable(cert)
+        try:
+            pem = self._vault.open(envelope, context=context)
+        except KeyVaultError:
+            self._undecryptable(cert)
+        if not pem.startswith(PEM_KEY_HEADER) and not pem.lstrip().startswith(PEM_KEY_HEADER):
             # Every upload stores PKCS#8 (pki.bundle), so no key is parsed per delivery; a record stored
             # otherwise (PKCS#1/SEC1) is converted, at the cost of one key load.
             pem = private_key_to_pkcs8_pem(load_private_key(pem.decode()))
         return pem
+
+    def _undecryptable(self, cert: Certificate) -> NoReturn:
+        # Re-wrapped under a KEK this process lacks, or a record changed under us: read it again.
+        project = self._projects.get(cert.project_id)
+        if project is not None:
+            project.dirty = project.full_reload = True
+        self._ready.pop(cert.id, None)
+        log.error("the key of certificate %s does not decrypt with the configured KEKs", cert.id)
+        raise KeyUnavailableError("the certificate's key cannot be decrypted right now; retry") from None
+
+    def _ready_of(self, cert: Certificate) -> _Ready:
+        ready = self._ready.get(cert.id)
+        if ready is None or ready.cert is not cert:
+            if len(self._ready) >= 100_000:
+                self._ready.clear()  # certificates deleted since leave entries behind: start over
+            chain = cert.chain_pem.encode()
+            if not chain.endswith(b"\n"):
+                chain += b"\n"
+            try:
+                envelope: ParsedEnvelope | None = self._vault.parse(cert.encrypted_private_key)
+            except KeyVaultError:
+                envelope = None
+            ready = self._ready[cert.id] = _Ready(cert, chain, envelope, _key_context(cert.project_id, cert.id))
+        return ready
 
     def _first_delivery(self, principal: Principal, project_id: str, instance_id: str, cert: Certificate) -> None:
         """Put the first delivery of each certificate revision to an instance on the audit trail, once across
@@ -413,12 +457,33 @@ class DeliveryService:
             raise MissingParameterError(
                 "the parameter must be specified, parameterName:server_name", field="server_name"
             )
+        if raw not in self._names:  # a malformed name is refused before anything else (400, even if the store is down)
+            _remember(self._names, raw, candidate_names(normalise_server_name(raw)))
+        project = await self._project(project_id)
+        view = self._view(project, instance_id)
+        asked = (raw, signature_schemes, cipher_suites)
+        ready = view.answers.get(asked, _UNKNOWN)
+        if ready is _UNKNOWN:
+            ready = self._resolve(view, raw, signature_schemes, cipher_suites)
+            if len(view.answers) >= _REMEMBERED:
+                view.answers.clear()  # a flood of distinct values costs a lookup, never unbounded memory
+            view.answers[asked] = ready
+        if ready is None:
+            name = (self._names.get(raw) or candidate_names(normalise_server_name(raw)))[0]
+            raise NoCertificateForNameError(f"no certificate is bound on this instance for {name}")
+        assert isinstance(ready, _Ready)
+        answer = CaddyAnswer(ready.chain + self._open(ready.cert, ready.envelope, ready.context), self.stale_seconds())
+        self._first_delivery(principal, project_id, instance_id, ready.cert)
+        return answer
+
+    def _resolve(
+        self, view: InstanceView, raw: str, signature_schemes: str | None, cipher_suites: str | None
+    ) -> _Ready | None:
+        """The certificate (ready but for its key) that Caddy's parameters ask for; None when none is bound.
+        InvalidInputError for a server name that is not one (never remembered)."""
         candidates = self._names.get(raw)
         if candidates is None:
             candidates = _remember(self._names, raw, candidate_names(normalise_server_name(raw)))
-        name = candidates[0]
-        project = await self._project(project_id)
-        view = self._view(project, instance_id)
         schemes = self._lists.get(signature_schemes) if signature_schemes else None
         if schemes is None and signature_schemes:
             schemes = _remember(self._lists, signature_schemes, parse_signature_schemes(signature_schemes))
@@ -430,16 +495,9 @@ class DeliveryService:
             if bound:
                 item = choose(bound, schemes, suites)  # type: ignore[arg-type]
                 if item is not None:
-                    break
-        else:
-            raise NoCertificateForNameError(f"no certificate is bound on this instance for {name}")
-        assert isinstance(item, DeliveredItem)
-        pem = item.cert.chain_pem.encode()
-        if not pem.endswith(b"\n"):
-            pem += b"\n"
-        answer = CaddyAnswer(pem + self._key_pem(item.cert), self.stale_seconds())
-        self._first_delivery(principal, project_id, instance_id, item.cert)
-        return answer
+                    assert isinstance(item, DeliveredItem)
+                    return self._ready_of(item.cert)
+        return None
 
     def _item_doc(self, item: DeliveredItem) -> dict[str, Any]:
         cert = item.cert
@@ -519,6 +577,7 @@ class DeliveryService:
 
 
 _REMEMBERED = 10_000
+_UNKNOWN: Any = object()
 
 
 def _remember(memo: dict[str, Any], raw: str, parsed: Any) -> Any:
