@@ -16,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,4 +125,5 @@ class WebhookSender:
 def _reason(exc: Any) -> str:
     """The OS's reason (connection refused, unreachable) without the URL or address aiohttp puts around it."""
     os_error = getattr(exc, "os_error", None)
-    return (getattr(os_error, "strerror", None) or type(exc).__name__).lower()
+    number = getattr(os_error, "errno", None)
+    return os.strerror(number).lower() if isinstance(number, int) else "no connection"

@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from gatewaycerts.appkeys import EVENT_SINK, EXPIRY_WATCH, WEBHOOK_WORKER
 from gatewaycerts.core.events import EventType
-from gatewaycerts.core.notifications import TEST_EVENT, ExpiryWatch
+from gatewaycerts.core.notifications import TEST_EVENT, DeliveryWorker, ExpiryWatch
 from gatewaycerts.settings import Settings
 from tests.conftest import app_on
 from tests.factories import MovableClock, ec_chain
@@ -348,3 +348,71 @@ async def test_metrics_count_deliveries_without_urls_or_secrets(service, auth, r
     assert 'gatewaycerts_webhook_deliveries_total{result="delivered"} 1.0' in text
     assert "gatewaycerts_webhook_deliveries_pending 0.0" in text
     assert receiver.url not in text and created["secret"] not in text
+
+
+async def test_two_replicas_deliver_each_event_once(service, auth, receiver):
+    client, app = service
+    created = await create_hook(client, auth, receiver.url)
+    receiver.secret = created["secret"]
+    for i in range(6):
+        await app[EVENT_SINK].emit("p1", EventType.CERTIFICATE_RENEWED, {"certificate_id": f"c{i}"})
+    mine = app[WEBHOOK_WORKER]
+    # A second replica: its own worker (id, lease) on the same store, with the same real sender.
+    other = DeliveryWorker(app[EVENT_SINK].store, mine._vault, mine._transport, clock=mine._clock, batch=2)
+    made = await asyncio.gather(mine.run_once(), other.run_once(), mine.run_once(), other.run_once())
+    assert sum(made) == 6
+    assert receiver.calls == 6 and receiver.bad_signatures == 0
+    assert sorted(p["data"]["certificate_id"] for p in receiver.received) == [f"c{i}" for i in range(6)]
+    assert len({h["webhook-id"] for h in receiver.headers}) == 6
+    log = await log_of(client, auth, created["id"])
+    assert all(e["state"] == "delivered" and e["attempt_count"] == 1 for e in log)
+
+
+async def test_a_claim_whose_worker_died_is_taken_up_after_its_lease(service, auth, receiver, clock):
+    client, app = service
+    created = await create_hook(client, auth, receiver.url)
+    receiver.secret = created["secret"]
+    (queued,) = await app[EVENT_SINK].publish("p1", "certificate.renewed", {"certificate_id": "c1"})
+    worker = app[WEBHOOK_WORKER]
+    crashed = DeliveryWorker(app[EVENT_SINK].store, worker._vault, worker._transport, clock=clock)
+    assert await crashed._claim(queued) is not None  # claimed, then the process died before sending
+    assert await worker.run_once() == 0 and receiver.calls == 0  # the lease holds
+    clock.now += dt.timedelta(seconds=60)
+    assert await worker.run_once() == 1
+    assert receiver.calls == 1 and receiver.received[0]["data"]["certificate_id"] == "c1"
+    (entry,) = await log_of(client, auth, created["id"])
+    assert entry["state"] == "delivered" and entry["attempt_count"] == 1
+
+
+async def test_redirects_are_not_followed(aiohttp_server, service, auth):
+    client, app = service
+    followed = []
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/elsewhere")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        followed.append(request.path)
+        return web.Response(status=204)
+
+    target = web.Application()
+    target.router.add_post("/hook", redirect)
+    target.router.add_post("/elsewhere", elsewhere)
+    server = await aiohttp_server(target)
+    created = await create_hook(client, auth, str(server.make_url("/hook")))
+    await client.post(f"{HOOKS}/{created['id']}/actions/test", headers=auth())
+    assert await app[WEBHOOK_WORKER].run_once() == 1
+    (entry,) = await log_of(client, auth, created["id"])
+    assert followed == [] and entry["state"] == "pending"
+    assert entry["attempts"][0] == {"time": entry["attempts"][0]["time"], "status_code": 302, "error": "HTTP 302"}
+
+
+async def test_an_unreachable_receiver_is_an_attempt_with_an_error(service, auth, unused_tcp_port):
+    client, app = service
+    created = await create_hook(client, auth, f"http://127.0.0.1:{unused_tcp_port}/hook")
+    await client.post(f"{HOOKS}/{created['id']}/actions/test", headers=auth())
+    assert await app[WEBHOOK_WORKER].run_once() == 1
+    (entry,) = await log_of(client, auth, created["id"])
+    error = entry["attempts"][0]["error"]
+    assert entry["attempts"][0]["status_code"] is None and error.startswith("cannot connect")
+    assert str(unused_tcp_port) not in error and created["secret"] not in json.dumps(entry)
