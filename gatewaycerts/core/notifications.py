@@ -44,7 +44,7 @@ from gatewaycerts.domain.errors import (
 )
 from gatewaycerts.domain.models import Action, Page, Principal
 from gatewaycerts.domain.notifications import Delivery, DeliveryAttempt, DeliveryState, SendResult, Webhook
-from gatewaycerts.keyvault import KeyVault
+from gatewaycerts.keyvault import KeyVault, KeyVaultError
 from gatewaycerts.store.interfaces import NotificationStore
 
 log = logging.getLogger("gatewaycerts.notifications")
@@ -396,17 +396,22 @@ class DeliveryWorker:
             result = SendResult(error="the webhook was deleted")
             final = True
         else:
-            secret = self._vault.decrypt(
-                hook.encrypted_secret, context=secret_context(hook.project_id, hook.id)
-            ).decode("ascii")
-            try:
-                result = await self._transport.send(
-                    hook.url, secret, claimed.event_id, int(now.timestamp()), claimed.body.encode()
-                )
-            except Exception:  # the transport reports failures as results; anything else is a bug, logged
-                log.exception("webhook delivery %s: unexpected error", claimed.id)
-                result = SendResult(error="internal error while sending")
             final = False
+            try:
+                secret = self._vault.decrypt(
+                    hook.encrypted_secret, context=secret_context(hook.project_id, hook.id)
+                ).decode("ascii")
+            except KeyVaultError:  # its KEK is not in the key set any more: say so, never the envelope
+                log.error("webhook %s: its signing secret cannot be decrypted with the configured KEKs", hook.id)
+                result = SendResult(error="the webhook's secret cannot be decrypted (its KEK is not configured)")
+            else:
+                try:
+                    result = await self._transport.send(
+                        hook.url, secret, claimed.event_id, int(now.timestamp()), claimed.body.encode()
+                    )
+                except Exception:  # the transport reports failures as results; anything else is a bug, logged
+                    log.exception("webhook delivery %s: unexpected error", claimed.id)
+                    result = SendResult(error="internal error while sending")
         attempts = (*claimed.attempts, DeliveryAttempt(time=now, status_code=result.status_code, error=result.error))
         if result.delivered:
             state, next_attempt, outcome = DeliveryState.DELIVERED, None, "delivered"
