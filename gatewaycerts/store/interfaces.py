@@ -309,7 +309,7 @@ class DeliveryStore(Protocol):
         """Move `key` to `cert_id` if `stale_holder` still holds it under a claim made before `claimed_before`."""
 
 
-class NotificationStore(Protocol):
+class NotificationStore(EnvelopeStore, Protocol):
     """Webhooks, the deliveries of events to them, and the expiry watch's notices (core/notifications.py).
 
     A delivery is claimed by `replace_delivery` from the revision that was read (the compare-and-swap every

@@ -15,6 +15,7 @@ from bson import Binary
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import NotFoundError
 from gatewaycerts.domain.models import Page
 from gatewaycerts.domain.notifications import (
@@ -27,6 +28,7 @@ from gatewaycerts.domain.notifications import (
 from gatewaycerts.keyvault import envelope_kek_id
 from gatewaycerts.store.codec import utc
 from gatewaycerts.store.mongo.claims import RevisionClaims, guard, replace_claimed
+from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 
 
 def _webhook_doc(hook: Webhook) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def _delivery(doc: dict[str, Any]) -> Delivery:
     )
 
 
-class MongoNotificationStore:
+class MongoNotificationStore(MongoEnvelopes):
     def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = False) -> None:
         db = client[database]
         self._client = client
@@ -103,6 +105,16 @@ class MongoNotificationStore:
         self._claims = RevisionClaims(db["webhook_delivery_claims"])
         self._notices = db["expiry_notices"]
         self._certificates = db["certificates"]
+        # A webhook has no revision: a rewrap locks it (nothing else writes a webhook after its insert).
+        self._envelope_collections = (
+            EnvelopeCollection(
+                EnvelopeKind.WEBHOOK_SECRET,
+                self._webhooks,
+                "secret",
+                RevisionClaims(db["webhook_claims"]),
+                revisioned=False,
+            ),
+        )
 
     async def ensure_schema(self) -> None:
         await guard(self._webhooks.create_index([("project_id", ASCENDING), ("create_time", ASCENDING)]))
@@ -122,6 +134,8 @@ class MongoNotificationStore:
                 name="webhook_deliveries_log",
             )
         )
+        for spec in self._envelope_collections:
+            await spec.ensure_index()
 
     async def close(self) -> None:
         if self._owns_client:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import ConflictError, NotFoundError
 from gatewaycerts.domain.models import Page
 from gatewaycerts.domain.notifications import (
@@ -19,7 +20,13 @@ from gatewaycerts.domain.notifications import (
     Webhook,
 )
 from gatewaycerts.keyvault import envelope_kek_id
-from gatewaycerts.store.sqlite.base import SqliteBase, SqliteDatabase, sort_key
+from gatewaycerts.store.sqlite.base import (
+    EnvelopeTable,
+    SqliteBase,
+    SqliteDatabase,
+    prepare_envelope_tables,
+    sort_key,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhooks (
@@ -131,6 +138,9 @@ class SqliteNotificationStore(SqliteBase):
     """On the certificate store's database (the expiry watch reads its not_after index); closing that
     database is left to the certificate store."""
 
+    # A webhook's secret never changes but by a rewrap, which compares the envelope itself.
+    _ENVELOPES = (EnvelopeTable(EnvelopeKind.WEBHOOK_SECRET, "webhooks", "secret", has_revision=False),)
+
     def __init__(self, database: SqliteDatabase) -> None:
         self._db = database
         self._closed = False
@@ -139,7 +149,11 @@ class SqliteNotificationStore(SqliteBase):
         self._closed = True
 
     async def ensure_schema(self) -> None:
-        await self._run_alone(lambda conn: conn.executescript(_SCHEMA))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executescript(_SCHEMA)
+            prepare_envelope_tables(conn, self._ENVELOPES)
+
+        await self._run_alone(op)
 
     # -- webhooks ---------------------------------------------------------------------------------------
 
