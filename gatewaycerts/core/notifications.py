@@ -502,6 +502,7 @@ class ExpiryWatch:
         after, before = now - self._lookback, now + timedelta(days=max(EXPIRY_DAYS), seconds=1)
         cursor: str | None = None
         announced = 0
+        hooks: dict[str, list[Webhook]] = {}  # each project's webhooks, read once per pass
         while True:
             certs, cursor = await self._store.expiring_certificates(after, before, cursor, self._page)
             keyed = []
@@ -519,8 +520,14 @@ class ExpiryWatch:
                 if threshold:
                     data["days"] = threshold
                 event = EventType.CERTIFICATE_EXPIRING if threshold else EventType.CERTIFICATE_EXPIRED
+                if cert.project_id not in hooks:
+                    hooks[cert.project_id] = await self._store.list_webhooks(cert.project_id)
                 await self._notifier.publish(
-                    cert.project_id, event.value, data, event_id="msg_" + uuid.uuid5(_EVENT_IDS, key).hex
+                    cert.project_id,
+                    event.value,
+                    data,
+                    event_id="msg_" + uuid.uuid5(_EVENT_IDS, key).hex,
+                    webhooks=[h for h in hooks[cert.project_id] if event.value in h.events],
                 )
                 if await self._store.record_notice(key, now):
                     announced += 1

@@ -416,3 +416,13 @@ async def test_an_unreachable_receiver_is_an_attempt_with_an_error(service, auth
     error = entry["attempts"][0]["error"]
     assert entry["attempts"][0]["status_code"] is None and error.startswith("cannot connect")
     assert str(unused_tcp_port) not in error and created["secret"] not in json.dumps(entry)
+
+
+async def test_a_name_is_resolved_checked_and_connected_to_when_allowed(service, auth, receiver):
+    client, app = service  # the operator allows 127.0.0.0/8 and ::1 here
+    created = await create_hook(client, auth, receiver.url.replace("127.0.0.1", "localhost"))
+    receiver.secret = created["secret"]
+    await client.post(f"{HOOKS}/{created['id']}/actions/test", headers=auth())
+    assert await app[WEBHOOK_WORKER].run_once() == 1
+    (entry,) = await log_of(client, auth, created["id"])
+    assert entry["state"] == "delivered" and receiver.received[0]["type"] == TEST_EVENT
