@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -412,6 +413,8 @@ def create_app(
         WebhookSender(address_policy, timeout=settings.webhook_timeout, connect_timeout=settings.webhook_timeout / 2),
         clock=clock,
         retry_schedule=settings.webhook_retry_schedule,
+        # a claim outlives the slowest attempt, so no other replica sends while one is still in flight
+        lease=timedelta(seconds=max(60, 3 * settings.webhook_timeout)),
         poll_seconds=settings.webhook_poll_ms / 1000,
         on_result=(lambda result: metrics.webhook_deliveries.labels(result).inc()) if metrics is not None else None,
         on_pending=metrics.webhook_pending.set if metrics is not None else None,

@@ -95,9 +95,12 @@ class WebhookSender:
             return SendResult(error="not an http(s) URL")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            addresses = list(await self._policy.resolve(host, port))
+            async with asyncio.timeout(self._timeout.connect):
+                addresses = list(await self._policy.resolve(host, port))
         except AddressRefused as exc:
             return SendResult(error=str(exc))
+        except TimeoutError:
+            return SendResult(error="timed out resolving the host")
         connector = aiohttp.TCPConnector(resolver=_CheckedResolver(host, addresses), use_dns_cache=False, limit=1)
         headers = signed_headers(secret, message_id, timestamp, body)
         try:
