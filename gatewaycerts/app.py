@@ -22,7 +22,9 @@ from gatewaycerts.appkeys import (
     CERTIFICATE_SERVICE,
     CERTIFICATE_STORE,
     DELIVERY_SERVICE,
+    EVENT_SINK,
     EXPIRY_REPORT,
+    EXPIRY_WATCH,
     GATEWAY_IMPORT,
     GATEWAY_KEY_SERVICE,
     IN_FLIGHT,
@@ -35,6 +37,8 @@ from gatewaycerts.appkeys import (
     PRIVATE_CERTIFICATE_SERVICE,
     SETTINGS,
     TOKEN_VERIFIER,
+    WEBHOOK_SERVICE,
+    WEBHOOK_WORKER,
 )
 from gatewaycerts.auth.tokens import (
     JwksKeySource,
@@ -44,6 +48,8 @@ from gatewaycerts.auth.tokens import (
     load_or_create_dev_key,
     load_public_key_file,
 )
+from gatewaycerts.connectors.addresses import AddressPolicy, parse_networks
+from gatewaycerts.connectors.webhooks import WebhookSender
 from gatewaycerts.console.routes import add_console_routes
 from gatewaycerts.core.access_keys import AccessKeyService
 from gatewaycerts.core.audit import AuditLog
@@ -58,6 +64,7 @@ from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
 from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
 from gatewaycerts.core.notary import NotaryAuthorityService
+from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
 from gatewaycerts.core.ocsp import OcspResponder, RevocationSignals, watch_revocations
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.requests import CertificateRequestService
@@ -80,6 +87,7 @@ from gatewaycerts.store.interfaces import (
     CertificateStore,
     DeliveryStore,
     GatewayKeyStore,
+    NotificationStore,
     OrderStore,
     PcaStore,
 )
@@ -203,6 +211,21 @@ def build_delivery_stores(certificates: CertificateStore) -> tuple[DeliveryStore
     return MongoDeliveryStore(client, database), MongoGatewayKeyStore(client, database)
 
 
+def build_notification_store(certificates: CertificateStore) -> NotificationStore:
+    """The notification store on the certificate store's own database (the expiry watch reads its index)."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.notifications import SqliteNotificationStore
+
+        return SqliteNotificationStore(certificates.database)
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+    from gatewaycerts.store.mongo.notifications import MongoNotificationStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    return MongoNotificationStore(certificates.client, certificates.database_name)
+
+
 def _dev_kek(state_dir: Path) -> str:
     path = state_dir / DEV_KEK_FILE
     if not path.exists():
@@ -263,8 +286,9 @@ def create_app(
     clock: Clock = system_clock,
     verifier: TokenVerifier | None = None,
     order_worker: bool | None = None,
+    notification_worker: bool | None = None,
 ) -> web.Application:
-    """`order_worker` overrides settings.order_worker (tests drive the worker themselves)."""
+    """`order_worker` and `notification_worker` override the settings (tests drive the workers themselves)."""
     if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
@@ -285,6 +309,7 @@ def create_app(
     on_issued = on_revoked = on_audit_lost = None
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
+    notification_store = build_notification_store(store)
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
@@ -293,6 +318,7 @@ def create_app(
         access_key_store = TimedStore(access_key_store, "access_keys", metrics)  # type: ignore[assignment]
         delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
         gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
+        notification_store = TimedStore(notification_store, "notifications", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
         on_audit_lost = counter_hook(metrics.audit_lost)
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
@@ -389,8 +415,34 @@ def create_app(
     app[ORDER_SERVICE] = orders
     app[ORDER_WORKER] = worker
     run_worker = settings.order_worker if order_worker is None else order_worker
+    # Webhooks: the address guard refuses loopback, link-local and private targets unless the operator allows
+    # CIDRs; the EventSink (EVENT_SINK) is what renewals and the expiry watch emit into.
+    address_policy = AddressPolicy(parse_networks(settings.webhook_allowed_targets))
+    notifier = Notifier(notification_store, clock=clock)
+    app[EVENT_SINK] = notifier
+    app[WEBHOOK_SERVICE] = WebhookService(notification_store, vault, notifier, address_policy, audit=audit, clock=clock)
+    webhook_worker = DeliveryWorker(
+        notification_store,
+        vault,
+        WebhookSender(address_policy, timeout=settings.webhook_timeout, connect_timeout=settings.webhook_timeout / 2),
+        clock=clock,
+        retry_schedule=settings.webhook_retry_schedule,
+        # a claim outlives the slowest attempt, so no other replica sends while one is still in flight
+        lease=timedelta(seconds=max(60, 3 * settings.webhook_timeout)),
+        poll_seconds=settings.webhook_poll_ms / 1000,
+        on_result=(lambda result: metrics.webhook_deliveries.labels(result).inc()) if metrics is not None else None,
+        on_pending=metrics.webhook_pending.set if metrics is not None else None,
+    )
+    notifier.on_stored = webhook_worker.wake
+    app[WEBHOOK_WORKER] = webhook_worker
+    expiry_watch = ExpiryWatch(
+        notification_store, notifier, clock=clock, interval_seconds=settings.expiry_watch_seconds
+    )
+    app[EXPIRY_WATCH] = expiry_watch
+    run_notifications = settings.notification_worker if notification_worker is None else notification_worker
 
     async def close() -> None:
+        await notification_store.close()
         await access_key_store.close()
         await gateway_key_store.close()
         await delivery_store.close()
@@ -409,16 +461,34 @@ def create_app(
             await access_key_store.ensure_schema()
             await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
             await gateway_key_store.ensure_schema()
+            await notification_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
-            await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store), vault)
+            await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store, notification_store), vault)
         except BaseException:
             await close()
             raise
         task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
         watch = asyncio.create_task(delivery.run(), name="delivery-watch")
+        notifying = (
+            [
+                asyncio.create_task(webhook_worker.run(), name="webhook-worker"),
+                asyncio.create_task(expiry_watch.run(), name="expiry-watch"),
+            ]
+            if run_notifications
+            else []
+        )
         yield
         delivery.stop()
         await watch
+        webhook_worker.stop()
+        expiry_watch.stop()
+        for loop_task in notifying:
+            try:
+                await asyncio.wait_for(loop_task, WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "%s did not stop in %ss; its work is claimed again later", loop_task.get_name(), WORKER_STOP_SECONDS
+                )
         if task is not None:
             worker.stop()
             try:

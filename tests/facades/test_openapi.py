@@ -39,6 +39,12 @@ def test_spec_covers_every_apic_route(tmp_path):
         ("POST", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"),
         ("GET", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"),
         ("DELETE", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys/{key_id}"),
+        ("POST", "/v2/{project_id}/apic/webhooks"),
+        ("GET", "/v2/{project_id}/apic/webhooks"),
+        ("GET", "/v2/{project_id}/apic/webhooks/{webhook_id}"),
+        ("DELETE", "/v2/{project_id}/apic/webhooks/{webhook_id}"),
+        ("POST", "/v2/{project_id}/apic/webhooks/{webhook_id}/actions/test"),
+        ("GET", "/v2/{project_id}/apic/webhooks/{webhook_id}/deliveries"),
     }
     assert "produces" not in json.dumps(doc)
 
