@@ -48,8 +48,6 @@ from gatewaycerts.domain.errors import (
     AuthorityCannotIssueError,
     ConflictError,
     DomainError,
-    InvalidInputError,
-    NotFoundError,
 )
 from gatewaycerts.domain.models import Action, Principal, Role
 from gatewaycerts.domain.pca import (
