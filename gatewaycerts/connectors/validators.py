@@ -42,7 +42,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
-from gatewaycerts.connectors.addresses import AddressPolicy, IPAddress
+from gatewaycerts.connectors.addresses import AddressPolicy, IPAddress, parse_networks
 from gatewaycerts.domain.acme_validation import (
     ChallengeToValidate,
     ChallengeType,
@@ -100,6 +100,24 @@ class ValidatorSettings:
     resolver: tuple[str, int] | None = None
     connect_timeout: float = 5.0
     timeout: float = 10.0  # one whole attempt (every redirect hop, or the handshake)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        http_port: int,
+        tls_port: int,
+        resolver: tuple[str, int] | None,
+        allowed_targets: Sequence[str],
+    ) -> ValidatorSettings:
+        """From the settings (``Settings.acme_http_port``, ``acme_tls_port``, ``acme_resolver``,
+        ``acme_allowed_targets``), as app.py wires the validator."""
+        return cls(
+            policy=AddressPolicy(parse_networks(allowed_targets)),
+            http_port=http_port,
+            tls_port=tls_port,
+            resolver=resolver,
+        )
 
 
 class _PinnedResolver(AbstractResolver):

@@ -239,3 +239,38 @@ async def test_an_unresolvable_name_is_a_dns_problem(target: Target) -> None:
 async def test_an_invalid_name_is_refused(target: Target) -> None:
     failure = await fails(validator(target.port), challenge("bad_name..example", IdentifierType.DNS))
     assert failure.problem == "rejectedIdentifier"
+
+
+def test_settings_wire_the_validator() -> None:
+    from gatewaycerts.settings import Settings, SettingsError
+
+    s = Settings.from_env(
+        {
+            "GATEWAYCERTS_ACME_HTTP_PORT": "5002",
+            "GATEWAYCERTS_ACME_TLS_PORT": "5001",
+            "GATEWAYCERTS_ACME_RESOLVER": "[::1]:8053",
+            "GATEWAYCERTS_ACME_ALLOWED_TARGETS": "127.0.0.1/8, ::1/128",
+        }
+    )
+    assert (s.acme_http_port, s.acme_tls_port, s.acme_resolver) == (5002, 5001, ("::1", 8053))
+    assert s.acme_allowed_targets == ("127.0.0.0/8", "::1/128")
+    v = ValidatorSettings.of(
+        http_port=s.acme_http_port,
+        tls_port=s.acme_tls_port,
+        resolver=s.acme_resolver,
+        allowed_targets=s.acme_allowed_targets,
+    )
+    assert v.policy.permits("127.0.0.5") and not v.policy.permits("10.0.0.1")
+    defaults = Settings.from_env({})
+    assert (defaults.acme_http_port, defaults.acme_tls_port, defaults.acme_resolver) == (80, 443, None)
+    assert defaults.acme_allowed_targets == ()
+    assert Settings.from_env({"GATEWAYCERTS_ACME_RESOLVER": "10.0.0.53"}).acme_resolver == ("10.0.0.53", 53)
+    for env, needle in [
+        ({"GATEWAYCERTS_ACME_HTTP_PORT": "0"}, "GATEWAYCERTS_ACME_HTTP_PORT"),
+        ({"GATEWAYCERTS_ACME_TLS_PORT": "https"}, "GATEWAYCERTS_ACME_TLS_PORT"),
+        ({"GATEWAYCERTS_ACME_RESOLVER": "dns.example:53"}, "by IP address"),
+        ({"GATEWAYCERTS_ACME_RESOLVER": "127.0.0.1:99999"}, "invalid port"),
+        ({"GATEWAYCERTS_ACME_ALLOWED_TARGETS": "127.0.0.0/8,intranet"}, "'intranet'"),
+    ]:
+        with pytest.raises(SettingsError, match=needle):
+            Settings.from_env(env)
