@@ -15,6 +15,9 @@ from aiohttp import web
 from gatewaycerts import __version__
 from gatewaycerts.appkeys import (
     ACCESS_KEY_SERVICE,
+    ACME_NONCES,
+    ACME_SERVICE,
+    ACME_WORKER,
     AUDIT_LOG,
     AUTHORITY_SERVICE,
     CERTIFICATE_REQUEST_SERVICE,
@@ -44,6 +47,10 @@ from gatewaycerts.auth.tokens import (
 )
 from gatewaycerts.console.routes import add_console_routes
 from gatewaycerts.core.access_keys import AccessKeyService
+from gatewaycerts.core.acme.nonces import NonceService
+from gatewaycerts.core.acme.service import AcmeService
+from gatewaycerts.core.acme.validation import ChallengeValidator
+from gatewaycerts.core.acme.worker import AcmeValidationWorker
 from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService
 from gatewaycerts.core.certificates import CertificateService
@@ -59,6 +66,7 @@ from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
+from gatewaycerts.facades.acme import app as acme_facade
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
 from gatewaycerts.facades.audit import app as audit_facade
 from gatewaycerts.facades.barbican import app as barbican
@@ -72,6 +80,7 @@ from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_k
 from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import (
     AccessKeyStore,
+    AcmeStore,
     AuditStore,
     CertificateStore,
     DeliveryStore,
@@ -199,6 +208,21 @@ def build_delivery_stores(certificates: CertificateStore) -> tuple[DeliveryStore
     return MongoDeliveryStore(client, database), MongoGatewayKeyStore(client, database)
 
 
+def build_acme_store(certificates: CertificateStore) -> AcmeStore:
+    """The ACME store on the certificate store's own database (SQLite file or MongoDB client)."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.acme import SqliteAcmeStore
+
+        return SqliteAcmeStore(certificates.database)
+    from gatewaycerts.store.mongo.acme import MongoAcmeStore
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    return MongoAcmeStore(certificates.client, certificates.database_name)
+
+
 def _dev_kek(state_dir: Path) -> str:
     path = state_dir / DEV_KEK_FILE
     if not path.exists():
@@ -259,8 +283,13 @@ def create_app(
     clock: Clock = system_clock,
     verifier: TokenVerifier | None = None,
     order_worker: bool | None = None,
+    acme_store: AcmeStore | None = None,
+    challenge_validator: ChallengeValidator | None = None,
+    acme_worker: bool | None = None,
 ) -> web.Application:
-    """`order_worker` overrides settings.order_worker (tests drive the worker themselves)."""
+    """`order_worker` overrides settings.order_worker (tests drive the worker themselves); `acme_worker` the
+    same for the ACME validation worker (default: as order_worker). `challenge_validator` replaces the ACME
+    challenge validator (the bench's always-succeeding one; never a setting)."""
     if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
@@ -281,6 +310,8 @@ def create_app(
     on_issued = on_revoked = on_audit_lost = None
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
+    if acme_store is None:
+        acme_store = build_acme_store(store)
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
@@ -289,6 +320,7 @@ def create_app(
         access_key_store = TimedStore(access_key_store, "access_keys", metrics)  # type: ignore[assignment]
         delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
         gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
+        acme_store = TimedStore(acme_store, "acme", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
         on_audit_lost = counter_hook(metrics.audit_lost)
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
@@ -374,8 +406,26 @@ def create_app(
     app[ORDER_SERVICE] = orders
     app[ORDER_WORKER] = worker
     run_worker = settings.order_worker if order_worker is None else order_worker
+    acme = AcmeService(
+        acme_store,
+        pca_store,
+        vault,
+        authorities,
+        issued,
+        executor=executor,
+        clock=clock,
+        audit=audit,
+        on_issued=on_issued,
+    )
+    acme_validations = AcmeValidationWorker(acme_store, acme, challenge_validator, clock=clock)
+    acme.on_challenge = acme_validations.wake
+    app[ACME_SERVICE] = acme
+    app[ACME_NONCES] = NonceService(acme_store)
+    app[ACME_WORKER] = acme_validations
+    run_acme_worker = run_worker if acme_worker is None else acme_worker
 
     async def close() -> None:
+        await acme_store.close()
         await access_key_store.close()
         await gateway_key_store.close()
         await delivery_store.close()
@@ -394,6 +444,7 @@ def create_app(
             await access_key_store.ensure_schema()
             await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
             await gateway_key_store.ensure_schema()
+            await acme_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
             await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store), vault)
         except BaseException:
@@ -401,7 +452,14 @@ def create_app(
             raise
         task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
         watch = asyncio.create_task(delivery.run(), name="delivery-watch")
+        validations = asyncio.create_task(acme_validations.run(), name="acme-validations") if run_acme_worker else None
         yield
+        if validations is not None:
+            acme_validations.stop()
+            try:
+                await asyncio.wait_for(validations, WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("the ACME validation worker did not stop in time; its claims lapse and are taken again")
         delivery.stop()
         await watch
         if task is not None:
@@ -441,6 +499,7 @@ def create_app(
     app.add_subapp(iam.MOUNT, iam_app)
     gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
+    app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
     app[OPENAPI_DOCS] = {
         "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
         "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),
