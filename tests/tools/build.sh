@@ -12,11 +12,12 @@ case "$NAME" in
   step-ca)             PKG="github.com/smallstep/certificates/cmd/step-ca";            VERSION="v0.30.2" ;;
   # lego v5: `go install ...@v5.6.0` fails (gitlab.com/greyxor/slogor and many DNS-provider modules are not
   # served), so it is built inside the wrapper module tests/tools/lego (slogor replaced by a stub; only the DNS
-  # providers that need no extra modules: -tags lego_dnslight).
-  lego)                PKG="github.com/go-acme/lego/v5";                                VERSION="v5.6.0" ;;
+  # providers named in the tags: lego_dnslight and lego_dns_exec, the exec provider the dns-01 test drives).
+  lego)                PKG="github.com/go-acme/lego/v5";                                VERSION="v5.6.0"
+                       TAGS="lego_dnslight,lego_dns_exec"; SUFFIX="-dnsexec" ;;
   *) echo "build.sh: unknown tool '$NAME' (pebble, pebble-challtestsrv, step-ca, lego)" >&2; exit 2 ;;
 esac
-DIR="$ROOT/.cache/tools/$NAME-$VERSION"
+DIR="$ROOT/.cache/tools/$NAME-$VERSION${SUFFIX:-}"
 OUT="$DIR/$NAME"
 if [[ "${2:-}" != "--force" && -x "$OUT" ]]; then
   echo "$OUT"
@@ -29,7 +30,7 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 if [[ "$NAME" == lego ]]; then
   mkdir -p "$TMP/bin"
-  (cd "$HERE/lego" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags lego_dnslight -o "$TMP/bin/lego" "$PKG" 1>&2)
+  (cd "$HERE/lego" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags "$TAGS" -o "$TMP/bin/lego" "$PKG" 1>&2)
 else
   (cd "$TMP" && CGO_ENABLED=0 GOBIN="$TMP/bin" GOFLAGS=-mod=mod go install -trimpath "$PKG@$VERSION" 1>&2)
 fi
