@@ -223,6 +223,20 @@ def build_acme_store(certificates: CertificateStore) -> AcmeStore:
     return MongoAcmeStore(certificates.client, certificates.database_name)
 
 
+def build_challenge_validator(settings: Settings) -> ChallengeValidator:
+    """The ACME server's http-01 / dns-01 / tls-alpn-01 probes, behind the address guard (connectors/)."""
+    from gatewaycerts.connectors.validators import ChallengeValidators, ValidatorSettings
+
+    return ChallengeValidators(
+        ValidatorSettings.of(
+            http_port=settings.acme_http_port,
+            tls_port=settings.acme_tls_port,
+            resolver=settings.acme_resolver,
+            allowed_targets=settings.acme_allowed_targets,
+        )
+    )
+
+
 def _dev_kek(state_dir: Path) -> str:
     path = state_dir / DEV_KEK_FILE
     if not path.exists():
@@ -312,6 +326,8 @@ def create_app(
     delivery_store, gateway_key_store = build_delivery_stores(store)
     if acme_store is None:
         acme_store = build_acme_store(store)
+    if challenge_validator is None:
+        challenge_validator = build_challenge_validator(settings)
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
