@@ -76,11 +76,12 @@ class AcmeServer:
 
 async def start_server(aiohttp_client, settings, every_store, auth, policy: dict | None = None, **kw) -> AcmeServer:
     validator = kw.pop("validator", None)
+    kw.setdefault("acme_worker", True)
     if validator == "real":  # connectors/validators.py as app.py wires it, from the settings
-        app = app_on(settings, every_store, acme_worker=True, **kw)
+        app = app_on(settings, every_store, **kw)
     else:
         validator = validator or RecordingValidator()
-        app = app_on(settings, every_store, challenge_validator=validator, acme_worker=True, **kw)
+        app = app_on(settings, every_store, challenge_validator=validator, **kw)
     http = await aiohttp_client(app)
     admin = auth()
     resp = await http.post(CAS, json=ROOT_CA, headers=admin)
