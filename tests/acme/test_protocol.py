@@ -208,6 +208,12 @@ async def test_order_list_account_deactivation_and_key_change(acme_server):
     with pytest.raises(messages.Error) as refused:
         await in_thread(acme.new_order, csr_for("late.example.test")[1])
     assert refused.value.typ == "urn:ietf:params:acme:error:unauthorized"
+    status, trail = await acme_server.admin_json("GET", "/v3/p1/traces?limit=200")
+    assert status == 200
+    mine = [t for t in trail["traces"] if t["user"]["name"] == "acme-account:" + reg.uri.rsplit("/", 1)[1]]
+    assert {"acme.account.create", "acme.account.key_change", "acme.account.deactivate"} <= {
+        t["trace_name"] for t in mine
+    }
 
 
 async def test_nonce_endpoint_headers_and_replay_nonce_on_errors(acme_server):
