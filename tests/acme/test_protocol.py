@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import josepy as jose
 import pytest
@@ -325,3 +325,37 @@ async def test_eddsa_account_key_and_an_algorithm_that_does_not_match_it(acme_se
     created = await in_thread(new_account, "EdDSA")
     assert created.status_code == 201, created.text
     assert created.headers["Location"].startswith(f"{acme_server.base}/acme/{acme_server.ca_id}/acct/")
+
+
+async def test_revocation_by_the_certificate_key_and_not_by_a_stranger(acme_server):
+    from cryptography.hazmat.primitives import serialization
+
+    eab = await acme_server.eab()
+    acme = await in_thread(acme_client, acme_server.directory_url, rsa_key())
+    await in_thread(register, acme, eab)
+    order, key_pem = await in_thread(_issue, acme, "bykey.example.test")
+    leaf = x509.load_pem_x509_certificates(order.fullchain_pem.encode())[0]
+    der = base64.urlsafe_b64encode(leaf.public_bytes(serialization.Encoding.DER)).rstrip(b"=").decode()
+    url = acme.directory["revokeCert"]
+    cert_key = jose.JWKEC(key=serialization.load_pem_private_key(key_pem, None))
+
+    def revoke_with(key, alg: str):
+        nonce = fresh_nonce(acme_server.base, acme_server.ca_id)
+        return post_jws(url, {"certificate": der, "reason": 1}, key, alg=alg, nonce=nonce)
+
+    stranger = await in_thread(revoke_with, rsa_key(), "RS256")
+    assert stranger.status_code == 403 and stranger.json()["type"] == "urn:ietf:params:acme:error:unauthorized"
+    done = await in_thread(revoke_with, cert_key, "ES256")
+    assert done.status_code == 200, done.text
+    resp = await acme_server.http.get(f"{CAS}/{acme_server.ca_id}/crl")
+    crl = x509.load_der_x509_crl(await resp.read())
+    assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+    # ARI for a revoked certificate: renew now.
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    serial = leaf.serial_number.to_bytes((leaf.serial_number.bit_length() + 8) // 8, "big")
+    b64 = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()  # noqa: E731
+    info = await in_thread(
+        requests.get, f"{acme_server.base}/acme/{acme_server.ca_id}/renewal-info/{b64(aki)}.{b64(serial)}"
+    )
+    end = datetime.fromisoformat(info.json()["suggestedWindow"]["end"].replace("Z", "+00:00"))
+    assert end <= datetime.now(UTC) + timedelta(minutes=1)
