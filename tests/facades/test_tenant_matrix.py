@@ -88,7 +88,7 @@ def fill(template: str, ids: dict[str, str]) -> str:
         "{instance_id}": "instance",
         "{key_id}": "gateway_key",
     }
-    path = template.replace("{project_id}", "p1")
+    path = template.replace("{project_id}", "p1").replace("{kid}", "no-such-kid")
     for param, kind in kind_of.items():
         path = path.replace(param, ids[kind])
     if "{uuid}" in path:

@@ -103,7 +103,11 @@ def _eab(request: web.Request, k: EabKey) -> dict[str, Any]:
     }
 
 
-@docs(tags=_TAG, summary="Read the CA's ACME policy", responses={200: {"schema": AcmePolicyViewSchema}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="Read the CA's ACME policy",
+    responses={200: {"schema": AcmePolicyViewSchema, "description": "The policy"}, **_ERRORS},
+)
 @match_info_schema(s.CaPathSchema)
 async def get_policy(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
@@ -114,7 +118,7 @@ async def get_policy(request: web.Request) -> web.Response:
 @docs(
     tags=_TAG,
     summary="Switch ACME on or off for the CA and set its policy (omitted fields take their defaults)",
-    responses={200: {"schema": AcmePolicyViewSchema}, **_ERRORS},
+    responses={200: {"schema": AcmePolicyViewSchema, "description": "The policy"}, **_ERRORS},
 )
 @match_info_schema(s.CaPathSchema)
 @json_schema(AcmePolicySchema, required=True)
@@ -131,7 +135,7 @@ async def put_policy(request: web.Request) -> web.Response:
 @docs(
     tags=_TAG,
     summary="Create an EAB key (its HMAC key is shown once)",
-    responses={201: {"schema": EabCreatedSchema}, **_ERRORS},
+    responses={201: {"schema": EabCreatedSchema, "description": "The key, with its HMAC key"}, **_ERRORS},
 )
 @match_info_schema(s.CaPathSchema)
 @json_schema(EabCreateSchema, required=False)
@@ -147,7 +151,7 @@ async def create_eab_key(request: web.Request) -> web.Response:
 @docs(
     tags=_TAG,
     summary="List the CA's EAB keys (never their HMAC keys)",
-    responses={200: {"schema": EabListSchema}, **_ERRORS},
+    responses={200: {"schema": EabListSchema, "description": "{total, eab_keys}"}, **_ERRORS},
 )
 @match_info_schema(s.CaPathSchema)
 async def list_eab_keys(request: web.Request) -> web.Response:
