@@ -259,3 +259,35 @@ async def test_an_ec_p521_or_short_rsa_account_key_is_refused(aiohttp_client, se
         )
     )
     assert resp.status_code == 400 and resp.json()["type"] in (ERR + "badPublicKey", ERR + "badSignatureAlgorithm")
+
+
+async def test_a_validation_target_on_a_forbidden_address_fails_the_challenge(
+    aiohttp_client, settings, every_store, auth
+):
+    """The real validator (no GATEWAYCERTS_ACME_ALLOWED_TARGETS): a loopback target is refused, the order
+    never becomes ready."""
+    server = await start_server(
+        aiohttp_client,
+        settings,
+        every_store,
+        auth,
+        policy={"enabled": True, "eab_required": False, "allow_ip": True, "challenge_types": ["http-01"]},
+        validator="real",
+    )
+    acme = await in_thread(acme_client, server.directory_url, ec_key(), jose.ES256)
+    await in_thread(register, acme)
+    import ipaddress
+
+    _, csr = csr_for(ips=[ipaddress.ip_address("127.0.0.1")])
+    order = await in_thread(acme.new_order, csr)
+    from acme import errors as acme_errors
+
+    await in_thread(answer_all, acme, order)
+    with pytest.raises(acme_errors.ValidationError) as failed:
+        from datetime import datetime, timedelta
+
+        await in_thread(acme.poll_and_finalize, order, datetime.now() + timedelta(seconds=60))
+    (authz,) = failed.value.failed_authzrs
+    (chall,) = authz.body.challenges
+    assert chall.error.typ == ERR + "rejectedIdentifier", chall.error
+    assert (await in_thread(lambda: acme._post_as_get(order.uri).json()))["status"] == "invalid"

@@ -1,5 +1,8 @@
 """certbot (PyPI) end to end against a private CA's ACME directory: certonly --standalone with and without
-EAB, renew, revoke; the certificate and the CRL are checked after each step."""
+EAB, renew, revoke; the certificate and the CRL are checked after each step. The server validates for real
+(connectors/validators.py as app.py wires it): it resolves the name through pebble-challtestsrv (every name
+-> 127.0.0.1), may reach 127.0.0.0/8 (GATEWAYCERTS_ACME_ALLOWED_TARGETS) and fetches http-01 from certbot's
+standalone server on GATEWAYCERTS_ACME_HTTP_PORT."""
 
 from __future__ import annotations
 
@@ -7,13 +10,14 @@ import asyncio
 import os
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from tests.acme.harness import CAS, start_server
-from tests.mongo_server import free_port
+from tests.acme_tools import challtestsrv, free_port
 
 pytestmark = pytest.mark.parametrize("every_store", ["sqlite", "mongo"], indirect=True)
 CERTBOT = shutil.which("certbot", path=str(Path(sys.executable).parent)) or shutil.which("certbot")
@@ -44,6 +48,19 @@ async def certbot(work: Path, *args: str) -> tuple[int, str]:
     return proc.returncode or 0, out.decode(errors="replace")
 
 
+@pytest.fixture(scope="module")
+def dns():
+    with challtestsrv() as srv:
+        yield srv
+
+
+async def _validated_authorizations(server) -> int:
+    """How many orders were finalized (from the audit trail)."""
+    status, trail = await server.admin_json("GET", "/v3/p1/traces?limit=200")
+    assert status == 200
+    return sum(1 for t in trail["traces"] if t["trace_name"] == "acme.order.finalize")
+
+
 def _leaf(work: Path, name: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate((work / "conf" / "live" / name / "cert.pem").read_bytes())
 
@@ -55,12 +72,18 @@ async def _crl_serials(server) -> set[int]:
 
 
 @pytest.mark.parametrize("with_eab", [True, False], ids=["eab", "no-eab"])
-async def test_certbot_certonly_renew_revoke(aiohttp_client, settings, every_store, auth, tmp_path, with_eab):
+async def test_certbot_certonly_renew_revoke(aiohttp_client, settings, every_store, auth, tmp_path, with_eab, dns):
     _need_certbot()
-    policy = {"enabled": True, "eab_required": with_eab, "allowed_domains": ["example.test"]}
-    server = await start_server(aiohttp_client, settings, every_store, auth, policy=policy)
-    name = "site.example.test"
     port = free_port()
+    settings = replace(
+        settings,
+        acme_http_port=port,
+        acme_resolver=("127.0.0.1", dns.dns_port),
+        acme_allowed_targets=("127.0.0.0/8",),
+    )
+    policy = {"enabled": True, "eab_required": with_eab, "allowed_domains": ["example.test"]}
+    server = await start_server(aiohttp_client, settings, every_store, auth, policy=policy, validator="real")
+    name = "site.example.test"
     common = ["-n", "--server", server.directory_url]
     eab: list[str] = []
     if with_eab:
@@ -88,7 +111,29 @@ async def test_certbot_certonly_renew_revoke(aiohttp_client, settings, every_sto
     assert first.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.DNSName
     ) == [name]
-    assert [c.identifier_value for c in server.validator.seen] == [name]
+    assert await _validated_authorizations(server) == 1
+
+    # Validation is real: certbot answering on a port the validator does not ask gets no certificate.
+    other_eab: list[str] = []
+    if with_eab:
+        kid2, hmac2 = await server.eab()
+        other_eab = ["--eab-kid", kid2, "--eab-hmac-key", hmac2]
+    code, out = await certbot(
+        tmp_path / "elsewhere",
+        "certonly",
+        *common,
+        "--standalone",
+        "--http-01-port",
+        str(free_port()),
+        "--http-01-address",
+        "127.0.0.1",
+        "--agree-tos",
+        "--register-unsafely-without-email",
+        *other_eab,
+        "-d",
+        "other.example.test",
+    )
+    assert code != 0 and "connection" in out.lower(), out
 
     # Not due yet (ARI window in the last third of the lifetime): certbot renews nothing.
     code, out = await certbot(tmp_path, "renew", *common, "--no-random-sleep-on-renew")

@@ -41,6 +41,7 @@ class MongoAcmeStore:
         self._owns_client = owns_client
         self._records = db["acme_records"]
         self._claims = RevisionClaims(db["acme_revisions"])
+        self._nonces = db["acme_nonces"]  # {_id: nonce, expires}: only the _id index on the hot path
 
     async def ensure_schema(self) -> None:
         await guard(
@@ -214,13 +215,13 @@ class MongoAcmeStore:
 
     async def use_nonce(self, nonce: str, expires: datetime) -> bool:
         try:
-            await self._insert(c.Row(c.NONCE, nonce, "", None, None, expires, "", 0, {}))
-        except ConflictError:
+            await guard(self._nonces.insert_one({"_id": nonce, "expires": expires}))
+        except DuplicateKeyError:
             return False
         return True
 
     async def purge_nonces(self, before: datetime) -> int:
-        result = await guard(self._records.delete_many({"kind": c.NONCE, "claim_until": {"$lt": before}}))
+        result = await guard(self._nonces.delete_many({"expires": {"$lt": before}}))
         return int(result.deleted_count)
 
     async def nonce_key(self, candidate: bytes) -> bytes:

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS acme_records (
 );
 CREATE INDEX IF NOT EXISTS acme_lookup ON acme_records (kind, ca_id, lookup, sort);
 CREATE INDEX IF NOT EXISTS acme_work ON acme_records (kind, status, claim_until);
+CREATE TABLE IF NOT EXISTS acme_nonces (nonce TEXT PRIMARY KEY, expires TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -242,19 +243,18 @@ class SqliteAcmeStore(SqliteBase):
     # -- nonces ---------------------------------------------------------------------------------------
 
     async def use_nonce(self, nonce: str, expires: datetime) -> bool:
-        row = c.Row(c.NONCE, nonce, "", None, None, expires, "", 0, {})
-        try:
-            await self._insert(row)
-        except ConflictError:
-            return False
-        return True
+        # A table of its own (one key, no secondary index): this insert is on every ACME request.
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO acme_nonces (nonce, expires) VALUES (?, ?)", (nonce, sort_key(expires))
+            )
+            return cur.rowcount == 1
+
+        return await self._run(op)
 
     async def purge_nonces(self, before: datetime) -> int:
         def op(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
-                "DELETE FROM acme_records WHERE kind = ? AND claim_until < ?", (c.NONCE, sort_key(before))
-            )
-            return cur.rowcount
+            return conn.execute("DELETE FROM acme_nonces WHERE expires < ?", (sort_key(before),)).rowcount
 
         return await self._run(op)
 
