@@ -153,7 +153,7 @@ async def test_same_key_returns_the_account_and_only_return_existing(acme_server
     assert none.value.typ == "urn:ietf:params:acme:error:accountDoesNotExist"
 
 
-async def test_es384_and_eddsa_free_policy_wildcard_by_dns01(aiohttp_client, settings, every_store, auth):
+async def test_es384_account_eab_off_and_wildcard_by_dns01_only(aiohttp_client, settings, every_store, auth):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     server = await start_server(
@@ -208,6 +208,12 @@ async def test_order_list_account_deactivation_and_key_change(acme_server):
     with pytest.raises(messages.Error) as refused:
         await in_thread(acme.new_order, csr_for("late.example.test")[1])
     assert refused.value.typ == "urn:ietf:params:acme:error:unauthorized"
+    status, trail = await acme_server.admin_json("GET", "/v3/p1/traces?limit=200")
+    assert status == 200
+    mine = [t for t in trail["traces"] if t["user"]["name"] == "acme-account:" + reg.uri.rsplit("/", 1)[1]]
+    assert {"acme.account.create", "acme.account.key_change", "acme.account.deactivate"} <= {
+        t["trace_name"] for t in mine
+    }
 
 
 async def test_nonce_endpoint_headers_and_replay_nonce_on_errors(acme_server):
@@ -243,6 +249,7 @@ async def test_challenge_link_up_retry_after_and_failed_validation(aiohttp_clien
     chall = next(c for c in authz.body.challenges if c.chall.typ == "http-01")
     resp = await in_thread(lambda: acme._post(chall.uri, chall.response(acme.net.key)))
     assert f'<{authz.uri}>;rel="up"' in resp.headers["Link"]
+    assert resp.json()["status"] == "processing" and resp.headers["Retry-After"] == "1"
     with pytest.raises(acme_errors.ValidationError) as failed:
         await in_thread(acme.poll_and_finalize, order, _deadline())
     (failed_authz,) = failed.value.failed_authzrs
@@ -279,3 +286,42 @@ async def test_ari_renewal_info_and_replaces(acme_server):
     reused = await in_thread(new_order_replacing)
     assert reused.status_code == 409
     assert reused.json()["type"] == "urn:ietf:params:acme:error:alreadyReplaced"
+
+
+async def test_eddsa_account_key_and_an_algorithm_that_does_not_match_it(acme_server):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from gatewaycerts.pki.jws import public_jwk
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    eab = await acme_server.eab()
+    url = f"{acme_server.base}/acme/{acme_server.ca_id}/new-account"
+    jwk = public_jwk(key.public_key())
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def new_account(alg: str) -> requests.Response:
+        import hashlib
+        import hmac
+
+        eab_protected = b64(json.dumps({"alg": "HS256", "kid": eab[0], "url": url}).encode())
+        eab_payload = b64(json.dumps(jwk).encode())
+        mac = hmac.new(
+            base64.urlsafe_b64decode(eab[1] + "=="), f"{eab_protected}.{eab_payload}".encode(), hashlib.sha256
+        ).digest()
+        payload = {
+            "termsOfServiceAgreed": True,
+            "externalAccountBinding": {"protected": eab_protected, "payload": eab_payload, "signature": b64(mac)},
+        }
+        nonce = fresh_nonce(acme_server.base, acme_server.ca_id)
+        p = b64(json.dumps({"alg": alg, "url": url, "nonce": nonce, "jwk": jwk}).encode())
+        body = b64(json.dumps(payload).encode())
+        jws = {"protected": p, "payload": body, "signature": b64(key.sign(f"{p}.{body}".encode()))}
+        return requests.post(url, data=json.dumps(jws), headers={"Content-Type": "application/jose+json"}, timeout=30)
+
+    wrong = await in_thread(new_account, "ES256")
+    assert wrong.status_code == 400 and wrong.json()["type"] == "urn:ietf:params:acme:error:badSignatureAlgorithm"
+    created = await in_thread(new_account, "EdDSA")
+    assert created.status_code == 201, created.text
+    assert created.headers["Location"].startswith(f"{acme_server.base}/acme/{acme_server.ca_id}/acct/")
