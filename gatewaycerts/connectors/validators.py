@@ -214,10 +214,13 @@ class ChallengeValidators:
     async def _addresses(self, host: str, identifier_type: IdentifierType, *, hop: bool) -> list[IPAddress]:
         """The checked addresses of ``host``; every one must be allowed (a name mixing a public and a private
         address is refused: which one a connection would reach is not for the name's owner to choose)."""
-        if identifier_type == IdentifierType.IP:
-            addresses = [_ip(host)]
-        else:
-            addresses = await self._lookup(_dns_name(host))
+        try:
+            name = str(_ip(host)) if identifier_type == IdentifierType.IP else _dns_name(host)
+        except ValidationFailed as exc:
+            if hop:  # the identifier is fine; its server redirected to something that is not a host name
+                raise ValidationFailed("connection", f"redirect to an invalid host: {exc.detail}") from None
+            raise
+        addresses = [ipaddress.ip_address(name)] if identifier_type == IdentifierType.IP else await self._lookup(name)
         forbidden = [ip for ip in addresses if not self.settings.policy.permits(ip)]
         if forbidden:
             where = "redirect target " if hop else ""

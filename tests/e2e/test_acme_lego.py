@@ -189,3 +189,25 @@ def ari_cert_id(cert: x509.Certificate) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     return f"{b64(aki)}.{b64(serial)}"
+
+
+def test_a_name_on_a_forbidden_address_is_refused_end_to_end(lego: Path, stack: AcmeStack, tmp_path: Path) -> None:
+    """The service's validator resolves the name to 10.0.0.7 (not in GATEWAYCERTS_ACME_ALLOWED_TARGETS) and
+    refuses to connect: the authorization fails with rejectedIdentifier and no certificate is issued."""
+    domain = "lego-internal.example.test"
+    stack.dns.post("/add-a", {"host": domain, "addresses": ["10.0.0.7"]})
+    out = run_lego(lego, stack, tmp_path, domain, "--http", "--http.address", f"127.0.0.1:{stack.http_port}")
+    assert out.returncode != 0
+    assert "rejectedIdentifier" in out.stdout + out.stderr, out.stdout + out.stderr
+    assert "10.0.0.7" in out.stdout + out.stderr
+    assert not list(tmp_path.rglob(f"{domain}.crt"))
+
+
+def test_lego_http01_for_an_ip_address(lego: Path, stack: AcmeStack, tmp_path: Path) -> None:
+    """RFC 8738: an IP identifier, validated over http-01 at that very address (allowed by the operator here)."""
+    out = run_lego(lego, stack, tmp_path, "127.0.0.1", "--http", "--http.address", f"127.0.0.1:{stack.http_port}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    leaf = issued(tmp_path, "127.0.0.1")[0]
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert names.get_values_for_type(x509.DNSName) == []

@@ -180,6 +180,7 @@ async def test_a_relative_redirect_is_followed(target: Target) -> None:
         "ftp://127.0.0.1/x",  # another scheme
         "https://127.0.0.1:8443/x",  # https, but not on 443 or the configured TLS port
         "file:///etc/passwd",
+        "http://bad_host..example/x",  # not a host name
     ],
 )
 async def test_redirects_elsewhere_are_refused(target: Target, location: str) -> None:
