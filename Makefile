@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/bench_ocsp.py
 	$(BIN)/python bench/bench_floor.py
 	$(BIN)/python bench/bench_peer.py
+	$(BIN)/python bench/bench_acme.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

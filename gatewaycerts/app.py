@@ -16,6 +16,9 @@ from aiohttp import web
 from gatewaycerts import __version__
 from gatewaycerts.appkeys import (
     ACCESS_KEY_SERVICE,
+    ACME_NONCES,
+    ACME_SERVICE,
+    ACME_WORKER,
     AUDIT_LOG,
     AUTHORITY_SERVICE,
     CERTIFICATE_REQUEST_SERVICE,
@@ -52,6 +55,10 @@ from gatewaycerts.connectors.addresses import AddressPolicy, parse_networks
 from gatewaycerts.connectors.webhooks import WebhookSender
 from gatewaycerts.console.routes import add_console_routes
 from gatewaycerts.core.access_keys import AccessKeyService
+from gatewaycerts.core.acme.nonces import NonceService
+from gatewaycerts.core.acme.service import AcmeService
+from gatewaycerts.core.acme.validation import ChallengeValidator
+from gatewaycerts.core.acme.worker import AcmeValidationWorker
 from gatewaycerts.core.audit import AuditLog
 from gatewaycerts.core.authorities import AuthorityService
 from gatewaycerts.core.certificates import CertificateService
@@ -69,6 +76,7 @@ from gatewaycerts.core.ocsp import OcspResponder, RevocationSignals, watch_revoc
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
+from gatewaycerts.facades.acme import app as acme_facade
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
 from gatewaycerts.facades.audit import app as audit_facade
 from gatewaycerts.facades.barbican import app as barbican
@@ -83,6 +91,7 @@ from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_k
 from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import (
     AccessKeyStore,
+    AcmeStore,
     AuditStore,
     CertificateStore,
     DeliveryStore,
@@ -226,6 +235,35 @@ def build_notification_store(certificates: CertificateStore) -> NotificationStor
     return MongoNotificationStore(certificates.client, certificates.database_name)
 
 
+def build_acme_store(certificates: CertificateStore) -> AcmeStore:
+    """The ACME store on the certificate store's own database (SQLite file or MongoDB client)."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.acme import SqliteAcmeStore
+
+        return SqliteAcmeStore(certificates.database)
+    from gatewaycerts.store.mongo.acme import MongoAcmeStore
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    return MongoAcmeStore(certificates.client, certificates.database_name)
+
+
+def build_challenge_validator(settings: Settings) -> ChallengeValidator:
+    """The ACME server's http-01 / dns-01 / tls-alpn-01 probes, behind the address guard (connectors/)."""
+    from gatewaycerts.connectors.validators import ChallengeValidators, ValidatorSettings
+
+    return ChallengeValidators(
+        ValidatorSettings.of(
+            http_port=settings.acme_http_port,
+            tls_port=settings.acme_tls_port,
+            resolver=settings.acme_resolver,
+            allowed_targets=settings.acme_allowed_targets,
+        )
+    )
+
+
 def _dev_kek(state_dir: Path) -> str:
     path = state_dir / DEV_KEK_FILE
     if not path.exists():
@@ -287,8 +325,13 @@ def create_app(
     verifier: TokenVerifier | None = None,
     order_worker: bool | None = None,
     notification_worker: bool | None = None,
+    acme_store: AcmeStore | None = None,
+    challenge_validator: ChallengeValidator | None = None,
+    acme_worker: bool | None = None,
 ) -> web.Application:
-    """`order_worker` and `notification_worker` override the settings (tests drive the workers themselves)."""
+    """`order_worker` and `notification_worker` override the settings (tests drive the workers themselves);
+    `acme_worker` the same for the ACME validation worker (default: as order_worker). `challenge_validator`
+    replaces the ACME challenge validator (the bench's always-succeeding one; never a setting)."""
     if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
@@ -310,6 +353,10 @@ def create_app(
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
     notification_store = build_notification_store(store)
+    if acme_store is None:
+        acme_store = build_acme_store(store)
+    if challenge_validator is None:
+        challenge_validator = build_challenge_validator(settings)
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
@@ -319,6 +366,7 @@ def create_app(
         delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
         gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
         notification_store = TimedStore(notification_store, "notifications", metrics)  # type: ignore[assignment]
+        acme_store = TimedStore(acme_store, "acme", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
         on_audit_lost = counter_hook(metrics.audit_lost)
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
@@ -441,8 +489,27 @@ def create_app(
     app[EXPIRY_WATCH] = expiry_watch
     run_notifications = settings.notification_worker if notification_worker is None else notification_worker
 
+    acme = AcmeService(
+        acme_store,
+        pca_store,
+        vault,
+        authorities,
+        issued,
+        executor=executor,
+        clock=clock,
+        audit=audit,
+        on_issued=on_issued,
+    )
+    acme_validations = AcmeValidationWorker(acme_store, acme, challenge_validator, clock=clock)
+    acme.on_challenge = acme_validations.wake
+    app[ACME_SERVICE] = acme
+    app[ACME_NONCES] = NonceService(acme_store)
+    app[ACME_WORKER] = acme_validations
+    run_acme_worker = run_worker if acme_worker is None else acme_worker
+
     async def close() -> None:
         await notification_store.close()
+        await acme_store.close()
         await access_key_store.close()
         await gateway_key_store.close()
         await delivery_store.close()
@@ -462,6 +529,7 @@ def create_app(
             await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
             await gateway_key_store.ensure_schema()
             await notification_store.ensure_schema()
+            await acme_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
             await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store, notification_store), vault)
         except BaseException:
@@ -477,7 +545,14 @@ def create_app(
             if run_notifications
             else []
         )
+        validations = asyncio.create_task(acme_validations.run(), name="acme-validations") if run_acme_worker else None
         yield
+        if validations is not None:
+            acme_validations.stop()
+            try:
+                await asyncio.wait_for(validations, WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("the ACME validation worker did not stop in time; its claims lapse and are taken again")
         delivery.stop()
         await watch
         webhook_worker.stop()
@@ -527,6 +602,7 @@ def create_app(
     app.add_subapp(ocsp_facade.MOUNT, ocsp_facade.create_ocsp_app(client_max_size=settings.max_body_bytes))
     gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
+    app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
     app[OPENAPI_DOCS] = {
         "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
         "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),

@@ -11,6 +11,9 @@ from gatewaycerts.domain.models import Principal
 if TYPE_CHECKING:
     from gatewaycerts.auth.tokens import TokenVerifier
     from gatewaycerts.core.access_keys import AccessKeyService
+    from gatewaycerts.core.acme.nonces import NonceService
+    from gatewaycerts.core.acme.service import AcmeService
+    from gatewaycerts.core.acme.worker import AcmeValidationWorker
     from gatewaycerts.core.audit import AuditLog
     from gatewaycerts.core.authorities import AuthorityService
     from gatewaycerts.core.certificates import CertificateService
@@ -56,3 +59,6 @@ EXPIRY_WATCH: web.AppKey[ExpiryWatch] = web.AppKey("expiry_watch")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+ACME_SERVICE: web.AppKey[AcmeService] = web.AppKey("acme_service")
+ACME_NONCES: web.AppKey[NonceService] = web.AppKey("acme_nonces")
+ACME_WORKER: web.AppKey[AcmeValidationWorker] = web.AppKey("acme_worker")

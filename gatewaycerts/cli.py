@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +46,8 @@ def _self_command() -> str:
 
 
 def _announce(settings: Settings, port: int, workers: int = 1) -> None:
-    url = f"http://{settings.host}:{port}"
+    scheme = "https" if settings.tls_cert_file else "http"
+    url = f"{scheme}://{settings.host}:{port}"
     store = "SQLite " + str(settings.sqlite_path) if settings.sqlite_path else "MongoDB"
     processes = f", {workers} workers" if workers > 1 else ""
     print(f"gatewaycerts {url} (store: {store}{processes})", flush=True)
@@ -86,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _announce(settings, settings.port)
 
     try:
+        ssl_context = _tls_context(settings)
         app = create_app(settings)
     except (KeyVaultError, SettingsError) as exc:
         raise SystemExit(f"gatewaycerts: {exc}") from None
@@ -99,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     shutdown_timeout=settings.shutdown_timeout,
                     on_started=on_started,
                     reuse_port=worker,
+                    ssl_context=ssl_context,
                     stop_signals=(signal.SIGTERM,) if worker else (signal.SIGTERM, signal.SIGINT),
                 )
             )
@@ -108,6 +112,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"gatewaycerts: {exc}") from None
     logging.getLogger("gatewaycerts").info("stopped")
     return 0
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """HTTPS when GATEWAYCERTS_TLS_CERT_FILE/KEY_FILE are set (web/tls.py checks them; SettingsError if unusable)."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    from gatewaycerts.web.tls import TLSConfigError, server_context
+
+    try:
+        return server_context(settings.tls_cert_file, settings.tls_key_file)
+    except TLSConfigError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -133,6 +149,7 @@ def _serve_workers(settings: Settings, workers: int) -> int:
 
     try:
         port = check_port_free(settings.host, settings.port)
+        _tls_context(settings)  # the workers load it too: refuse here, once, with the reason
         # Validates the keys as every worker will, and creates the development JWT key and KEK: N workers
         # creating them at once would race on O_EXCL (and could each end up with a different key).
         build_vault(settings)

@@ -206,6 +206,46 @@ OPTIONS: tuple[Option, ...] = (
         "25",
         "Seconds that in-flight requests get to finish after SIGTERM before connections are closed.",
     ),
+    Option(
+        "GATEWAYCERTS_TLS_CERT_FILE",
+        "tls_cert_file",
+        None,
+        "PEM certificate chain (leaf first) the service serves HTTPS with; set with GATEWAYCERTS_TLS_KEY_FILE "
+        "(both or neither). Unset: plain HTTP (behind a TLS-terminating proxy).",
+    ),
+    Option(
+        "GATEWAYCERTS_TLS_KEY_FILE",
+        "tls_key_file",
+        None,
+        "PEM private key (unencrypted) of GATEWAYCERTS_TLS_CERT_FILE.",
+        secret=True,
+    ),
+    Option(
+        "GATEWAYCERTS_ACME_HTTP_PORT",
+        "acme_http_port",
+        "80",
+        "Port the ACME server's http-01 validator connects to (RFC 8555 says 80; other values for tests).",
+    ),
+    Option(
+        "GATEWAYCERTS_ACME_TLS_PORT",
+        "acme_tls_port",
+        "443",
+        "Port the ACME server's tls-alpn-01 validator connects to (RFC 8737 says 443; other values for tests).",
+    ),
+    Option(
+        "GATEWAYCERTS_ACME_RESOLVER",
+        "acme_resolver",
+        None,
+        "`IP:PORT` (`[v6]:PORT`; port 53 if omitted) of the DNS server the ACME validator asks for dns-01 TXT "
+        "records and http-01/tls-alpn-01 addresses; default the system's resolver.",
+    ),
+    Option(
+        "GATEWAYCERTS_ACME_ALLOWED_TARGETS",
+        "acme_allowed_targets",
+        None,
+        "CIDRs, comma-separated, that the ACME validator may connect to beyond public unicast addresses (by "
+        "default it refuses loopback, private, link-local, shared and reserved ranges), e.g. `127.0.0.0/8`.",
+    ),
 )
 
 ALLOWED_JWT_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
@@ -253,6 +293,12 @@ class Settings:
     workers: int = 1
     event_loop: str = "auto"
     shutdown_timeout: int = 25
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    acme_http_port: int = 80
+    acme_tls_port: int = 443
+    acme_resolver: tuple[str, int] | None = None
+    acme_allowed_targets: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         secret = {o.attr for o in OPTIONS if o.secret}
@@ -322,6 +368,13 @@ class Settings:
         kek_file = Path(raw["kek_file"]) if raw["kek_file"] else None
         if kek_file is not None and not kek_file.is_file():
             raise SettingsError(f"GATEWAYCERTS_KEK_FILE {kek_file} does not exist")
+        tls_cert = Path(raw["tls_cert_file"]) if raw["tls_cert_file"] else None
+        tls_key = Path(raw["tls_key_file"]) if raw["tls_key_file"] else None
+        if (tls_cert is None) != (tls_key is None):
+            raise SettingsError("GATEWAYCERTS_TLS_CERT_FILE and GATEWAYCERTS_TLS_KEY_FILE must be set together")
+        for path, name in ((tls_cert, "GATEWAYCERTS_TLS_CERT_FILE"), (tls_key, "GATEWAYCERTS_TLS_KEY_FILE")):
+            if path is not None and not path.is_file():
+                raise SettingsError(f"{name} {path} does not exist")
         return cls(
             host=str(raw["host"]),
             port=integer("port", "GATEWAYCERTS_PORT", 0, 65535),
@@ -358,6 +411,12 @@ class Settings:
             workers=parse_workers(str(raw["workers"] or ""), "GATEWAYCERTS_WORKERS"),
             event_loop=choice("event_loop", "GATEWAYCERTS_EVENT_LOOP", EVENT_LOOPS),
             shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),
+            tls_cert_file=tls_cert,
+            tls_key_file=tls_key,
+            acme_http_port=integer("acme_http_port", "GATEWAYCERTS_ACME_HTTP_PORT", 1, 65535),
+            acme_tls_port=integer("acme_tls_port", "GATEWAYCERTS_ACME_TLS_PORT", 1, 65535),
+            acme_resolver=parse_resolver(raw["acme_resolver"], "GATEWAYCERTS_ACME_RESOLVER"),
+            acme_allowed_targets=parse_cidrs(raw["acme_allowed_targets"], "GATEWAYCERTS_ACME_ALLOWED_TARGETS"),
         )
 
 
@@ -384,20 +443,6 @@ def parse_workers(value: str, name: str) -> int:
     return count
 
 
-def parse_cidrs(value: str | None, name: str) -> tuple[str, ...]:
-    """Comma-separated CIDRs, each checked (the address guard parses them again)."""
-    out = []
-    for item in (value or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            out.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            raise SettingsError(f"{name}: not a CIDR network: {item!r}") from None
-    return tuple(out)
-
-
 def parse_schedule(value: str, name: str) -> tuple[float, ...]:
     """Comma-separated delays in seconds (0 to 7 days each, at most 20 of them)."""
     try:
@@ -407,6 +452,41 @@ def parse_schedule(value: str, name: str) -> tuple[float, ...]:
     if len(delays) > 20 or any(not 0 <= d <= 7 * 86400 for d in delays):
         raise SettingsError(f"{name}: at most 20 delays, each 0 to 604800 seconds")
     return delays
+
+
+def parse_resolver(value: str | None, name: str) -> tuple[str, int] | None:
+    """``IP``, ``IP:PORT`` or ``[IPv6]:PORT`` -> (ip, port); the DNS server must be named by address."""
+    if not value:
+        return None
+    text = value.strip()
+    host, port_text = text, "53"
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise SettingsError(f"{name} must be IP:PORT or [IPv6]:PORT, got {value!r}")
+        port_text = rest[1:] or "53"
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise SettingsError(f"{name} must name the DNS server by IP address (IP:PORT), got {value!r}") from None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise SettingsError(f"{name} has an invalid port in {value!r}")
+    return str(ip), int(port_text)
+
+
+def parse_cidrs(value: str | None, name: str) -> tuple[str, ...]:
+    """Comma-separated CIDRs, normalised (``127.0.0.1/8`` -> ``127.0.0.0/8``)."""
+    networks = []
+    for item in (i.strip() for i in (value or "").split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name}: not a CIDR network: {item!r}") from None
+    return tuple(networks)
 
 
 def render_reference() -> str:

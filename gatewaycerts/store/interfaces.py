@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gatewaycerts.domain.access_keys import AccessKey
+from gatewaycerts.domain.acme import Account, AcmeCertificate, AcmeOrder, AcmePolicy, Authorization, EabKey
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
@@ -321,6 +322,12 @@ class NotificationStore(EnvelopeStore, Protocol):
     `next_attempt` has come, which includes a claim whose lease ran out.
     """
 
+
+class AcmeStore(Protocol):
+    """The ACME server's records (domain/acme.py), per CA. Changes are compare-and-swap on `revision`
+    (ConflictError on a mismatch or a taken unique key, NotFoundError when gone); uniqueness is only ever
+    decided by an insert (FerretDB-compatible: no transactions)."""
+
     async def ensure_schema(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -365,3 +372,61 @@ class NotificationStore(EnvelopeStore, Protocol):
 
     async def record_notice(self, key: str, at: datetime) -> bool:
         """Record an expiry-notice key; True only for the first record of it."""
+
+    async def get_policy(self, ca_id: str) -> AcmePolicy | None: ...
+
+    async def put_policy(self, policy: AcmePolicy, *, expected_revision: int | None) -> AcmePolicy:
+        """Insert (expected_revision None; ConflictError when one exists) or compare-and-swap."""
+
+    async def insert_eab_key(self, key: EabKey) -> None: ...
+
+    async def get_eab_key(self, ca_id: str, kid: str) -> EabKey | None: ...
+
+    async def list_eab_keys(self, ca_id: str) -> list[EabKey]:
+        """Oldest first."""
+
+    async def replace_eab_key(self, key: EabKey, *, expected_revision: int) -> EabKey: ...
+
+    async def insert_account(self, account: Account) -> None:
+        """ConflictError when the CA has an account with the same key thumbprint."""
+
+    async def get_account(self, ca_id: str, account_id: str) -> Account | None: ...
+
+    async def account_by_thumbprint(self, ca_id: str, thumbprint: str) -> Account | None: ...
+
+    async def replace_account(self, account: Account, *, expected_revision: int) -> Account:
+        """A new thumbprint (key change) is taken first: ConflictError when another account has it."""
+
+    async def insert_order(self, order: AcmeOrder, authorizations: Sequence[Authorization]) -> None:
+        """The authorizations first, then the order (an order is never seen without them)."""
+
+    async def get_order(self, ca_id: str, order_id: str) -> AcmeOrder | None: ...
+
+    async def replace_order(self, order: AcmeOrder, *, expected_revision: int) -> AcmeOrder: ...
+
+    async def list_orders(self, ca_id: str, account_id: str, after: str, limit: int) -> list[AcmeOrder]:
+        """The account's orders, ascending id, ids greater than `after`."""
+
+    async def get_authorization(self, ca_id: str, authz_id: str) -> Authorization | None: ...
+
+    async def replace_authorization(self, authz: Authorization, *, expected_revision: int) -> Authorization: ...
+
+    async def claimable_authorizations(self, now: datetime, limit: int) -> list[Authorization]:
+        """Authorizations of every CA with a challenge in `processing` that no live claim holds (claim_until
+        unset or before `now`), oldest first. Claiming one is a replace_authorization with its revision."""
+
+    async def insert_certificate(self, cert: AcmeCertificate) -> None: ...
+
+    async def get_certificate(self, ca_id: str, serial_number: str) -> AcmeCertificate | None: ...
+
+    async def mark_replaced(self, ca_id: str, serial_number: str, order_id: str) -> bool:
+        """Record that `order_id` replaces the certificate (ARI); False when an order did already."""
+
+    async def use_nonce(self, nonce: str, expires: datetime) -> bool:
+        """Record `nonce` as used; False when it was used already (by any worker or replica)."""
+
+    async def purge_nonces(self, before: datetime) -> int:
+        """Forget used nonces that expired before `before` (they fail their own expiry check)."""
+
+    async def nonce_key(self, candidate: bytes) -> bytes:
+        """The MAC key all replicas share for nonces: `candidate` when none is stored yet, else the stored one."""

@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import signal
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -42,10 +43,11 @@ async def serve(
     shutdown_timeout: float,
     on_started: Callable[[], None],
     reuse_port: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
 ) -> None:
     """`reuse_port`: bind with SO_REUSEPORT, beside the other worker processes of one `serve --workers N`
-    (whose supervisor stops them with SIGTERM alone: `stop_signals`)."""
+    (whose supervisor stops them with SIGTERM alone: `stop_signals`). `ssl_context`: serve HTTPS (web/tls.py)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     stop = asyncio.Event()
@@ -53,7 +55,7 @@ async def serve(
     for sig in stop_signals:
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:

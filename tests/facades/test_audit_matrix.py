@@ -249,6 +249,12 @@ async def _webhook_test(w: World):
     return "POST", f"{WEBHOOKS}/{await _webhook(w)}/actions/test", None
 
 
+async def _acme_eab_delete(w: World):
+    ca = await w.root()
+    kid = (await w.call("POST", f"{CAS}/{ca}/acme/eab-keys", {}, 201))["kid"]
+    return "DELETE", f"{CAS}/{ca}/acme/eab-keys/{kid}", None
+
+
 # (method, route template) -> (prepare: world -> (method, path, body), the action its event must carry)
 RECIPES = {
     ("POST", "/v2/{project_id}/apic/webhooks"): (
@@ -257,6 +263,15 @@ RECIPES = {
     ),
     ("DELETE", "/v2/{project_id}/apic/webhooks/{webhook_id}"): (_webhook_delete, "apic.webhook.delete"),
     ("POST", "/v2/{project_id}/apic/webhooks/{webhook_id}/actions/test"): (_webhook_test, "apic.webhook.test"),
+    ("PUT", CAS + "/{ca_id}/acme"): (
+        lambda w: _path("PUT", CAS + "/{}/acme", w.root(), {"enabled": True, "allowed_domains": ["example.com"]}),
+        "acme.policy.update",
+    ),
+    ("POST", CAS + "/{ca_id}/acme/eab-keys"): (
+        lambda w: _path("POST", CAS + "/{}/acme/eab-keys", w.root(), {"valid_days": 3}),
+        "acme.eab_key.create",
+    ),
+    ("DELETE", CAS + "/{ca_id}/acme/eab-keys/{kid}"): (_acme_eab_delete, "acme.eab_key.revoke"),
     ("POST", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"): (
         lambda w: _const("POST", GATEWAY_KEYS),
         "gateway.key.create",

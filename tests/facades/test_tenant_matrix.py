@@ -91,7 +91,7 @@ def fill(template: str, ids: dict[str, str]) -> str:
         "{key_id}": "gateway_key",
         "{webhook_id}": "webhook",
     }
-    path = template.replace("{project_id}", "p1")
+    path = template.replace("{project_id}", "p1").replace("{kid}", "no-such-kid")
     for param, kind in kind_of.items():
         path = path.replace(param, ids[kind])
     if "{uuid}" in path:

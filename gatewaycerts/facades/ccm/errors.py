@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatewaycerts.domain import acme
 from gatewaycerts.domain import errors as e
 from gatewaycerts.domain import pca_errors as pe
 
 CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
+    (acme.EabKeyNotFoundError, "PCA.1060"),
+    (acme.AcmePolicyError, "PCA.1061"),
     (e.AuthenticationError, "PCA.1001"),
     (e.PermissionDeniedError, "PCA.1003"),
     (e.MissingParameterError, "PCA.1010"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gatewaycerts.facades.ccm import acme_views as acme
 from gatewaycerts.facades.ccm import views as v
 
 CAS = "/v1/private-certificate-authorities"
@@ -28,6 +29,11 @@ def add_authority_routes(app: web.Application) -> None:
     app.router.add_post(ca + "/crl/enable", v.enable_crl)
     app.router.add_post(ca + "/crl/disable", v.disable_crl)
     app.router.add_get(ca + "/crl", v.get_crl, allow_head=False)
+    app.router.add_get(ca + "/acme", acme.get_policy, allow_head=False)
+    app.router.add_put(ca + "/acme", acme.put_policy)
+    app.router.add_post(ca + "/acme/eab-keys", acme.create_eab_key)
+    app.router.add_get(ca + "/acme/eab-keys", acme.list_eab_keys, allow_head=False)
+    app.router.add_delete(ca + "/acme/eab-keys/{kid}", acme.revoke_eab_key)
 
 
 def add_certificate_routes(app: web.Application) -> None:

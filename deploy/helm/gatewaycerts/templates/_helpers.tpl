@@ -93,6 +93,8 @@ terminationGracePeriodSeconds: long enough for the preStop sleep plus the servic
 {{- define "gatewaycerts.kekDir" -}}/var/run/secrets/gatewaycerts/kek{{- end }}
 {{- define "gatewaycerts.jwtDir" -}}/var/run/secrets/gatewaycerts/jwt{{- end }}
 {{- define "gatewaycerts.mongodbCADir" -}}/var/run/secrets/gatewaycerts/mongodb-ca{{- end }}
+{{- define "gatewaycerts.tlsDir" -}}/var/run/secrets/gatewaycerts/tls{{- end }}
+{{- define "gatewaycerts.scheme" -}}{{ ternary "https" "http" (ne .Values.tls.existingSecret "") }}{{- end }}
 
 {{/*
 Every check that the schema cannot express. Included by the Deployment and the ConfigMap, so that

@@ -1,0 +1,1 @@
+"""The ACME server facade (RFC 8555): /acme/{ca_id}/..."""

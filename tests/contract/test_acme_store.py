@@ -1,0 +1,220 @@
+"""AcmeStore contract, on SQLite and on MongoDB (FerretDB): every adapter passes the same tests."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from gatewaycerts.domain.acme import (
+    PENDING,
+    PROCESSING,
+    Account,
+    AcmeCertificate,
+    AcmeOrder,
+    AcmePolicy,
+    Authorization,
+    Challenge,
+    EabKey,
+    Identifier,
+)
+from gatewaycerts.domain.errors import ConflictError, NotFoundError
+from gatewaycerts.store.mongo.acme import MongoAcmeStore
+from gatewaycerts.store.sqlite.acme import SqliteAcmeStore
+from gatewaycerts.store.sqlite.base import SqliteDatabase
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+CA, OTHER_CA = "ca-1", "ca-2"
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+async def acme_store(request, tmp_path, mongo_database):
+    if request.param == "sqlite":
+        store = SqliteAcmeStore(SqliteDatabase(tmp_path / "acme.db"))
+        await store.ensure_schema()
+        yield store
+        await store.close()
+        return
+    uri = request.getfixturevalue("mongodb_uri")
+    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+    store = MongoAcmeStore(client, mongo_database)
+    await store.ensure_schema()
+    yield store
+    await client.drop_database(mongo_database)
+    await client.close()
+
+
+def account(aid: str = "a1", thumb: str = "t1", ca: str = CA) -> Account:
+    return Account(aid, ca, "p1", {"kty": "EC"}, thumb, "valid", ("mailto:x@example.test",), NOW)
+
+
+def authz(aid: str, order_id: str, status: str = PENDING, challenge: str = PENDING, **kw) -> Authorization:
+    return Authorization(
+        id=aid,
+        ca_id=kw.get("ca", CA),
+        project_id="p1",
+        account_id="a1",
+        order_id=order_id,
+        identifier=Identifier("dns", f"{aid}.example.test"),
+        wildcard=False,
+        status=status,
+        expires=NOW + timedelta(days=7),
+        challenges=(Challenge("c1", "http-01", "tok", status=challenge),),
+        create_time=kw.get("created", NOW),
+    )
+
+
+def order(oid: str, authz_ids: tuple[str, ...], account_id: str = "a1") -> AcmeOrder:
+    return AcmeOrder(
+        id=oid,
+        ca_id=CA,
+        project_id="p1",
+        account_id=account_id,
+        status=PENDING,
+        identifiers=tuple(Identifier("dns", f"{a}.example.test") for a in authz_ids),
+        authorization_ids=authz_ids,
+        expires=NOW + timedelta(days=7),
+        create_time=NOW,
+        not_after_days=90,
+    )
+
+
+async def test_policy_insert_once_then_compare_and_swap(acme_store):
+    assert await acme_store.get_policy(CA) is None
+    p = await acme_store.put_policy(
+        AcmePolicy(CA, "p1", enabled=True, allowed_domains=("example.test",)), expected_revision=None
+    )
+    with pytest.raises(ConflictError):
+        await acme_store.put_policy(AcmePolicy(CA, "p1"), expected_revision=None)
+    p2 = await acme_store.put_policy(replace(p, eab_required=False), expected_revision=p.revision)
+    assert p2.revision == p.revision + 1
+    with pytest.raises(ConflictError):
+        await acme_store.put_policy(replace(p, enabled=False), expected_revision=p.revision)
+    got = await acme_store.get_policy(CA)
+    assert got == p2 and got.allowed_domains == ("example.test",) and got.eab_required is False
+
+
+async def test_eab_keys_per_ca_and_single_use_by_revision(acme_store):
+    key = EabKey("k1", CA, "p1", b"\x00envelope", NOW, NOW + timedelta(days=1))
+    await acme_store.insert_eab_key(key)
+    with pytest.raises(ConflictError):
+        await acme_store.insert_eab_key(key)
+    assert await acme_store.get_eab_key(OTHER_CA, "k1") is None
+    got = await acme_store.get_eab_key(CA, "k1")
+    assert got == key and isinstance(got.encrypted_hmac_key, bytes)
+    used = await acme_store.replace_eab_key(replace(key, status="used", account_id="a1"), expected_revision=0)
+    with pytest.raises(ConflictError):  # a second account racing for the same key loses
+        await acme_store.replace_eab_key(replace(key, status="used", account_id="a2"), expected_revision=0)
+    assert [k.kid for k in await acme_store.list_eab_keys(CA)] == ["k1"]
+    assert (await acme_store.get_eab_key(CA, "k1")).account_id == used.account_id == "a1"
+    assert await acme_store.list_eab_keys(OTHER_CA) == []
+
+
+async def test_accounts_unique_by_key_thumbprint_per_ca_and_key_change(acme_store):
+    await acme_store.insert_account(account())
+    with pytest.raises(ConflictError):
+        await acme_store.insert_account(account("a2", "t1"))
+    await acme_store.insert_account(account("a3", "t1", OTHER_CA))  # another CA's directory
+    assert (await acme_store.account_by_thumbprint(CA, "t1")).id == "a1"
+    assert await acme_store.get_account(OTHER_CA, "a1") is None
+    await acme_store.insert_account(account("a4", "t4"))
+    a1 = await acme_store.get_account(CA, "a1")
+    with pytest.raises(ConflictError):  # t4 is a4's key
+        await acme_store.replace_account(replace(a1, thumbprint="t4"), expected_revision=a1.revision)
+    assert (await acme_store.account_by_thumbprint(CA, "t4")).id == "a4"
+    moved = await acme_store.replace_account(replace(a1, thumbprint="t9"), expected_revision=a1.revision)
+    assert (await acme_store.account_by_thumbprint(CA, "t9")).id == "a1"
+    assert await acme_store.account_by_thumbprint(CA, "t1") is None
+    with pytest.raises(ConflictError):
+        await acme_store.replace_account(replace(a1, status="deactivated"), expected_revision=a1.revision)
+    with pytest.raises(NotFoundError):
+        await acme_store.replace_account(account("ghost", "tg"), expected_revision=0)
+    assert moved.revision == 1
+
+
+async def test_orders_authorizations_and_listing(acme_store):
+    await acme_store.insert_order(order("o1", ("z1", "z2")), [authz("z1", "o1"), authz("z2", "o1")])
+    await acme_store.insert_order(order("o2", ("z3",)), [authz("z3", "o2")])
+    await acme_store.insert_order(order("o3", ("z4",), account_id="a9"), [authz("z4", "o3")])
+    got = await acme_store.get_order(CA, "o1")
+    assert got.authorization_ids == ("z1", "z2") and got.identifiers[0] == Identifier("dns", "z1.example.test")
+    assert await acme_store.get_order(OTHER_CA, "o1") is None
+    assert [o.id for o in await acme_store.list_orders(CA, "a1", "", 10)] == ["o1", "o2"]
+    assert [o.id for o in await acme_store.list_orders(CA, "a1", "o1", 10)] == ["o2"]
+    assert [o.id for o in await acme_store.list_orders(CA, "a1", "", 1)] == ["o1"]
+    ready = await acme_store.replace_order(replace(got, status="ready"), expected_revision=0)
+    with pytest.raises(ConflictError):
+        await acme_store.replace_order(replace(got, status="invalid"), expected_revision=0)
+    assert (await acme_store.get_order(CA, "o1")).status == "ready" == ready.status
+    z1 = await acme_store.get_authorization(CA, "z1")
+    assert z1.challenges[0] == Challenge("c1", "http-01", "tok")
+
+
+async def test_claimable_authorizations_and_claims(acme_store):
+    await acme_store.insert_order(
+        order("o1", ("z1", "z2", "z3")),
+        [
+            authz("z1", "o1", challenge=PROCESSING, created=NOW),
+            authz("z2", "o1", challenge=PROCESSING, created=NOW + timedelta(seconds=1)),
+            authz("z3", "o1"),
+        ],
+    )
+    claimable = await acme_store.claimable_authorizations(NOW, 10)
+    assert [a.id for a in claimable] == ["z1", "z2"]
+    z1 = claimable[0]
+    claimed = await acme_store.replace_authorization(
+        replace(z1, claim_until=NOW + timedelta(seconds=90)), expected_revision=z1.revision
+    )
+    with pytest.raises(ConflictError):  # a second worker's claim on the same revision loses
+        await acme_store.replace_authorization(
+            replace(z1, claim_until=NOW + timedelta(seconds=90)), expected_revision=z1.revision
+        )
+    assert [a.id for a in await acme_store.claimable_authorizations(NOW, 10)] == ["z2"]
+    # A claim that lapsed (its worker died) is claimable again.
+    assert [a.id for a in await acme_store.claimable_authorizations(NOW + timedelta(seconds=91), 10)] == ["z1", "z2"]
+    done = replace(
+        claimed, status="valid", challenges=(replace(claimed.challenges[0], status="valid"),), claim_until=None
+    )
+    await acme_store.replace_authorization(done, expected_revision=claimed.revision)
+    assert [a.id for a in await acme_store.claimable_authorizations(NOW + timedelta(seconds=91), 10)] == ["z2"]
+
+
+async def test_concurrent_claims_have_one_winner(acme_store):
+    await acme_store.insert_order(order("o1", ("z1",)), [authz("z1", "o1", challenge=PROCESSING)])
+    (z1,) = await acme_store.claimable_authorizations(NOW, 10)
+
+    async def claim() -> bool:
+        try:
+            await acme_store.replace_authorization(
+                replace(z1, claim_until=NOW + timedelta(seconds=60)), expected_revision=z1.revision
+            )
+            return True
+        except ConflictError:
+            return False
+
+    results = await asyncio.gather(*(claim() for _ in range(8)))
+    assert results.count(True) == 1
+
+
+async def test_nonces_are_single_use_and_purged(acme_store):
+    assert await acme_store.use_nonce("n1", NOW + timedelta(hours=1)) is True
+    assert await acme_store.use_nonce("n1", NOW + timedelta(hours=1)) is False
+    results = await asyncio.gather(*(acme_store.use_nonce("n2", NOW) for _ in range(8)))
+    assert results.count(True) == 1
+    assert await acme_store.purge_nonces(NOW + timedelta(minutes=1)) == 1  # n2 expired, n1 not yet
+    assert await acme_store.use_nonce("n1", NOW) is False
+    first = await acme_store.nonce_key(b"k" * 32)
+    assert first == b"k" * 32 and await acme_store.nonce_key(b"z" * 32) == first
+
+
+async def test_certificates_and_replacement_once(acme_store):
+    cert = AcmeCertificate(CA, "12345", "cert-1", "a1", "o1", NOW, NOW + timedelta(days=90))
+    await acme_store.insert_certificate(cert)
+    assert await acme_store.get_certificate(CA, "12345") == cert
+    assert await acme_store.get_certificate(OTHER_CA, "12345") is None
+    results = await asyncio.gather(*(acme_store.mark_replaced(CA, "12345", f"o{i}") for i in range(4)))
+    assert results.count(True) == 1
+    assert await acme_store.mark_replaced(CA, "12345", "o9") is False
