@@ -98,13 +98,13 @@ class MongoManagedCertificateStore:
             await self._claims.forget(cert_id)
         return bool(result.deleted_count)
 
+    def due_spec(self, now: datetime) -> tuple[dict[str, Any], list[tuple[str, int]], str]:
+        """The due query: (filter, sort, hinted index); the index's keys are the range field then the sort."""
+        return due_query(now), [("due_at", ASCENDING), ("_id", ASCENDING)], DUE_INDEX
+
     def due_cursor(self, now: datetime, limit: int) -> Any:
-        return (
-            self._coll.find(due_query(now))
-            .sort([("due_at", ASCENDING), ("_id", ASCENDING)])
-            .hint(DUE_INDEX)
-            .limit(limit)
-        )
+        query, sort, hint = self.due_spec(now)
+        return self._coll.find(query).sort(sort).hint(hint).limit(limit)
 
     async def due_managed(self, now: datetime, limit: int) -> list[ManagedCertificate]:
         docs = await guard(self.due_cursor(now, limit).to_list(length=limit))
