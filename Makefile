@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_kek_rotation.py
 	$(BIN)/python bench/bench_delivery.py
+	$(BIN)/python bench/bench_renewal.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

@@ -37,7 +37,7 @@ def renewal_body(m: ManagedCertificate, cert: Certificate | None, now: datetime)
     return {
         "certificate_id": m.id,
         "state": m.shown_state(now).value,
-        "issued": cert is not None,
+        "issued": cert is not None or m.installed_attempt is not None,
         "certificate_revision": cert.revision if cert is not None else None,
         "not_after": _t(cert.info.not_after) if cert is not None else None,
         "next_renewal_at": _t(m.due_at),
