@@ -22,7 +22,9 @@ from gatewaycerts.appkeys import (
     CERTIFICATE_SERVICE,
     CERTIFICATE_STORE,
     DELIVERY_SERVICE,
+    EVENT_SINK,
     EXPIRY_REPORT,
+    EXPIRY_WATCH,
     GATEWAY_IMPORT,
     GATEWAY_KEY_SERVICE,
     IN_FLIGHT,
@@ -36,6 +38,8 @@ from gatewaycerts.appkeys import (
     RENEWAL_WORKER,
     SETTINGS,
     TOKEN_VERIFIER,
+    WEBHOOK_SERVICE,
+    WEBHOOK_WORKER,
 )
 from gatewaycerts.auth.tokens import (
     JwksKeySource,
@@ -45,6 +49,8 @@ from gatewaycerts.auth.tokens import (
     load_or_create_dev_key,
     load_public_key_file,
 )
+from gatewaycerts.connectors.addresses import AddressPolicy, parse_networks
+from gatewaycerts.connectors.webhooks import WebhookSender
 from gatewaycerts.console.routes import add_console_routes
 from gatewaycerts.core.access_keys import AccessKeyService
 from gatewaycerts.core.audit import AuditLog
@@ -59,6 +65,7 @@ from gatewaycerts.core.gateway_import import GatewayImport
 from gatewaycerts.core.issuance import PrivateCertificateService
 from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
 from gatewaycerts.core.notary import NotaryAuthorityService
+from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.renewal.private_ca_source import PrivateCaSource
 from gatewaycerts.core.renewal.service import RenewalService
@@ -84,6 +91,7 @@ from gatewaycerts.store.interfaces import (
     DeliveryStore,
     GatewayKeyStore,
     ManagedCertificateStore,
+    NotificationStore,
     OrderStore,
     PcaStore,
 )
@@ -222,6 +230,21 @@ def build_delivery_stores(certificates: CertificateStore) -> tuple[DeliveryStore
     return MongoDeliveryStore(client, database), MongoGatewayKeyStore(client, database)
 
 
+def build_notification_store(certificates: CertificateStore) -> NotificationStore:
+    """The notification store on the certificate store's own database (the expiry watch reads its index)."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.notifications import SqliteNotificationStore
+
+        return SqliteNotificationStore(certificates.database)
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+    from gatewaycerts.store.mongo.notifications import MongoNotificationStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    return MongoNotificationStore(certificates.client, certificates.database_name)
+
+
 def _dev_kek(state_dir: Path) -> str:
     path = state_dir / DEV_KEK_FILE
     if not path.exists():
@@ -283,9 +306,10 @@ def create_app(
     verifier: TokenVerifier | None = None,
     order_worker: bool | None = None,
     renewal_worker: bool | None = None,
+    notification_worker: bool | None = None,
 ) -> web.Application:
-    """`order_worker` / `renewal_worker` override settings.order_worker / renewal_worker (tests drive the
-    workers themselves)."""
+    """`order_worker`, `renewal_worker` and `notification_worker` override the settings (tests drive the workers
+    themselves)."""
     if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
@@ -307,6 +331,7 @@ def create_app(
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
     managed_store = build_managed_store(store)
+    notification_store = build_notification_store(store)
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
@@ -316,6 +341,7 @@ def create_app(
         delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
         gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
         managed_store = TimedStore(managed_store, "managed", metrics)  # type: ignore[assignment]
+        notification_store = TimedStore(notification_store, "notifications", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
         on_audit_lost = counter_hook(metrics.audit_lost)
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
@@ -432,7 +458,35 @@ def create_app(
     app[RENEWAL_WORKER] = renewal_loop
     run_renewals = settings.renewal_worker if renewal_worker is None else renewal_worker
 
+    # Webhooks: the address guard refuses loopback, link-local and private targets unless the operator allows
+    # CIDRs; the EventSink (EVENT_SINK) is what renewals and the expiry watch emit into.
+    address_policy = AddressPolicy(parse_networks(settings.webhook_allowed_targets))
+    notifier = Notifier(notification_store, clock=clock)
+    app[EVENT_SINK] = notifier
+    renewal_loop.events = notifier  # certificate.renewed / certificate.renewal_failed
+    app[WEBHOOK_SERVICE] = WebhookService(notification_store, vault, notifier, address_policy, audit=audit, clock=clock)
+    webhook_worker = DeliveryWorker(
+        notification_store,
+        vault,
+        WebhookSender(address_policy, timeout=settings.webhook_timeout, connect_timeout=settings.webhook_timeout / 2),
+        clock=clock,
+        retry_schedule=settings.webhook_retry_schedule,
+        # a claim outlives the slowest attempt, so no other replica sends while one is still in flight
+        lease=timedelta(seconds=max(60, 3 * settings.webhook_timeout)),
+        poll_seconds=settings.webhook_poll_ms / 1000,
+        on_result=(lambda result: metrics.webhook_deliveries.labels(result).inc()) if metrics is not None else None,
+        on_pending=metrics.webhook_pending.set if metrics is not None else None,
+    )
+    notifier.on_stored = webhook_worker.wake
+    app[WEBHOOK_WORKER] = webhook_worker
+    expiry_watch = ExpiryWatch(
+        notification_store, notifier, clock=clock, interval_seconds=settings.expiry_watch_seconds
+    )
+    app[EXPIRY_WATCH] = expiry_watch
+    run_notifications = settings.notification_worker if notification_worker is None else notification_worker
+
     async def close() -> None:
+        await notification_store.close()
         await managed_store.close()
         await access_key_store.close()
         await gateway_key_store.close()
@@ -453,14 +507,23 @@ def create_app(
             await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
             await gateway_key_store.ensure_schema()
             await managed_store.ensure_schema()
+            await notification_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
-            await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store), vault)
+            await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store, notification_store), vault)
         except BaseException:
             await close()
             raise
         task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
         watch = asyncio.create_task(delivery.run(), name="delivery-watch")
         renewals = asyncio.create_task(renewal_loop.run(), name="renewal-loop") if run_renewals else None
+        notifying = (
+            [
+                asyncio.create_task(webhook_worker.run(), name="webhook-worker"),
+                asyncio.create_task(expiry_watch.run(), name="expiry-watch"),
+            ]
+            if run_notifications
+            else []
+        )
         yield
         if renewals is not None:
             renewal_loop.stop()
@@ -470,6 +533,15 @@ def create_app(
                 log.warning("the renewal loop did not stop in %ss; its claim runs out", WORKER_STOP_SECONDS)
         delivery.stop()
         await watch
+        webhook_worker.stop()
+        expiry_watch.stop()
+        for loop_task in notifying:
+            try:
+                await asyncio.wait_for(loop_task, WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "%s did not stop in %ss; its work is claimed again later", loop_task.get_name(), WORKER_STOP_SECONDS
+                )
         if task is not None:
             worker.stop()
             try:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gatewaycerts.core.gateway_import import GatewayImport
     from gatewaycerts.core.issuance import PrivateCertificateService
     from gatewaycerts.core.notary import NotaryAuthorityService
+    from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
     from gatewaycerts.core.orders import OrderService, OrderWorker
     from gatewaycerts.core.renewal.service import RenewalService
     from gatewaycerts.core.renewal.worker import RenewalWorker
@@ -50,6 +51,10 @@ DELIVERY_SERVICE: web.AppKey[DeliveryService] = web.AppKey("delivery_service")
 GATEWAY_KEY_SERVICE: web.AppKey[GatewayKeyService] = web.AppKey("gateway_key_service")
 RENEWAL_SERVICE: web.AppKey[RenewalService] = web.AppKey("renewal_service")
 RENEWAL_WORKER: web.AppKey[RenewalWorker] = web.AppKey("renewal_worker")
+WEBHOOK_SERVICE: web.AppKey[WebhookService] = web.AppKey("webhook_service")
+EVENT_SINK: web.AppKey[Notifier] = web.AppKey("event_sink")  # core.events.EventSink for renewals
+WEBHOOK_WORKER: web.AppKey[DeliveryWorker] = web.AppKey("webhook_worker")
+EXPIRY_WATCH: web.AppKey[ExpiryWatch] = web.AppKey("expiry_watch")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

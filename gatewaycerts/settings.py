@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -172,6 +173,45 @@ OPTIONS: tuple[Option, ...] = (
         "made through another replica reaches its long polls and handshakes (docs/api/gateway.md).",
     ),
     Option(
+        "GATEWAYCERTS_NOTIFICATION_WORKER",
+        "notification_worker",
+        "true",
+        "Deliver webhook events and run the expiry watch in this process (every replica may; each delivery "
+        "attempt and each expiry event happens once).",
+    ),
+    Option(
+        "GATEWAYCERTS_WEBHOOK_ALLOWED_TARGETS",
+        "webhook_allowed_targets",
+        None,
+        "CIDRs (comma-separated) webhooks may call besides public unicast addresses, e.g. `10.0.0.0/8` for "
+        "receivers inside the cluster; loopback, link-local and private ranges are refused without it.",
+    ),
+    Option(
+        "GATEWAYCERTS_WEBHOOK_RETRY_SCHEDULE",
+        "webhook_retry_schedule",
+        "5,300,1800,7200,18000,36000,36000",
+        "Seconds to wait before each retry of a failed webhook delivery (one attempt more than entries: by "
+        "default 8 attempts over about 28 hours, Standard Webhooks' schedule).",
+    ),
+    Option(
+        "GATEWAYCERTS_WEBHOOK_TIMEOUT",
+        "webhook_timeout",
+        "10",
+        "Seconds one webhook attempt may take (connecting: at most half of it); longer counts as failed.",
+    ),
+    Option(
+        "GATEWAYCERTS_WEBHOOK_POLL_MS",
+        "webhook_poll_ms",
+        "1000",
+        "How often an idle webhook worker looks for deliveries that are due (new events wake it at once).",
+    ),
+    Option(
+        "GATEWAYCERTS_EXPIRY_WATCH_SECONDS",
+        "expiry_watch_seconds",
+        "300",
+        "How often the expiry watch looks for certificates that crossed 30, 7 or 1 days before not_after, or expired.",
+    ),
+    Option(
         "GATEWAYCERTS_WORKERS",
         "workers",
         "1",
@@ -232,6 +272,12 @@ class Settings:
     renewal_concurrency: int = 4
     renewal_backoff_seconds: int = 60
     renewal_backoff_max_seconds: int = 21600
+    notification_worker: bool = True
+    webhook_allowed_targets: tuple[str, ...] = ()
+    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_timeout: int = 10
+    webhook_poll_ms: int = 1000
+    expiry_watch_seconds: int = 300
     workers: int = 1
     event_loop: str = "auto"
     shutdown_timeout: int = 25
@@ -337,6 +383,14 @@ class Settings:
             renewal_backoff_max_seconds=integer(
                 "renewal_backoff_max_seconds", "GATEWAYCERTS_RENEWAL_BACKOFF_MAX_SECONDS", 1, 7 * 86400
             ),
+            notification_worker=boolean("notification_worker", "GATEWAYCERTS_NOTIFICATION_WORKER"),
+            webhook_allowed_targets=parse_cidrs(raw["webhook_allowed_targets"], "GATEWAYCERTS_WEBHOOK_ALLOWED_TARGETS"),
+            webhook_retry_schedule=parse_schedule(
+                str(raw["webhook_retry_schedule"] or ""), "GATEWAYCERTS_WEBHOOK_RETRY_SCHEDULE"
+            ),
+            webhook_timeout=integer("webhook_timeout", "GATEWAYCERTS_WEBHOOK_TIMEOUT", 1, 60),
+            webhook_poll_ms=integer("webhook_poll_ms", "GATEWAYCERTS_WEBHOOK_POLL_MS", 10, 600000),
+            expiry_watch_seconds=integer("expiry_watch_seconds", "GATEWAYCERTS_EXPIRY_WATCH_SECONDS", 1, 86400),
             workers=parse_workers(str(raw["workers"] or ""), "GATEWAYCERTS_WORKERS"),
             event_loop=choice("event_loop", "GATEWAYCERTS_EVENT_LOOP", EVENT_LOOPS),
             shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),
@@ -364,6 +418,31 @@ def parse_workers(value: str, name: str) -> int:
     if not 1 <= count <= MAX_WORKERS:
         raise SettingsError(f"{name} must be between 0 (auto) and {MAX_WORKERS}")
     return count
+
+
+def parse_cidrs(value: str | None, name: str) -> tuple[str, ...]:
+    """Comma-separated CIDRs, each checked (the address guard parses them again)."""
+    out = []
+    for item in (value or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name}: not a CIDR network: {item!r}") from None
+    return tuple(out)
+
+
+def parse_schedule(value: str, name: str) -> tuple[float, ...]:
+    """Comma-separated delays in seconds (0 to 7 days each, at most 20 of them)."""
+    try:
+        delays = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be comma-separated seconds, got {value!r}") from None
+    if len(delays) > 20 or any(not 0 <= d <= 7 * 86400 for d in delays):
+        raise SettingsError(f"{name}: at most 20 delays, each 0 to 604800 seconds")
+    return delays
 
 
 def render_reference() -> str:

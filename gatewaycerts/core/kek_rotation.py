@@ -16,11 +16,19 @@ from dataclasses import dataclass, field
 from gatewaycerts.core.access_keys import access_key_context
 from gatewaycerts.core.certificates import apic_key_context
 from gatewaycerts.core.issuance import certificate_key_context
+from gatewaycerts.core.notifications import secret_context as webhook_secret_context
 from gatewaycerts.core.orders import order_context, secret_context
 from gatewaycerts.core.revocation import authority_key_context
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id
-from gatewaycerts.store.interfaces import AccessKeyStore, CertificateStore, EnvelopeStore, OrderStore, PcaStore
+from gatewaycerts.store.interfaces import (
+    AccessKeyStore,
+    CertificateStore,
+    EnvelopeStore,
+    NotificationStore,
+    OrderStore,
+    PcaStore,
+)
 
 log = logging.getLogger("gatewaycerts.kek")
 
@@ -31,6 +39,7 @@ CONTEXTS: dict[EnvelopeKind, Callable[[str, str], str]] = {
     EnvelopeKind.SECRET: secret_context,
     EnvelopeKind.ORDER: order_context,
     EnvelopeKind.ACCESS_KEY: access_key_context,
+    EnvelopeKind.WEBHOOK_SECRET: webhook_secret_context,
 }
 CANARY = b"gatewaycerts key-encryption key canary"
 DEFAULT_BATCH = 100
@@ -55,6 +64,7 @@ class EnvelopeStores:
     pca: PcaStore
     orders: OrderStore
     access_keys: AccessKeyStore | None = None  # None: a caller that opened no access-key store (older callers)
+    notifications: NotificationStore | None = None  # webhook secrets; None: a caller that opened none
 
     def by_kind(self) -> list[tuple[EnvelopeKind, EnvelopeStore]]:
         kinds: list[tuple[EnvelopeKind, EnvelopeStore]] = [
@@ -66,6 +76,8 @@ class EnvelopeStores:
         ]
         if self.access_keys is not None:
             kinds.append((EnvelopeKind.ACCESS_KEY, self.access_keys))
+        if self.notifications is not None:
+            kinds.append((EnvelopeKind.WEBHOOK_SECRET, self.notifications))
         return kinds
 
 

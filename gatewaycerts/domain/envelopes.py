@@ -18,6 +18,7 @@ class EnvelopeKind(enum.StrEnum):
     SECRET = "secret"  # Secret.encrypted_payload
     ORDER = "order"  # Order.encrypted_params (None unless the order carried a pass phrase)
     ACCESS_KEY = "access-key"  # AccessKey.encrypted_secret (the SK of an AK/SK pair)
+    WEBHOOK_SECRET = "webhook"  # Webhook.encrypted_secret (the whsec_ signing secret)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,18 @@ class QuotaExceededError(InvalidInputError):
     """A per-resource limit would be exceeded."""
 
 
+class WebhookUrlError(InvalidInputError):
+    """A webhook URL that is malformed, carries credentials, or names an address the service may not call."""
+
+
+class WebhookEventError(InvalidInputError):
+    """A webhook subscribes to an event type the service does not emit."""
+
+
+class WebhookQuotaError(QuotaExceededError):
+    """The project has as many webhooks as it may have."""
+
+
 class DomainNotBoundError(InvalidInputError):
     """A domain to detach is not bound to the certificate."""
 
@@ -133,6 +145,10 @@ class NoCertificateForNameError(NotFoundError):
 
 class GatewayKeyNotFoundError(NotFoundError):
     """No such gateway key on this instance of this project."""
+
+
+class WebhookNotFoundError(NotFoundError):
+    """No such webhook in this project."""
 
 
 class ConflictError(DomainError):

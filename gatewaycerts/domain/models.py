@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     READ_AUDIT = "read the audit trail"  # the project's changes, who made them: admins only
     MANAGE_ACCESS_KEYS = "manage access keys"  # create, list, enable, disable, delete AK/SK: admins only
     MANAGE_GATEWAY_KEYS = "manage gateway keys"  # create, list, revoke the keys gateways use: admins only
+    MANAGE_WEBHOOKS = "manage webhooks"  # create, list, delete, test webhooks, read deliveries: admins only
 
 
 class CertificateScope(enum.StrEnum):

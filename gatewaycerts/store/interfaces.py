@@ -12,6 +12,7 @@ from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.managed import ChainRevision, ManagedCertificate
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
+from gatewaycerts.domain.notifications import Delivery, ExpiringCertificate, Webhook
 from gatewaycerts.domain.orders import Container, Order, Secret
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
 from gatewaycerts.domain.requests import CertificateRequest
@@ -307,6 +308,60 @@ class DeliveryStore(Protocol):
         self, project_id: str, key: str, stale_holder: str, cert_id: str, claimed_before: datetime, at: datetime
     ) -> bool:
         """Move `key` to `cert_id` if `stale_holder` still holds it under a claim made before `claimed_before`."""
+
+
+class NotificationStore(EnvelopeStore, Protocol):
+    """Webhooks, the deliveries of events to them, and the expiry watch's notices (core/notifications.py).
+
+    A delivery is claimed by `replace_delivery` from the revision that was read (the compare-and-swap every
+    adapter makes atomic), so several replicas deliver each once; `due_deliveries` returns those whose
+    `next_attempt` has come, which includes a claim whose lease ran out.
+    """
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert_webhook(self, hook: Webhook) -> None: ...
+
+    async def get_webhook(self, project_id: str, webhook_id: str) -> Webhook | None: ...
+
+    async def list_webhooks(self, project_id: str) -> list[Webhook]:
+        """The project's webhooks, oldest first."""
+
+    async def delete_webhook(self, project_id: str, webhook_id: str) -> bool:
+        """Delete the webhook and its deliveries; False when the project has no such webhook."""
+
+    async def insert_deliveries(self, deliveries: Sequence[Delivery]) -> int:
+        """Store new deliveries; one whose id exists already is left as it is (emitting twice is harmless).
+        Returns how many were new."""
+
+    async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+        """PENDING deliveries of every project with next_attempt <= now, soonest first, at most `limit`."""
+
+    async def replace_delivery(self, delivery: Delivery, *, expected_revision: int) -> Delivery:
+        """Store `delivery` with revision expected_revision + 1 if the stored one is at expected_revision.
+        ConflictError on a mismatch, NotFoundError when it is gone."""
+
+    async def get_delivery(self, project_id: str, delivery_id: str) -> Delivery | None: ...
+
+    async def list_deliveries(self, project_id: str, webhook_id: str, offset: int, limit: int) -> Page[Delivery]:
+        """The webhook's deliveries, newest first (create_time, then id, descending)."""
+
+    async def count_pending(self) -> int:
+        """PENDING deliveries of every project (the pending-deliveries gauge)."""
+
+    async def expiring_certificates(
+        self, after: datetime, before: datetime, cursor: str | None, limit: int
+    ) -> tuple[list[ExpiringCertificate], str | None]:
+        """APIC certificates of every project with after <= not_after < before, read from the certificates'
+        not_after index in its order, at most `limit`; and the cursor of the next page (None: no more)."""
+
+    async def seen_notices(self, keys: Sequence[str]) -> set[str]:
+        """Which of these expiry-notice keys are recorded."""
+
+    async def record_notice(self, key: str, at: datetime) -> bool:
+        """Record an expiry-notice key; True only for the first record of it."""
 
 
 class ManagedCertificateStore(Protocol):

@@ -155,6 +155,20 @@ class Metrics:
             registry=r,
             multiprocess_mode="mostrecent",
         )
+        self.webhook_deliveries = Counter(
+            "gatewaycerts_webhook_deliveries",
+            "Webhook delivery attempts by result (delivered: a 2xx; retry: failed, another attempt is scheduled; "
+            "failed: the last attempt failed, or the webhook is gone)",
+            ["result"],
+            registry=r,
+        )
+        self.webhook_pending = Gauge(
+            "gatewaycerts_webhook_deliveries_pending",
+            "Webhook deliveries of every project waiting for an attempt (store-wide, as last counted by this "
+            "process's worker)",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.store_wide = StoreWideGauges()
         r.register(self.store_wide)
 

@@ -16,10 +16,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pymongo import AsyncMongoClient
 
-from gatewaycerts.app import build_stores, build_vault, create_app
+from gatewaycerts.app import build_notification_store, build_stores, build_vault, create_app
 from gatewaycerts.appkeys import ORDER_WORKER
 from gatewaycerts.core.certificates import apic_key_context
 from gatewaycerts.core.kek_rotation import EnvelopeStores, KekCheckError, KekRotation, RotationReport, check_keks
+from gatewaycerts.core.notifications import secret_context as webhook_secret_context
 from gatewaycerts.domain.envelopes import EnvelopeKind, StoredEnvelope
 from gatewaycerts.keyvault import KeyVault, new_kek_line
 from gatewaycerts.settings import Settings
@@ -57,8 +58,10 @@ class Deployment:
         built = build_stores(self.with_keks(*keks))
         for store in built:
             await store.ensure_schema()
+        notifications = build_notification_store(built.certificates)
+        await notifications.ensure_schema()
         try:
-            yield EnvelopeStores(built.certificates, built.pca, built.orders, built.access_keys)
+            yield EnvelopeStores(built.certificates, built.pca, built.orders, built.access_keys, notifications)
         finally:
             for store in reversed(built):
                 await store.close()
@@ -123,6 +126,7 @@ class Records:
     secrets: dict[str, bytes] = field(default_factory=dict)  # secret id -> payload
     pending_orders: list[str] = field(default_factory=list)  # asymmetric orders with a pass phrase, PENDING
     access_keys: dict[str, str] = field(default_factory=dict)  # access key id -> its secret
+    webhooks: dict[str, str] = field(default_factory=dict)  # webhook id -> its whsec_ secret
 
 
 def pkcs8(pem: str) -> str:
@@ -168,6 +172,9 @@ async def make_records(client, auth, records: Records, n: int = 1) -> Records:
         )
         created = (await ok(resp, 201))["credential"]
         records.access_keys[created["access"]] = created["secret"]
+        hook = {"url": f"https://hooks.example.com/rot{tag}", "events": ["certificate.expired"]}
+        created = await ok(await client.post("/v2/p1/apic/webhooks", json=hook, headers=auth()), 201)
+        records.webhooks[created["id"]] = created["secret"]
     # after the worker ran: these stay PENDING, their pass phrase encrypted beside the order
     for _ in range(n):
         meta = {"algorithm": "ec", "bit_length": 256, "pass_phrase": PASS_PHRASE}
@@ -213,6 +220,10 @@ async def assert_everything_serves(deployment: Deployment, client, auth, records
         )
         resp = await client.get(signed.uri, headers=signed.headers)
         assert resp.status == 200, await resp.text()
+    for hook_id, secret in records.webhooks.items():  # no API returns a webhook secret: decrypt what is stored
+        env = await deployment.stored(EnvelopeKind.WEBHOOK_SECRET, hook_id)
+        assert env is not None
+        assert vault.decrypt(env.envelope, context=webhook_secret_context("p1", hook_id)).decode() == secret
     for cert_id, key_pem in records.apic.items():  # no API returns an APIC key: decrypt what is stored
         env = await deployment.stored(EnvelopeKind.APIC_CERTIFICATE, cert_id)
         assert env is not None
@@ -344,6 +355,7 @@ async def test_records_changed_or_deleted_during_rotation_are_neither_clobbered_
     deleted_secret = list(records.secrets)[1]
     disabled_ca = records.cas[0]
     deleted_order = records.pending_orders[0]
+    deleted_webhook = list(records.webhooks)[1]
     client = await deployment.serve(KEK_A, KEK_B)  # serving while the rotation runs
     new_chain = ec_chain()
     raced: set[EnvelopeKind] = set()
@@ -368,6 +380,10 @@ async def test_records_changed_or_deleted_during_rotation_are_neither_clobbered_
         elif kind is EnvelopeKind.SECRET:
             assert deleted_secret in seen[kind]
             resp = await client.delete(f"/v1/secrets/{deleted_secret}", headers=auth())
+            assert resp.status == 204, await resp.text()
+        elif kind is EnvelopeKind.WEBHOOK_SECRET:
+            assert deleted_webhook in seen[kind]
+            resp = await client.delete(f"/v2/p1/apic/webhooks/{deleted_webhook}", headers=auth())
             assert resp.status == 204, await resp.text()
         elif kind is EnvelopeKind.ORDER:
             assert deleted_order in seen[kind]
@@ -394,6 +410,9 @@ async def test_records_changed_or_deleted_during_rotation_are_neither_clobbered_
     assert (await client.get(f"{ORDERS}/{deleted_order}", headers=auth())).status == 404
     assert await deployment.stored(EnvelopeKind.ORDER, deleted_order) is None
     assert report.kinds[EnvelopeKind.SECRET].gone == 1 and report.kinds[EnvelopeKind.ORDER].gone == 1
+    assert (await client.get(f"/v2/p1/apic/webhooks/{deleted_webhook}", headers=auth())).status == 404
+    assert await deployment.stored(EnvelopeKind.WEBHOOK_SECRET, deleted_webhook) is None
+    assert report.kinds[EnvelopeKind.WEBHOOK_SECRET].gone == 1
     # A change to another field while the key was re-wrapped: both the change and the re-wrap are kept
     # (SQLite re-wraps in place; MongoDB loses the claim race and the next pass re-wraps).
     ca = await ok(await client.get(f"{CAS}/{disabled_ca}", headers=auth()))
@@ -408,6 +427,7 @@ async def test_records_changed_or_deleted_during_rotation_are_neither_clobbered_
     del records.secrets[deleted_secret]
     records.cas.remove(disabled_ca)
     records.pending_orders.remove(deleted_order)
+    del records.webhooks[deleted_webhook]
     await assert_everything_serves(deployment, client, auth, records, vault)
     await assert_pending_orders_complete(client, auth, records)
     await client.close()

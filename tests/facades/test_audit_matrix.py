@@ -251,6 +251,22 @@ async def _gateway_key_delete(w: World):
     return "DELETE", f"{GATEWAY_KEYS}/{created['id']}", None
 
 
+WEBHOOKS = "/v2/p1/apic/webhooks"
+WEBHOOK_BODY = {"url": "https://hooks.example.com/audit", "events": ["certificate.expired"]}
+
+
+async def _webhook(w: World) -> str:
+    return (await w.call("POST", WEBHOOKS, WEBHOOK_BODY, 201))["id"]
+
+
+async def _webhook_delete(w: World):
+    return "DELETE", f"{WEBHOOKS}/{await _webhook(w)}", None
+
+
+async def _webhook_test(w: World):
+    return "POST", f"{WEBHOOKS}/{await _webhook(w)}/actions/test", None
+
+
 # (method, route template) -> (prepare: world -> (method, path, body), the action its event must carry)
 RECIPES = {
     ("POST", "/v2/{project_id}/apic/managed-certificates"): (_managed_create, "apic.managed_certificate.create"),
@@ -258,6 +274,12 @@ RECIPES = {
         _managed_renew,
         "apic.managed_certificate.renew",
     ),
+    ("POST", "/v2/{project_id}/apic/webhooks"): (
+        lambda w: _const("POST", WEBHOOKS, WEBHOOK_BODY),
+        "apic.webhook.create",
+    ),
+    ("DELETE", "/v2/{project_id}/apic/webhooks/{webhook_id}"): (_webhook_delete, "apic.webhook.delete"),
+    ("POST", "/v2/{project_id}/apic/webhooks/{webhook_id}/actions/test"): (_webhook_test, "apic.webhook.test"),
     ("POST", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"): (
         lambda w: _const("POST", GATEWAY_KEYS),
         "gateway.key.create",

@@ -46,6 +46,12 @@ def test_spec_covers_every_apic_route(tmp_path):
         ("GET", base + "/{certificate_id}/renewal"),
         ("POST", base + "/{certificate_id}/renewal/actions/renew"),
         ("GET", base + "/{certificate_id}/revisions"),
+        ("POST", "/v2/{project_id}/apic/webhooks"),
+        ("GET", "/v2/{project_id}/apic/webhooks"),
+        ("GET", "/v2/{project_id}/apic/webhooks/{webhook_id}"),
+        ("DELETE", "/v2/{project_id}/apic/webhooks/{webhook_id}"),
+        ("POST", "/v2/{project_id}/apic/webhooks/{webhook_id}/actions/test"),
+        ("GET", "/v2/{project_id}/apic/webhooks/{webhook_id}/deliveries"),
     }
     assert "produces" not in json.dumps(doc)
 

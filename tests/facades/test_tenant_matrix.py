@@ -73,6 +73,8 @@ async def world(aiohttp_client, settings, stores, tmp_path, token):
     ids["access"] = key["credential"]["access"]
     ids["instance"] = "gw1"
     ids["gateway_key"] = (await post("/v2/p1/apic/instances/gw1/gateway-keys", {}, 201))["id"]
+    webhook = {"url": f"https://hooks.example.com/{MARK}", "events": ["certificate.expired"], "description": MARK}
+    ids["webhook"] = (await post("/v2/p1/apic/webhooks", webhook, 201))["id"]
     client.ids, client.admin, client.app_ = ids, admin, app
     client.csr, client.chain = csr, chain
     return client
@@ -87,6 +89,7 @@ def fill(template: str, ids: dict[str, str]) -> str:
         "{access}": "access",
         "{instance_id}": "instance",
         "{key_id}": "gateway_key",
+        "{webhook_id}": "webhook",
     }
     path = template.replace("{project_id}", "p1")
     for param, kind in kind_of.items():
@@ -142,6 +145,7 @@ def body_for(method: str, template: str, ids: dict[str, str], client) -> dict | 
         "/api/v1/certificate_authorities": {"self_signed": True, "common_name": "x"},
         "/csr/parse": {"csr": client.csr},
         "/OS-CREDENTIAL/credentials": {"credential": {"role": "viewer"}},
+        "/apic/webhooks": {"url": "https://hooks.example.com/other", "events": ["certificate.expired"]},
         "/OS-CREDENTIAL/credentials/{access}": {"credential": {"status": "inactive"}},
     }
     for suffix, body in bodies.items():

@@ -1,7 +1,8 @@
 """APIG error codes: the facade's envelope {"error_code": "APIG.xxxx", "error_msg": "..."}.
 
 Codes from Huawei's APIG error table where one exists; APIG.346x are ours (Huawei publishes none for
-these cases) and are documented in docs/api/apic.md; APIG.347x are the managed certificates' (ours too).
+these cases) and are documented in docs/api/apic.md; APIG.347x are the managed certificates' (ours too),
+APIG.349x the webhooks' (docs/webhooks.md).
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from gatewaycerts.domain import errors as e
 from gatewaycerts.web.errors import ApigDialect
 
 CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
+    (e.WebhookNotFoundError, "APIG.3490"),
+    (e.WebhookUrlError, "APIG.3491"),
+    (e.WebhookEventError, "APIG.3492"),
+    (e.WebhookQuotaError, "APIG.3493"),
     (e.AuthenticationError, "APIG.1002"),
     (e.PermissionDeniedError, "APIG.1005"),
     (e.MissingParameterError, "APIG.2001"),
@@ -51,6 +56,7 @@ _PREFIX = {
     "APIG.2106": "Invalid certificate or private key",
     "APIG.3021": "The SSL certificate does not exist",
     "APIG.3108": "The number of domain names exceeds the maximum allowed limit",
+    "APIG.3490": "The webhook does not exist",
     "APIG.9999": "System busy",
 }
 

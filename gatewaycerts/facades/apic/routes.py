@@ -11,6 +11,8 @@ CERT = CERTS + "/{certificate_id}"
 EXPIRY = "/{project_id}/apic/certificate-expiry"  # ours: the console's overview
 MANAGED = "/{project_id}/apic/managed-certificates"  # ours: certificates the service renews
 GATEWAY_KEYS = "/{project_id}/apic/instances/{instance_id}/gateway-keys"
+WEBHOOKS = "/{project_id}/apic/webhooks"
+WEBHOOK = WEBHOOKS + "/{webhook_id}"
 
 
 def add_routes(app: web.Application) -> None:
@@ -32,3 +34,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(GATEWAY_KEYS, views.create_gateway_key)
     app.router.add_get(GATEWAY_KEYS, views.list_gateway_keys, allow_head=False)
     app.router.add_delete(GATEWAY_KEYS + "/{key_id}", views.delete_gateway_key)
+    app.router.add_post(WEBHOOKS, views.create_webhook)
+    app.router.add_get(WEBHOOKS, views.list_webhooks, allow_head=False)
+    app.router.add_get(WEBHOOK, views.show_webhook, allow_head=False)
+    app.router.add_delete(WEBHOOK, views.delete_webhook)
+    app.router.add_post(WEBHOOK + "/actions/test", views.test_webhook)
+    app.router.add_get(WEBHOOK + "/deliveries", views.list_webhook_deliveries, allow_head=False)

@@ -306,3 +306,85 @@ class RevisionsQuerySchema(Schema):
 class ManagedListQuerySchema(Schema):
     offset = fields.Integer(**_Q)
     limit = fields.Integer(**_Q)
+
+
+class WebhookPathSchema(ProjectPathSchema):
+    webhook_id = fields.String(required=True, metadata={"description": "Webhook ID."})
+
+
+class WebhookCreateSchema(Schema):
+    url = fields.String(
+        required=True,
+        metadata={
+            "description": "http(s) URL the events are POSTed to; no user:password@. Its host must resolve to "
+            "public addresses (or ones the operator allows) at every delivery. Max 2048 characters.",
+            "example": "https://hooks.example.com/gatewaycerts",
+        },
+    )
+    events = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "Event types to receive: certificate.expiring, certificate.expired, "
+            "certificate.renewed, certificate.renewal_failed.",
+            "example": ["certificate.expiring", "certificate.expired"],
+        },
+    )
+    description = fields.String(**_OPT, metadata={"description": "Up to 255 characters."})
+
+
+class WebhookSchema(Schema):
+    id = fields.String()
+    url = fields.String()
+    events = fields.List(fields.String())
+    description = fields.String()
+    create_time = fields.String(metadata={"example": "2026-12-07T01:00:00Z"})
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    secret = fields.String(
+        metadata={
+            "description": "whsec_ + base64 of 32 random bytes: the Standard Webhooks signing secret, shown in "
+            "this answer only (the service keeps it encrypted)."
+        }
+    )
+
+
+class WebhookListSchema(Schema):
+    webhooks = fields.List(fields.Nested(WebhookSchema))
+    total = fields.Integer()
+
+
+class DeliveryAttemptSchema(Schema):
+    time = fields.String(metadata={"example": "2026-12-07T01:00:05Z"})
+    status_code = fields.Integer(allow_none=True, metadata={"description": "The receiver's HTTP status, if any."})
+    error = fields.String(allow_none=True, metadata={"description": "Why the attempt did not count as delivered."})
+
+
+class DeliverySchema(Schema):
+    id = fields.String()
+    event_id = fields.String(metadata={"description": "The webhook-id header of every attempt."})
+    event_type = fields.String()
+    state = fields.String(metadata={"enum": ["pending", "delivered", "failed"]})
+    create_time = fields.String()
+    attempt_count = fields.Integer()
+    attempts = fields.List(fields.Nested(DeliveryAttemptSchema))
+    next_retry = fields.String(allow_none=True, metadata={"description": "When the next attempt is due (pending)."})
+    payload = fields.Dict(metadata={"description": "The JSON body every attempt sends: {type, timestamp, data}."})
+
+
+class DeliveryListSchema(Schema):
+    deliveries = fields.List(fields.Nested(DeliverySchema))
+    size = fields.Integer()
+    total = fields.Integer()
+
+
+class DeliveryListQuerySchema(Schema):
+    offset = fields.Integer(**_Q, metadata={"description": "0 or more, default 0."})
+    limit = fields.Integer(**_Q, metadata={"description": "1-100, default 20."})
+
+
+class TestDeliverySchema(Schema):
+    delivery_id = fields.String()
+    event_id = fields.String()
+    event_type = fields.String(metadata={"example": "webhook.test"})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 from aiohttp_apigami import docs, json_schema, match_info_schema, querystring_schema
 
-from gatewaycerts.appkeys import CERTIFICATE_SERVICE, GATEWAY_KEY_SERVICE, PRINCIPAL
+from gatewaycerts.appkeys import CERTIFICATE_SERVICE, GATEWAY_KEY_SERVICE, PRINCIPAL, WEBHOOK_SERVICE
 from gatewaycerts.core.certificates import CertificateDraft, DomainRequest
 from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.models import AlgorithmType, Certificate, CertificateFilter, CertificateScope
+from gatewaycerts.domain.notifications import Delivery, Webhook
 from gatewaycerts.facades.apic import schemas as s
 from gatewaycerts.facades.apic.presenters import bound_domain, cert_base, cert_detail, iso
 from gatewaycerts.web.errors import json_response
@@ -255,3 +258,119 @@ async def delete_gateway_key(request: web.Request) -> web.Response:
         request[PRINCIPAL], info["project_id"], info["instance_id"], info["key_id"]
     )
     return web.Response(status=204)
+
+
+_HOOKS_TAG = ["Webhooks"]
+_HOOK_ERRORS = {
+    **_ERRORS,
+    400: {"schema": s.ErrorSchema, "description": "Bad request (APIG.2001, 2012, 3491-3493)"},
+    404: {"schema": s.ErrorSchema, "description": "No such webhook (APIG.3490)"},
+}
+
+
+def _webhook(hook: Webhook) -> dict:
+    return {
+        "id": hook.id,
+        "url": hook.url,
+        "events": list(hook.events),
+        "description": hook.description,
+        "create_time": iso(hook.create_time),
+    }
+
+
+def _delivery(d: Delivery) -> dict:
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "state": d.state.value,
+        "create_time": iso(d.create_time),
+        "attempt_count": len(d.attempts),
+        "attempts": [{"time": iso(a.time), "status_code": a.status_code, "error": a.error} for a in d.attempts],
+        "next_retry": iso(d.next_attempt) if d.next_attempt is not None and d.state.value == "pending" else None,
+        "payload": json.loads(d.body),
+    }
+
+
+def _hooks(request: web.Request) -> tuple:
+    return request[PRINCIPAL], request.match_info["project_id"], request.config_dict[WEBHOOK_SERVICE]
+
+
+@docs(
+    tags=_HOOKS_TAG,
+    summary="Create a webhook (admins); its signing secret is shown once",
+    responses={201: {"schema": s.WebhookCreatedSchema, "description": "The new webhook"}, **_HOOK_ERRORS},
+)
+@match_info_schema(s.ProjectPathSchema)
+@json_schema(s.WebhookCreateSchema, required=True)
+async def create_webhook(request: web.Request) -> web.Response:
+    principal, project_id, service = _hooks(request)
+    body = load(s.WebhookCreateSchema, await read_json_object(request))
+    hook, secret = await service.create(principal, project_id, body["url"], body["events"], body.get("description"))
+    return json_response({**_webhook(hook), "secret": secret}, status=201, headers={"Cache-Control": "no-store"})
+
+
+@docs(
+    tags=_HOOKS_TAG,
+    summary="List the project's webhooks (admins), without secrets",
+    responses={200: {"schema": s.WebhookListSchema, "description": "The webhooks"}, **_HOOK_ERRORS},
+)
+@match_info_schema(s.ProjectPathSchema)
+async def list_webhooks(request: web.Request) -> web.Response:
+    principal, project_id, service = _hooks(request)
+    hooks = await service.list(principal, project_id)
+    return json_response({"webhooks": [_webhook(h) for h in hooks], "total": len(hooks)})
+
+
+@docs(
+    tags=_HOOKS_TAG,
+    summary="Show a webhook (admins), without its secret",
+    responses={200: {"schema": s.WebhookSchema, "description": "The webhook"}, **_HOOK_ERRORS},
+)
+@match_info_schema(s.WebhookPathSchema)
+async def show_webhook(request: web.Request) -> web.Response:
+    principal, project_id, service = _hooks(request)
+    return json_response(_webhook(await service.get(principal, project_id, request.match_info["webhook_id"])))
+
+
+@docs(
+    tags=_HOOKS_TAG,
+    summary="Delete a webhook and its delivery log (admins)",
+    responses={204: {"description": "Deleted"}, **_HOOK_ERRORS},
+)
+@match_info_schema(s.WebhookPathSchema)
+async def delete_webhook(request: web.Request) -> web.Response:
+    principal, project_id, service = _hooks(request)
+    await service.delete(principal, project_id, request.match_info["webhook_id"])
+    return web.Response(status=204)
+
+
+@docs(
+    tags=_HOOKS_TAG,
+    summary="Send a webhook.test event to this webhook (admins)",
+    description="Stored and delivered like any event (signed, retried, in the delivery log); answers at once.",
+    responses={202: {"schema": s.TestDeliverySchema, "description": "Queued"}, **_HOOK_ERRORS},
+)
+@match_info_schema(s.WebhookPathSchema)
+async def test_webhook(request: web.Request) -> web.Response:
+    principal, project_id, service = _hooks(request)
+    d = await service.test(principal, project_id, request.match_info["webhook_id"])
+    return json_response({"delivery_id": d.id, "event_id": d.event_id, "event_type": d.event_type}, status=202)
+
+
+@docs(
+    tags=_HOOKS_TAG,
+    summary="The webhook's delivery log (admins), newest first",
+    responses={200: {"schema": s.DeliveryListSchema, "description": "Deliveries and their attempts"}, **_HOOK_ERRORS},
+)
+@match_info_schema(s.WebhookPathSchema)
+@querystring_schema(s.DeliveryListQuerySchema)
+async def list_webhook_deliveries(request: web.Request) -> web.Response:
+    principal, project_id, service = _hooks(request)
+    q = load_query(s.DeliveryListQuerySchema, request)
+    page, _, _ = await service.deliveries(
+        principal, project_id, request.match_info["webhook_id"], q.get("offset"), q.get("limit")
+    )
+    return json_response(
+        {"deliveries": [_delivery(d) for d in page.items], "size": len(page.items), "total": page.total}
+    )
