@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import time
 
 import pytest
@@ -19,7 +20,7 @@ from gatewaycerts.core.events import EventType
 from gatewaycerts.core.notifications import TEST_EVENT, DeliveryWorker, ExpiryWatch
 from gatewaycerts.settings import Settings
 from tests.conftest import app_on
-from tests.factories import MovableClock, ec_chain
+from tests.factories import CertSpec, MovableClock, ec_chain, ec_key, leaf_for
 
 HOOKS = "/v2/p1/apic/webhooks"
 ALLOW_LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -155,7 +156,8 @@ async def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt(s
     assert await worker.run_once() == 0  # delivered once, never again
 
 
-async def test_the_last_attempt_fails_the_delivery(service, auth, receiver, clock):
+async def test_the_last_attempt_fails_the_delivery(service, auth, receiver, clock, caplog):
+    caplog.set_level(logging.DEBUG)
     client, app = service
     created = await create_hook(client, auth, receiver.url)
     receiver.secret, receiver.fail = created["secret"], 100
@@ -166,6 +168,10 @@ async def test_the_last_attempt_fails_the_delivery(service, auth, receiver, cloc
     assert await app[WEBHOOK_WORKER].run_once() == 0
     (failed,) = await log_of(client, auth, created["id"])
     assert failed["state"] == "failed" and failed["attempt_count"] == 4 and failed["next_retry"] is None
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("gatewaycerts"))
+    assert "attempt 4: HTTP 500" in ours  # the failures are logged...
+    assert created["secret"] not in ours and receiver.url not in ours  # ...without the secret or the URL
+    assert created["secret"][len("whsec_") :] not in ours
 
 
 async def test_only_subscribed_webhooks_of_the_project_get_an_event(service, auth, receiver):
@@ -336,6 +342,21 @@ async def test_expiry_events_once_at_each_threshold(service, auth, receiver, clo
     twin = ExpiryWatch(app[EVENT_SINK].store, app[EVENT_SINK], clock=clock)
     assert await twin.run_once() == 0
     assert len(await log_of(client, auth, created["id"])) == 4
+    # Renewed (here: replaced by an update) with a new not_after: the thresholds start over.
+    renewed_end = not_after + dt.timedelta(days=100)
+    leaf = leaf_for(chain, CertSpec(cn="ec.example.com", dns=("ec.example.com",), not_after=renewed_end), ec_key())
+    clock.now = dt.datetime.now(dt.UTC)  # the update is checked against the present
+    resp = await client.put(
+        f"/v2/p1/apic/certificates/{cert['id']}",
+        json={"name": "expiring_one", "cert_content": leaf.pem + chain.intermediate.pem, "private_key": leaf.key_pem()},
+        headers=auth(),
+    )
+    assert resp.status == 200, await resp.text()
+    clock.now = renewed_end - dt.timedelta(days=29)
+    assert await watch.run_once() == 1 and await twin.run_once() == 0
+    newest = (await log_of(client, auth, created["id"]))[0]["payload"]
+    assert newest["type"] == "certificate.expiring" and newest["data"]["days"] == 30
+    assert newest["data"]["not_after"].startswith(renewed_end.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 async def test_metrics_count_deliveries_without_urls_or_secrets(service, auth, receiver):

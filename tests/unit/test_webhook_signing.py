@@ -106,3 +106,24 @@ def test_event_body_is_type_timestamp_data():
         "timestamp": "2026-01-02T03:04:05.000000Z",
         "data": {"not_after": "2026-01-02T03:04:05.000000Z", "name": "é"},
     }
+
+
+def test_webhook_settings_are_parsed_and_checked():
+    from gatewaycerts.settings import Settings, SettingsError
+
+    default = Settings.from_env({})
+    assert default.webhook_allowed_targets == () and len(default.webhook_retry_schedule) == 7
+    assert sum(default.webhook_retry_schedule) > 24 * 3600  # 8 attempts over about a day
+    custom = Settings.from_env(
+        {"GATEWAYCERTS_WEBHOOK_ALLOWED_TARGETS": "127.0.0.1/8, ::1/128", "GATEWAYCERTS_WEBHOOK_RETRY_SCHEDULE": "0,1.5"}
+    )
+    assert custom.webhook_allowed_targets == ("127.0.0.0/8", "::1/128")
+    assert custom.webhook_retry_schedule == (0.0, 1.5)
+    for env, value in (
+        ("GATEWAYCERTS_WEBHOOK_ALLOWED_TARGETS", "10.0.0.0/8,nope"),
+        ("GATEWAYCERTS_WEBHOOK_RETRY_SCHEDULE", "5,x"),
+        ("GATEWAYCERTS_WEBHOOK_RETRY_SCHEDULE", "-1"),
+        ("GATEWAYCERTS_WEBHOOK_TIMEOUT", "0"),
+    ):
+        with pytest.raises(SettingsError, match=env):
+            Settings.from_env({env: value})
