@@ -82,3 +82,45 @@ async def test_every_renewal_and_failure_is_emitted(aiohttp_client, settings, ev
     assert kind is EventType.CERTIFICATE_RENEWAL_FAILED and data["attempt"] == 1
     assert "disabled" in data["error"] and data["certificate_id"] == cert_id
     assert not any("PRIVATE KEY" in repr(e) for e in sink.events)
+
+
+class WindowSource_:
+    """The real private-CA source with a renewal window (as an ACME CA with ARI gives one)."""
+
+    def __init__(self, real, window) -> None:
+        self.kind, self._real, self.window = real.kind, real, window
+
+    async def check_settings(self, project_id, settings):
+        return await self._real.check_settings(project_id, settings)
+
+    async def issue(self, request):
+        return await self._real.issue(request)
+
+    async def renewal_window(self, project_id, settings, chain_pem):
+        return self.window
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "earliest", "latest"),
+    [
+        (timedelta(days=20), timedelta(days=21), timedelta(days=20), timedelta(days=21)),  # inside the window
+        (-timedelta(days=2), -timedelta(days=1), timedelta(seconds=30), timedelta(seconds=30)),  # past: not at once
+    ],
+)
+async def test_the_cas_window_decides_and_never_makes_it_due_at_once(
+    aiohttp_client, settings, every_store, auth, start, end, earliest, latest
+):
+    clock = MovableClock()
+    app = app_on(settings, every_store, clock=clock)
+    client = await aiohttp_client(app)
+    service = app[RENEWAL_SERVICE]
+    now = clock.now
+    service.sources["private_ca"] = WindowSource_(service.sources["private_ca"], (now + start, now + end))
+    h = auth()
+    cert_id = (await create_managed(client, h, await make_ca(client, h)))["id"]
+    assert await app[RENEWAL_WORKER].run_once() == 1
+    state = await ok(await client.get(f"{CERTS}/{cert_id}/renewal", headers=h))
+    due = datetime.strptime(state["next_renewal_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert state["window_source"] == "ari"
+    assert now + earliest - timedelta(seconds=1) <= due <= now + latest + timedelta(seconds=1)
+    assert await app[RENEWAL_WORKER].run_once() == 0

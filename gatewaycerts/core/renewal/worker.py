@@ -68,6 +68,9 @@ class RenewalSettings:
     concurrency: int = 4
     backoff_base: timedelta = timedelta(seconds=60)
     backoff_cap: timedelta = timedelta(hours=6)
+    # The earliest next renewal after a success: a window in the past (clock skew, a backdated not_before)
+    # never makes the loop renew the same certificate again and again.
+    min_gap: timedelta = timedelta(seconds=30)
 
 
 class Outcome:
@@ -306,7 +309,7 @@ class RenewalWorker:
         done = replace(
             m,
             state=RenewalState.ACTIVE,
-            due_at=due.at,
+            due_at=max(due.at, now + self._settings.min_gap),
             window_source=due.source,
             window_start=due.window_start,
             window_end=due.window_end,
