@@ -127,3 +127,14 @@ def test_webhook_settings_are_parsed_and_checked():
     ):
         with pytest.raises(SettingsError, match=env):
             Settings.from_env({env: value})
+
+
+def test_the_example_in_docs_webhooks_md_is_correctly_signed():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    example = doc.split("POST /your/path HTTP/1.1\n", 1)[1].split("```", 1)[0]
+    head, body = example.split("\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.splitlines())
+    got = signature(SECRET, headers["webhook-id"], int(headers["webhook-timestamp"]), body.strip("\n").encode())
+    assert got == headers["webhook-signature"] and SECRET in doc
