@@ -454,6 +454,7 @@ def create_app(
             metrics.next_renewal.labels(certificate_id=m.id).set(m.due_at.timestamp() if m.due_at else 0),
             metrics.renewal_failures.labels(certificate_id=m.id).set(m.consecutive_failures),
         )
+        renewal.on_forget = renewal_loop.on_forget = metrics.forget_certificate
     app[RENEWAL_SERVICE] = renewal
     app[RENEWAL_WORKER] = renewal_loop
     run_renewals = settings.renewal_worker if renewal_worker is None else renewal_worker

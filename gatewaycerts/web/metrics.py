@@ -15,6 +15,7 @@ a collector of its own (multiprocess mode can neither clear nor remove label set
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections.abc import Callable, Iterator
@@ -171,6 +172,12 @@ class Metrics:
         )
         self.store_wide = StoreWideGauges()
         r.register(self.store_wide)
+
+    def forget_certificate(self, cert_id: str) -> None:
+        """A managed certificate was deleted: its per-certificate gauges go."""
+        for gauge in (self.next_renewal, self.renewal_failures):
+            with contextlib.suppress(KeyError):
+                gauge.remove(cert_id)
 
     def set_expiry(self, report: dict[str, dict[str, ExpiryCounts]], outstanding: dict[str, int]) -> None:
         self.store_wide.report, self.store_wide.outstanding, self.store_wide.up = report, outstanding, 1.0

@@ -137,6 +137,7 @@ async def test_a_private_ca_certificate_is_issued_then_renewed_under_the_same_id
     await ok(await svc.delete(f"{CERTS}/{cert_id}", headers=h), 204)
     assert (await ok(await svc.get(MANAGED, headers=h)))["total"] == 0
     await apig_error(await svc.get(f"{CERTS}/{cert_id}/renewal", headers=h), 404, "APIG.3021")
+    assert cert_id not in await (await svc.get("/metrics")).text()  # its gauges went with it
 
 
 class FlakySource:

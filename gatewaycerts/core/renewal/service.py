@@ -140,6 +140,7 @@ class RenewalService:
         self._clock = clock
         self._new_id = new_id
         self.on_due: Callable[[], None] = lambda: None  # wakes this process's renewal worker
+        self.on_forget: Callable[[str], None] = lambda cert_id: None  # metrics: drop its per-certificate gauges
 
     # -- creation ---------------------------------------------------------------------------------
 
@@ -329,12 +330,14 @@ class RenewalService:
             if managed.shown_state(self._clock()) is RenewalState.RENEWING:
                 raise RenewalInProgressError("the certificate is being issued right now; delete it after that")
             await self._store.delete_managed(project_id, cert_id)
+            self.on_forget(cert_id)
             await self._audit.record(principal, project_id, "apic.certificate.delete", "ssl_certificate", cert_id)
             return
         await self._certificate_service.delete(principal, project_id, cert_id)
         if managed is not None:
             await self._store.delete_managed(project_id, cert_id)
             await self._store.delete_chain_revisions(project_id, cert_id)
+            self.on_forget(cert_id)
 
 
 def chain_revision_of(cert: Certificate, at: datetime) -> ChainRevision:

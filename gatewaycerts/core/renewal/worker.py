@@ -124,6 +124,7 @@ class RenewalWorker:
         self.on_change: Callable[[str, str, Certificate | None], None] = lambda p, c, cert: None
         self.on_result: Callable[[str], None] = _noop_result  # metrics: renewals by result
         self.on_schedule: Callable[[ManagedCertificate], None] = _noop_schedule  # metrics: per certificate
+        self.on_forget: Callable[[str], None] = lambda cert_id: None  # metrics: drop its gauges
 
     def wake(self) -> None:
         self._wake.set()
@@ -292,6 +293,7 @@ class RenewalWorker:
         await self._store.delete_managed(m.project_id, m.id)
         await self._store.delete_chain_revisions(m.project_id, m.id)
         self.on_result(Outcome.GONE)
+        self.on_forget(m.id)
 
     async def _finish(self, m: ManagedCertificate, cert: Certificate, *, resumed: bool) -> str:
         now = self._clock()
