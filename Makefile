@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python bench/bench_floor.py
 	$(BIN)/python bench/bench_peer.py
 	$(BIN)/python bench/bench_acme.py
+	$(BIN)/python bench/bench_renewal.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

@@ -38,6 +38,8 @@ from gatewaycerts.appkeys import (
     ORDER_SERVICE,
     ORDER_WORKER,
     PRIVATE_CERTIFICATE_SERVICE,
+    RENEWAL_SERVICE,
+    RENEWAL_WORKER,
     SETTINGS,
     TOKEN_VERIFIER,
     WEBHOOK_SERVICE,
@@ -74,6 +76,10 @@ from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
 from gatewaycerts.core.ocsp import OcspResponder, RevocationSignals, watch_revocations
 from gatewaycerts.core.orders import OrderService, OrderWorker
+from gatewaycerts.core.renewal.private_ca_source import PrivateCaSource
+from gatewaycerts.core.renewal.service import RenewalService
+from gatewaycerts.core.renewal.sources import CertificateSource, SourceKind
+from gatewaycerts.core.renewal.worker import RenewalSettings, RenewalWorker
 from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.acme import app as acme_facade
@@ -96,6 +102,7 @@ from gatewaycerts.store.interfaces import (
     CertificateStore,
     DeliveryStore,
     GatewayKeyStore,
+    ManagedCertificateStore,
     NotificationStore,
     OrderStore,
     PcaStore,
@@ -201,6 +208,21 @@ def build_access_key_store(settings: Settings) -> AccessKeyStore:
         url, tz_aware=True, serverSelectionTimeoutMS=5000, appname="gatewaycerts"
     )
     return MongoAccessKeyStore(client, database, owns_client=True)
+
+
+def build_managed_store(certificates: CertificateStore) -> ManagedCertificateStore:
+    """The managed-certificate store on the certificate store's own database."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.managed import SqliteManagedCertificateStore
+
+        return SqliteManagedCertificateStore(certificates.database)
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+    from gatewaycerts.store.mongo.managed import MongoManagedCertificateStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    return MongoManagedCertificateStore(certificates.client, certificates.database_name)
 
 
 def build_delivery_stores(certificates: CertificateStore) -> tuple[DeliveryStore, GatewayKeyStore]:
@@ -324,14 +346,16 @@ def create_app(
     clock: Clock = system_clock,
     verifier: TokenVerifier | None = None,
     order_worker: bool | None = None,
+    renewal_worker: bool | None = None,
     notification_worker: bool | None = None,
     acme_store: AcmeStore | None = None,
     challenge_validator: ChallengeValidator | None = None,
     acme_worker: bool | None = None,
 ) -> web.Application:
-    """`order_worker` and `notification_worker` override the settings (tests drive the workers themselves);
-    `acme_worker` the same for the ACME validation worker (default: as order_worker). `challenge_validator`
-    replaces the ACME challenge validator (the bench's always-succeeding one; never a setting)."""
+    """`order_worker`, `renewal_worker` and `notification_worker` override the settings (tests drive the workers
+    themselves); `acme_worker` the same for the ACME validation worker (default: as order_worker).
+    `challenge_validator` replaces the ACME challenge validator (the bench's always-succeeding one; never a
+    setting)."""
     if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
@@ -352,6 +376,7 @@ def create_app(
     on_issued = on_revoked = on_audit_lost = None
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
+    managed_store = build_managed_store(store)
     notification_store = build_notification_store(store)
     if acme_store is None:
         acme_store = build_acme_store(store)
@@ -365,6 +390,7 @@ def create_app(
         access_key_store = TimedStore(access_key_store, "access_keys", metrics)  # type: ignore[assignment]
         delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
         gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
+        managed_store = TimedStore(managed_store, "managed", metrics)  # type: ignore[assignment]
         notification_store = TimedStore(notification_store, "notifications", metrics)  # type: ignore[assignment]
         acme_store = TimedStore(acme_store, "acme", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
@@ -463,11 +489,44 @@ def create_app(
     app[ORDER_SERVICE] = orders
     app[ORDER_WORKER] = worker
     run_worker = settings.order_worker if order_worker is None else order_worker
+    # Managed certificates: the sources the loop issues from (the ACME client adds SourceKind.ACME).
+    sources: dict[str, CertificateSource] = {SourceKind.PRIVATE_CA.value: PrivateCaSource(issued)}
+    renewal = RenewalService(managed_store, store, certificates, sources, audit=audit, clock=clock)
+    renewal_loop = RenewalWorker(
+        managed_store,
+        store,
+        vault,
+        sources,
+        audit=audit,
+        executor=executor,
+        clock=clock,
+        settings=RenewalSettings(
+            lease=timedelta(seconds=settings.renewal_lease_seconds),
+            poll_seconds=settings.renewal_poll_seconds,
+            concurrency=settings.renewal_concurrency,
+            backoff_base=timedelta(seconds=settings.renewal_backoff_seconds),
+            backoff_cap=timedelta(seconds=settings.renewal_backoff_max_seconds),
+        ),
+    )
+    renewal.on_due = renewal_loop.wake
+    renewal_loop.on_change = delivery.certificate_changed
+    if metrics is not None:
+        renewal_loop.on_result = lambda result: metrics.renewals.labels(result=result).inc()
+        renewal_loop.on_schedule = lambda m: (
+            metrics.next_renewal.labels(certificate_id=m.id).set(m.due_at.timestamp() if m.due_at else 0),
+            metrics.renewal_failures.labels(certificate_id=m.id).set(m.consecutive_failures),
+        )
+        renewal.on_forget = renewal_loop.on_forget = metrics.forget_certificate
+    app[RENEWAL_SERVICE] = renewal
+    app[RENEWAL_WORKER] = renewal_loop
+    run_renewals = settings.renewal_worker if renewal_worker is None else renewal_worker
+
     # Webhooks: the address guard refuses loopback, link-local and private targets unless the operator allows
     # CIDRs; the EventSink (EVENT_SINK) is what renewals and the expiry watch emit into.
     address_policy = AddressPolicy(parse_networks(settings.webhook_allowed_targets))
     notifier = Notifier(notification_store, clock=clock)
     app[EVENT_SINK] = notifier
+    renewal_loop.events = notifier  # certificate.renewed / certificate.renewal_failed
     app[WEBHOOK_SERVICE] = WebhookService(notification_store, vault, notifier, address_policy, audit=audit, clock=clock)
     webhook_worker = DeliveryWorker(
         notification_store,
@@ -510,6 +569,7 @@ def create_app(
     async def close() -> None:
         await notification_store.close()
         await acme_store.close()
+        await managed_store.close()
         await access_key_store.close()
         await gateway_key_store.close()
         await delivery_store.close()
@@ -528,6 +588,7 @@ def create_app(
             await access_key_store.ensure_schema()
             await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
             await gateway_key_store.ensure_schema()
+            await managed_store.ensure_schema()
             await notification_store.ensure_schema()
             await acme_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
@@ -537,6 +598,7 @@ def create_app(
             raise
         task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
         watch = asyncio.create_task(delivery.run(), name="delivery-watch")
+        renewals = asyncio.create_task(renewal_loop.run(), name="renewal-loop") if run_renewals else None
         notifying = (
             [
                 asyncio.create_task(webhook_worker.run(), name="webhook-worker"),
@@ -553,6 +615,12 @@ def create_app(
                 await asyncio.wait_for(validations, WORKER_STOP_SECONDS)
             except TimeoutError:
                 log.warning("the ACME validation worker did not stop in time; its claims lapse and are taken again")
+        if renewals is not None:
+            renewal_loop.stop()
+            try:
+                await asyncio.wait_for(renewals, WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("the renewal loop did not stop in %ss; its claim runs out", WORKER_STOP_SECONDS)
         delivery.stop()
         await watch
         webhook_worker.stop()

@@ -141,6 +141,45 @@ OPTIONS: tuple[Option, ...] = (
         "How often an idle order worker looks for orders created by other replicas or left by a stopped one.",
     ),
     Option(
+        "GATEWAYCERTS_RENEWAL_WORKER",
+        "renewal_worker",
+        "true",
+        "Run the renewal loop of managed certificates in this process (every replica may; each renewal happens "
+        "once, docs/renewal.md).",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_POLL_SECONDS",
+        "renewal_poll_seconds",
+        "30",
+        "How often an idle renewal loop looks for due certificates (a create or a renew action wakes it at once "
+        "in its own process).",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_LEASE_SECONDS",
+        "renewal_lease_seconds",
+        "600",
+        "How long a replica's claim on one renewal holds; a renewal abandoned by a stopped replica is taken up "
+        "again after it.",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_CONCURRENCY",
+        "renewal_concurrency",
+        "4",
+        "Renewals one process runs at the same time.",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_BACKOFF_SECONDS",
+        "renewal_backoff_seconds",
+        "60",
+        "The wait after a first failed attempt; it doubles with each further failure (with jitter).",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_BACKOFF_MAX_SECONDS",
+        "renewal_backoff_max_seconds",
+        "21600",
+        "The longest wait between failed attempts.",
+    ),
+    Option(
         "GATEWAYCERTS_DELIVERY_POLL_MS",
         "delivery_poll_ms",
         "250",
@@ -284,6 +323,12 @@ class Settings:
     order_worker: bool = True
     order_poll_ms: int = 1000
     delivery_poll_ms: int = 250
+    renewal_worker: bool = True
+    renewal_poll_seconds: int = 30
+    renewal_lease_seconds: int = 600
+    renewal_concurrency: int = 4
+    renewal_backoff_seconds: int = 60
+    renewal_backoff_max_seconds: int = 21600
     notification_worker: bool = True
     webhook_allowed_targets: tuple[str, ...] = ()
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -400,6 +445,16 @@ class Settings:
             order_worker=boolean("order_worker", "GATEWAYCERTS_ORDER_WORKER"),
             order_poll_ms=integer("order_poll_ms", "GATEWAYCERTS_ORDER_POLL_MS", 10, 600000),
             delivery_poll_ms=integer("delivery_poll_ms", "GATEWAYCERTS_DELIVERY_POLL_MS", 50, 60000),
+            renewal_worker=boolean("renewal_worker", "GATEWAYCERTS_RENEWAL_WORKER"),
+            renewal_poll_seconds=integer("renewal_poll_seconds", "GATEWAYCERTS_RENEWAL_POLL_SECONDS", 1, 3600),
+            renewal_lease_seconds=integer("renewal_lease_seconds", "GATEWAYCERTS_RENEWAL_LEASE_SECONDS", 30, 86400),
+            renewal_concurrency=integer("renewal_concurrency", "GATEWAYCERTS_RENEWAL_CONCURRENCY", 1, 64),
+            renewal_backoff_seconds=integer(
+                "renewal_backoff_seconds", "GATEWAYCERTS_RENEWAL_BACKOFF_SECONDS", 1, 86400
+            ),
+            renewal_backoff_max_seconds=integer(
+                "renewal_backoff_max_seconds", "GATEWAYCERTS_RENEWAL_BACKOFF_MAX_SECONDS", 1, 7 * 86400
+            ),
             notification_worker=boolean("notification_worker", "GATEWAYCERTS_NOTIFICATION_WORKER"),
             webhook_allowed_targets=parse_cidrs(raw["webhook_allowed_targets"], "GATEWAYCERTS_WEBHOOK_ALLOWED_TARGETS"),
             webhook_retry_schedule=parse_schedule(

@@ -193,8 +193,10 @@ def auth(token) -> Callable[..., dict[str, str]]:
 
 
 def app_on(settings: Settings, every_store, **kw):
-    """The service on the given (certificates, pca, orders, audit) stores; the order worker driven by the test."""
+    """The service on the given (certificates, pca, orders, audit) stores; the order worker and the renewal loop
+    driven by the test."""
     certificates, pca, orders, audit = every_store
+    kw.setdefault("renewal_worker", False)
     return create_app(
         settings, store=certificates, pca_store=pca, order_store=orders, audit_store=audit, order_worker=False, **kw
     )

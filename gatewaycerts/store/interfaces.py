@@ -11,6 +11,7 @@ from gatewaycerts.domain.acme import Account, AcmeCertificate, AcmeOrder, AcmePo
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
+from gatewaycerts.domain.managed import ChainRevision, ManagedCertificate
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.domain.notifications import Delivery, ExpiringCertificate, Webhook
 from gatewaycerts.domain.orders import Container, Order, Secret
@@ -322,12 +323,6 @@ class NotificationStore(EnvelopeStore, Protocol):
     `next_attempt` has come, which includes a claim whose lease ran out.
     """
 
-
-class AcmeStore(Protocol):
-    """The ACME server's records (domain/acme.py), per CA. Changes are compare-and-swap on `revision`
-    (ConflictError on a mismatch or a taken unique key, NotFoundError when gone); uniqueness is only ever
-    decided by an insert (FerretDB-compatible: no transactions)."""
-
     async def ensure_schema(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -372,6 +367,16 @@ class AcmeStore(Protocol):
 
     async def record_notice(self, key: str, at: datetime) -> bool:
         """Record an expiry-notice key; True only for the first record of it."""
+
+
+class AcmeStore(Protocol):
+    """The ACME server's records (domain/acme.py), per CA. Changes are compare-and-swap on `revision`
+    (ConflictError on a mismatch or a taken unique key, NotFoundError when gone); uniqueness is only ever
+    decided by an insert (FerretDB-compatible: no transactions)."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
 
     async def get_policy(self, ca_id: str) -> AcmePolicy | None: ...
 
@@ -430,3 +435,37 @@ class AcmeStore(Protocol):
 
     async def nonce_key(self, candidate: bytes) -> bytes:
         """The MAC key all replicas share for nonces: `candidate` when none is stored yet, else the stored one."""
+
+
+class ManagedCertificateStore(Protocol):
+    """Managed certificates (the renewal loop's records, keyed by the APIC certificate id) and the history of
+    the chains each certificate held. Lives on the certificate store's database."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert_managed(self, managed: ManagedCertificate) -> None:
+        """Raise DuplicateNameError when a managed certificate of the project, scope and instance has the name."""
+
+    async def get_managed(self, project_id: str, cert_id: str) -> ManagedCertificate | None: ...
+
+    async def list_managed(self, project_id: str, offset: int, limit: int) -> Page[ManagedCertificate]:
+        """Newest first (create_time, then id, descending)."""
+
+    async def replace_managed(self, managed: ManagedCertificate, *, expected_revision: int) -> ManagedCertificate:
+        """Compare-and-swap on revision: ConflictError on mismatch, CertificateNotFoundError when gone."""
+
+    async def delete_managed(self, project_id: str, cert_id: str) -> bool: ...
+
+    async def due_managed(self, now: datetime, limit: int) -> list[ManagedCertificate]:
+        """Managed certificates of every project with due_at <= now and no live claim (claim_until unset or
+        before `now`), soonest first; read through the due-time index. Claiming one is a replace_managed."""
+
+    async def add_chain_revision(self, entry: ChainRevision) -> None:
+        """Record the chain a certificate held at a revision; an entry stored already is left as it is."""
+
+    async def chain_revisions(self, project_id: str, cert_id: str, limit: int) -> list[ChainRevision]:
+        """The certificate's recorded chains, newest revision first, at most `limit`."""
+
+    async def delete_chain_revisions(self, project_id: str, cert_id: str) -> None: ...

@@ -15,6 +15,7 @@ a collector of its own (multiprocess mode can neither clear nor remove label set
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections.abc import Callable, Iterator
@@ -133,6 +134,28 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        self.renewals = Counter(
+            "gatewaycerts_certificate_renewals",
+            "Renewal attempts of managed certificates by result (renewed, resumed, failed, stopped, gone)",
+            ["result"],
+            registry=r,
+        )
+        # Per certificate, labelled by id only (never a name: names are the tenant's text). Set by the replica
+        # that processed the certificate last; take the latest over instances.
+        self.next_renewal = Gauge(
+            "gatewaycerts_certificate_next_renewal_timestamp_seconds",
+            "When the renewal loop takes the managed certificate next (Unix time; 0 while stopped)",
+            ["certificate_id"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.renewal_failures = Gauge(
+            "gatewaycerts_certificate_renewal_consecutive_failures",
+            "Consecutive failed renewal attempts of the managed certificate (0 after a success)",
+            ["certificate_id"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
         self.webhook_deliveries = Counter(
             "gatewaycerts_webhook_deliveries",
             "Webhook delivery attempts by result (delivered: a 2xx; retry: failed, another attempt is scheduled; "
@@ -152,6 +175,12 @@ class Metrics:
         # (method, route, status) -> the counter's and the histogram's children: `labels()` takes a lock and
         # builds a key on every call; the label sets are few (route templates, never raw paths).
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def forget_certificate(self, cert_id: str) -> None:
+        """A managed certificate was deleted: its per-certificate gauges go."""
+        for gauge in (self.next_renewal, self.renewal_failures):
+            with contextlib.suppress(KeyError):
+                gauge.remove(cert_id)
 
     def set_expiry(self, report: dict[str, dict[str, ExpiryCounts]], outstanding: dict[str, int]) -> None:
         self.store_wide.report, self.store_wide.outstanding, self.store_wide.up = report, outstanding, 1.0

@@ -228,6 +228,24 @@ async def _notary_ca_upload(w: World):
 GATEWAY_KEYS = "/v2/p1/apic/instances/gw1/gateway-keys"
 
 
+async def _managed_body(w: World) -> dict:
+    return {
+        "name": w.unique("managed_"),
+        "domains": ["m.example.com"],
+        "source": "private_ca",
+        "private_ca": {"ca_id": await w.root()},
+    }
+
+
+async def _managed_create(w: World):
+    return "POST", "/v2/p1/apic/managed-certificates", await _managed_body(w)
+
+
+async def _managed_renew(w: World):
+    created = await w.call("POST", "/v2/p1/apic/managed-certificates", await _managed_body(w))
+    return "POST", f"{APIC}/{created['id']}/renewal/actions/renew", None
+
+
 async def _gateway_key_delete(w: World):
     created = await w.call("POST", GATEWAY_KEYS, None, 201)
     return "DELETE", f"{GATEWAY_KEYS}/{created['id']}", None
@@ -257,6 +275,11 @@ async def _acme_eab_delete(w: World):
 
 # (method, route template) -> (prepare: world -> (method, path, body), the action its event must carry)
 RECIPES = {
+    ("POST", "/v2/{project_id}/apic/managed-certificates"): (_managed_create, "apic.managed_certificate.create"),
+    ("POST", "/v2/{project_id}/apic/certificates/{certificate_id}/renewal/actions/renew"): (
+        _managed_renew,
+        "apic.managed_certificate.renew",
+    ),
     ("POST", "/v2/{project_id}/apic/webhooks"): (
         lambda w: _const("POST", WEBHOOKS, WEBHOOK_BODY),
         "apic.webhook.create",

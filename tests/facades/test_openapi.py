@@ -39,6 +39,13 @@ def test_spec_covers_every_apic_route(tmp_path):
         ("POST", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"),
         ("GET", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"),
         ("DELETE", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys/{key_id}"),
+        # ours: managed certificates (docs/renewal.md)
+        ("POST", "/v2/{project_id}/apic/managed-certificates"),
+        ("GET", "/v2/{project_id}/apic/managed-certificates"),
+        ("GET", "/v2/{project_id}/apic/managed-certificates/{certificate_id}"),
+        ("GET", base + "/{certificate_id}/renewal"),
+        ("POST", base + "/{certificate_id}/renewal/actions/renew"),
+        ("GET", base + "/{certificate_id}/revisions"),
         ("POST", "/v2/{project_id}/apic/webhooks"),
         ("GET", "/v2/{project_id}/apic/webhooks"),
         ("GET", "/v2/{project_id}/apic/webhooks/{webhook_id}"),

@@ -110,6 +110,12 @@ def body_for(method: str, template: str, ids: dict[str, str], client) -> dict | 
     bodies = {
         "/v2/{project_id}/apic/certificates": upload,
         "/v2/{project_id}/apic/certificates/{certificate_id}": upload,
+        "/v2/{project_id}/apic/managed-certificates": {
+            "name": f"{MARK}_managed",
+            "domains": ["m.example.com"],
+            "source": "private_ca",
+            "private_ca": {"ca_id": ids["ca"]},
+        },
         "/domains/attach": {"domains": [{"domain": "ec.example.com"}]},
         "/domains/detach": {"domains": [{"domain": "ec.example.com"}]},
         "/v1/private-certificate-authorities": {
@@ -178,6 +184,7 @@ REFERENCES_P1 = (
     "/v1/private-certificates",
     "/v1/private-certificates/csr",
     "/v1/orders",
+    "/v2/{project_id}/apic/managed-certificates",
 )
 
 
