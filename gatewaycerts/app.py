@@ -15,6 +15,8 @@ from aiohttp import web
 from gatewaycerts import __version__
 from gatewaycerts.appkeys import (
     ACCESS_KEY_SERVICE,
+    ACME_CLIENT_SERVICE,
+    ACME_SOURCE,
     AUDIT_LOG,
     AUTHORITY_SERVICE,
     CERTIFICATE_REQUEST_SERVICE,
@@ -57,6 +59,8 @@ from gatewaycerts.core.issuance import PrivateCertificateService
 from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
 from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.orders import OrderService, OrderWorker
+from gatewaycerts.core.renewal.acme_client import AcmeClientService
+from gatewaycerts.core.renewal.acme_source import AcmeSource
 from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
@@ -72,6 +76,7 @@ from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_k
 from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import (
     AccessKeyStore,
+    AcmeClientStore,
     AuditStore,
     CertificateStore,
     DeliveryStore,
@@ -199,6 +204,39 @@ def build_delivery_stores(certificates: CertificateStore) -> tuple[DeliveryStore
     return MongoDeliveryStore(client, database), MongoGatewayKeyStore(client, database)
 
 
+def build_acme_client_store(certificates: CertificateStore) -> AcmeClientStore:
+    """The ACME client's store on the certificate store's own database."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.acme_client import SqliteAcmeClientStore
+
+        return SqliteAcmeClientStore(certificates.database)
+    from gatewaycerts.store.mongo.acme_client import MongoAcmeClientStore
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    client, database = certificates.client, certificates.database_name
+    return MongoAcmeClientStore(client, database)
+
+
+def build_acme_client(
+    settings: Settings, store: AcmeClientStore, vault: KeyVault, audit: AuditLog, clock: Clock
+) -> tuple[AcmeClientService, AcmeSource]:
+    """The ACME client (certbot's `acme` in the thread pool) and the dns-01 updater behind the address guard."""
+    from gatewaycerts.connectors.acme_client import AcmeClient
+    from gatewaycerts.connectors.addresses import AddressPolicy, parse_networks
+    from gatewaycerts.connectors.dns_update import DnsUpdater
+
+    try:
+        policy = AddressPolicy(parse_networks(settings.outbound_allowed_cidrs))
+    except ValueError as exc:
+        raise SettingsError(f"GATEWAYCERTS_OUTBOUND_ALLOWED_CIDRS: {exc}") from None
+    acme = AcmeClient(policy, ca_bundle=settings.acme_ca_bundle)
+    service = AcmeClientService(store, vault, acme, policy, audit=audit, clock=clock)
+    return service, AcmeSource(service, DnsUpdater())
+
+
 def _dev_kek(state_dir: Path) -> str:
     path = state_dir / DEV_KEK_FILE
     if not path.exists():
@@ -281,6 +319,7 @@ def create_app(
     on_issued = on_revoked = on_audit_lost = None
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
+    acme_client_store = build_acme_client_store(store)
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
@@ -289,6 +328,7 @@ def create_app(
         access_key_store = TimedStore(access_key_store, "access_keys", metrics)  # type: ignore[assignment]
         delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
         gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
+        acme_client_store = TimedStore(acme_client_store, "acme_client", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
         on_audit_lost = counter_hook(metrics.audit_lost)
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
@@ -366,6 +406,7 @@ def create_app(
     )
     app[NOTARY_AUTHORITY_SERVICE] = NotaryAuthorityService(authorities, clock=clock, audit=audit)
     app[ACCESS_KEY_SERVICE] = AccessKeyService(access_key_store, vault, clock=clock, audit=audit)
+    app[ACME_CLIENT_SERVICE], app[ACME_SOURCE] = build_acme_client(settings, acme_client_store, vault, audit, clock)
     orders = OrderService(
         order_store, vault, authorities, issued, executor=executor, clock=clock, on_issued=on_issued, audit=audit
     )
@@ -376,6 +417,7 @@ def create_app(
     run_worker = settings.order_worker if order_worker is None else order_worker
 
     async def close() -> None:
+        await acme_client_store.close()
         await access_key_store.close()
         await gateway_key_store.close()
         await delivery_store.close()
@@ -394,6 +436,7 @@ def create_app(
             await access_key_store.ensure_schema()
             await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
             await gateway_key_store.ensure_schema()
+            await acme_client_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
             await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store), vault)
         except BaseException:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from gatewaycerts.core.issuance import PrivateCertificateService
     from gatewaycerts.core.notary import NotaryAuthorityService
     from gatewaycerts.core.orders import OrderService, OrderWorker
+    from gatewaycerts.core.renewal.acme_client import AcmeClientService
+    from gatewaycerts.core.renewal.acme_source import AcmeSource
     from gatewaycerts.core.requests import CertificateRequestService
     from gatewaycerts.settings import Settings
     from gatewaycerts.store.interfaces import CertificateStore
@@ -46,6 +48,8 @@ AUDIT_LOG: web.AppKey[AuditLog] = web.AppKey("audit_log")
 ACCESS_KEY_SERVICE: web.AppKey[AccessKeyService] = web.AppKey("access_key_service")
 DELIVERY_SERVICE: web.AppKey[DeliveryService] = web.AppKey("delivery_service")
 GATEWAY_KEY_SERVICE: web.AppKey[GatewayKeyService] = web.AppKey("gateway_key_service")
+ACME_CLIENT_SERVICE: web.AppKey[AcmeClientService] = web.AppKey("acme_client_service")
+ACME_SOURCE: web.AppKey[AcmeSource] = web.AppKey("acme_source")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -126,6 +126,20 @@ OPTIONS: tuple[Option, ...] = (
         "How often an idle order worker looks for orders created by other replicas or left by a stopped one.",
     ),
     Option(
+        "GATEWAYCERTS_OUTBOUND_ALLOWED_CIDRS",
+        "outbound_allowed_cidrs",
+        None,
+        "Networks outbound connections (ACME CAs, DNS update servers) may reach besides public unicast "
+        "addresses, as CIDRs separated by commas (e.g. `127.0.0.0/8` in tests); loopback, private and "
+        "link-local addresses are refused without it.",
+    ),
+    Option(
+        "GATEWAYCERTS_ACME_CA_BUNDLE",
+        "acme_ca_bundle",
+        None,
+        "PEM file of the CA certificates the ACME client trusts for its CAs' HTTPS (default: the system's).",
+    ),
+    Option(
         "GATEWAYCERTS_DELIVERY_POLL_MS",
         "delivery_poll_ms",
         "250",
@@ -187,6 +201,8 @@ class Settings:
     order_worker: bool = True
     order_poll_ms: int = 1000
     delivery_poll_ms: int = 250
+    outbound_allowed_cidrs: str | None = None
+    acme_ca_bundle: str | None = None
     workers: int = 1
     event_loop: str = "auto"
     shutdown_timeout: int = 25
@@ -282,6 +298,8 @@ class Settings:
             order_worker=boolean("order_worker", "GATEWAYCERTS_ORDER_WORKER"),
             order_poll_ms=integer("order_poll_ms", "GATEWAYCERTS_ORDER_POLL_MS", 10, 600000),
             delivery_poll_ms=integer("delivery_poll_ms", "GATEWAYCERTS_DELIVERY_POLL_MS", 50, 60000),
+            outbound_allowed_cidrs=raw["outbound_allowed_cidrs"],
+            acme_ca_bundle=raw["acme_ca_bundle"],
             workers=parse_workers(str(raw["workers"] or ""), "GATEWAYCERTS_WORKERS"),
             event_loop=choice("event_loop", "GATEWAYCERTS_EVENT_LOOP", EVENT_LOOPS),
             shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gatewaycerts.facades.apic import views
+from gatewaycerts.facades.apic import acme_client, views
 
 CERTS = "/{project_id}/apic/certificates"
 CERT = CERTS + "/{certificate_id}"
@@ -25,3 +25,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(GATEWAY_KEYS, views.create_gateway_key)
     app.router.add_get(GATEWAY_KEYS, views.list_gateway_keys, allow_head=False)
     app.router.add_delete(GATEWAY_KEYS + "/{key_id}", views.delete_gateway_key)
+    acme_client.add_routes(app)
