@@ -89,7 +89,9 @@ def _problem(exc: BaseException) -> AcmeProblem:
     if isinstance(exc, requests.exceptions.SSLError):
         return AcmeProblem("unreachable", "TLS handshake with the CA failed (untrusted or invalid certificate)")
     if isinstance(exc, requests.exceptions.RequestException):
-        return AcmeProblem("unreachable", f"the CA cannot be reached: {type(exc).__name__}")
+        return AcmeProblem("unreachable", f"the CA cannot be reached: {type(exc).__name__} {exc}")
+    if isinstance(exc, errors.ConflictError):
+        return AcmeProblem("conflict", "the CA answered 409 Conflict", status=409)
     if isinstance(exc, errors.ClientError | errors.Error):
         return AcmeProblem("malformed", f"unexpected answer from the CA: {exc}")
     if isinstance(exc, ValueError | KeyError | json.JSONDecodeError | jose.DeserializationError):
@@ -226,7 +228,14 @@ class AcmeClient:
         def op() -> AcmeOrder:
             identifiers = [messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=d) for d in domains]
             order = _NewOrder(identifiers=identifiers, profile=profile or None, replaces=replaces)
-            response = _retry_bad_nonce(lambda: acme._post(acme.directory["newOrder"], order))
+            try:
+                response = _retry_bad_nonce(lambda: acme._post(acme.directory["newOrder"], order))
+            except errors.ConflictError:
+                # The library turns every 409 into ConflictError before reading the problem document; on
+                # newOrder a 409 is RFC 9773's alreadyReplaced.
+                raise AcmeProblem(
+                    "alreadyReplaced", "the certificate named by replaces has a replacement order already", status=409
+                ) from None
             body = messages.Order.from_json(response.json())
             authzrs = []
             for url in body.authorizations:
