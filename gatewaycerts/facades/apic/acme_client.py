@@ -133,7 +133,11 @@ async def create_account(request: web.Request) -> web.Response:
     return json_response(_account(account), status=201)
 
 
-@docs(tags=_TAG, summary="List the project's ACME accounts", responses={200: {"schema": AccountListSchema}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="List the project's ACME accounts",
+    responses={200: {"schema": AccountListSchema, "description": "The accounts"}, **_ERRORS},
+)
 @match_info_schema(s.ProjectPathSchema)
 async def list_accounts(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
@@ -141,14 +145,22 @@ async def list_accounts(request: web.Request) -> web.Response:
     return json_response({"acme_accounts": [_account(a) for a in accounts], "total": len(accounts)})
 
 
-@docs(tags=_TAG, summary="Show an ACME account", responses={200: {"schema": AccountSchema}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="Show an ACME account",
+    responses={200: {"schema": AccountSchema, "description": "The account"}, **_ERRORS},
+)
 @match_info_schema(AccountPathSchema)
 async def show_account(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
     return json_response(_account(await service.get_account(principal, project_id, request.match_info["account_id"])))
 
 
-@docs(tags=_TAG, summary="Delete an ACME account (admins; the CA keeps it)", responses={204: {}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="Delete an ACME account (admins; the CA keeps it)",
+    responses={204: {"description": "Deleted"}, **_ERRORS},
+)
 @match_info_schema(AccountPathSchema)
 async def delete_account(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
@@ -170,7 +182,11 @@ async def create_dns_config(request: web.Request) -> web.Response:
     return json_response(_dns(config), status=201)
 
 
-@docs(tags=_TAG, summary="List DNS update configurations", responses={200: {"schema": DnsConfigListSchema}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="List DNS update configurations",
+    responses={200: {"schema": DnsConfigListSchema, "description": "The configurations"}, **_ERRORS},
+)
 @match_info_schema(s.ProjectPathSchema)
 async def list_dns_configs(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
@@ -178,14 +194,22 @@ async def list_dns_configs(request: web.Request) -> web.Response:
     return json_response({"dns_update_configs": [_dns(c) for c in configs], "total": len(configs)})
 
 
-@docs(tags=_TAG, summary="Show a DNS update configuration", responses={200: {"schema": DnsConfigSchema}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="Show a DNS update configuration",
+    responses={200: {"schema": DnsConfigSchema, "description": "The configuration"}, **_ERRORS},
+)
 @match_info_schema(DnsConfigPathSchema)
 async def show_dns_config(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
     return json_response(_dns(await service.get_dns_config(principal, project_id, request.match_info["config_id"])))
 
 
-@docs(tags=_TAG, summary="Delete a DNS update configuration (admins)", responses={204: {}, **_ERRORS})
+@docs(
+    tags=_TAG,
+    summary="Delete a DNS update configuration (admins)",
+    responses={204: {"description": "Deleted"}, **_ERRORS},
+)
 @match_info_schema(DnsConfigPathSchema)
 async def delete_dns_config(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
