@@ -184,7 +184,8 @@ class Pebble:
         return f"https://127.0.0.1:{self.management_port}"
 
     @classmethod
-    def start(cls, directory: Path, dns_port: int, http_port: int) -> Pebble:
+    def start(cls, directory: Path, dns_port: int, http_port: int, eab: dict[str, str] | None = None) -> Pebble:
+        """`eab`: kid -> base64url HMAC key; with it Pebble requires External Account Binding."""
         binary = tool("pebble")
         directory.mkdir(parents=True, exist_ok=True)
         ca_pem, cert_pem, key_pem = write_tls(directory)
@@ -198,7 +199,8 @@ class Pebble:
                 "httpPort": http_port,
                 "tlsPort": free_port(),
                 "ocspResponderURL": "",
-                "externalAccountBindingRequired": False,
+                "externalAccountBindingRequired": bool(eab),
+                "externalAccountMACKeys": eab or {},
                 "domainBlocklist": [BLOCKED],
                 "retryAfter": {"authz": 1, "order": 1},
                 "keyAlgorithm": "ecdsa",

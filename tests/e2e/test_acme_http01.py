@@ -309,6 +309,32 @@ async def test_accounts_refuse_bad_directories_and_input_and_change_nothing(stac
     assert answer["error_code"] == "APIG.3483"
 
 
+EAB_KID, EAB_KEY = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+
+
+async def test_external_account_binding_with_a_ca_that_requires_it(
+    stack: Stack, bind: Bind, tmp_path: Path, settings: Settings
+):
+    eab_ca = Pebble.start(tmp_path / "pebble-eab", bind.port, free_port(), eab={EAB_KID: EAB_KEY})
+    try:
+        stack.app[ACME_CLIENT_SERVICE].acme._verify = str(eab_ca.ca_bundle)
+        body = {"directory_url": eab_ca.directory_url, "terms_agreed": True}
+        refused = await stack.api("POST", "/acme-accounts", body, expect=400)
+        assert refused["error_code"] == "APIG.3481" and "externalAccountRequired" in refused["error_msg"]
+        wrong = await stack.api(
+            "POST", "/acme-accounts", {**body, "eab_kid": EAB_KID, "eab_hmac_key": "AAAA" + EAB_KEY[4:]}, expect=400
+        )
+        assert wrong["error_code"] == "APIG.3481" and EAB_KEY[4:] not in wrong["error_msg"]
+        created = await stack.api(
+            "POST", "/acme-accounts", {**body, "eab_kid": EAB_KID, "eab_hmac_key": EAB_KEY}, expect=201
+        )
+        assert created["eab_kid"] == EAB_KID and EAB_KEY not in str(created)
+        stored = await stack.app[ACME_CLIENT_SERVICE].account(PROJECT, created["id"])
+        assert stored.eab_hmac_envelope is not None and b"-----BEGIN" not in stored.key_envelope
+    finally:
+        eab_ca.stop()
+
+
 async def test_a_loopback_ca_is_refused_without_the_operator_setting(aiohttp_client, tmp_path: Path, pebble, token):
     app = create_app(Settings(state_dir=tmp_path / "state", acme_ca_bundle=str(pebble.ca_bundle)), order_worker=False)
     client = await aiohttp_client(app)
