@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,6 +34,8 @@ from gatewaycerts.appkeys import (
     ORDER_SERVICE,
     ORDER_WORKER,
     PRIVATE_CERTIFICATE_SERVICE,
+    RENEWAL_SERVICE,
+    RENEWAL_WORKER,
     SETTINGS,
     TOKEN_VERIFIER,
 )
@@ -61,6 +64,10 @@ from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.renewal.acme_client import AcmeClientService
 from gatewaycerts.core.renewal.acme_source import AcmeSource
+from gatewaycerts.core.renewal.private_ca_source import PrivateCaSource
+from gatewaycerts.core.renewal.service import RenewalService
+from gatewaycerts.core.renewal.sources import CertificateSource, SourceKind
+from gatewaycerts.core.renewal.worker import RenewalSettings, RenewalWorker
 from gatewaycerts.core.requests import CertificateRequestService
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.facades.apic.app import DESCRIPTION, MOUNT, TITLE, create_apic_app
@@ -81,6 +88,7 @@ from gatewaycerts.store.interfaces import (
     CertificateStore,
     DeliveryStore,
     GatewayKeyStore,
+    ManagedCertificateStore,
     OrderStore,
     PcaStore,
 )
@@ -185,6 +193,21 @@ def build_access_key_store(settings: Settings) -> AccessKeyStore:
         url, tz_aware=True, serverSelectionTimeoutMS=5000, appname="gatewaycerts"
     )
     return MongoAccessKeyStore(client, database, owns_client=True)
+
+
+def build_managed_store(certificates: CertificateStore) -> ManagedCertificateStore:
+    """The managed-certificate store on the certificate store's own database."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.managed import SqliteManagedCertificateStore
+
+        return SqliteManagedCertificateStore(certificates.database)
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+    from gatewaycerts.store.mongo.managed import MongoManagedCertificateStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    return MongoManagedCertificateStore(certificates.client, certificates.database_name)
 
 
 def build_delivery_stores(certificates: CertificateStore) -> tuple[DeliveryStore, GatewayKeyStore]:
@@ -297,8 +320,10 @@ def create_app(
     clock: Clock = system_clock,
     verifier: TokenVerifier | None = None,
     order_worker: bool | None = None,
+    renewal_worker: bool | None = None,
 ) -> web.Application:
-    """`order_worker` overrides settings.order_worker (tests drive the worker themselves)."""
+    """`order_worker` / `renewal_worker` override settings.order_worker / renewal_worker (tests drive the
+    workers themselves)."""
     if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
@@ -320,6 +345,7 @@ def create_app(
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
     acme_client_store = build_acme_client_store(store)
+    managed_store = build_managed_store(store)
     if metrics is not None:
         store = TimedStore(store, "certificates", metrics)  # type: ignore[assignment]
         pca_store = TimedStore(pca_store, "pca", metrics)  # type: ignore[assignment]
@@ -329,6 +355,7 @@ def create_app(
         delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
         gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
         acme_client_store = TimedStore(acme_client_store, "acme_client", metrics)  # type: ignore[assignment]
+        managed_store = TimedStore(managed_store, "managed", metrics)  # type: ignore[assignment]
         on_issued, on_revoked = counter_hook(metrics.issued), counter_hook(metrics.revoked)
         on_audit_lost = counter_hook(metrics.audit_lost)
     assert store is not None and pca_store is not None and order_store is not None and audit_store is not None
@@ -415,9 +442,43 @@ def create_app(
     app[ORDER_SERVICE] = orders
     app[ORDER_WORKER] = worker
     run_worker = settings.order_worker if order_worker is None else order_worker
+    # Managed certificates: the sources the loop issues from.
+    sources: dict[str, CertificateSource] = {
+        SourceKind.PRIVATE_CA.value: PrivateCaSource(issued),
+        SourceKind.ACME.value: app[ACME_SOURCE],
+    }
+    renewal = RenewalService(managed_store, store, certificates, sources, audit=audit, clock=clock)
+    renewal_loop = RenewalWorker(
+        managed_store,
+        store,
+        vault,
+        sources,
+        audit=audit,
+        executor=executor,
+        clock=clock,
+        settings=RenewalSettings(
+            lease=timedelta(seconds=settings.renewal_lease_seconds),
+            poll_seconds=settings.renewal_poll_seconds,
+            concurrency=settings.renewal_concurrency,
+            backoff_base=timedelta(seconds=settings.renewal_backoff_seconds),
+            backoff_cap=timedelta(seconds=settings.renewal_backoff_max_seconds),
+        ),
+    )
+    renewal.on_due = renewal_loop.wake
+    renewal_loop.on_change = delivery.certificate_changed
+    if metrics is not None:
+        renewal_loop.on_result = lambda result: metrics.renewals.labels(result=result).inc()
+        renewal_loop.on_schedule = lambda m: (
+            metrics.next_renewal.labels(certificate_id=m.id).set(m.due_at.timestamp() if m.due_at else 0),
+            metrics.renewal_failures.labels(certificate_id=m.id).set(m.consecutive_failures),
+        )
+    app[RENEWAL_SERVICE] = renewal
+    app[RENEWAL_WORKER] = renewal_loop
+    run_renewals = settings.renewal_worker if renewal_worker is None else renewal_worker
 
     async def close() -> None:
         await acme_client_store.close()
+        await managed_store.close()
         await access_key_store.close()
         await gateway_key_store.close()
         await delivery_store.close()
@@ -437,6 +498,7 @@ def create_app(
             await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
             await gateway_key_store.ensure_schema()
             await acme_client_store.ensure_schema()
+            await managed_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
             await check_keks(EnvelopeStores(store, pca_store, order_store, access_key_store), vault)
         except BaseException:
@@ -444,7 +506,14 @@ def create_app(
             raise
         task = asyncio.create_task(worker.run(), name="order-worker") if run_worker else None
         watch = asyncio.create_task(delivery.run(), name="delivery-watch")
+        renewals = asyncio.create_task(renewal_loop.run(), name="renewal-loop") if run_renewals else None
         yield
+        if renewals is not None:
+            renewal_loop.stop()
+            try:
+                await asyncio.wait_for(renewals, WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("the renewal loop did not stop in %ss; its claim runs out", WORKER_STOP_SECONDS)
         delivery.stop()
         await watch
         if task is not None:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from gatewaycerts.core.orders import OrderService, OrderWorker
     from gatewaycerts.core.renewal.acme_client import AcmeClientService
     from gatewaycerts.core.renewal.acme_source import AcmeSource
+    from gatewaycerts.core.renewal.service import RenewalService
+    from gatewaycerts.core.renewal.worker import RenewalWorker
     from gatewaycerts.core.requests import CertificateRequestService
     from gatewaycerts.settings import Settings
     from gatewaycerts.store.interfaces import CertificateStore
@@ -50,6 +52,8 @@ DELIVERY_SERVICE: web.AppKey[DeliveryService] = web.AppKey("delivery_service")
 GATEWAY_KEY_SERVICE: web.AppKey[GatewayKeyService] = web.AppKey("gateway_key_service")
 ACME_CLIENT_SERVICE: web.AppKey[AcmeClientService] = web.AppKey("acme_client_service")
 ACME_SOURCE: web.AppKey[AcmeSource] = web.AppKey("acme_source")
+RENEWAL_SERVICE: web.AppKey[RenewalService] = web.AppKey("renewal_service")
+RENEWAL_WORKER: web.AppKey[RenewalWorker] = web.AppKey("renewal_worker")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -140,6 +140,45 @@ OPTIONS: tuple[Option, ...] = (
         "PEM file of the CA certificates the ACME client trusts for its CAs' HTTPS (default: the system's).",
     ),
     Option(
+        "GATEWAYCERTS_RENEWAL_WORKER",
+        "renewal_worker",
+        "true",
+        "Run the renewal loop of managed certificates in this process (every replica may; each renewal happens "
+        "once, docs/renewal.md).",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_POLL_SECONDS",
+        "renewal_poll_seconds",
+        "30",
+        "How often an idle renewal loop looks for due certificates (a create or a renew action wakes it at once "
+        "in its own process).",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_LEASE_SECONDS",
+        "renewal_lease_seconds",
+        "600",
+        "How long a replica's claim on one renewal holds; a renewal abandoned by a stopped replica is taken up "
+        "again after it.",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_CONCURRENCY",
+        "renewal_concurrency",
+        "4",
+        "Renewals one process runs at the same time.",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_BACKOFF_SECONDS",
+        "renewal_backoff_seconds",
+        "60",
+        "The wait after a first failed attempt; it doubles with each further failure (with jitter).",
+    ),
+    Option(
+        "GATEWAYCERTS_RENEWAL_BACKOFF_MAX_SECONDS",
+        "renewal_backoff_max_seconds",
+        "21600",
+        "The longest wait between failed attempts.",
+    ),
+    Option(
         "GATEWAYCERTS_DELIVERY_POLL_MS",
         "delivery_poll_ms",
         "250",
@@ -203,6 +242,12 @@ class Settings:
     delivery_poll_ms: int = 250
     outbound_allowed_cidrs: str | None = None
     acme_ca_bundle: str | None = None
+    renewal_worker: bool = True
+    renewal_poll_seconds: int = 30
+    renewal_lease_seconds: int = 600
+    renewal_concurrency: int = 4
+    renewal_backoff_seconds: int = 60
+    renewal_backoff_max_seconds: int = 21600
     workers: int = 1
     event_loop: str = "auto"
     shutdown_timeout: int = 25
@@ -300,6 +345,16 @@ class Settings:
             delivery_poll_ms=integer("delivery_poll_ms", "GATEWAYCERTS_DELIVERY_POLL_MS", 50, 60000),
             outbound_allowed_cidrs=raw["outbound_allowed_cidrs"],
             acme_ca_bundle=raw["acme_ca_bundle"],
+            renewal_worker=boolean("renewal_worker", "GATEWAYCERTS_RENEWAL_WORKER"),
+            renewal_poll_seconds=integer("renewal_poll_seconds", "GATEWAYCERTS_RENEWAL_POLL_SECONDS", 1, 3600),
+            renewal_lease_seconds=integer("renewal_lease_seconds", "GATEWAYCERTS_RENEWAL_LEASE_SECONDS", 30, 86400),
+            renewal_concurrency=integer("renewal_concurrency", "GATEWAYCERTS_RENEWAL_CONCURRENCY", 1, 64),
+            renewal_backoff_seconds=integer(
+                "renewal_backoff_seconds", "GATEWAYCERTS_RENEWAL_BACKOFF_SECONDS", 1, 86400
+            ),
+            renewal_backoff_max_seconds=integer(
+                "renewal_backoff_max_seconds", "GATEWAYCERTS_RENEWAL_BACKOFF_MAX_SECONDS", 1, 7 * 86400
+            ),
             workers=parse_workers(str(raw["workers"] or ""), "GATEWAYCERTS_WORKERS"),
             event_loop=choice("event_loop", "GATEWAYCERTS_EVENT_LOOP", EVENT_LOOPS),
             shutdown_timeout=integer("shutdown_timeout", "GATEWAYCERTS_SHUTDOWN_TIMEOUT", 0, 3600),

@@ -219,3 +219,18 @@ class NotAcceptableError(DomainError):
 
 class UnsupportedOrderError(InvalidInputError):
     """A recognised order kind this service does not process (full CMC)."""
+
+
+# --- managed certificates (the renewal loop) -------------------------------------------------------
+
+
+class SourceUnavailableError(InvalidInputError):
+    """The managed certificate names a source this service has not been configured with."""
+
+
+class NotManagedError(NotFoundError):
+    """The certificate exists but is an upload: it has no renewal state."""
+
+
+class RenewalInProgressError(RequestBusyError):
+    """A replica is renewing the certificate right now; ask again after it finished."""

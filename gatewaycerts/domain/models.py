@@ -109,6 +109,11 @@ class Certificate:
     # Optimistic-concurrency counter of the stored record (not the X.509 version).
     revision: int = 1
     bindings: tuple[DomainBinding, ...] = field(default_factory=tuple)
+    # Where chain and key come from: "upload" (the tenant), "private_ca" or "acme" (the renewal loop).
+    source: str = "upload"
+    # The renewal attempt that installed this chain (managed certificates only): lets a replica that takes
+    # over an abandoned renewal see that the swap was already done.
+    renewal_attempt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,8 @@ def certificate_to_doc(c: Certificate) -> dict[str, Any]:
         "revision": c.revision,
         "binding_count": len(c.bindings),
         "bindings": [binding_to_doc(b) for b in c.bindings],
+        "source": c.source,
+        "renewal_attempt": c.renewal_attempt,
     }
     for name in _INFO_LISTS:
         doc[name] = list(getattr(i, name))
@@ -133,6 +135,8 @@ def certificate_from_doc(d: dict[str, Any]) -> Certificate:
         update_time=utc(d["update_time"]),
         revision=int(d["revision"]),
         bindings=tuple(binding_from_doc(b) for b in d.get("bindings") or ()),
+        source=d.get("source") or "upload",
+        renewal_attempt=d.get("renewal_attempt"),
     )
 
 

@@ -11,6 +11,7 @@ from gatewaycerts.domain.acme_client import AcmeAccount, ChallengeToken, DnsUpda
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
+from gatewaycerts.domain.managed import ChainRevision, ManagedCertificate
 from gatewaycerts.domain.models import Certificate, CertificateFilter, DeleteOutcome, Page
 from gatewaycerts.domain.orders import Container, Order, Secret
 from gatewaycerts.domain.pca import Authority, IssuedCertificate, PcaQuery, RevokedSerial
@@ -307,6 +308,40 @@ class DeliveryStore(Protocol):
         self, project_id: str, key: str, stale_holder: str, cert_id: str, claimed_before: datetime, at: datetime
     ) -> bool:
         """Move `key` to `cert_id` if `stale_holder` still holds it under a claim made before `claimed_before`."""
+
+
+class ManagedCertificateStore(Protocol):
+    """Managed certificates (the renewal loop's records, keyed by the APIC certificate id) and the history of
+    the chains each certificate held. Lives on the certificate store's database."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert_managed(self, managed: ManagedCertificate) -> None:
+        """Raise DuplicateNameError when a managed certificate of the project, scope and instance has the name."""
+
+    async def get_managed(self, project_id: str, cert_id: str) -> ManagedCertificate | None: ...
+
+    async def list_managed(self, project_id: str, offset: int, limit: int) -> Page[ManagedCertificate]:
+        """Newest first (create_time, then id, descending)."""
+
+    async def replace_managed(self, managed: ManagedCertificate, *, expected_revision: int) -> ManagedCertificate:
+        """Compare-and-swap on revision: ConflictError on mismatch, CertificateNotFoundError when gone."""
+
+    async def delete_managed(self, project_id: str, cert_id: str) -> bool: ...
+
+    async def due_managed(self, now: datetime, limit: int) -> list[ManagedCertificate]:
+        """Managed certificates of every project with due_at <= now and no live claim (claim_until unset or
+        before `now`), soonest first; read through the due-time index. Claiming one is a replace_managed."""
+
+    async def add_chain_revision(self, entry: ChainRevision) -> None:
+        """Record the chain a certificate held at a revision; an entry stored already is left as it is."""
+
+    async def chain_revisions(self, project_id: str, cert_id: str, limit: int) -> list[ChainRevision]:
+        """The certificate's recorded chains, newest revision first, at most `limit`."""
+
+    async def delete_chain_revisions(self, project_id: str, cert_id: str) -> None: ...
 
 
 class AcmeClientStore(Protocol):

@@ -133,6 +133,28 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        self.renewals = Counter(
+            "gatewaycerts_certificate_renewals",
+            "Renewal attempts of managed certificates by result (renewed, resumed, failed, stopped, gone)",
+            ["result"],
+            registry=r,
+        )
+        # Per certificate, labelled by id only (never a name: names are the tenant's text). Set by the replica
+        # that processed the certificate last; take the latest over instances.
+        self.next_renewal = Gauge(
+            "gatewaycerts_certificate_next_renewal_timestamp_seconds",
+            "When the renewal loop takes the managed certificate next (Unix time; 0 while stopped)",
+            ["certificate_id"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.renewal_failures = Gauge(
+            "gatewaycerts_certificate_renewal_consecutive_failures",
+            "Consecutive failed renewal attempts of the managed certificate (0 after a success)",
+            ["certificate_id"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
         self.store_wide = StoreWideGauges()
         r.register(self.store_wide)
 

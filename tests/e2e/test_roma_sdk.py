@@ -240,3 +240,65 @@ def test_a_wrong_secret_is_refused_with_apig_401(server):
         client.get_http_client().close()
     assert err.value.status_code == 401 and err.value.error_code == "APIG.1002"
     assert "x" * 40 not in (err.value.error_msg or "")
+
+
+def test_a_managed_certificate_is_listed_and_shown_by_the_sdk_with_todays_fields(server, roma: RomaClient):
+    """A certificate the service issues and renews itself (docs/renewal.md) is, to the ROMA SDK, an ordinary
+    APIC certificate: listed and shown with the CertBase/CertDetail fields, the same id after a renewal."""
+    import time
+
+    import requests
+
+    env, port = server
+    out = _cli("token", "--project", PROJECT, "--role", "admin", env=env)
+    assert out.returncode == 0, out.stderr
+    base, headers = f"http://127.0.0.1:{port}", {"X-Auth-Token": out.stdout.strip()}
+    session = requests.Session()
+    session.trust_env = False
+    root = {
+        "type": "ROOT",
+        "key_algorithm": "EC256",
+        "distinguished_name": {"common_name": "SDK Managed Root"},
+        "validity": {"type": "YEAR", "value": 2},
+    }
+    resp = session.post(f"{base}/v1/private-certificate-authorities", json=root, headers=headers, timeout=30)
+    assert resp.status_code == 200, resp.text
+    body = {
+        "name": "roma_sdk_managed",
+        "domains": ["managed.example.com"],
+        "source": "private_ca",
+        "private_ca": {"ca_id": resp.json()["ca_id"], "validity_days": 30},
+    }
+    resp = session.post(f"{base}/v2/{PROJECT}/apic/managed-certificates", json=body, headers=headers, timeout=30)
+    assert resp.status_code == 200, resp.text
+    cert_id = resp.json()["id"]
+    renewal_url = f"{base}/v2/{PROJECT}/apic/certificates/{cert_id}/renewal"
+
+    def renewals() -> int:
+        state = session.get(renewal_url, headers=headers, timeout=30).json()
+        return state["renewals"] if state["state"] == "active" else 0
+
+    deadline = time.monotonic() + 60  # the server's own renewal loop issues it (woken by the create)
+    while renewals() < 1:
+        assert time.monotonic() < deadline, "the managed certificate was not issued"
+        time.sleep(0.1)
+
+    listed = roma.list_certificates_v2(ListCertificatesV2Request(name="roma_sdk_managed", limit=10))
+    _wire(listed)
+    assert listed.total == 1 and listed.certs[0].id == cert_id
+    assert listed.certs[0].common_name == "managed.example.com" and listed.certs[0].algorithm_type == "ECC"
+    shown = roma.show_details_of_certificate_v2(ShowDetailsOfCertificateV2Request(certificate_id=cert_id))
+    wire = _wire(shown)
+    assert shown.id == cert_id and shown.san == ["managed.example.com"] and wire["issuer"] == ["SDK Managed Root"]
+
+    resp = session.post(f"{renewal_url}/actions/renew", headers=headers, timeout=30)
+    assert resp.status_code == 200, resp.text
+    deadline = time.monotonic() + 60
+    while renewals() < 2:
+        assert time.monotonic() < deadline, "the managed certificate was not renewed"
+        time.sleep(0.1)
+    renewed = roma.show_details_of_certificate_v2(ShowDetailsOfCertificateV2Request(certificate_id=cert_id))
+    _wire(renewed)
+    assert renewed.id == cert_id and renewed.serial_number != shown.serial_number
+    assert roma.delete_certificate_v2(DeleteCertificateV2Request(certificate_id=cert_id)).status_code == 204
+    assert session.get(renewal_url, headers=headers, timeout=30).status_code == 404

@@ -44,6 +44,13 @@ def test_spec_covers_every_apic_route(tmp_path):
             for kind, ident in (("acme-accounts", "account_id"), ("dns-update-configs", "config_id"))
             for method, tail in (("POST", ""), ("GET", ""), ("GET", f"/{{{ident}}}"), ("DELETE", f"/{{{ident}}}"))
         },
+        # ours: managed certificates (docs/renewal.md)
+        ("POST", "/v2/{project_id}/apic/managed-certificates"),
+        ("GET", "/v2/{project_id}/apic/managed-certificates"),
+        ("GET", "/v2/{project_id}/apic/managed-certificates/{certificate_id}"),
+        ("GET", base + "/{certificate_id}/renewal"),
+        ("POST", base + "/{certificate_id}/renewal/actions/renew"),
+        ("GET", base + "/{certificate_id}/revisions"),
     }
     assert "produces" not in json.dumps(doc)
 

@@ -78,6 +78,28 @@ class AcmeSource:
         self._accounts = accounts
         self._dns = dns
 
+    async def check_settings(self, project_id: str, settings: dict[str, object]) -> dict[str, object]:
+        """At creation (RenewalService): the settings are well formed and name this project's account (and DNS
+        update configuration); InvalidInputError otherwise, so nothing is created."""
+        out = check_settings((), settings)
+        try:
+            await self._accounts.account(project_id, str(out["account_id"]))
+        except AcmeAccountNotFoundError:
+            raise InvalidInputError(
+                "Invalid parameter value, parameterName:acme.account_id. The project has no such ACME account",
+                field="acme.account_id",
+            ) from None
+        if "dns_config_id" in out:
+            try:
+                await self._accounts.dns_config(project_id, str(out["dns_config_id"]))
+            except DnsUpdateConfigNotFoundError:
+                raise InvalidInputError(
+                    "Invalid parameter value, parameterName:acme.dns_config_id. The project has no such DNS update "
+                    "configuration",
+                    field="acme.dns_config_id",
+                ) from None
+        return out
+
     async def issue(self, request: IssueRequest) -> Issued:
         try:
             settings = check_settings(request.domains, request.settings)

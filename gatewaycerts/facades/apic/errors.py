@@ -1,7 +1,7 @@
 """APIG error codes: the facade's envelope {"error_code": "APIG.xxxx", "error_msg": "..."}.
 
 Codes from Huawei's APIG error table where one exists; APIG.346x are ours (Huawei publishes none for
-these cases) and are documented in docs/api/apic.md.
+these cases) and are documented in docs/api/apic.md; APIG.347x are the managed certificates' (ours too).
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
     (e.WeakSignatureError, "APIG.2106"),
     (e.DomainNotBoundError, "APIG.3020"),
     (e.DuplicateAlgorithmBindingError, "APIG.3465"),
+    (e.SourceUnavailableError, "APIG.3470"),
+    (e.NotManagedError, "APIG.3471"),
+    (e.RenewalInProgressError, "APIG.3472"),
     (e.GatewayKeyNotFoundError, "APIG.3467"),
     (e.CertificateNotFoundError, "APIG.3021"),
     (acme.AcmeDirectoryError, "APIG.3480"),

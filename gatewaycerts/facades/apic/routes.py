@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gatewaycerts.facades.apic import acme_client, views
+from gatewaycerts.facades.apic import acme_client, managed_views, views
 
 CERTS = "/{project_id}/apic/certificates"
 CERT = CERTS + "/{certificate_id}"
 EXPIRY = "/{project_id}/apic/certificate-expiry"  # ours: the console's overview
+MANAGED = "/{project_id}/apic/managed-certificates"  # ours: certificates the service renews
 GATEWAY_KEYS = "/{project_id}/apic/instances/{instance_id}/gateway-keys"
 
 
@@ -17,10 +18,16 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(CERTS, views.list_certificates, allow_head=False)
     app.router.add_get(CERT, views.show_certificate, allow_head=False)
     app.router.add_put(CERT, views.update_certificate)
-    app.router.add_delete(CERT, views.delete_certificate)
+    app.router.add_delete(CERT, managed_views.delete_certificate)  # managed ones stop being renewed too
     app.router.add_post(CERT + "/domains/attach", views.attach_domains)
     app.router.add_post(CERT + "/domains/detach", views.detach_domains)
     app.router.add_get(CERT + "/attached-domains", views.list_attached_domains, allow_head=False)
+    app.router.add_get(CERT + "/renewal", managed_views.show_renewal, allow_head=False)
+    app.router.add_post(CERT + "/renewal/actions/renew", managed_views.renew_now)
+    app.router.add_get(CERT + "/revisions", managed_views.list_revisions, allow_head=False)
+    app.router.add_post(MANAGED, managed_views.create_managed_certificate)
+    app.router.add_get(MANAGED, managed_views.list_managed_certificates, allow_head=False)
+    app.router.add_get(MANAGED + "/{certificate_id}", managed_views.show_managed_certificate, allow_head=False)
     app.router.add_get(EXPIRY, views.show_expiry_overview, allow_head=False)
     app.router.add_post(GATEWAY_KEYS, views.create_gateway_key)
     app.router.add_get(GATEWAY_KEYS, views.list_gateway_keys, allow_head=False)

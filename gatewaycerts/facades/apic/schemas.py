@@ -192,3 +192,117 @@ class GatewayKeyCreatedSchema(GatewayKeySchema):
 class GatewayKeyListSchema(Schema):
     gateway_keys = fields.List(fields.Nested(GatewayKeySchema))
     total = fields.Integer()
+
+
+# -- managed certificates (ours: no Huawei counterpart) ----------------------------------------------
+
+
+class PrivateCaSettingsSchema(Schema):
+    ca_id = fields.String(required=True, metadata={"description": "The project's CA that issues it (CCM CA id)."})
+    validity_days = fields.Integer(
+        strict=True, **_OPT, metadata={"description": "1-825 days (TLS server profile), default 90."}
+    )
+
+
+class AcmeSettingsSchema(Schema):
+    account_id = fields.String(required=True, metadata={"description": "The project's ACME account."})
+    challenge = fields.String(
+        **_OPT,
+        validate=validate.OneOf(["http-01", "dns-01"]),
+        metadata={"description": "http-01 (default; answered by the gateways) or dns-01 (wildcards)."},
+    )
+    dns_config_id = fields.String(**_OPT, metadata={"description": "The RFC 2136 DNS configuration (dns-01)."})
+    profile = fields.String(**_OPT, metadata={"description": "The ACME profile to order, when the CA has profiles."})
+
+
+class ManagedCertificateCreateSchema(Schema):
+    name = fields.String(
+        required=True, metadata={"description": "As for uploads: 4-50 characters, unique per project and scope."}
+    )
+    domains = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "1-100 DNS names (a wildcard *.example.com needs acme with dns-01)."},
+    )
+    source = fields.String(
+        required=True,
+        validate=validate.OneOf(["private_ca", "acme"]),
+        metadata={"description": "Who issues it: private_ca (the project's CA) or acme (an ACME CA)."},
+    )
+    key_algorithm = fields.String(
+        **_OPT,
+        validate=validate.OneOf(["RSA2048", "RSA4096", "EC256", "EC384"]),
+        metadata={"description": "The key generated at every renewal; default EC256."},
+    )
+    type = fields.String(**_OPT, validate=validate.OneOf(["global", "instance"]), metadata={"description": "Scope."})
+    instance_id = fields.String(**_OPT, metadata={"description": "Instance ID; mandatory when type is instance."})
+    private_ca = fields.Nested(PrivateCaSettingsSchema, **_OPT, metadata={"description": "With source private_ca."})
+    acme = fields.Nested(AcmeSettingsSchema, **_OPT, metadata={"description": "With source acme."})
+
+
+class RenewalSchema(Schema):
+    certificate_id = fields.String()
+    state = fields.String(metadata={"enum": ["pending", "active", "renewing", "failing", "stopped"]})
+    issued = fields.Boolean(metadata={"description": "False until the first chain is installed."})
+    certificate_revision = fields.Integer(
+        allow_none=True, metadata={"description": "The certificate record's revision (ETag); null while pending."}
+    )
+    not_after = fields.String(allow_none=True, metadata={"format": "date-time"})
+    next_renewal_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    window_source = fields.String(allow_none=True, metadata={"enum": ["ari", "lifetime"]})
+    window_start = fields.String(allow_none=True, metadata={"format": "date-time"})
+    window_end = fields.String(allow_none=True, metadata={"format": "date-time"})
+    last_attempt_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    last_success_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    consecutive_failures = fields.Integer()
+    last_error = fields.String(allow_none=True, metadata={"description": "What the CA (or the checks) said."})
+    renewals = fields.Integer(metadata={"description": "Chains installed so far (the first issuance included)."})
+
+
+class ManagedCertificateSchema(Schema):
+    id = fields.String(metadata={"description": "The APIC certificate id (the same before and after renewals)."})
+    name = fields.String()
+    type = fields.String()
+    instance_id = fields.String()
+    project_id = fields.String()
+    domains = fields.List(fields.String())
+    source = fields.String()
+    key_algorithm = fields.String()
+    private_ca = fields.Nested(PrivateCaSettingsSchema, allow_none=True)
+    acme = fields.Nested(AcmeSettingsSchema, allow_none=True)
+    create_time = fields.String(metadata={"format": "date-time"})
+    update_time = fields.String(metadata={"format": "date-time"})
+    renewal = fields.Nested(RenewalSchema)
+
+
+class ManagedCertificateListSchema(Schema):
+    size = fields.Integer()
+    total = fields.Integer()
+    managed_certificates = fields.List(fields.Nested(ManagedCertificateSchema))
+
+
+class ChainRevisionSchema(Schema):
+    revision = fields.Integer(metadata={"description": "The certificate record's revision when it held this chain."})
+    current = fields.Boolean()
+    source = fields.String()
+    fingerprint_sha256 = fields.String()
+    serial_number = fields.String()
+    not_before = fields.String(metadata={"format": "date-time"})
+    not_after = fields.String(metadata={"format": "date-time"})
+    recorded_at = fields.String(metadata={"format": "date-time"})
+    chain_pem = fields.String(metadata={"description": "Leaf first, then intermediates (public material only)."})
+
+
+class ChainRevisionListSchema(Schema):
+    certificate_id = fields.String()
+    current_revision = fields.Integer()
+    revisions = fields.List(fields.Nested(ChainRevisionSchema))
+
+
+class RevisionsQuerySchema(Schema):
+    limit = fields.Integer(**_Q, metadata={"description": "1-100, default 20."})
+
+
+class ManagedListQuerySchema(Schema):
+    offset = fields.Integer(**_Q)
+    limit = fields.Integer(**_Q)
