@@ -85,7 +85,9 @@ async def stack(aiohttp_server, settings: Settings, token) -> Stack:
 class Nginx:
     """NGINX answering port `pebble.http_port` with the documented http-01 block (docs/gateways.md)."""
 
-    def __init__(self, root: Path, port: int, service: str, key: str) -> None:
+    def __init__(
+        self, root: Path, port: int, service: str, key: str, project: str = PROJECT, instance: str = INSTANCE
+    ) -> None:
         self.binary = gateway_binary("nginx")
         self.port = port
         root.mkdir(parents=True, exist_ok=True)
@@ -95,8 +97,8 @@ class Nginx:
                 doc_block("ACME http-01 challenges", "# /etc/nginx/gatewaycerts-acme.conf"),
                 {
                     "listen 80;": f"listen 127.0.0.1:{port};",
-                    "http://127.0.0.1:8080/gateway/v1/demo/instances/inst-1/": f"{service}/gateway/v1/{PROJECT}/"
-                    f"instances/{INSTANCE}/",
+                    "http://127.0.0.1:8080/gateway/v1/demo/instances/inst-1/": f"{service}/gateway/v1/{project}/"
+                    f"instances/{instance}/",
                     "gk_REPLACE_WITH_THE_GATEWAY_KEY": key,
                 },
             )
