@@ -55,7 +55,10 @@ def ari_cert_id(chain_pem: str | bytes) -> str:
     """RFC 9773 §4.1 certID of the leaf: base64url(AKI keyIdentifier) "." base64url(DER serial), no padding."""
     data = chain_pem.encode() if isinstance(chain_pem, str) else chain_pem
     leaf = x509.load_pem_x509_certificate(data)
-    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    try:
+        aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        aki = None
     if aki is None:
         raise ValueError("the certificate has no authority key identifier")
     serial = leaf.serial_number
