@@ -349,6 +349,9 @@ class AcmeClientService:
     # -- http-01 tokens -----------------------------------------------------------------------------------
 
     async def present_token(self, project_id: str, token: str, key_authorization: str) -> None:
+        """Store the answer for any replica; tokens left by an attempt that died mid-way expire and are
+        deleted here (one indexed delete) by the next attempt of any certificate."""
+        await self._store.delete_expired_tokens(self._clock())
         await self._store.put_token(
             ChallengeToken(project_id, token, key_authorization, self._clock() + TOKEN_LIFETIME)
         )
