@@ -20,6 +20,7 @@ class ChallengePathSchema(s.InstancePathSchema):
     summary="ACME http-01: the key authorization of a token (gateways forward /.well-known/acme-challenge/ here)",
     responses={
         200: {"description": "The key authorization, text/plain"},
+        400: {"schema": s.ErrorSchema, "description": "Malformed instance id (APIG.2012)"},
         404: {"schema": s.ErrorSchema, "description": "No live challenge with this token (APIG.3482)"},
         401: {"schema": s.ErrorSchema, "description": "Missing or invalid gateway credential (APIG.1002)"},
         403: {"schema": s.ErrorSchema, "description": "Not a gateway credential of this project and instance"},
