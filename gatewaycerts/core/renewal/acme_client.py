@@ -192,6 +192,10 @@ class AcmeClientService:
         self._audit = audit or AuditLog(None)
         self._clock = clock
 
+    def authorize_manage(self, principal: Principal, project_id: str) -> None:
+        """Before the body is read: a caller who may not manage accounts is refused (403), whatever it sent."""
+        authorize(principal, project_id, Action.MANAGE_CA)
+
     # -- accounts ---------------------------------------------------------------------------------------
 
     async def create_account(self, principal: Principal, project_id: str, body: AccountInput) -> AcmeAccount:

@@ -128,6 +128,7 @@ def _ctx(request: web.Request) -> tuple:
 @json_schema(AccountCreateSchema, required=True)
 async def create_account(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
+    service.authorize_manage(principal, project_id)
     body = load(AccountCreateSchema, await read_json_object(request))
     account = await service.create_account(principal, project_id, AccountInput(**body))
     return json_response(_account(account), status=201)
@@ -177,6 +178,7 @@ async def delete_account(request: web.Request) -> web.Response:
 @json_schema(DnsConfigCreateSchema, required=True)
 async def create_dns_config(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
+    service.authorize_manage(principal, project_id)
     body = load(DnsConfigCreateSchema, await read_json_object(request))
     config = await service.create_dns_config(principal, project_id, DnsConfigInput(**body))
     return json_response(_dns(config), status=201)
