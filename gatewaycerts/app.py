@@ -16,8 +16,10 @@ from aiohttp import web
 from gatewaycerts import __version__
 from gatewaycerts.appkeys import (
     ACCESS_KEY_SERVICE,
+    ACME_CLIENT_SERVICE,
     ACME_NONCES,
     ACME_SERVICE,
+    ACME_SOURCE,
     ACME_WORKER,
     AUDIT_LOG,
     AUTHORITY_SERVICE,
@@ -76,6 +78,8 @@ from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
 from gatewaycerts.core.ocsp import OcspResponder, RevocationSignals, watch_revocations
 from gatewaycerts.core.orders import OrderService, OrderWorker
+from gatewaycerts.core.renewal.acme_client import AcmeClientService
+from gatewaycerts.core.renewal.acme_source import AcmeSource
 from gatewaycerts.core.renewal.private_ca_source import PrivateCaSource
 from gatewaycerts.core.renewal.service import RenewalService
 from gatewaycerts.core.renewal.sources import CertificateSource, SourceKind
@@ -97,6 +101,7 @@ from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_k
 from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import (
     AccessKeyStore,
+    AcmeClientStore,
     AcmeStore,
     AuditStore,
     CertificateStore,
@@ -286,6 +291,39 @@ def build_challenge_validator(settings: Settings) -> ChallengeValidator:
     )
 
 
+def build_acme_client_store(certificates: CertificateStore) -> AcmeClientStore:
+    """The ACME client's store on the certificate store's own database."""
+    from gatewaycerts.store.sqlite.base import SqliteBase
+
+    if isinstance(certificates, SqliteBase):
+        from gatewaycerts.store.sqlite.acme_client import SqliteAcmeClientStore
+
+        return SqliteAcmeClientStore(certificates.database)
+    from gatewaycerts.store.mongo.acme_client import MongoAcmeClientStore
+    from gatewaycerts.store.mongo.certificates import MongoCertificateStore
+
+    assert isinstance(certificates, MongoCertificateStore)
+    client, database = certificates.client, certificates.database_name
+    return MongoAcmeClientStore(client, database)
+
+
+def build_acme_client(
+    settings: Settings, store: AcmeClientStore, vault: KeyVault, audit: AuditLog, clock: Clock
+) -> tuple[AcmeClientService, AcmeSource]:
+    """The ACME client (certbot's `acme` in the thread pool) and the dns-01 updater behind the address guard."""
+    from gatewaycerts.connectors.acme_client import AcmeClient
+    from gatewaycerts.connectors.addresses import AddressPolicy, parse_networks
+    from gatewaycerts.connectors.dns_update import DnsUpdater
+
+    try:
+        policy = AddressPolicy(parse_networks(settings.outbound_allowed_cidrs))
+    except ValueError as exc:
+        raise SettingsError(f"GATEWAYCERTS_OUTBOUND_ALLOWED_CIDRS: {exc}") from None
+    acme = AcmeClient(policy, ca_bundle=settings.acme_ca_bundle)
+    service = AcmeClientService(store, vault, acme, policy, audit=audit, clock=clock)
+    return service, AcmeSource(service, DnsUpdater())
+
+
 def _dev_kek(state_dir: Path) -> str:
     path = state_dir / DEV_KEK_FILE
     if not path.exists():
@@ -376,6 +414,7 @@ def create_app(
     on_issued = on_revoked = on_audit_lost = None
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
+    acme_client_store = build_acme_client_store(store)
     managed_store = build_managed_store(store)
     notification_store = build_notification_store(store)
     if acme_store is None:
@@ -390,6 +429,7 @@ def create_app(
         access_key_store = TimedStore(access_key_store, "access_keys", metrics)  # type: ignore[assignment]
         delivery_store = TimedStore(delivery_store, "delivery", metrics)  # type: ignore[assignment]
         gateway_key_store = TimedStore(gateway_key_store, "gateway_keys", metrics)  # type: ignore[assignment]
+        acme_client_store = TimedStore(acme_client_store, "acme_client", metrics)  # type: ignore[assignment]
         managed_store = TimedStore(managed_store, "managed", metrics)  # type: ignore[assignment]
         notification_store = TimedStore(notification_store, "notifications", metrics)  # type: ignore[assignment]
         acme_store = TimedStore(acme_store, "acme", metrics)  # type: ignore[assignment]
@@ -481,6 +521,7 @@ def create_app(
     )
     app[NOTARY_AUTHORITY_SERVICE] = NotaryAuthorityService(authorities, clock=clock, audit=audit)
     app[ACCESS_KEY_SERVICE] = AccessKeyService(access_key_store, vault, clock=clock, audit=audit)
+    app[ACME_CLIENT_SERVICE], app[ACME_SOURCE] = build_acme_client(settings, acme_client_store, vault, audit, clock)
     orders = OrderService(
         order_store, vault, authorities, issued, executor=executor, clock=clock, on_issued=on_issued, audit=audit
     )
@@ -489,8 +530,11 @@ def create_app(
     app[ORDER_SERVICE] = orders
     app[ORDER_WORKER] = worker
     run_worker = settings.order_worker if order_worker is None else order_worker
-    # Managed certificates: the sources the loop issues from (the ACME client adds SourceKind.ACME).
-    sources: dict[str, CertificateSource] = {SourceKind.PRIVATE_CA.value: PrivateCaSource(issued)}
+    # Managed certificates: the sources the loop issues from.
+    sources: dict[str, CertificateSource] = {
+        SourceKind.PRIVATE_CA.value: PrivateCaSource(issued),
+        SourceKind.ACME.value: app[ACME_SOURCE],
+    }
     renewal = RenewalService(managed_store, store, certificates, sources, audit=audit, clock=clock)
     renewal_loop = RenewalWorker(
         managed_store,
@@ -569,6 +613,7 @@ def create_app(
     async def close() -> None:
         await notification_store.close()
         await acme_store.close()
+        await acme_client_store.close()
         await managed_store.close()
         await access_key_store.close()
         await gateway_key_store.close()
@@ -588,6 +633,7 @@ def create_app(
             await access_key_store.ensure_schema()
             await delivery_store.ensure_schema()  # after the certificates': its SQLite triggers are on them
             await gateway_key_store.ensure_schema()
+            await acme_client_store.ensure_schema()
             await managed_store.ensure_schema()
             await notification_store.ensure_schema()
             await acme_store.ensure_schema()

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
     from gatewaycerts.core.ocsp import OcspResponder
     from gatewaycerts.core.orders import OrderService, OrderWorker
+    from gatewaycerts.core.renewal.acme_client import AcmeClientService
+    from gatewaycerts.core.renewal.acme_source import AcmeSource
     from gatewaycerts.core.renewal.service import RenewalService
     from gatewaycerts.core.renewal.worker import RenewalWorker
     from gatewaycerts.core.requests import CertificateRequestService
@@ -54,6 +56,8 @@ AUDIT_LOG: web.AppKey[AuditLog] = web.AppKey("audit_log")
 ACCESS_KEY_SERVICE: web.AppKey[AccessKeyService] = web.AppKey("access_key_service")
 DELIVERY_SERVICE: web.AppKey[DeliveryService] = web.AppKey("delivery_service")
 GATEWAY_KEY_SERVICE: web.AppKey[GatewayKeyService] = web.AppKey("gateway_key_service")
+ACME_CLIENT_SERVICE: web.AppKey[AcmeClientService] = web.AppKey("acme_client_service")
+ACME_SOURCE: web.AppKey[AcmeSource] = web.AppKey("acme_source")
 RENEWAL_SERVICE: web.AppKey[RenewalService] = web.AppKey("renewal_service")
 RENEWAL_WORKER: web.AppKey[RenewalWorker] = web.AppKey("renewal_worker")
 WEBHOOK_SERVICE: web.AppKey[WebhookService] = web.AppKey("webhook_service")

@@ -141,6 +141,20 @@ OPTIONS: tuple[Option, ...] = (
         "How often an idle order worker looks for orders created by other replicas or left by a stopped one.",
     ),
     Option(
+        "GATEWAYCERTS_OUTBOUND_ALLOWED_CIDRS",
+        "outbound_allowed_cidrs",
+        None,
+        "Networks outbound connections (ACME CAs, DNS update servers) may reach besides public unicast "
+        "addresses, as CIDRs separated by commas (e.g. `127.0.0.0/8` in tests); loopback, private and "
+        "link-local addresses are refused without it.",
+    ),
+    Option(
+        "GATEWAYCERTS_ACME_CA_BUNDLE",
+        "acme_ca_bundle",
+        None,
+        "PEM file of the CA certificates the ACME client trusts for its CAs' HTTPS (default: the system's).",
+    ),
+    Option(
         "GATEWAYCERTS_RENEWAL_WORKER",
         "renewal_worker",
         "true",
@@ -323,6 +337,8 @@ class Settings:
     order_worker: bool = True
     order_poll_ms: int = 1000
     delivery_poll_ms: int = 250
+    outbound_allowed_cidrs: str | None = None
+    acme_ca_bundle: str | None = None
     renewal_worker: bool = True
     renewal_poll_seconds: int = 30
     renewal_lease_seconds: int = 600
@@ -445,6 +461,8 @@ class Settings:
             order_worker=boolean("order_worker", "GATEWAYCERTS_ORDER_WORKER"),
             order_poll_ms=integer("order_poll_ms", "GATEWAYCERTS_ORDER_POLL_MS", 10, 600000),
             delivery_poll_ms=integer("delivery_poll_ms", "GATEWAYCERTS_DELIVERY_POLL_MS", 50, 60000),
+            outbound_allowed_cidrs=raw["outbound_allowed_cidrs"],
+            acme_ca_bundle=raw["acme_ca_bundle"],
             renewal_worker=boolean("renewal_worker", "GATEWAYCERTS_RENEWAL_WORKER"),
             renewal_poll_seconds=integer("renewal_poll_seconds", "GATEWAYCERTS_RENEWAL_POLL_SECONDS", 1, 3600),
             renewal_lease_seconds=integer("renewal_lease_seconds", "GATEWAYCERTS_RENEWAL_LEASE_SECONDS", 30, 86400),

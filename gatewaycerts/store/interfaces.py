@@ -8,6 +8,7 @@ from typing import Protocol
 
 from gatewaycerts.domain.access_keys import AccessKey
 from gatewaycerts.domain.acme import Account, AcmeCertificate, AcmeOrder, AcmePolicy, Authorization, EabKey
+from gatewaycerts.domain.acme_client import AcmeAccount, ChallengeToken, DnsUpdateConfig
 from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
@@ -469,3 +470,43 @@ class ManagedCertificateStore(Protocol):
         """The certificate's recorded chains, newest revision first, at most `limit`."""
 
     async def delete_chain_revisions(self, project_id: str, cert_id: str) -> None: ...
+
+
+class AcmeClientStore(Protocol):
+    """The ACME client's records: per-project ACME accounts and DNS update configurations (secrets as KEK
+    envelopes), and the http-01 tokens any replica's gateway route answers."""
+
+    async def ensure_schema(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert_account(self, account: AcmeAccount) -> None:
+        """ConflictError when the id exists."""
+
+    async def get_account(self, project_id: str, account_id: str) -> AcmeAccount | None: ...
+
+    async def list_accounts(self, project_id: str) -> list[AcmeAccount]:
+        """Oldest first (create_time, then id)."""
+
+    async def delete_account(self, project_id: str, account_id: str) -> bool: ...
+
+    async def insert_dns_config(self, config: DnsUpdateConfig) -> None:
+        """ConflictError when the id exists."""
+
+    async def get_dns_config(self, project_id: str, config_id: str) -> DnsUpdateConfig | None: ...
+
+    async def list_dns_configs(self, project_id: str) -> list[DnsUpdateConfig]:
+        """Oldest first (create_time, then id)."""
+
+    async def delete_dns_config(self, project_id: str, config_id: str) -> bool: ...
+
+    async def put_token(self, token: ChallengeToken) -> None:
+        """Insert or overwrite the (project, token) record."""
+
+    async def get_token(self, project_id: str, token: str) -> ChallengeToken | None:
+        """The record as stored (expired ones too: the caller compares expire_time)."""
+
+    async def delete_token(self, project_id: str, token: str) -> None: ...
+
+    async def delete_expired_tokens(self, before: datetime) -> int:
+        """Delete tokens whose expire_time is before `before`; how many."""

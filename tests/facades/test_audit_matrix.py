@@ -273,6 +273,15 @@ async def _acme_eab_delete(w: World):
     return "DELETE", f"{CAS}/{ca}/acme/eab-keys/{kid}", None
 
 
+DNS_CONFIGS = "/v2/p1/apic/dns-update-configs"
+DNS_CONFIG = {"server": "192.0.2.53", "zone": "example.com", "tsig_key_name": "k.", "tsig_secret": "c2VjcmV0"}
+
+
+async def _dns_config_delete(w: World):
+    created = await w.call("POST", DNS_CONFIGS, DNS_CONFIG, 201)
+    return "DELETE", f"{DNS_CONFIGS}/{created['id']}", None
+
+
 # (method, route template) -> (prepare: world -> (method, path, body), the action its event must carry)
 RECIPES = {
     ("POST", "/v2/{project_id}/apic/managed-certificates"): (_managed_create, "apic.managed_certificate.create"),
@@ -295,6 +304,14 @@ RECIPES = {
         "acme.eab_key.create",
     ),
     ("DELETE", CAS + "/{ca_id}/acme/eab-keys/{kid}"): (_acme_eab_delete, "acme.eab_key.revoke"),
+    ("POST", "/v2/{project_id}/apic/dns-update-configs"): (
+        lambda w: _const("POST", DNS_CONFIGS, DNS_CONFIG),
+        "dns.update_config.create",
+    ),
+    ("DELETE", "/v2/{project_id}/apic/dns-update-configs/{config_id}"): (
+        _dns_config_delete,
+        "dns.update_config.delete",
+    ),
     ("POST", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"): (
         lambda w: _const("POST", GATEWAY_KEYS),
         "gateway.key.create",

@@ -39,6 +39,11 @@ def test_spec_covers_every_apic_route(tmp_path):
         ("POST", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"),
         ("GET", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys"),
         ("DELETE", "/v2/{project_id}/apic/instances/{instance_id}/gateway-keys/{key_id}"),
+        *{  # ours: the ACME client's accounts and dns-01 update configurations
+            (method, f"/v2/{{project_id}}/apic/{kind}{tail}")
+            for kind, ident in (("acme-accounts", "account_id"), ("dns-update-configs", "config_id"))
+            for method, tail in (("POST", ""), ("GET", ""), ("GET", f"/{{{ident}}}"), ("DELETE", f"/{{{ident}}}"))
+        },
         # ours: managed certificates (docs/renewal.md)
         ("POST", "/v2/{project_id}/apic/managed-certificates"),
         ("GET", "/v2/{project_id}/apic/managed-certificates"),
@@ -66,7 +71,8 @@ def test_spec_covers_every_gateway_route(tmp_path):
         if route.resource is not None and route.resource.canonical.startswith("/gateway/v1/")
     }
     base = "/gateway/v1/{project_id}/instances/{instance_id}"
-    assert documented == served == {("GET", f"{base}/{name}") for name in ("caddy", "bundle", "traefik")}
+    names = ("caddy", "bundle", "traefik", "acme-challenge/{token}")
+    assert documented == served == {("GET", f"{base}/{name}") for name in names}
 
 
 async def test_docs_served(aiohttp_client, tmp_path):

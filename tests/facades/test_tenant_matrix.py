@@ -75,6 +75,14 @@ async def world(aiohttp_client, settings, stores, tmp_path, token):
     ids["gateway_key"] = (await post("/v2/p1/apic/instances/gw1/gateway-keys", {}, 201))["id"]
     webhook = {"url": f"https://hooks.example.com/{MARK}", "events": ["certificate.expired"], "description": MARK}
     ids["webhook"] = (await post("/v2/p1/apic/webhooks", webhook, 201))["id"]
+    ids["acme_account"] = "0" * 26  # no CA here: a viewer is refused before the account is looked up
+    ids["dns_config"] = (
+        await post(
+            "/v2/p1/apic/dns-update-configs",
+            {"server": "192.0.2.53", "zone": "example.com", "tsig_key_name": "k.", "tsig_secret": "c2VjcmV0"},
+            201,
+        )
+    )["id"]
     client.ids, client.admin, client.app_ = ids, admin, app
     client.csr, client.chain = csr, chain
     return client
@@ -90,6 +98,8 @@ def fill(template: str, ids: dict[str, str]) -> str:
         "{instance_id}": "instance",
         "{key_id}": "gateway_key",
         "{webhook_id}": "webhook",
+        "{account_id}": "acme_account",
+        "{config_id}": "dns_config",
     }
     path = template.replace("{project_id}", "p1").replace("{kid}", "no-such-kid")
     for param, kind in kind_of.items():

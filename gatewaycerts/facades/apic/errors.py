@@ -7,6 +7,7 @@ APIG.349x the webhooks' (docs/webhooks.md).
 
 from __future__ import annotations
 
+from gatewaycerts.domain import acme_client as acme
 from gatewaycerts.domain import errors as e
 from gatewaycerts.web.errors import ApigDialect
 
@@ -33,6 +34,10 @@ CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
     (e.RenewalInProgressError, "APIG.3472"),
     (e.GatewayKeyNotFoundError, "APIG.3467"),
     (e.CertificateNotFoundError, "APIG.3021"),
+    (acme.AcmeDirectoryError, "APIG.3480"),
+    (acme.AcmeRegistrationError, "APIG.3481"),
+    (acme.AcmeAccountNotFoundError, "APIG.3483"),
+    (acme.DnsUpdateConfigNotFoundError, "APIG.3484"),
     (e.QuotaExceededError, "APIG.3108"),
     (e.ImmutableFieldError, "APIG.3400"),
     (e.DuplicateNameError, "APIG.3460"),

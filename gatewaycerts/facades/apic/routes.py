@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gatewaycerts.facades.apic import managed_views, views
+from gatewaycerts.facades.apic import acme_client, managed_views, views
 
 CERTS = "/{project_id}/apic/certificates"
 CERT = CERTS + "/{certificate_id}"
@@ -40,3 +40,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete(WEBHOOK, views.delete_webhook)
     app.router.add_post(WEBHOOK + "/actions/test", views.test_webhook)
     app.router.add_get(WEBHOOK + "/deliveries", views.list_webhook_deliveries, allow_head=False)
+    acme_client.add_routes(app)

@@ -6,6 +6,7 @@ APIG.3466 (no certificate bound for the server name) is ours; docs/api/gateway.m
 from __future__ import annotations
 
 from gatewaycerts.domain import errors as e
+from gatewaycerts.domain.acme_client import ChallengeTokenNotFoundError
 from gatewaycerts.web.errors import ApigDialect
 
 CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
@@ -13,6 +14,7 @@ CODE_TABLE: tuple[tuple[type[e.DomainError], str], ...] = (
     (e.PermissionDeniedError, "APIG.1005"),
     (e.MissingParameterError, "APIG.2001"),
     (e.NoCertificateForNameError, "APIG.3466"),
+    (ChallengeTokenNotFoundError, "APIG.3482"),
     (e.NotFoundError, "APIG.3002"),
     (e.StoreUnavailableError, "APIG.9999"),
     (e.InvalidInputError, "APIG.2012"),

@@ -1,0 +1,105 @@
+"""MongoAcmeClientStore: ACME accounts, DNS update configurations and http-01 tokens (FerretDB-compatible:
+single-document writes, duplicate keys only on insert)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from gatewaycerts.domain.acme_client import AcmeAccount, ChallengeToken, DnsUpdateConfig
+from gatewaycerts.domain.errors import ConflictError
+from gatewaycerts.store.acme_client_codec import (
+    account_from_doc,
+    account_to_doc,
+    dns_config_from_doc,
+    dns_config_to_doc,
+    token_from_doc,
+    token_to_doc,
+)
+from gatewaycerts.store.mongo.claims import guard
+
+_ORDER = [("create_time", ASCENDING), ("_id", ASCENDING)]
+
+
+class MongoAcmeClientStore:
+    def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = False) -> None:
+        db = client[database]
+        self._client = client
+        self._owns_client = owns_client
+        self._accounts = db["acme_accounts"]
+        self._dns = db["dns_update_configs"]
+        self._tokens = db["acme_challenge_tokens"]
+
+    async def ensure_schema(self) -> None:
+        await guard(self._accounts.create_index([("project_id", ASCENDING), *_ORDER], name="acme_accounts_project"))
+        await guard(self._dns.create_index([("project_id", ASCENDING), *_ORDER], name="dns_update_configs_project"))
+        await guard(self._tokens.create_index([("expire_time", ASCENDING)], name="acme_challenge_tokens_expiry"))
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.close()
+
+    @staticmethod
+    async def _insert(collection: Any, doc: dict[str, Any], what: str) -> None:
+        try:
+            await guard(collection.insert_one(doc))
+        except DuplicateKeyError:
+            raise ConflictError(f"{what} with this id exists already") from None
+
+    @staticmethod
+    async def _get(collection: Any, project_id: str, rid: str, decode: Callable[[dict[str, Any]], Any]) -> Any:
+        doc = await guard(collection.find_one({"_id": rid}))
+        return None if doc is None or doc["project_id"] != project_id else decode(doc)
+
+    @staticmethod
+    async def _list(collection: Any, project_id: str, decode: Callable[[dict[str, Any]], Any]) -> list[Any]:
+        cursor = collection.find({"project_id": project_id}).sort(_ORDER)
+        return [decode(d) for d in await guard(cursor.to_list(length=None))]
+
+    @staticmethod
+    async def _delete(collection: Any, project_id: str, rid: str) -> bool:
+        result = await guard(collection.delete_one({"_id": rid, "project_id": project_id}))
+        return bool(result.deleted_count)
+
+    async def insert_account(self, account: AcmeAccount) -> None:
+        await self._insert(self._accounts, account_to_doc(account), "an ACME account")
+
+    async def get_account(self, project_id: str, account_id: str) -> AcmeAccount | None:
+        return await self._get(self._accounts, project_id, account_id, account_from_doc)
+
+    async def list_accounts(self, project_id: str) -> list[AcmeAccount]:
+        return await self._list(self._accounts, project_id, account_from_doc)
+
+    async def delete_account(self, project_id: str, account_id: str) -> bool:
+        return await self._delete(self._accounts, project_id, account_id)
+
+    async def insert_dns_config(self, config: DnsUpdateConfig) -> None:
+        await self._insert(self._dns, dns_config_to_doc(config), "a DNS update configuration")
+
+    async def get_dns_config(self, project_id: str, config_id: str) -> DnsUpdateConfig | None:
+        return await self._get(self._dns, project_id, config_id, dns_config_from_doc)
+
+    async def list_dns_configs(self, project_id: str) -> list[DnsUpdateConfig]:
+        return await self._list(self._dns, project_id, dns_config_from_doc)
+
+    async def delete_dns_config(self, project_id: str, config_id: str) -> bool:
+        return await self._delete(self._dns, project_id, config_id)
+
+    async def put_token(self, token: ChallengeToken) -> None:
+        doc = token_to_doc(token)
+        await guard(self._tokens.replace_one({"_id": doc["_id"]}, doc, upsert=True))
+
+    async def get_token(self, project_id: str, token: str) -> ChallengeToken | None:
+        doc = await guard(self._tokens.find_one({"_id": f"{project_id}|{token}"}))
+        return None if doc is None else token_from_doc(doc)
+
+    async def delete_token(self, project_id: str, token: str) -> None:
+        await guard(self._tokens.delete_one({"_id": f"{project_id}|{token}"}))
+
+    async def delete_expired_tokens(self, before: datetime) -> int:
+        result = await guard(self._tokens.delete_many({"expire_time": {"$lt": before}}))
+        return int(result.deleted_count)
