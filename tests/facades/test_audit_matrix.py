@@ -5,11 +5,14 @@ leave none, except the reads that hand out key material (a secret's payload). Bo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
+import ssl
 
 import pytest
+from aiohttp.test_utils import TestServer
 from cryptography import x509
 
 from gatewaycerts.appkeys import ORDER_WORKER
@@ -43,6 +46,18 @@ class World:
         self.counter = itertools.count()
         self.outside_root = issue(ca_spec("Outside Root"), ec_key("secp384r1", 70))
         self.outside_inter = issue(ca_spec("Outside Issuing CA"), ec_key("secp256r1", 71), self.outside_root)
+
+    acme_port = 0  # a second replica serving the ACME directories over TLS (the world fixture starts it)
+
+    async def acme_directory(self) -> str:
+        """The ACME directory of a fresh p1 CA (no EAB), for the ACME client's account routes."""
+        ca = await self.root()
+        policy = {"enabled": True, "eab_required": False, "allowed_domains": ["example.com"]}
+        await self.call("PUT", f"{CAS}/{ca}/acme", policy)
+        return f"https://127.0.0.1:{self.acme_port}/acme/{ca}/directory"
+
+    async def acme_account(self) -> dict:
+        return {"directory_url": await self.acme_directory(), "terms_agreed": True}
 
     def unique(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -246,6 +261,11 @@ async def _managed_renew(w: World):
     return "POST", f"{APIC}/{created['id']}/renewal/actions/renew", None
 
 
+async def _acme_account_delete(w: World):
+    created = await w.call("POST", "/v2/p1/apic/acme-accounts", await w.acme_account(), 201)
+    return "DELETE", f"/v2/p1/apic/acme-accounts/{created['id']}", None
+
+
 async def _gateway_key_delete(w: World):
     created = await w.call("POST", GATEWAY_KEYS, None, 201)
     return "DELETE", f"{GATEWAY_KEYS}/{created['id']}", None
@@ -284,6 +304,11 @@ async def _dns_config_delete(w: World):
 
 # (method, route template) -> (prepare: world -> (method, path, body), the action its event must carry)
 RECIPES = {
+    ("POST", "/v2/{project_id}/apic/acme-accounts"): (
+        lambda w: _const_async("POST", "/v2/p1/apic/acme-accounts", w.acme_account()),
+        "acme.account.create",
+    ),
+    ("DELETE", "/v2/{project_id}/apic/acme-accounts/{account_id}"): (_acme_account_delete, "acme.account.delete"),
     ("POST", "/v2/{project_id}/apic/managed-certificates"): (_managed_create, "apic.managed_certificate.create"),
     ("POST", "/v2/{project_id}/apic/certificates/{certificate_id}/renewal/actions/renew"): (
         _managed_renew,
@@ -461,6 +486,10 @@ async def _const(method: str, path: str, body=None):
     return method, path, body
 
 
+async def _const_async(method: str, path: str, body):
+    return method, path, await body
+
+
 async def _path(method: str, template: str, object_id, body=None):
     return method, template.format(await object_id), body
 
@@ -490,12 +519,31 @@ def routes(app) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def world(aiohttp_client, settings, every_store, token):
+async def world(aiohttp_client, settings, every_store, token, tmp_path):
     audit = every_store[3]
     clock = MovableClock()
+    # The ACME client's account routes register with a real ACME directory over https: a second replica on the
+    # same stores serves ours over TLS, and the ACME client may reach loopback and trusts that TLS root.
+    tls_root = issue(ca_spec("Matrix TLS Root"), ec_key("secp256r1", 72))
+    tls_leaf = issue(
+        CertSpec(cn="127.0.0.1", dns=("localhost",), ips=("127.0.0.1",)), ec_key("secp256r1", 73), tls_root
+    )
+    (tmp_path / "tls.pem").write_text(tls_leaf.pem + tls_root.pem)
+    (tmp_path / "tls.key").write_text(tls_leaf.key_pem())
+    (tmp_path / "root.pem").write_text(tls_root.pem)
+    settings = dataclasses.replace(
+        settings, outbound_allowed_cidrs="127.0.0.0/8", acme_ca_bundle=str(tmp_path / "root.pem")
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "tls.pem", tmp_path / "tls.key")
+    acme_replica = TestServer(app_on(settings, every_store))
+    await acme_replica.start_server(ssl=context)
     app = app_on(settings, every_store, clock=clock)
     client = await aiohttp_client(app)
-    return World(client, app, clock, audit, {"X-Auth-Token": token("p1", "admin", subject=ACTOR)})
+    world = World(client, app, clock, audit, {"X-Auth-Token": token("p1", "admin", subject=ACTOR)})
+    world.acme_port = acme_replica.port
+    yield world
+    await acme_replica.close()
 
 
 async def events_of(world: World, request_id: str) -> tuple[AuditEvent, ...]:
