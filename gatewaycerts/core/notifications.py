@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import ipaddress
 import json
 import logging
@@ -32,11 +31,11 @@ from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.events import EventType
 from gatewaycerts.core.ids import new_id
+from gatewaycerts.core.loops import BackgroundLoop
 from gatewaycerts.domain.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
-    StoreUnavailableError,
     WebhookEventError,
     WebhookNotFoundError,
     WebhookQuotaError,
@@ -325,8 +324,10 @@ def _is_id(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundLoop):
     """Claims due deliveries, sends them, records the attempt and schedules the next one."""
+
+    loop_name = "webhook worker"
 
     def __init__(
         self,
@@ -355,11 +356,7 @@ class DeliveryWorker:
         self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._on_result = on_result or (lambda result: None)
         self._on_pending = on_pending or (lambda n: None)
-        self._wake = asyncio.Event()
-        self._stopping = False
-
-    def wake(self) -> None:
-        self._wake.set()
+        self._init_loop()
 
     async def run_once(self) -> int:
         """Attempt every delivery that is due now (each once); how many attempts this worker made."""
@@ -438,21 +435,8 @@ class DeliveryWorker:
             )
         return stored
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except StoreUnavailableError as exc:
-                log.warning("webhook worker: store unavailable: %s", exc)
-            except Exception:
-                log.exception("webhook worker: unexpected error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    def poll_seconds(self) -> float:
+        return self._poll
 
 
 def expiry_threshold(not_after: datetime, now: datetime) -> int | None:
@@ -464,13 +448,15 @@ def expiry_threshold(not_after: datetime, now: datetime) -> int | None:
     return min(crossed) if crossed else None
 
 
-class ExpiryWatch:
+class ExpiryWatch(BackgroundLoop):
     """Announces certificate.expiring (within 30, 7, 1 days) and certificate.expired for every APIC
     certificate, once per (certificate, not_after, threshold): a notice key is recorded in the store after the
     event's deliveries are (whose ids derive from that key, so a replica that races or a crash in between
     adds no second delivery). A certificate renewed to a new not_after gets new keys: it starts over.
     Only the narrowest threshold crossed is announced (a certificate uploaded 5 days before it expires gets
     the 7-day event, not the 30-day one too)."""
+
+    loop_name = "expiry watch"
 
     def __init__(
         self,
@@ -488,8 +474,7 @@ class ExpiryWatch:
         self._interval = interval_seconds
         self._page = page
         self._lookback = lookback
-        self._stopping = False
-        self._wake = asyncio.Event()
+        self._init_loop()
 
     @staticmethod
     def notice_key(project_id: str, cert_id: str, not_after: datetime, threshold: int) -> str:
@@ -534,18 +519,5 @@ class ExpiryWatch:
             if cursor is None:
                 return announced
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except StoreUnavailableError as exc:
-                log.warning("expiry watch: store unavailable: %s", exc)
-            except Exception:
-                log.exception("expiry watch: unexpected error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    def poll_seconds(self) -> float:
+        return self._interval

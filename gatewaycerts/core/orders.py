@@ -10,8 +10,6 @@ its own products. A PENDING order whose lease ran out (a crashed worker, a stopp
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -29,6 +27,7 @@ from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor
 from gatewaycerts.core.issuance import PrivateCertificateService, csr_subject
+from gatewaycerts.core.loops import BackgroundLoop
 from gatewaycerts.core.order_meta import (
     AsymmetricSpec,
     CertificateSpec,
@@ -577,8 +576,10 @@ def negotiate(accept: str | None, content_type: str) -> str:
     raise NotAcceptableError(f"the secret's payload is {content_type}; Accept {accept} cannot be served")
 
 
-class OrderWorker:
+class OrderWorker(BackgroundLoop):
     """Claims PENDING orders from the store and fulfils them; several workers (replicas) may share a store."""
+
+    loop_name = "order worker"
 
     def __init__(
         self,
@@ -598,11 +599,7 @@ class OrderWorker:
         self._lease = lease
         self._poll = poll_seconds
         self._batch = batch
-        self._wake = asyncio.Event()
-        self._stopping = False
-
-    def wake(self) -> None:
-        self._wake.set()
+        self._init_loop()
 
     async def run_once(self) -> int:
         """Fulfil every order that is claimable now; how many this worker completed."""
@@ -656,18 +653,5 @@ class OrderWorker:
         await self._service.record_outcome(stored, self.worker_id)
         return 1
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except StoreUnavailableError as exc:
-                log.warning("order worker: store unavailable: %s", exc)
-            except Exception:
-                log.exception("order worker: unexpected error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    def poll_seconds(self) -> float:
+        return self._poll

@@ -21,7 +21,6 @@ that attempt instead of issuing again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -37,6 +36,7 @@ from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor
 from gatewaycerts.core.events import EventSink, EventType
 from gatewaycerts.core.ids import new_id
+from gatewaycerts.core.loops import BackgroundLoop
 from gatewaycerts.core.renewal.schedule import backoff, lifetime_due, window_due
 from gatewaycerts.core.renewal.service import chain_revision_of
 from gatewaycerts.core.renewal.sources import CertificateSource, IssueFailed, IssueRequest
@@ -89,7 +89,9 @@ def _noop_schedule(managed: ManagedCertificate) -> None:
     return None
 
 
-class RenewalWorker:
+class RenewalWorker(BackgroundLoop):
+    loop_name = "renewal worker"
+
     def __init__(
         self,
         store: ManagedCertificateStore,
@@ -118,16 +120,12 @@ class RenewalWorker:
         self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._rng = rng or random.Random()  # noqa: S311 - scheduling jitter, not secrets
         self._new_id = new_id
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self._init_loop()
         # Told of every certificate write (delivery applies it at once in this process; app.py wires it).
         self.on_change: Callable[[str, str, Certificate | None], None] = lambda p, c, cert: None
         self.on_result: Callable[[str], None] = _noop_result  # metrics: renewals by result
         self.on_schedule: Callable[[ManagedCertificate], None] = _noop_schedule  # metrics: per certificate
         self.on_forget: Callable[[str], None] = lambda cert_id: None  # metrics: drop its gauges
-
-    def wake(self) -> None:
-        self._wake.set()
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -157,21 +155,8 @@ class RenewalWorker:
                 return done
             done += n
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except StoreUnavailableError as exc:
-                log.warning("renewal worker: store unavailable: %s", exc)
-            except Exception:
-                log.exception("renewal worker: unexpected error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    def poll_seconds(self) -> float:
+        return self._settings.poll_seconds
 
     async def _claim(self, m: ManagedCertificate) -> ManagedCertificate | None:
         now = self._clock()
