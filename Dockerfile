@@ -23,11 +23,13 @@ RUN --mount=type=secret,id=ca,required=false \
  && /opt/gatewaycerts/bin/pip install . \
  && /opt/gatewaycerts/bin/pip uninstall --yes gatewaycerts
 COPY gatewaycerts ./gatewaycerts
-# Then the project itself; pip and setuptools leave the venv once it is installed.
+# Then the project itself; pip and setuptools leave the venv once it is installed, and so do the test suites
+# some dependencies ship (e.g. acme's, with its test keys): every directory holding a conftest.py.
 RUN --mount=type=secret,id=ca,required=false \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
  && /opt/gatewaycerts/bin/pip install --no-deps . \
- && /opt/gatewaycerts/bin/pip uninstall --yes pip setuptools
+ && /opt/gatewaycerts/bin/pip uninstall --yes pip setuptools \
+ && find /opt/gatewaycerts/lib -path '*/site-packages/*' -name conftest.py -printf '%h\n' | xargs -r rm -rf
 
 FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
