@@ -3,8 +3,10 @@ tests/tools/build.sh from the Go module proxy) with a TLS certificate made here,
 serving a TSIG-keyed dynamic zone on a high port, unprivileged, that Pebble resolves every name through.
 
 Pebble keeps its spurious badNonce rejections (PEBBLE_WFE_NONCEREJECT unset: 5 %); PEBBLE_VA_NOSLEEP removes
-only its random 0-5 s validation delay. Profiles: `default` (90 days) and `short` (SHORT_LIFETIME seconds), so
-renewals happen inside a test. A missing part skips on a dev machine (saying what to install) and fails in CI.
+only its random 0-5 s validation delay, and PEBBLE_AUTHZREUSE=0 makes every order validate (by default Pebble
+reuses a valid authorization half the time). Profiles: `default` (90 days) and `short` (SHORT_LIFETIME
+seconds), so renewals happen inside a test. A missing part skips on a dev machine (saying what to install)
+and fails in CI.
 """
 
 from __future__ import annotations
@@ -214,6 +216,9 @@ class Pebble:
         env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1"}
         env.pop("PEBBLE_WFE_NONCEREJECT", None)  # keep the default 5 % spurious badNonce
         env.pop("PEBBLE_VA_ALWAYS_VALID", None)
+        # Pebble reuses a valid authorization half the time by default: every order here must be validated
+        # (through the gateway, or failing when it is down), so never.
+        env["PEBBLE_AUTHZREUSE"] = "0"
         pebble = cls(directory, port, management_port, http_port, ca_pem)
         pebble.proc = subprocess.Popen(
             [binary, "-config", str(directory / "pebble.json"), "-dnsserver", f"127.0.0.1:{dns_port}"],

@@ -103,7 +103,9 @@ class WindowSource_:
 @pytest.mark.parametrize(
     ("start", "end", "earliest", "latest"),
     [
-        (timedelta(days=20), timedelta(days=21), timedelta(days=20), timedelta(days=21)),  # inside the window
+        # a window ahead: the window is asked again in 6 h (it may move earlier), nothing renews before it opens
+        (timedelta(days=20), timedelta(days=21), timedelta(hours=6), timedelta(hours=6)),
+        (timedelta(hours=1), timedelta(hours=2), timedelta(hours=1), timedelta(hours=2)),  # inside the window
         (-timedelta(days=2), -timedelta(days=1), timedelta(seconds=30), timedelta(seconds=30)),  # past: not at once
     ],
 )
@@ -124,3 +126,48 @@ async def test_the_cas_window_decides_and_never_makes_it_due_at_once(
     assert state["window_source"] == "ari"
     assert now + earliest - timedelta(seconds=1) <= due <= now + latest + timedelta(seconds=1)
     assert await app[RENEWAL_WORKER].run_once() == 0
+
+
+async def test_a_window_ahead_is_asked_again_and_followed_when_the_ca_moves_it_earlier(
+    aiohttp_client, settings, every_store, auth
+):
+    clock = MovableClock()
+    app = app_on(settings, every_store, clock=clock)
+    client = await aiohttp_client(app)
+    service, worker = app[RENEWAL_SERVICE], app[RENEWAL_WORKER]
+    ahead = (clock.now + timedelta(days=20), clock.now + timedelta(days=21))
+    source = WindowSource_(service.sources["private_ca"], ahead)
+    service.sources["private_ca"] = source
+    h = auth()
+    cert_id = (await create_managed(client, h, await make_ca(client, h)))["id"]
+    assert await worker.run_once() == 1
+    first = await ok(await client.get(f"{CERTS}/{cert_id}/renewal", headers=h))
+    # 6 h on, the window is still 20 days off: looked at, nothing issued, the next look 6 h later
+    clock.now += timedelta(hours=6, seconds=1)
+    assert await worker.run_once() == 1
+    looked = await ok(await client.get(f"{CERTS}/{cert_id}/renewal", headers=h))
+    assert looked["renewals"] == first["renewals"] and looked["state"] == "active"
+    assert looked["next_renewal_at"] > first["next_renewal_at"]
+    # the CA moves the window earlier (an incident): the next look renews inside it
+    source.window = (clock.now + timedelta(minutes=30), clock.now + timedelta(minutes=31))
+    clock.now += timedelta(hours=6, seconds=1)
+    assert await worker.run_once() == 1
+    renewed = await ok(await client.get(f"{CERTS}/{cert_id}/renewal", headers=h))
+    assert renewed["renewals"] == first["renewals"] + 1 and renewed["state"] == "active"
+
+
+async def test_renew_now_does_not_wait_for_the_cas_window(aiohttp_client, settings, every_store, auth):
+    clock = MovableClock()
+    app = app_on(settings, every_store, clock=clock)
+    client = await aiohttp_client(app)
+    service, worker = app[RENEWAL_SERVICE], app[RENEWAL_WORKER]
+    ahead = (clock.now + timedelta(days=20), clock.now + timedelta(days=21))
+    service.sources["private_ca"] = WindowSource_(service.sources["private_ca"], ahead)
+    h = auth()
+    cert_id = (await create_managed(client, h, await make_ca(client, h)))["id"]
+    assert await worker.run_once() == 1
+    first = await ok(await client.get(f"{CERTS}/{cert_id}/renewal", headers=h))
+    await ok(await client.post(f"{CERTS}/{cert_id}/renewal/actions/renew", headers=h))
+    assert await worker.run_once() == 1
+    renewed = await ok(await client.get(f"{CERTS}/{cert_id}/renewal", headers=h))
+    assert renewed["renewals"] == first["renewals"] + 1

@@ -308,7 +308,9 @@ class RenewalService:
                 state = RenewalState.ACTIVE if managed.consecutive_failures == 0 else RenewalState.FAILING
             try:
                 stored = await self._store.replace_managed(
-                    replace(managed, due_at=now, state=state, update_time=now), expected_revision=managed.revision
+                    # now, whatever the CA's window says: the window is cleared until the next issuance sets it
+                    replace(managed, due_at=now, state=state, window_start=None, window_end=None, update_time=now),
+                    expected_revision=managed.revision,
                 )
             except ConflictError:
                 continue

@@ -71,12 +71,16 @@ class RenewalSettings:
     # The earliest next renewal after a success: a window in the past (clock skew, a backdated not_before)
     # never makes the loop renew the same certificate again and again.
     min_gap: timedelta = timedelta(seconds=30)
+    # How often the CA's renewal window (ACME ARI) is asked again while it is in the future: a CA may move it
+    # earlier (an incident, a mass revocation), and RFC 9773 clients poll it; ARI's usual Retry-After is 6 h.
+    window_recheck: timedelta = timedelta(hours=6)
 
 
 class Outcome:
     RENEWED = "renewed"  # a chain was installed (first issuance included)
     FAILED = "failed"  # retried later (backoff)
     STOPPED = "stopped"  # not retried until the tenant acts
+    WAITING = "waiting"  # the CA's window has not opened: looked at again later, nothing issued
     RESUMED = "resumed"  # an abandoned attempt's swap was found done and finished
     GONE = "gone"  # the certificate was deleted meanwhile
 
@@ -187,6 +191,12 @@ class RenewalWorker(BackgroundLoop):
         source = self._sources.get(m.source)
         if source is None:
             return await self._failed(m, f"the {m.source} source is not configured on this service", retryable=False)
+        if cert is not None and m.window_start is not None and self._clock() < m.window_start:
+            # Taken up before the CA's window opens: to ask for the window again (it may have moved earlier);
+            # renew only once it has opened. (A tenant's "renew now" clears the window.)
+            window = await self._window(m, source, cert)
+            if window is not None and self._clock() < window[0]:
+                return await self._reschedule(m, window)
         try:
             key_pem, csr_der = await in_executor(
                 self._executor, new_key_and_csr, KeyAlgorithm(m.key_algorithm), m.domains
@@ -280,15 +290,46 @@ class RenewalWorker(BackgroundLoop):
         self.on_result(Outcome.GONE)
         self.on_forget(m.id)
 
+    async def _window(
+        self, m: ManagedCertificate, source: CertificateSource, cert: Certificate
+    ) -> tuple[datetime, datetime] | None:
+        try:
+            return await source.renewal_window(m.project_id, dict(m.settings), cert.chain_pem)
+        except Exception as exc:  # noqa: BLE001 - the CA's window is advice: without it the lifetime rule applies
+            log.warning("renewal window of %s unavailable: %s", m.id, type(exc).__name__)
+            return None
+
+    def _next_look(self, due_at: datetime, window: tuple[datetime, datetime] | None, now: datetime) -> datetime:
+        """When the loop next takes the certificate up: its renewal time, or sooner to ask the CA's window
+        again while that window has not opened."""
+        if window is not None and now < window[0]:
+            due_at = min(due_at, now + self._settings.window_recheck)
+        return max(due_at, now + self._settings.min_gap)
+
+    async def _reschedule(self, m: ManagedCertificate, window: tuple[datetime, datetime]) -> str:
+        """The window has not opened: no renewal now; the next look at it is scheduled and the claim let go."""
+        now = self._clock()
+        due = window_due(window[0], window[1], now, self._rng)
+        later = replace(
+            m,
+            due_at=self._next_look(due.at, window, now),
+            window_start=due.window_start,
+            window_end=due.window_end,
+            claimed_by=None,
+            claim_until=None,
+            update_time=now,
+        )
+        try:
+            stored = await self._store.replace_managed(later, expected_revision=m.revision)
+        except (ConflictError, CertificateNotFoundError):
+            return Outcome.GONE
+        self.on_schedule(stored)
+        return Outcome.WAITING
+
     async def _finish(self, m: ManagedCertificate, cert: Certificate, *, resumed: bool) -> str:
         now = self._clock()
-        window = None
         source = self._sources.get(m.source)
-        if source is not None:
-            try:
-                window = await source.renewal_window(m.project_id, dict(m.settings), cert.chain_pem)
-            except Exception as exc:  # noqa: BLE001 - the CA's window is advice: without it the lifetime rule applies
-                log.warning("renewal window of %s unavailable: %s", m.id, type(exc).__name__)
+        window = await self._window(m, source, cert) if source is not None else None
         if window is not None:
             due = window_due(window[0], window[1], now, self._rng)
         else:
@@ -296,7 +337,7 @@ class RenewalWorker(BackgroundLoop):
         done = replace(
             m,
             state=RenewalState.ACTIVE,
-            due_at=max(due.at, now + self._settings.min_gap),
+            due_at=self._next_look(due.at, window, now),
             window_source=due.source,
             window_start=due.window_start,
             window_end=due.window_end,
