@@ -229,7 +229,7 @@ EXIT_ERROR = 2  # rotate-kek: could not run (configuration, KEK check, store una
 
 
 def cmd_rotate_kek(args: argparse.Namespace) -> int:
-    from gatewaycerts.app import build_notification_store, build_stores, build_vault
+    from gatewaycerts.app import build_acme_client_store, build_notification_store, build_stores, build_vault
     from gatewaycerts.core.kek_rotation import EnvelopeStores, KekRotation, KindReport, RotationReport, check_keks
     from gatewaycerts.domain.errors import StoreUnavailableError
     from gatewaycerts.keyvault import KeyVaultError
@@ -263,8 +263,10 @@ def cmd_rotate_kek(args: argparse.Namespace) -> int:
                 await store.ensure_schema()
             notifications = build_notification_store(stores.certificates)  # webhook secrets, same database
             await notifications.ensure_schema()
+            acme_client = build_acme_client_store(stores.certificates)  # ACME client secrets, same database
+            await acme_client.ensure_schema()
             envelope_stores = EnvelopeStores(
-                stores.certificates, stores.pca, stores.orders, stores.access_keys, notifications
+                stores.certificates, stores.pca, stores.orders, stores.access_keys, notifications, acme_client
             )
             # The same check as `serve`: every KEK id in use is configured with the right bytes, and the
             # active KEK is the one the other replicas use (else this would re-wrap everything under it).

@@ -18,11 +18,15 @@ from gatewaycerts.core.certificates import apic_key_context
 from gatewaycerts.core.issuance import certificate_key_context
 from gatewaycerts.core.notifications import secret_context as webhook_secret_context
 from gatewaycerts.core.orders import order_context, secret_context
+from gatewaycerts.core.renewal.acme_client import eab_context as acme_account_eab_context
+from gatewaycerts.core.renewal.acme_client import key_context as acme_account_key_context
+from gatewaycerts.core.renewal.acme_client import tsig_context
 from gatewaycerts.core.revocation import authority_key_context
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id
 from gatewaycerts.store.interfaces import (
     AccessKeyStore,
+    AcmeClientStore,
     CertificateStore,
     EnvelopeStore,
     NotificationStore,
@@ -40,6 +44,9 @@ CONTEXTS: dict[EnvelopeKind, Callable[[str, str], str]] = {
     EnvelopeKind.ORDER: order_context,
     EnvelopeKind.ACCESS_KEY: access_key_context,
     EnvelopeKind.WEBHOOK_SECRET: webhook_secret_context,
+    EnvelopeKind.ACME_ACCOUNT_KEY: acme_account_key_context,
+    EnvelopeKind.ACME_ACCOUNT_EAB: acme_account_eab_context,
+    EnvelopeKind.DNS_UPDATE_TSIG: tsig_context,
 }
 CANARY = b"gatewaycerts key-encryption key canary"
 DEFAULT_BATCH = 100
@@ -65,6 +72,7 @@ class EnvelopeStores:
     orders: OrderStore
     access_keys: AccessKeyStore | None = None  # None: a caller that opened no access-key store (older callers)
     notifications: NotificationStore | None = None  # webhook secrets; None: a caller that opened none
+    acme_client: AcmeClientStore | None = None  # ACME client account keys, their EAB HMACs, TSIG secrets
 
     def by_kind(self) -> list[tuple[EnvelopeKind, EnvelopeStore]]:
         kinds: list[tuple[EnvelopeKind, EnvelopeStore]] = [
@@ -78,6 +86,10 @@ class EnvelopeStores:
             kinds.append((EnvelopeKind.ACCESS_KEY, self.access_keys))
         if self.notifications is not None:
             kinds.append((EnvelopeKind.WEBHOOK_SECRET, self.notifications))
+        if self.acme_client is not None:
+            kinds.append((EnvelopeKind.ACME_ACCOUNT_KEY, self.acme_client))
+            kinds.append((EnvelopeKind.ACME_ACCOUNT_EAB, self.acme_client))
+            kinds.append((EnvelopeKind.DNS_UPDATE_TSIG, self.acme_client))
         return kinds
 
 

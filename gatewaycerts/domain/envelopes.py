@@ -19,6 +19,9 @@ class EnvelopeKind(enum.StrEnum):
     ORDER = "order"  # Order.encrypted_params (None unless the order carried a pass phrase)
     ACCESS_KEY = "access-key"  # AccessKey.encrypted_secret (the SK of an AK/SK pair)
     WEBHOOK_SECRET = "webhook"  # Webhook.encrypted_secret (the whsec_ signing secret)
+    ACME_ACCOUNT_KEY = "acme-account"  # AcmeAccount.key_envelope (the ACME client's account key)
+    ACME_ACCOUNT_EAB = "acme-account-eab"  # AcmeAccount.eab_hmac_envelope (None without EAB)
+    DNS_UPDATE_TSIG = "dns-update-tsig"  # DnsUpdateConfig.tsig_secret_envelope (the TSIG secret)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gatewaycerts.domain.acme_client import AcmeAccount, ChallengeToken, DnsUpdateConfig
+from gatewaycerts.keyvault import envelope_kek_id
+
+# The indexed KEK labels every write stores beside the document (EnvelopeStore): the KEK id each envelope
+# names, "" without one (an account registered without EAB).
+ACCOUNT_KEY_LABEL = "kek_id"  # AcmeAccount.key_envelope
+ACCOUNT_EAB_LABEL = "eab_kek_id"  # AcmeAccount.eab_hmac_envelope
+DNS_CONFIG_LABEL = "kek_id"  # DnsUpdateConfig.tsig_secret_envelope
+
+
+def account_labels(a: AcmeAccount) -> dict[str, str]:
+    return {
+        ACCOUNT_KEY_LABEL: envelope_kek_id(a.key_envelope),
+        ACCOUNT_EAB_LABEL: envelope_kek_id(a.eab_hmac_envelope),
+    }
+
+
+def dns_config_labels(c: DnsUpdateConfig) -> dict[str, str]:
+    return {DNS_CONFIG_LABEL: envelope_kek_id(c.tsig_secret_envelope)}
 
 
 def _utc(value: datetime) -> datetime:

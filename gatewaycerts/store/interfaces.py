@@ -472,9 +472,10 @@ class ManagedCertificateStore(Protocol):
     async def delete_chain_revisions(self, project_id: str, cert_id: str) -> None: ...
 
 
-class AcmeClientStore(Protocol):
+class AcmeClientStore(EnvelopeStore, Protocol):
     """The ACME client's records: per-project ACME accounts and DNS update configurations (secrets as KEK
-    envelopes), and the http-01 tokens any replica's gateway route answers."""
+    envelopes: EnvelopeKind.ACME_ACCOUNT_KEY, ACME_ACCOUNT_EAB, DNS_UPDATE_TSIG), and the http-01 tokens any
+    replica's gateway route answers."""
 
     async def ensure_schema(self) -> None: ...
 

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from gatewaycerts.app import build_acme_client_store
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.errors import ConflictError
 from gatewaycerts.keyvault import KeyVault, new_kek_line, parse_keks
 from gatewaycerts.store.mongo.claims import RevisionClaims
 from tests.conftest import STORES, open_stores
+from tests.contract.test_acme_client_store import account, config
 from tests.contract.test_certificate_store import make as apic_certificate
 from tests.contract.test_order_store import order, secret
 from tests.contract.test_pca_store import ca, cert
@@ -57,7 +59,7 @@ class Kind:
         self.prefix = prefix
 
 
-def kinds(certificates, pca, orders) -> list[Kind]:
+def kinds(certificates, pca, orders, acme_client=None) -> list[Kind]:
     seq = iter(range(1, 10_000))
 
     async def apic_insert(rid: str, blob: bytes | None) -> None:
@@ -163,13 +165,79 @@ def kinds(certificates, pca, orders) -> list[Kind]:
             lambda rid: orders.delete_order("p1", rid),
             optional=True,
         ),
+    ] + ([] if acme_client is None else acme_client_kinds(acme_client))
+
+
+def acme_client_kinds(acme_client) -> list[Kind]:
+    """The ACME client's accounts (two envelopes each, labelled apart) and DNS update configurations. They are
+    never updated after their insert: a concurrent request that stores a new envelope deletes and re-creates."""
+    not_ours = b"\x01not an envelope"  # the other envelope of an account made for one kind: labelled ""
+
+    async def key_insert(rid: str, blob: bytes | None) -> None:
+        await acme_client.insert_account(account(rid, key_envelope=blob, eab_kid=None, eab_hmac_envelope=None))
+
+    async def eab_insert(rid: str, blob: bytes | None) -> None:
+        await acme_client.insert_account(account(rid, key_envelope=not_ours, eab_hmac_envelope=blob))
+
+    async def tsig_insert(rid: str, blob: bytes | None) -> None:
+        await acme_client.insert_dns_config(replace(config(rid), tsig_secret_envelope=blob))
+
+    def recreate(insert):
+        async def set_blob(rid: str, blob: bytes) -> None:
+            await acme_client.delete_account("p1", rid)
+            await acme_client.delete_dns_config("p1", rid)
+            await insert(rid, blob)
+
+        return set_blob
+
+    return [
+        Kind(
+            EnvelopeKind.ACME_ACCOUNT_KEY,
+            acme_client,
+            key_insert,
+            lambda rid: acme_client.get_account("p1", rid),
+            lambda r: r.key_envelope,
+            recreate(key_insert),
+            None,
+            lambda rid: acme_client.delete_account("p1", rid),
+            optional=False,
+        ),
+        Kind(
+            EnvelopeKind.ACME_ACCOUNT_EAB,
+            acme_client,
+            eab_insert,
+            lambda rid: acme_client.get_account("p1", rid),
+            lambda r: r.eab_hmac_envelope,
+            recreate(eab_insert),
+            None,
+            lambda rid: acme_client.delete_account("p1", rid),
+            optional=True,
+        ),
+        Kind(
+            EnvelopeKind.DNS_UPDATE_TSIG,
+            acme_client,
+            tsig_insert,
+            lambda rid: acme_client.get_dns_config("p1", rid),
+            lambda r: r.tsig_secret_envelope,
+            recreate(tsig_insert),
+            None,
+            lambda rid: acme_client.delete_dns_config("p1", rid),
+            optional=False,
+        ),
     ]
+
+
+async def with_acme_client(stores) -> tuple[Any, ...]:
+    """The stores that hold envelopes: certificates, PCA, orders, and the ACME client's on the same database."""
+    acme_client = build_acme_client_store(stores[0])
+    await acme_client.ensure_schema()
+    return (*stores[:3], acme_client)
 
 
 @pytest.fixture(params=STORES)
 async def trio(request: pytest.FixtureRequest, tmp_path: Path, mongo_database: str):
     async with open_stores(request.param, request, tmp_path, mongo_database) as stores:
-        yield stores[:3]  # the stores that hold envelopes (not the audit trail)
+        yield await with_acme_client(stores)  # the stores that hold envelopes (not the audit trail)
 
 
 async def one(k: Kind, label: str | None, rid: str) -> StoredEnvelope:
@@ -224,6 +292,9 @@ async def test_rewrap_replaces_only_the_envelope_and_its_label(trio):
             EnvelopeKind.ISSUED_CERTIFICATE: "encrypted_key",
             EnvelopeKind.SECRET: "encrypted_payload",
             EnvelopeKind.ORDER: "encrypted_params",
+            EnvelopeKind.ACME_ACCOUNT_KEY: "key_envelope",
+            EnvelopeKind.ACME_ACCOUNT_EAB: "eab_hmac_envelope",
+            EnvelopeKind.DNS_UPDATE_TSIG: "tsig_secret_envelope",
         }[k.kind]
         assert after == replace(before, **{field: new}), k.kind  # revision, times and the rest unchanged
         assert await k.store.count_envelopes(k.kind, "A") == 0
@@ -296,7 +367,7 @@ async def test_kek_canaries_keep_the_first_writer(trio):
 
 async def test_sqlite_databases_from_before_labels_are_labelled_at_start(tmp_path: Path, request, mongo_database):
     async with open_stores("sqlite", request, tmp_path, mongo_database) as stores:
-        ks = kinds(*stores[:3])
+        ks = kinds(*await with_acme_client(stores))
         for k in ks:
             for i in range(3):
                 await k.insert(f"r{i}", wrapped(VAULT_A if i else VAULT_B))
@@ -307,7 +378,14 @@ async def test_sqlite_databases_from_before_labels_are_labelled_at_start(tmp_pat
             for table in ("certificates", "pca_authorities", "pca_certificates", "orders", "secrets"):
                 conn.execute(f"DROP INDEX {table}_kek")
                 conn.execute(f"ALTER TABLE {table} DROP COLUMN kek_id")
-        for store in stores:
+            for table, column, index in (
+                ("acme_accounts", "kek_id", "acme_accounts_kek"),
+                ("acme_accounts", "eab_kek_id", "acme_accounts_eab_kek_id"),
+                ("dns_update_configs", "kek_id", "dns_update_configs_kek"),
+            ):
+                conn.execute(f"DROP INDEX {index}")
+                conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        for store in (*stores, ks[-1].store):
             await store.ensure_schema()
         for k in ks:
             assert await ids(k, "A") == ["r1", "r2"], k.kind
@@ -324,6 +402,9 @@ async def test_sqlite_databases_from_before_labels_are_labelled_at_start(tmp_pat
             "pca_certificates_kek",
             "orders_kek",
             "secrets_kek",
+            "acme_accounts_kek",
+            "acme_accounts_eab_kek_id",
+            "dns_update_configs_kek",
         } <= indexes
         assert "secrets_kek" in plan  # the query that finds old envelopes is an index range scan
 
@@ -331,24 +412,28 @@ async def test_sqlite_databases_from_before_labels_are_labelled_at_start(tmp_pat
 async def test_mongo_documents_from_before_labels_are_found_and_labelled_by_rewrap(
     tmp_path: Path, request, mongo_database, mongodb_uri
 ):
-    collections = {
-        EnvelopeKind.APIC_CERTIFICATE: "certificates",
-        EnvelopeKind.AUTHORITY: "pca_authorities",
-        EnvelopeKind.ISSUED_CERTIFICATE: "pca_certificates",
-        EnvelopeKind.SECRET: "secrets",
-        EnvelopeKind.ORDER: "orders",
+    collections = {  # kind -> (collection, label field)
+        EnvelopeKind.APIC_CERTIFICATE: ("certificates", "kek_id"),
+        EnvelopeKind.AUTHORITY: ("pca_authorities", "kek_id"),
+        EnvelopeKind.ISSUED_CERTIFICATE: ("pca_certificates", "kek_id"),
+        EnvelopeKind.SECRET: ("secrets", "kek_id"),
+        EnvelopeKind.ORDER: ("orders", "kek_id"),
+        EnvelopeKind.ACME_ACCOUNT_KEY: ("acme_accounts", "kek_id"),
+        EnvelopeKind.ACME_ACCOUNT_EAB: ("acme_accounts", "eab_kek_id"),
+        EnvelopeKind.DNS_UPDATE_TSIG: ("dns_update_configs", "kek_id"),
     }
     async with open_stores("mongo", request, tmp_path, mongo_database) as stores:
         client: AsyncMongoClient = AsyncMongoClient(mongodb_uri, tz_aware=True)
         try:
             db = client[mongo_database]
-            for k in kinds(*stores[:3]):
+            for k in kinds(*await with_acme_client(stores)):
                 await k.insert("r1", wrapped(VAULT_A))
                 await k.insert("r2", wrapped(VAULT_B))
                 if k.optional:
                     await k.insert("x_none", None)
                 # written before this version: no kek_id field
-                await db[collections[k.kind]].update_many({}, {"$unset": {"kek_id": ""}})
+                collection, label = collections[k.kind]
+                await db[collection].update_many({}, {"$unset": {label: ""}})
                 legacy = await k.store.envelopes(k.kind, None, "", 10)
                 assert [(e.record_id, e.kek_id) for e in legacy] == [(k.prefix + "r1", None), (k.prefix + "r2", None)]
                 assert await k.store.count_envelopes(k.kind, None) == 2
@@ -363,12 +448,15 @@ async def test_mongo_documents_from_before_labels_are_found_and_labelled_by_rewr
 async def test_mongo_rewrap_yields_to_a_writer_holding_the_record(tmp_path: Path, request, mongo_database):
     """On MongoDB a rewrap claims the record like any writer (FerretDB's filtered updates are not atomic):
     while another writer holds the claim, or a secret's lock, the rewrap changes nothing."""
-    async with open_stores("mongo", request, tmp_path, mongo_database) as (certificates, pca, orders, _):
-        for k in kinds(certificates, pca, orders):
+    async with open_stores("mongo", request, tmp_path, mongo_database) as stores:
+        certificates = stores[0]
+        for k in kinds(*await with_acme_client(stores)):
             if k.kind is EnvelopeKind.APIC_CERTIFICATE:
                 claims = RevisionClaims(certificates._claims)
-            else:
+            elif hasattr(k.store, "_claims"):
                 claims = k.store._claims
+            else:  # the ACME client's records: the lock of the kind's envelope collection
+                claims = k.store._envelope_collection(k.kind).claims
             old = wrapped(VAULT_A)
             await k.insert("r1", old)
             read = await one(k, "A", "r1")

@@ -11,21 +11,28 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from gatewaycerts.domain.acme_client import AcmeAccount, ChallengeToken, DnsUpdateConfig
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import ConflictError
 from gatewaycerts.store.acme_client_codec import (
+    ACCOUNT_EAB_LABEL,
+    ACCOUNT_KEY_LABEL,
+    DNS_CONFIG_LABEL,
     account_from_doc,
+    account_labels,
     account_to_doc,
     dns_config_from_doc,
+    dns_config_labels,
     dns_config_to_doc,
     token_from_doc,
     token_to_doc,
 )
-from gatewaycerts.store.mongo.claims import guard
+from gatewaycerts.store.mongo.claims import RevisionClaims, guard
+from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 
 _ORDER = [("create_time", ASCENDING), ("_id", ASCENDING)]
 
 
-class MongoAcmeClientStore:
+class MongoAcmeClientStore(MongoEnvelopes):
     def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = False) -> None:
         db = client[database]
         self._client = client
@@ -33,11 +40,42 @@ class MongoAcmeClientStore:
         self._accounts = db["acme_accounts"]
         self._dns = db["dns_update_configs"]
         self._tokens = db["acme_challenge_tokens"]
+        # Accounts and DNS configurations are never updated after their insert: a rewrap locks the record
+        # (as a webhook's) and compares the envelope itself.
+        account_claims = RevisionClaims(db["acme_account_claims"])
+        self._envelope_collections = (
+            EnvelopeCollection(
+                EnvelopeKind.ACME_ACCOUNT_KEY,
+                self._accounts,
+                "key_envelope",
+                account_claims,
+                revisioned=False,
+                label=ACCOUNT_KEY_LABEL,
+            ),
+            EnvelopeCollection(
+                EnvelopeKind.ACME_ACCOUNT_EAB,
+                self._accounts,
+                "eab_hmac_envelope",
+                account_claims,
+                revisioned=False,
+                label=ACCOUNT_EAB_LABEL,
+            ),
+            EnvelopeCollection(
+                EnvelopeKind.DNS_UPDATE_TSIG,
+                self._dns,
+                "tsig_secret_envelope",
+                RevisionClaims(db["dns_update_config_claims"]),
+                revisioned=False,
+                label=DNS_CONFIG_LABEL,
+            ),
+        )
 
     async def ensure_schema(self) -> None:
         await guard(self._accounts.create_index([("project_id", ASCENDING), *_ORDER], name="acme_accounts_project"))
         await guard(self._dns.create_index([("project_id", ASCENDING), *_ORDER], name="dns_update_configs_project"))
         await guard(self._tokens.create_index([("expire_time", ASCENDING)], name="acme_challenge_tokens_expiry"))
+        for spec in self._envelope_collections:
+            await spec.ensure_index()
 
     async def close(self) -> None:
         if self._owns_client:
@@ -66,7 +104,7 @@ class MongoAcmeClientStore:
         return bool(result.deleted_count)
 
     async def insert_account(self, account: AcmeAccount) -> None:
-        await self._insert(self._accounts, account_to_doc(account), "an ACME account")
+        await self._insert(self._accounts, {**account_to_doc(account), **account_labels(account)}, "an ACME account")
 
     async def get_account(self, project_id: str, account_id: str) -> AcmeAccount | None:
         return await self._get(self._accounts, project_id, account_id, account_from_doc)
@@ -78,7 +116,9 @@ class MongoAcmeClientStore:
         return await self._delete(self._accounts, project_id, account_id)
 
     async def insert_dns_config(self, config: DnsUpdateConfig) -> None:
-        await self._insert(self._dns, dns_config_to_doc(config), "a DNS update configuration")
+        await self._insert(
+            self._dns, {**dns_config_to_doc(config), **dns_config_labels(config)}, "a DNS update configuration"
+        )
 
     async def get_dns_config(self, project_id: str, config_id: str) -> DnsUpdateConfig | None:
         return await self._get(self._dns, project_id, config_id, dns_config_from_doc)

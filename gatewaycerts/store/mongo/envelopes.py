@@ -37,17 +37,19 @@ class EnvelopeCollection:
     field: str  # the document field that holds the envelope
     claims: RevisionClaims
     revisioned: bool = True  # False: the record has no revision and is locked instead (secrets)
+    label: str = "kek_id"  # the field of the KEK id (a document holding two envelopes labels the second apart)
 
     async def ensure_index(self) -> None:
-        await guard(self.coll.create_index([("kek_id", ASCENDING), ("_id", ASCENDING)], name=f"{self.coll.name}_kek"))
+        name = f"{self.coll.name}_kek" if self.label == "kek_id" else f"{self.coll.name}_{self.label}"
+        await guard(self.coll.create_index([(self.label, ASCENDING), ("_id", ASCENDING)], name=name))
 
     def _label(self, kek_id: str | None) -> dict[str, Any]:
         if kek_id is None:
-            return {"kek_id": {"$exists": False}, self.field: {"$ne": None}}
-        return {"kek_id": kek_id}
+            return {self.label: {"$exists": False}, self.field: {"$ne": None}}
+        return {self.label: kek_id}
 
     def _projection(self) -> dict[str, int]:
-        return {"project_id": 1, self.field: 1, "kek_id": 1, "revision": 1}
+        return {"project_id": 1, self.field: 1, self.label: 1, "revision": 1}
 
     def _envelope(self, doc: dict[str, Any]) -> StoredEnvelope | None:
         blob = doc.get(self.field)
@@ -59,7 +61,7 @@ class EnvelopeCollection:
             doc["project_id"],
             doc["_id"],
             bytes(blob),
-            doc.get("kek_id"),
+            doc.get(self.label),
             None if revision is None else int(revision),
         )
 
@@ -73,7 +75,7 @@ class EnvelopeCollection:
         out: list[StoredEnvelope] = []
         # The labels in use from the kek_id index (strings above "", the label of records without one), then
         # one record of each, and one record written before labels existed, if any is left.
-        labels = await guard(self.coll.distinct("kek_id", {"kek_id": {"$gt": ""}}))
+        labels = await guard(self.coll.distinct(self.label, {self.label: {"$gt": ""}}))
         queries = [self._label(label) for label in sorted(labels)] + [self._label(None)]
         for q in queries:
             doc = await guard(self.coll.find_one(q, self._projection()))
@@ -110,7 +112,7 @@ class EnvelopeCollection:
             ):
                 return RewrapOutcome.CHANGED
             result = await guard(
-                self.coll.update_one({"_id": record_id}, {"$set": {self.field: envelope, "kek_id": kek_id}})
+                self.coll.update_one({"_id": record_id}, {"$set": {self.field: envelope, self.label: kek_id}})
             )
             return RewrapOutcome.REWRAPPED if result.matched_count else RewrapOutcome.GONE
         finally:

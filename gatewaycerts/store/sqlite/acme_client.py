@@ -10,16 +10,29 @@ from datetime import datetime
 from typing import Any
 
 from gatewaycerts.domain.acme_client import AcmeAccount, ChallengeToken, DnsUpdateConfig
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import ConflictError
 from gatewaycerts.store.acme_client_codec import (
+    ACCOUNT_EAB_LABEL,
+    ACCOUNT_KEY_LABEL,
+    DNS_CONFIG_LABEL,
     account_from_doc,
+    account_labels,
     account_to_doc,
     dns_config_from_doc,
+    dns_config_labels,
     dns_config_to_doc,
     token_from_doc,
     token_to_doc,
 )
-from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, dump_json, sort_key
+from gatewaycerts.store.sqlite.base import (
+    EnvelopeTable,
+    SqliteBase,
+    decode_json,
+    dump_json,
+    prepare_envelope_tables,
+    sort_key,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS acme_accounts (
@@ -43,20 +56,55 @@ def _load(doc: str, decode: Callable[[dict[str, Any]], Any]) -> Any:
 
 
 class SqliteAcmeClientStore(SqliteBase):
+    # Accounts and DNS configurations are never updated after their insert: a rewrap compares the envelope
+    # itself. The label columns are added (and filled for older rows) by prepare_envelope_tables.
+    _ENVELOPES = (
+        EnvelopeTable(
+            EnvelopeKind.ACME_ACCOUNT_KEY,
+            "acme_accounts",
+            "doc",
+            json_key="key_envelope",
+            has_revision=False,
+            kek_column=ACCOUNT_KEY_LABEL,
+        ),
+        EnvelopeTable(
+            EnvelopeKind.ACME_ACCOUNT_EAB,
+            "acme_accounts",
+            "doc",
+            json_key="eab_hmac_envelope",
+            has_revision=False,
+            kek_column=ACCOUNT_EAB_LABEL,
+        ),
+        EnvelopeTable(
+            EnvelopeKind.DNS_UPDATE_TSIG,
+            "dns_update_configs",
+            "doc",
+            json_key="tsig_secret_envelope",
+            has_revision=False,
+            kek_column=DNS_CONFIG_LABEL,
+        ),
+    )
+
     async def ensure_schema(self) -> None:
-        await self._run_alone(lambda conn: conn.executescript(_SCHEMA))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executescript(_SCHEMA)
+            prepare_envelope_tables(conn, self._ENVELOPES)
+
+        await self._run_alone(op)
 
     async def close(self) -> None:
         return None
 
     # -- generic rows -----------------------------------------------------------------------------------
 
-    async def _insert(self, table: str, doc: dict[str, Any], what: str) -> None:
-        row = (doc["_id"], doc["project_id"], sort_key(doc["create_time"]), dump_json(doc))
+    async def _insert(self, table: str, doc: dict[str, Any], labels: dict[str, str], what: str) -> None:
+        row = (doc["_id"], doc["project_id"], sort_key(doc["create_time"]), dump_json(doc), *labels.values())
+        columns = ", ".join(["id", "project_id", "create_time", "doc", *labels])
+        marks = ", ".join("?" * len(row))
 
         def op(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(f"INSERT INTO {table} (id, project_id, create_time, doc) VALUES (?, ?, ?, ?)", row)  # noqa: S608
+                conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)  # noqa: S608
             except sqlite3.IntegrityError:
                 raise ConflictError(f"{what} with this id exists already") from None
 
@@ -91,7 +139,7 @@ class SqliteAcmeClientStore(SqliteBase):
     # -- accounts ---------------------------------------------------------------------------------------
 
     async def insert_account(self, account: AcmeAccount) -> None:
-        await self._insert("acme_accounts", account_to_doc(account), "an ACME account")
+        await self._insert("acme_accounts", account_to_doc(account), account_labels(account), "an ACME account")
 
     async def get_account(self, project_id: str, account_id: str) -> AcmeAccount | None:
         return await self._get("acme_accounts", project_id, account_id, account_from_doc)
@@ -105,7 +153,9 @@ class SqliteAcmeClientStore(SqliteBase):
     # -- DNS update configurations ----------------------------------------------------------------------
 
     async def insert_dns_config(self, config: DnsUpdateConfig) -> None:
-        await self._insert("dns_update_configs", dns_config_to_doc(config), "a DNS update configuration")
+        await self._insert(
+            "dns_update_configs", dns_config_to_doc(config), dns_config_labels(config), "a DNS update configuration"
+        )
 
     async def get_dns_config(self, project_id: str, config_id: str) -> DnsUpdateConfig | None:
         return await self._get("dns_update_configs", project_id, config_id, dns_config_from_doc)

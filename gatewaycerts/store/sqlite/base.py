@@ -104,7 +104,7 @@ def in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
 def prepare_envelope_tables(conn: sqlite3.Connection, specs: Sequence[EnvelopeTable]) -> None:
     """Give each table its `kek_id` label column (filled for rows from before it) and the label's index."""
     for spec in specs:
-        add_kek_column(conn, spec.table)
+        add_kek_column(conn, spec.table, spec.kek_column)
         label_envelopes(conn, spec)
         conn.execute(spec.index_sql)
 
@@ -114,7 +114,8 @@ class EnvelopeTable:
     """Where a table keeps its records' envelopes: the column itself, or `json_key` of the JSON in `column`.
 
     Every such table has an indexed `kek_id` column: the KEK id the envelope names, "" without one,
-    NULL for rows written before the column existed (labelled by `label_envelopes` at start).
+    NULL for rows written before the column existed (labelled by `label_envelopes` at start). A table whose
+    rows hold two envelopes labels the second in a column of its own (`kek_column`).
     """
 
     kind: EnvelopeKind
@@ -122,10 +123,12 @@ class EnvelopeTable:
     column: str
     json_key: str | None = None
     has_revision: bool = True
+    kek_column: str = "kek_id"
 
     @property
     def index_sql(self) -> str:
-        return f"CREATE INDEX IF NOT EXISTS {self.table}_kek ON {self.table} (kek_id, id)"
+        name = f"{self.table}_kek" if self.kek_column == "kek_id" else f"{self.table}_{self.kek_column}"
+        return f"CREATE INDEX IF NOT EXISTS {name} ON {self.table} ({self.kek_column}, id)"
 
     @property
     def present(self) -> str:
@@ -142,8 +145,8 @@ class EnvelopeTable:
 
     def label_clause(self, kek_id: str | None) -> tuple[str, list[Any]]:
         if kek_id is None:
-            return f"kek_id IS NULL AND {self.present}", []
-        return "kek_id = ?", [kek_id]
+            return f"{self.kek_column} IS NULL AND {self.present}", []
+        return f"{self.kek_column} = ?", [kek_id]
 
     def envelope(self, row: tuple[Any, ...], kek_id: str | None) -> StoredEnvelope | None:
         """(id, project_id, column[, revision]) -> StoredEnvelope, None when the row holds no envelope."""
@@ -158,20 +161,20 @@ class EnvelopeTable:
         return f"id, project_id, {self.column}" + (", revision" if self.has_revision else "")
 
 
-def add_kek_column(conn: sqlite3.Connection, table: str) -> None:
+def add_kek_column(conn: sqlite3.Connection, table: str, column: str = "kek_id") -> None:
     """Databases from before KEK rotation: add the label column (filled by label_envelopes)."""
     columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-    if "kek_id" not in columns:
-        conn.execute(f"ALTER TABLE {table} ADD COLUMN kek_id TEXT")
+    if column not in columns:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
 
 def label_envelopes(conn: sqlite3.Connection, spec: EnvelopeTable) -> None:
     """Fill `kek_id` for rows written before it existed (or by an older version still running), in batches."""
     sql = (
         f"SELECT id, {spec.column} FROM {spec.table} "  # noqa: S608 - our constants
-        "WHERE kek_id IS NULL AND id > ? ORDER BY id LIMIT ?"
+        f"WHERE {spec.kek_column} IS NULL AND id > ? ORDER BY id LIMIT ?"
     )
-    update = f"UPDATE {spec.table} SET kek_id = ? WHERE id = ? AND kek_id IS NULL"  # noqa: S608
+    update = f"UPDATE {spec.table} SET {spec.kek_column} = ? WHERE id = ? AND {spec.kek_column} IS NULL"  # noqa: S608
 
     def batch(after: str) -> list[tuple[Any, ...]]:
         rows = conn.execute(sql, (after, _MIGRATION_BATCH)).fetchall()
@@ -526,8 +529,8 @@ class SqliteBase:
         spec = self._envelope_table(kind)
         # One index seek per KEK id in use: the next label above the last one seen ("" = no envelope).
         next_label = (
-            f"SELECT kek_id, {spec.selected} FROM {spec.table} WHERE kek_id > ? "  # noqa: S608
-            "ORDER BY kek_id, id LIMIT 1"
+            f"SELECT {spec.kek_column}, {spec.selected} FROM {spec.table} WHERE {spec.kek_column} > ? "  # noqa: S608
+            f"ORDER BY {spec.kek_column}, id LIMIT 1"
         )
         where, _ = spec.label_clause(None)
         unlabelled = f"SELECT NULL, {spec.selected} FROM {spec.table} WHERE {where} LIMIT 1"  # noqa: S608
@@ -565,7 +568,10 @@ class SqliteBase:
             raise ValueError("rewrap_envelopes takes envelopes of one kind")
         spec = self._envelope_table(kinds.pop())
         read = f"SELECT {spec.column} FROM {spec.table} WHERE id = ? AND project_id = ?"  # noqa: S608
-        write = f"UPDATE {spec.table} SET {spec.column} = ?, kek_id = ? WHERE id = ? AND project_id = ?"  # noqa: S608
+        write = (
+            f"UPDATE {spec.table} SET {spec.column} = ?, {spec.kek_column} = ? "  # noqa: S608 - our constants
+            "WHERE id = ? AND project_id = ?"
+        )
 
         def one(conn: sqlite3.Connection, current: StoredEnvelope, envelope: bytes) -> RewrapOutcome:
             key = (current.record_id, current.project_id)
