@@ -639,7 +639,15 @@ def create_app(
             await acme_store.ensure_schema()
             # Before serving: a missing or wrong KEK refuses to start instead of failing request by request.
             await check_keks(
-                EnvelopeStores(store, pca_store, order_store, access_key_store, notification_store, acme_client_store),
+                EnvelopeStores(
+                    store,
+                    pca_store,
+                    order_store,
+                    access_key_store,
+                    notification_store,
+                    acme_client_store,
+                    acme_store,
+                ),
                 vault,
             )
         except BaseException:

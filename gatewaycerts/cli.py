@@ -229,7 +229,13 @@ EXIT_ERROR = 2  # rotate-kek: could not run (configuration, KEK check, store una
 
 
 def cmd_rotate_kek(args: argparse.Namespace) -> int:
-    from gatewaycerts.app import build_acme_client_store, build_notification_store, build_stores, build_vault
+    from gatewaycerts.app import (
+        build_acme_client_store,
+        build_acme_store,
+        build_notification_store,
+        build_stores,
+        build_vault,
+    )
     from gatewaycerts.core.kek_rotation import EnvelopeStores, KekRotation, KindReport, RotationReport, check_keks
     from gatewaycerts.domain.errors import StoreUnavailableError
     from gatewaycerts.keyvault import KeyVaultError
@@ -265,8 +271,10 @@ def cmd_rotate_kek(args: argparse.Namespace) -> int:
             await notifications.ensure_schema()
             acme_client = build_acme_client_store(stores.certificates)  # ACME client secrets, same database
             await acme_client.ensure_schema()
+            acme = build_acme_store(stores.certificates)  # the ACME server's EAB keys, same database
+            await acme.ensure_schema()
             envelope_stores = EnvelopeStores(
-                stores.certificates, stores.pca, stores.orders, stores.access_keys, notifications, acme_client
+                stores.certificates, stores.pca, stores.orders, stores.access_keys, notifications, acme_client, acme
             )
             # The same check as `serve`: every KEK id in use is configured with the right bytes, and the
             # active KEK is the one the other replicas use (else this would re-wrap everything under it).

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gatewaycerts.core.access_keys import access_key_context
+from gatewaycerts.core.acme.service import eab_context as acme_eab_context
 from gatewaycerts.core.certificates import apic_key_context
 from gatewaycerts.core.issuance import certificate_key_context
 from gatewaycerts.core.notifications import secret_context as webhook_secret_context
@@ -27,6 +28,7 @@ from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id
 from gatewaycerts.store.interfaces import (
     AccessKeyStore,
     AcmeClientStore,
+    AcmeStore,
     CertificateStore,
     EnvelopeStore,
     NotificationStore,
@@ -48,6 +50,10 @@ CONTEXTS: dict[EnvelopeKind, Callable[[str, str], str]] = {
     EnvelopeKind.ACME_ACCOUNT_EAB: acme_account_eab_context,
     EnvelopeKind.DNS_UPDATE_TSIG: tsig_context,
 }
+# Kinds whose envelope context names a parent beside the record (StoredEnvelope.scope): (project, scope, id).
+SCOPED_CONTEXTS: dict[EnvelopeKind, Callable[[str, str, str], str]] = {
+    EnvelopeKind.ACME_EAB_KEY: acme_eab_context,
+}
 CANARY = b"gatewaycerts key-encryption key canary"
 DEFAULT_BATCH = 100
 MAX_PASSES = 5  # a pass that lost races to concurrent writers is followed by another for what they left
@@ -58,6 +64,8 @@ def canary_context(kek_id: str) -> str:
 
 
 def context_of(env: StoredEnvelope) -> str:
+    if env.kind in SCOPED_CONTEXTS:
+        return SCOPED_CONTEXTS[env.kind](env.project_id, env.scope or "", env.record_id)
     return CONTEXTS[env.kind](env.project_id, env.record_id)
 
 
@@ -73,6 +81,7 @@ class EnvelopeStores:
     access_keys: AccessKeyStore | None = None  # None: a caller that opened no access-key store (older callers)
     notifications: NotificationStore | None = None  # webhook secrets; None: a caller that opened none
     acme_client: AcmeClientStore | None = None  # ACME client account keys, their EAB HMACs, TSIG secrets
+    acme: AcmeStore | None = None  # the ACME server's EAB HMAC keys
 
     def by_kind(self) -> list[tuple[EnvelopeKind, EnvelopeStore]]:
         kinds: list[tuple[EnvelopeKind, EnvelopeStore]] = [
@@ -90,6 +99,8 @@ class EnvelopeStores:
             kinds.append((EnvelopeKind.ACME_ACCOUNT_KEY, self.acme_client))
             kinds.append((EnvelopeKind.ACME_ACCOUNT_EAB, self.acme_client))
             kinds.append((EnvelopeKind.DNS_UPDATE_TSIG, self.acme_client))
+        if self.acme is not None:
+            kinds.append((EnvelopeKind.ACME_EAB_KEY, self.acme))
         return kinds
 
 

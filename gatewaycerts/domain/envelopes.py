@@ -22,6 +22,7 @@ class EnvelopeKind(enum.StrEnum):
     ACME_ACCOUNT_KEY = "acme-account"  # AcmeAccount.key_envelope (the ACME client's account key)
     ACME_ACCOUNT_EAB = "acme-account-eab"  # AcmeAccount.eab_hmac_envelope (None without EAB)
     DNS_UPDATE_TSIG = "dns-update-tsig"  # DnsUpdateConfig.tsig_secret_envelope (the TSIG secret)
+    ACME_EAB_KEY = "acme-eab"  # EabKey.encrypted_hmac_key (the ACME server's EAB HMAC key; scope: its CA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,8 @@ class StoredEnvelope:
 
     `kek_id` is the store's indexed label (None: the record was written before labels existed and has not
     been re-wrapped since). `revision` is the record's revision when read, where the store keeps one for it
-    (the MongoDB adapter needs it to claim the record); a rewrap compares the envelope itself.
+    (the MongoDB adapter needs it to claim the record); a rewrap compares the envelope itself. `scope` is the
+    parent id the envelope's context names beside the record's own (an ACME server EAB key's CA), else None.
     """
 
     kind: EnvelopeKind
@@ -39,6 +41,7 @@ class StoredEnvelope:
     envelope: bytes
     kek_id: str | None
     revision: int | None = None
+    scope: str | None = None
 
 
 class RewrapOutcome(enum.StrEnum):

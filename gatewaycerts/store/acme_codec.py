@@ -20,6 +20,7 @@ from gatewaycerts.domain.acme import (
     EabKey,
     Identifier,
 )
+from gatewaycerts.keyvault import envelope_kek_id
 
 POLICY, EAB, ACCOUNT, ACCOUNT_KEY, ORDER, AUTHZ, CERT, REPLACED, NONCE, SECRET = (
     "policy",
@@ -71,6 +72,12 @@ def policy_from(doc: dict[str, Any]) -> AcmePolicy:
 
 def eab_row(k: EabKey) -> Row:
     return Row(EAB, k.kid, k.ca_id, k.ca_id, k.status, None, k.create_time.isoformat(), k.revision, _plain(k))
+
+
+def kek_label(row: Row) -> str | None:
+    """The indexed KEK label stored beside a row (EnvelopeStore): the KEK id an EAB key's HMAC key envelope
+    names; None for the other kinds, which hold no envelope."""
+    return envelope_kek_id(row.doc["encrypted_hmac_key"]) if row.kind == EAB else None
 
 
 def eab_from(doc: dict[str, Any]) -> EabKey:

@@ -370,7 +370,7 @@ class NotificationStore(EnvelopeStore, Protocol):
         """Record an expiry-notice key; True only for the first record of it."""
 
 
-class AcmeStore(Protocol):
+class AcmeStore(EnvelopeStore, Protocol):
     """The ACME server's records (domain/acme.py), per CA. Changes are compare-and-swap on `revision`
     (ConflictError on a mismatch or a taken unique key, NotFoundError when gone); uniqueness is only ever
     decided by an insert (FerretDB-compatible: no transactions)."""

@@ -6,13 +6,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
-from gatewaycerts.app import build_acme_client_store
+from gatewaycerts.app import build_acme_client_store, build_acme_store
+from gatewaycerts.domain.acme import AcmePolicy, EabKey
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.errors import ConflictError
 from gatewaycerts.keyvault import KeyVault, new_kek_line, parse_keks
@@ -59,7 +61,7 @@ class Kind:
         self.prefix = prefix
 
 
-def kinds(certificates, pca, orders, acme_client=None) -> list[Kind]:
+def kinds(certificates, pca, orders, acme_client=None, acme=None) -> list[Kind]:
     seq = iter(range(1, 10_000))
 
     async def apic_insert(rid: str, blob: bytes | None) -> None:
@@ -165,7 +167,39 @@ def kinds(certificates, pca, orders, acme_client=None) -> list[Kind]:
             lambda rid: orders.delete_order("p1", rid),
             optional=True,
         ),
-    ] + ([] if acme_client is None else acme_client_kinds(acme_client))
+    ] + ([] if acme_client is None else [*acme_client_kinds(acme_client), acme_eab_kind(acme)])
+
+
+EAB_CA = "ca-1"  # the scope of the ACME server's EAB keys (their envelope's context names the CA)
+
+
+def acme_eab_kind(acme) -> Kind:
+    """The ACME server's EAB keys: rows of one kind in the table (collection) of every ACME record, changed
+    by compare-and-swap on their revision, never deleted."""
+    t0 = datetime(2026, 12, 7, tzinfo=UTC)
+
+    async def insert(rid: str, blob: bytes | None) -> None:
+        await acme.insert_eab_key(EabKey(rid, EAB_CA, "p1", blob, t0, t0 + timedelta(days=1)))
+
+    async def set_blob(rid: str, blob: bytes) -> None:
+        cur = await acme.get_eab_key(EAB_CA, rid)
+        await acme.replace_eab_key(replace(cur, encrypted_hmac_key=blob), expected_revision=cur.revision)
+
+    async def touch(rid: str) -> None:
+        cur = await acme.get_eab_key(EAB_CA, rid)
+        await acme.replace_eab_key(replace(cur, status="revoked"), expected_revision=cur.revision)
+
+    return Kind(
+        EnvelopeKind.ACME_EAB_KEY,
+        acme,
+        insert,
+        lambda rid: acme.get_eab_key(EAB_CA, rid),
+        lambda r: r.encrypted_hmac_key,
+        set_blob,
+        touch,
+        None,
+        optional=False,
+    )
 
 
 def acme_client_kinds(acme_client) -> list[Kind]:
@@ -228,10 +262,14 @@ def acme_client_kinds(acme_client) -> list[Kind]:
 
 
 async def with_acme_client(stores) -> tuple[Any, ...]:
-    """The stores that hold envelopes: certificates, PCA, orders, and the ACME client's on the same database."""
-    acme_client = build_acme_client_store(stores[0])
+    """The stores that hold envelopes: certificates, PCA, orders, and the ACME client's and the ACME server's
+    on the same database (the server's with a record of another kind beside the EAB keys)."""
+    acme_client, acme = build_acme_client_store(stores[0]), build_acme_store(stores[0])
     await acme_client.ensure_schema()
-    return (*stores[:3], acme_client)
+    await acme.ensure_schema()
+    if await acme.get_policy(EAB_CA) is None:
+        await acme.put_policy(AcmePolicy(EAB_CA, "p1"), expected_revision=None)
+    return (*stores[:3], acme_client, acme)
 
 
 @pytest.fixture(params=STORES)
@@ -266,6 +304,8 @@ async def test_envelopes_are_found_by_their_kek_label_and_paged_by_id(trio):
         assert await ids(k, "A", "r5", 2) == []
         assert await ids(k, "B") == ["r2", "r4"]
         assert all(e.kind is k.kind and e.project_id == "p1" and e.kek_id == "A" for e in first)
+        scope = EAB_CA if k.kind is EnvelopeKind.ACME_EAB_KEY else None  # the parent the context names
+        assert all(e.scope == scope for e in first), k.kind
         assert [e.envelope for e in first] == [blobs["r1"], blobs["r3"]]
         assert await k.store.count_envelopes(k.kind, "A") == 3
         assert await k.store.count_envelopes(k.kind, "B") == 2
@@ -295,6 +335,7 @@ async def test_rewrap_replaces_only_the_envelope_and_its_label(trio):
             EnvelopeKind.ACME_ACCOUNT_KEY: "key_envelope",
             EnvelopeKind.ACME_ACCOUNT_EAB: "eab_hmac_envelope",
             EnvelopeKind.DNS_UPDATE_TSIG: "tsig_secret_envelope",
+            EnvelopeKind.ACME_EAB_KEY: "encrypted_hmac_key",
         }[k.kind]
         assert after == replace(before, **{field: new}), k.kind  # revision, times and the rest unchanged
         assert await k.store.count_envelopes(k.kind, "A") == 0
@@ -385,7 +426,9 @@ async def test_sqlite_databases_from_before_labels_are_labelled_at_start(tmp_pat
             ):
                 conn.execute(f"DROP INDEX {index}")
                 conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        for store in (*stores, ks[-1].store):
+            conn.execute("DROP INDEX acme_records_acme_eab_kek")
+            conn.execute("ALTER TABLE acme_records DROP COLUMN kek_id")
+        for store in (*stores, ks[-2].store, ks[-1].store):
             await store.ensure_schema()
         for k in ks:
             assert await ids(k, "A") == ["r1", "r2"], k.kind
@@ -405,6 +448,7 @@ async def test_sqlite_databases_from_before_labels_are_labelled_at_start(tmp_pat
             "acme_accounts_kek",
             "acme_accounts_eab_kek_id",
             "dns_update_configs_kek",
+            "acme_records_acme_eab_kek",
         } <= indexes
         assert "secrets_kek" in plan  # the query that finds old envelopes is an index range scan
 
@@ -421,6 +465,7 @@ async def test_mongo_documents_from_before_labels_are_found_and_labelled_by_rewr
         EnvelopeKind.ACME_ACCOUNT_KEY: ("acme_accounts", "kek_id"),
         EnvelopeKind.ACME_ACCOUNT_EAB: ("acme_accounts", "eab_kek_id"),
         EnvelopeKind.DNS_UPDATE_TSIG: ("dns_update_configs", "kek_id"),
+        EnvelopeKind.ACME_EAB_KEY: ("acme_records", "kek_id"),
     }
     async with open_stores("mongo", request, tmp_path, mongo_database) as stores:
         client: AsyncMongoClient = AsyncMongoClient(mongodb_uri, tz_aware=True)
@@ -461,6 +506,8 @@ async def test_mongo_rewrap_yields_to_a_writer_holding_the_record(tmp_path: Path
             await k.insert("r1", old)
             read = await one(k, "A", "r1")
             rid = read.record_id
+            if k.kind is EnvelopeKind.ACME_EAB_KEY:  # claims are keyed by the document's _id: "eab/<kid>"
+                rid = k.store._envelope_collection(k.kind).id_prefix + rid
             if read.revision is None:
                 await claims.lock(rid)  # put_secret in progress
             else:

@@ -156,6 +156,11 @@ def _problem_of(error: JoseError) -> AcmeProblem:
     return AcmeProblem(error.problem, error.detail, 401 if error.problem == "unauthorized" else 400)
 
 
+def eab_context(project_id: str, ca_id: str, kid: str) -> str:
+    """The AAD context of an EAB key's HMAC key envelope (EnvelopeKind.ACME_EAB_KEY; the CA is its scope)."""
+    return f"acme-eab:{project_id}:{ca_id}:{kid}"
+
+
 class AcmeService:
     def __init__(
         self,
@@ -262,7 +267,7 @@ class AcmeService:
 
     @staticmethod
     def _eab_context(project_id: str, ca_id: str, kid: str) -> str:
-        return f"acme-eab:{project_id}:{ca_id}:{kid}"
+        return eab_context(project_id, ca_id, kid)
 
     async def create_eab_key(
         self, principal: Principal, project_id: str, ca_id: str, valid_days: Any

@@ -14,13 +14,16 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from gatewaycerts.domain.acme import Account, AcmeCertificate, AcmeOrder, AcmePolicy, Authorization, EabKey
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import ConflictError, NotFoundError
 from gatewaycerts.store import acme_codec as c
 from gatewaycerts.store.mongo.claims import RevisionClaims, guard
+from gatewaycerts.store.mongo.envelopes import EnvelopeCollection, MongoEnvelopes
 
 
 def _doc(row: c.Row) -> dict[str, Any]:
-    return {
+    label = c.kek_label(row)
+    return ({} if label is None else {"kek_id": label}) | {
         "_id": f"{row.kind}/{row.id}",
         "kind": row.kind,
         "ca_id": row.ca_id,
@@ -34,7 +37,7 @@ def _doc(row: c.Row) -> dict[str, Any]:
     }
 
 
-class MongoAcmeStore:
+class MongoAcmeStore(MongoEnvelopes):
     def __init__(self, client: AsyncMongoClient, database: str, *, owns_client: bool = False) -> None:
         db = client[database]
         self._client = client
@@ -42,6 +45,20 @@ class MongoAcmeStore:
         self._records = db["acme_records"]
         self._claims = RevisionClaims(db["acme_revisions"])
         self._nonces = db["acme_nonces"]  # {_id: nonce, expires}: only the _id index on the hot path
+        # EAB keys' HMAC keys: the documents of kind 'eab' (`_id` "eab/<kid>"), claimed from their revision
+        # like any change; the project is in the record's document, the CA (which the context names) in ca_id.
+        self._envelope_collections = (
+            EnvelopeCollection(
+                EnvelopeKind.ACME_EAB_KEY,
+                self._records,
+                "doc.encrypted_hmac_key",
+                self._claims,
+                where={"kind": c.EAB},
+                id_prefix=f"{c.EAB}/",
+                project_field="doc.project_id",
+                scope_field="ca_id",
+            ),
+        )
 
     async def ensure_schema(self) -> None:
         await guard(
@@ -55,6 +72,8 @@ class MongoAcmeStore:
                 [("kind", ASCENDING), ("status", ASCENDING), ("claim_until", ASCENDING)], name="acme_work"
             )
         )
+        for spec in self._envelope_collections:
+            await spec.ensure_index()
 
     async def close(self) -> None:
         if self._owns_client:

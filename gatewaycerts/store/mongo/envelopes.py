@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from pymongo import ASCENDING
@@ -30,14 +31,33 @@ from gatewaycerts.store.mongo.claims import RevisionClaims, guard
 _CONCURRENCY = 8  # rewraps of one batch in flight at once
 
 
+def _at(doc: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of a document (None when any step is missing)."""
+    value: Any = doc
+    for step in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(step)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class EnvelopeCollection:
+    """Where a collection keeps one kind's envelopes. A collection shared by several kinds of record names this
+    kind's documents (`where`) and the `_id` prefix they carry (`id_prefix`, not part of the record id); paths
+    may be dotted (`field`, `project_field`); `scope_field` holds the parent id the envelope's context names
+    beside the record's own (StoredEnvelope.scope)."""
+
     kind: EnvelopeKind
     coll: AsyncCollection
     field: str  # the document field that holds the envelope
     claims: RevisionClaims
     revisioned: bool = True  # False: the record has no revision and is locked instead (secrets)
     label: str = "kek_id"  # the field of the KEK id (a document holding two envelopes labels the second apart)
+    where: dict[str, Any] = dc_field(default_factory=dict)
+    id_prefix: str = ""
+    project_field: str = "project_id"
+    scope_field: str | None = None
 
     async def ensure_index(self) -> None:
         name = f"{self.coll.name}_kek" if self.label == "kek_id" else f"{self.coll.name}_{self.label}"
@@ -45,28 +65,32 @@ class EnvelopeCollection:
 
     def _label(self, kek_id: str | None) -> dict[str, Any]:
         if kek_id is None:
-            return {self.label: {"$exists": False}, self.field: {"$ne": None}}
-        return {self.label: kek_id}
+            return {self.label: {"$exists": False}, self.field: {"$ne": None}, **self.where}
+        return {self.label: kek_id, **self.where}
 
     def _projection(self) -> dict[str, int]:
-        return {"project_id": 1, self.field: 1, self.label: 1, "revision": 1}
+        paths = [self.project_field, self.field, self.label, "revision"]
+        if self.scope_field is not None:
+            paths.append(self.scope_field)
+        return {path.split(".")[0]: 1 for path in paths}
 
     def _envelope(self, doc: dict[str, Any]) -> StoredEnvelope | None:
-        blob = doc.get(self.field)
+        blob = _at(doc, self.field)
         if not blob:
             return None
         revision = doc.get("revision") if self.revisioned else None
         return StoredEnvelope(
             self.kind,
-            doc["project_id"],
-            doc["_id"],
+            _at(doc, self.project_field),
+            doc["_id"].removeprefix(self.id_prefix),
             bytes(blob),
             doc.get(self.label),
             None if revision is None else int(revision),
+            None if self.scope_field is None else _at(doc, self.scope_field),
         )
 
     async def envelopes(self, kek_id: str | None, after: str, limit: int) -> list[StoredEnvelope]:
-        q = {**self._label(kek_id), "_id": {"$gt": after}}
+        q = {**self._label(kek_id), "_id": {"$gt": self.id_prefix + after}}
         cursor = self.coll.find(q, self._projection()).sort([("_id", ASCENDING)]).limit(limit)
         docs = await guard(cursor.to_list(length=limit))
         return [env for env in map(self._envelope, docs) if env is not None]
@@ -75,7 +99,7 @@ class EnvelopeCollection:
         out: list[StoredEnvelope] = []
         # The labels in use from the kek_id index (strings above "", the label of records without one), then
         # one record of each, and one record written before labels existed, if any is left.
-        labels = await guard(self.coll.distinct(self.label, {self.label: {"$gt": ""}}))
+        labels = await guard(self.coll.distinct(self.label, {self.label: {"$gt": ""}, **self.where}))
         queries = [self._label(label) for label in sorted(labels)] + [self._label(None)]
         for q in queries:
             doc = await guard(self.coll.find_one(q, self._projection()))
@@ -87,7 +111,7 @@ class EnvelopeCollection:
         return int(await guard(self.coll.count_documents(self._label(kek_id))))
 
     async def rewrap(self, current: StoredEnvelope, envelope: bytes, kek_id: str) -> RewrapOutcome:
-        record_id = current.record_id
+        record_id = self.id_prefix + current.record_id  # the document's `_id`, which claims are keyed by
         try:
             if not self.revisioned:
                 await self.claims.lock(record_id)
@@ -102,9 +126,9 @@ class EnvelopeCollection:
             # FerretDB serves without scanning the collection). A delete needs no claim, but an update never
             # upserts: a record deleted in between stays deleted.
             doc = await guard(self.coll.find_one({"_id": record_id}, self._projection()))
-            if doc is None or doc.get("project_id") != current.project_id:
+            if doc is None or _at(doc, self.project_field) != current.project_id:
                 return RewrapOutcome.GONE
-            stored = doc.get(self.field)
+            stored = _at(doc, self.field)
             if (
                 stored is None
                 or bytes(stored) != current.envelope

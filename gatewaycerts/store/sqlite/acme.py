@@ -13,9 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from gatewaycerts.domain.acme import Account, AcmeCertificate, AcmeOrder, AcmePolicy, Authorization, EabKey
+from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import ConflictError, NotFoundError
 from gatewaycerts.store import acme_codec as c
-from gatewaycerts.store.sqlite.base import SqliteBase, decode_json, dump_json, sort_key
+from gatewaycerts.store.sqlite.base import (
+    EnvelopeTable,
+    SqliteBase,
+    decode_json,
+    dump_json,
+    prepare_envelope_tables,
+    sort_key,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS acme_records (
@@ -28,6 +36,7 @@ CREATE TABLE IF NOT EXISTS acme_records (
     sort TEXT NOT NULL,
     revision INTEGER NOT NULL,
     doc TEXT NOT NULL,
+    kek_id TEXT,
     PRIMARY KEY (kind, id)
 );
 CREATE INDEX IF NOT EXISTS acme_lookup ON acme_records (kind, ca_id, lookup, sort);
@@ -47,14 +56,15 @@ def _params(row: c.Row) -> dict[str, Any]:
         "sort": row.sort,
         "revision": row.revision,
         "doc": dump_json(row.doc),
+        "kek_id": c.kek_label(row),
     }
 
 
 def _insert(conn: sqlite3.Connection, row: c.Row) -> None:
     try:
         conn.execute(
-            "INSERT INTO acme_records (kind, id, ca_id, lookup, status, claim_until, sort, revision, doc) "
-            "VALUES (:kind, :id, :ca_id, :lookup, :status, :claim_until, :sort, :revision, :doc)",
+            "INSERT INTO acme_records (kind, id, ca_id, lookup, status, claim_until, sort, revision, doc, kek_id) "
+            "VALUES (:kind, :id, :ca_id, :lookup, :status, :claim_until, :sort, :revision, :doc, :kek_id)",
             _params(row),
         )
     except sqlite3.IntegrityError:
@@ -66,8 +76,26 @@ def _load(text: str) -> dict[str, Any]:
 
 
 class SqliteAcmeStore(SqliteBase):
+    # EAB keys' HMAC keys: the rows of kind 'eab', labelled in `kek_id` (NULL for the other kinds), a partial
+    # index; the project is in the document, the CA (which the envelope's context names) in ca_id.
+    _ENVELOPES = (
+        EnvelopeTable(
+            EnvelopeKind.ACME_EAB_KEY,
+            "acme_records",
+            "doc",
+            json_key="encrypted_hmac_key",
+            where=f"kind = '{c.EAB}'",
+            project="json_extract(doc, '$.project_id')",
+            scope="ca_id",
+        ),
+    )
+
     async def ensure_schema(self) -> None:
-        await self._run_alone(lambda conn: conn.executescript(_SCHEMA))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executescript(_SCHEMA)
+            prepare_envelope_tables(conn, self._ENVELOPES)
+
+        await self._run_alone(op)
 
     # -- generic ------------------------------------------------------------------------------------
 
@@ -95,7 +123,7 @@ class SqliteAcmeStore(SqliteBase):
         def op(conn: sqlite3.Connection) -> None:
             cur = conn.execute(
                 "UPDATE acme_records SET lookup = :lookup, status = :status, claim_until = :claim_until, "
-                "sort = :sort, revision = :revision, doc = :doc "
+                "sort = :sort, revision = :revision, doc = :doc, kek_id = :kek_id "
                 "WHERE kind = :kind AND id = :id AND revision = :expected",
                 {**params, "expected": expected_revision},
             )

@@ -115,7 +115,10 @@ class EnvelopeTable:
 
     Every such table has an indexed `kek_id` column: the KEK id the envelope names, "" without one,
     NULL for rows written before the column existed (labelled by `label_envelopes` at start). A table whose
-    rows hold two envelopes labels the second in a column of its own (`kek_column`).
+    rows hold two envelopes labels the second in a column of its own (`kek_column`). A table shared by several
+    kinds of record names this kind's rows (`where`, also the condition of a partial label index), and where
+    it has no project_id column, the SQL that reads the project (`project`); `scope` is the SQL of the parent
+    id an envelope's context names beside the record's own (StoredEnvelope.scope).
     """
 
     kind: EnvelopeKind
@@ -124,11 +127,22 @@ class EnvelopeTable:
     json_key: str | None = None
     has_revision: bool = True
     kek_column: str = "kek_id"
+    where: str | None = None
+    project: str = "project_id"
+    scope: str | None = None
 
     @property
     def index_sql(self) -> str:
         name = f"{self.table}_kek" if self.kek_column == "kek_id" else f"{self.table}_{self.kek_column}"
-        return f"CREATE INDEX IF NOT EXISTS {name} ON {self.table} ({self.kek_column}, id)"
+        if self.where is not None:
+            name = f"{self.table}_{self.kind.value.replace('-', '_')}_kek"
+        partial = "" if self.where is None else f" WHERE {self.where}"
+        return f"CREATE INDEX IF NOT EXISTS {name} ON {self.table} ({self.kek_column}, id){partial}"
+
+    @property
+    def rows(self) -> str:
+        """SQL: ' AND <this kind's rows>' ('' for a table of one kind)."""
+        return "" if self.where is None else f" AND {self.where}"
 
     @property
     def present(self) -> str:
@@ -145,20 +159,25 @@ class EnvelopeTable:
 
     def label_clause(self, kek_id: str | None) -> tuple[str, list[Any]]:
         if kek_id is None:
-            return f"{self.kek_column} IS NULL AND {self.present}", []
-        return f"{self.kek_column} = ?", [kek_id]
+            return f"{self.kek_column} IS NULL AND {self.present}{self.rows}", []
+        return f"{self.kek_column} = ?{self.rows}", [kek_id]
 
     def envelope(self, row: tuple[Any, ...], kek_id: str | None) -> StoredEnvelope | None:
-        """(id, project_id, column[, revision]) -> StoredEnvelope, None when the row holds no envelope."""
+        """(id, project_id, column[, revision][, scope]) -> StoredEnvelope, None when the row holds none."""
         blob = self.blob(row[2])
         if not blob:
             return None
         revision = int(row[3]) if self.has_revision else None
-        return StoredEnvelope(self.kind, row[1], row[0], blob, kek_id, revision)
+        scope = row[-1] if self.scope is not None else None
+        return StoredEnvelope(self.kind, row[1], row[0], blob, kek_id, revision, scope)
 
     @property
     def selected(self) -> str:
-        return f"id, project_id, {self.column}" + (", revision" if self.has_revision else "")
+        return (
+            f"id, {self.project}, {self.column}"
+            + (", revision" if self.has_revision else "")
+            + ("" if self.scope is None else f", {self.scope}")
+        )
 
 
 def add_kek_column(conn: sqlite3.Connection, table: str, column: str = "kek_id") -> None:
@@ -172,9 +191,12 @@ def label_envelopes(conn: sqlite3.Connection, spec: EnvelopeTable) -> None:
     """Fill `kek_id` for rows written before it existed (or by an older version still running), in batches."""
     sql = (
         f"SELECT id, {spec.column} FROM {spec.table} "  # noqa: S608 - our constants
-        f"WHERE {spec.kek_column} IS NULL AND id > ? ORDER BY id LIMIT ?"
+        f"WHERE {spec.kek_column} IS NULL{spec.rows} AND id > ? ORDER BY id LIMIT ?"
     )
-    update = f"UPDATE {spec.table} SET {spec.kek_column} = ? WHERE id = ? AND {spec.kek_column} IS NULL"  # noqa: S608
+    update = (
+        f"UPDATE {spec.table} SET {spec.kek_column} = ? "  # noqa: S608 - our constants
+        f"WHERE id = ? AND {spec.kek_column} IS NULL{spec.rows}"
+    )
 
     def batch(after: str) -> list[tuple[Any, ...]]:
         rows = conn.execute(sql, (after, _MIGRATION_BATCH)).fetchall()
@@ -529,8 +551,8 @@ class SqliteBase:
         spec = self._envelope_table(kind)
         # One index seek per KEK id in use: the next label above the last one seen ("" = no envelope).
         next_label = (
-            f"SELECT {spec.kek_column}, {spec.selected} FROM {spec.table} WHERE {spec.kek_column} > ? "  # noqa: S608
-            f"ORDER BY {spec.kek_column}, id LIMIT 1"
+            f"SELECT {spec.kek_column}, {spec.selected} FROM {spec.table} "  # noqa: S608
+            f"WHERE {spec.kek_column} > ?{spec.rows} ORDER BY {spec.kek_column}, id LIMIT 1"
         )
         where, _ = spec.label_clause(None)
         unlabelled = f"SELECT NULL, {spec.selected} FROM {spec.table} WHERE {where} LIMIT 1"  # noqa: S608
@@ -567,11 +589,9 @@ class SqliteBase:
         if len(kinds) != 1:
             raise ValueError("rewrap_envelopes takes envelopes of one kind")
         spec = self._envelope_table(kinds.pop())
-        read = f"SELECT {spec.column} FROM {spec.table} WHERE id = ? AND project_id = ?"  # noqa: S608
-        write = (
-            f"UPDATE {spec.table} SET {spec.column} = ?, {spec.kek_column} = ? "  # noqa: S608 - our constants
-            "WHERE id = ? AND project_id = ?"
-        )
+        record = f"id = ? AND {spec.project} = ?{spec.rows}"
+        read = f"SELECT {spec.column} FROM {spec.table} WHERE {record}"  # noqa: S608
+        write = f"UPDATE {spec.table} SET {spec.column} = ?, {spec.kek_column} = ? WHERE {record}"  # noqa: S608
 
         def one(conn: sqlite3.Connection, current: StoredEnvelope, envelope: bytes) -> RewrapOutcome:
             key = (current.record_id, current.project_id)
