@@ -6,6 +6,7 @@ and deletes between a batch's read and its compare-and-swaps are neither clobber
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -14,13 +15,28 @@ from datetime import UTC, datetime
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pymongo import AsyncMongoClient
 
-from gatewaycerts.app import build_notification_store, build_stores, build_vault, create_app
-from gatewaycerts.appkeys import ORDER_WORKER
+from gatewaycerts.app import (
+    build_acme_client_store,
+    build_acme_store,
+    build_notification_store,
+    build_stores,
+    build_vault,
+    create_app,
+)
+from gatewaycerts.appkeys import ACME_CLIENT_SERVICE, ORDER_WORKER
+from gatewaycerts.core.acme.service import eab_context as acme_eab_context
 from gatewaycerts.core.certificates import apic_key_context
+from gatewaycerts.core.ids import new_id
 from gatewaycerts.core.kek_rotation import EnvelopeStores, KekCheckError, KekRotation, RotationReport, check_keks
 from gatewaycerts.core.notifications import secret_context as webhook_secret_context
+from gatewaycerts.core.renewal.acme_client import eab_context as account_eab_context
+from gatewaycerts.core.renewal.acme_client import key_context as account_key_context
+from gatewaycerts.core.renewal.acme_client import tsig_context
+from gatewaycerts.domain.acme import EabKey
+from gatewaycerts.domain.acme_client import AcmeAccount, DnsUpdateConfig
 from gatewaycerts.domain.envelopes import EnvelopeKind, StoredEnvelope
 from gatewaycerts.keyvault import KeyVault, new_kek_line
 from gatewaycerts.settings import Settings
@@ -50,6 +66,7 @@ class Deployment:
         app = create_app(self.with_keks(*keks), order_worker=False)
         client = await self.aiohttp_client(app)
         client.worker = app[ORDER_WORKER]
+        client.deployment, client.keks = self, keks
         return client
 
     @asynccontextmanager
@@ -59,9 +76,13 @@ class Deployment:
         for store in built:
             await store.ensure_schema()
         notifications = build_notification_store(built.certificates)
-        await notifications.ensure_schema()
+        acme_client, acme = build_acme_client_store(built.certificates), build_acme_store(built.certificates)
+        for store in (notifications, acme_client, acme):
+            await store.ensure_schema()
         try:
-            yield EnvelopeStores(built.certificates, built.pca, built.orders, built.access_keys, notifications)
+            yield EnvelopeStores(
+                built.certificates, built.pca, built.orders, built.access_keys, notifications, acme_client, acme
+            )
         finally:
             for store in reversed(built):
                 await store.close()
@@ -127,6 +148,9 @@ class Records:
     pending_orders: list[str] = field(default_factory=list)  # asymmetric orders with a pass phrase, PENDING
     access_keys: dict[str, str] = field(default_factory=dict)  # access key id -> its secret
     webhooks: dict[str, str] = field(default_factory=dict)  # webhook id -> its whsec_ secret
+    acme_accounts: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # id -> (key PEM, EAB HMAC)
+    dns_configs: dict[str, bytes] = field(default_factory=dict)  # DNS update configuration id -> TSIG secret
+    eab_keys: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # ACME server EAB kid -> (CA, HMAC key)
 
 
 def pkcs8(pem: str) -> str:
@@ -175,12 +199,50 @@ async def make_records(client, auth, records: Records, n: int = 1) -> Records:
         hook = {"url": f"https://hooks.example.com/rot{tag}", "events": ["certificate.expired"]}
         created = await ok(await client.post("/v2/p1/apic/webhooks", json=hook, headers=auth()), 201)
         records.webhooks[created["id"]] = created["secret"]
+        tsig = f"tsig secret {tag}".encode()
+        dns = {
+            "server": "192.0.2.53",
+            "zone": f"rot{tag}.example.com",
+            "tsig_key_name": "k.",
+            "tsig_secret": base64.b64encode(tsig).decode(),
+        }
+        created = await ok(await client.post("/v2/p1/apic/dns-update-configs", json=dns, headers=auth()), 201)
+        records.dns_configs[created["id"]] = tsig
+        created = await ok(await client.post(f"{CAS}/{ca_id}/acme/eab-keys", json={}, headers=auth()), 201)
+        hmac_key = base64.urlsafe_b64decode(created["hmac_key"] + "=" * (-len(created["hmac_key"]) % 4))
+        records.eab_keys[created["kid"]] = (ca_id, hmac_key)
+        await add_acme_account(client, records, tag)
     # after the worker ran: these stay PENDING, their pass phrase encrypted beside the order
     for _ in range(n):
         meta = {"algorithm": "ec", "bit_length": 256, "pass_phrase": PASS_PHRASE}
         resp = await client.post(ORDERS, json={"type": "asymmetric", "meta": meta}, headers=auth())
         records.pending_orders.append(uuid_of((await ok(resp, 202))["order_ref"]))
     return records
+
+
+async def add_acme_account(client, records: Records, tag: str) -> None:
+    """An ACME client account as registering one stores it (its key and EAB HMAC wrapped by the serving KEK
+    under the client's own contexts); registering needs an ACME CA, which this test does not run."""
+    vault = build_vault(client.deployment.with_keks(*client.keks))
+    account_id = new_id()
+    key_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    hmac_key = f"eab hmac {tag}".encode()
+    account = AcmeAccount(
+        id=account_id,
+        project_id="p1",
+        directory_url="https://acme.example.com/directory",
+        contact=(),
+        terms_agreed=True,
+        eab_kid=f"kid{tag}",
+        eab_hmac_envelope=vault.encrypt(hmac_key, context=account_eab_context("p1", account_id)),
+        key_envelope=vault.encrypt(key_pem, context=account_key_context("p1", account_id)),
+        account_url=f"https://acme.example.com/acct/{tag}",
+        create_time=datetime.now(UTC),
+    )
+    await client.app[ACME_CLIENT_SERVICE]._store.insert_account(account)
+    records.acme_accounts[account_id] = (key_pem, hmac_key)
 
 
 async def issue(client, auth, ca_id: str, dns: str) -> str:
@@ -224,6 +286,21 @@ async def assert_everything_serves(deployment: Deployment, client, auth, records
         env = await deployment.stored(EnvelopeKind.WEBHOOK_SECRET, hook_id)
         assert env is not None
         assert vault.decrypt(env.envelope, context=webhook_secret_context("p1", hook_id)).decode() == secret
+    acme_client = client.app[ACME_CLIENT_SERVICE]
+    for account_id, (key_pem, hmac_key) in records.acme_accounts.items():
+        # the ACME client opens the account key as renewing does; no API returns the EAB HMAC: decrypt it
+        assert acme_client.credentials(await acme_client.account("p1", account_id)).key_pem == key_pem
+        env = await deployment.stored(EnvelopeKind.ACME_ACCOUNT_EAB, account_id)
+        assert env is not None
+        assert vault.decrypt(env.envelope, context=account_eab_context("p1", account_id)) == hmac_key
+    for config_id, tsig in records.dns_configs.items():  # no API returns a TSIG secret: decrypt what is stored
+        env = await deployment.stored(EnvelopeKind.DNS_UPDATE_TSIG, config_id)
+        assert env is not None
+        assert vault.decrypt(env.envelope, context=tsig_context("p1", config_id)) == tsig
+    for kid, (ca_id, hmac_key) in records.eab_keys.items():  # the ACME server's EAB HMAC keys, scoped by CA
+        env = await deployment.stored(EnvelopeKind.ACME_EAB_KEY, kid)
+        assert env is not None and env.scope == ca_id
+        assert vault.decrypt(env.envelope, context=acme_eab_context("p1", ca_id, kid)) == hmac_key
     for cert_id, key_pem in records.apic.items():  # no API returns an APIC key: decrypt what is stored
         env = await deployment.stored(EnvelopeKind.APIC_CERTIFICATE, cert_id)
         assert env is not None
@@ -356,6 +433,8 @@ async def test_records_changed_or_deleted_during_rotation_are_neither_clobbered_
     disabled_ca = records.cas[0]
     deleted_order = records.pending_orders[0]
     deleted_webhook = list(records.webhooks)[1]
+    deleted_dns_config = list(records.dns_configs)[1]
+    revoked_kid, (revoked_ca, _) = next(iter(records.eab_keys.items()))
     client = await deployment.serve(KEK_A, KEK_B)  # serving while the rotation runs
     new_chain = ec_chain()
     raced: set[EnvelopeKind] = set()
@@ -385,6 +464,14 @@ async def test_records_changed_or_deleted_during_rotation_are_neither_clobbered_
             assert deleted_webhook in seen[kind]
             resp = await client.delete(f"/v2/p1/apic/webhooks/{deleted_webhook}", headers=auth())
             assert resp.status == 204, await resp.text()
+        elif kind is EnvelopeKind.DNS_UPDATE_TSIG:
+            assert deleted_dns_config in seen[kind]
+            resp = await client.delete(f"/v2/p1/apic/dns-update-configs/{deleted_dns_config}", headers=auth())
+            assert resp.status == 204, await resp.text()
+        elif kind is EnvelopeKind.ACME_EAB_KEY:  # a change of another field (the status) of the record
+            assert revoked_kid in seen[kind]
+            resp = await client.delete(f"{CAS}/{revoked_ca}/acme/eab-keys/{revoked_kid}", headers=auth())
+            assert resp.status == 204, await resp.text()
         elif kind is EnvelopeKind.ORDER:
             assert deleted_order in seen[kind]
             resp = await client.delete(f"{ORDERS}/{deleted_order}", headers=auth())
@@ -413,6 +500,13 @@ async def test_records_changed_or_deleted_during_rotation_are_neither_clobbered_
     assert (await client.get(f"/v2/p1/apic/webhooks/{deleted_webhook}", headers=auth())).status == 404
     assert await deployment.stored(EnvelopeKind.WEBHOOK_SECRET, deleted_webhook) is None
     assert report.kinds[EnvelopeKind.WEBHOOK_SECRET].gone == 1
+    assert (await client.get(f"/v2/p1/apic/dns-update-configs/{deleted_dns_config}", headers=auth())).status == 404
+    assert await deployment.stored(EnvelopeKind.DNS_UPDATE_TSIG, deleted_dns_config) is None
+    assert report.kinds[EnvelopeKind.DNS_UPDATE_TSIG].gone == 1
+    # The EAB key revoked meanwhile stays revoked, its HMAC key re-wrapped (in place, or by the next pass).
+    eab = await ok(await client.get(f"{CAS}/{revoked_ca}/acme/eab-keys", headers=auth()))
+    assert [k["status"] for k in eab["eab_keys"] if k["kid"] == revoked_kid] == ["revoked"], eab
+    assert (await deployment.stored(EnvelopeKind.ACME_EAB_KEY, revoked_kid)).kek_id == "B"
     # A change to another field while the key was re-wrapped: both the change and the re-wrap are kept
     # (SQLite re-wraps in place; MongoDB loses the claim race and the next pass re-wraps).
     ca = await ok(await client.get(f"{CAS}/{disabled_ca}", headers=auth()))
@@ -428,6 +522,7 @@ async def test_records_changed_or_deleted_during_rotation_are_neither_clobbered_
     records.cas.remove(disabled_ca)
     records.pending_orders.remove(deleted_order)
     del records.webhooks[deleted_webhook]
+    del records.dns_configs[deleted_dns_config]
     await assert_everything_serves(deployment, client, auth, records, vault)
     await assert_pending_orders_complete(client, auth, records)
     await client.close()
@@ -454,3 +549,80 @@ async def test_an_envelope_that_does_not_decrypt_is_reported_and_keeps_the_rotat
     logged = [r.getMessage() for r in caplog.records if r.name == "gatewaycerts.kek"]
     assert len(logged) == 1 and bad_id in logged[0] and "'A'" in logged[0] and "does not decrypt" in logged[0]
     assert "PRIVATE KEY" not in logged[0] and KEK_A.split(":")[1] not in logged[0]
+
+
+async def test_the_start_up_check_samples_the_acme_secrets(deployment: Deployment, auth):
+    """One record of each ACME kind alone under KEK B (written by a replica that had B, checked by none that
+    started with it): a service without B refuses, one with other bytes under B refuses naming the record
+    the check decrypted (under the kind's own context: an EAB key's names its CA), one with B starts."""
+    client = await deployment.serve(KEK_A)
+    await client.close()
+    vault_b = build_vault(deployment.with_keks(KEK_B))
+    account_id, config_id, kid, ca_id = new_id(), new_id(), "kidB", "ca-b"
+    t0 = datetime.now(UTC)
+    account = AcmeAccount(
+        id=account_id,
+        project_id="p1",
+        directory_url="https://acme.example.com/directory",
+        contact=(),
+        terms_agreed=True,
+        eab_kid=None,
+        eab_hmac_envelope=None,
+        key_envelope=b"{}",  # not an envelope: labelled "", nothing any KEK could do about it
+        account_url=None,
+        create_time=t0,
+    )
+    with_key = replace(account, key_envelope=vault_b.encrypt(b"key", context=account_key_context("p1", account_id)))
+    with_eab = replace(
+        account,
+        eab_kid="k",
+        eab_hmac_envelope=vault_b.encrypt(b"hmac", context=account_eab_context("p1", account_id)),
+    )
+    config = DnsUpdateConfig(
+        id=config_id,
+        project_id="p1",
+        server="192.0.2.53",
+        port=53,
+        zone="example.com.",
+        tsig_key_name="k.",
+        tsig_algorithm="hmac-sha256",
+        tsig_secret_envelope=vault_b.encrypt(b"tsig", context=tsig_context("p1", config_id)),
+        create_time=t0,
+    )
+    eab_key = EabKey(kid, ca_id, "p1", vault_b.encrypt(b"hmac", context=acme_eab_context("p1", ca_id, kid)), t0, t0)
+
+    async def only(kind: EnvelopeKind, add, remove, record_id: str) -> None:
+        async with deployment.stores(KEK_A) as stores:
+            await add(stores)
+        message = await refused(deployment, KEK_A)
+        assert message.startswith("stored keys are wrapped by KEK 'B', which is not configured;"), (kind, message)
+        message = await refused(deployment, KEK_A, WRONG_B)
+        assert f"KEK 'B' does not decrypt the stored keys (checked {kind.value} {record_id})" in message, message
+        client = await deployment.serve(KEK_A, KEK_B)  # the right B: the sample decrypts, the service starts
+        await client.close()
+        if remove is not None:
+            async with deployment.stores(KEK_A) as stores:
+                await remove(stores)
+
+    async def drop_account(stores: EnvelopeStores) -> None:
+        assert await stores.acme_client.delete_account("p1", account_id)
+
+    await only(
+        EnvelopeKind.ACME_ACCOUNT_KEY,
+        lambda stores: stores.acme_client.insert_account(with_key),
+        drop_account,
+        account_id,
+    )
+    await only(
+        EnvelopeKind.ACME_ACCOUNT_EAB,
+        lambda stores: stores.acme_client.insert_account(with_eab),
+        drop_account,
+        account_id,
+    )
+    await only(
+        EnvelopeKind.DNS_UPDATE_TSIG,
+        lambda stores: stores.acme_client.insert_dns_config(config),
+        lambda stores: stores.acme_client.delete_dns_config("p1", config_id),
+        config_id,
+    )
+    await only(EnvelopeKind.ACME_EAB_KEY, lambda stores: stores.acme.insert_eab_key(eab_key), None, kid)
