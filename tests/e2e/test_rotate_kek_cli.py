@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from gatewaycerts.app import build_vault
 from gatewaycerts.domain.envelopes import EnvelopeKind
 from tests.e2e.test_cli_serve import Server
-from tests.e2e.test_kek_rotation import KEK_A, KEK_B, WRONG_B, Deployment, Records, make_records
+from tests.e2e.test_kek_rotation import (
+    KEK_A,
+    KEK_B,
+    WRONG_B,
+    Deployment,
+    Records,
+    assert_everything_serves,
+    make_records,
+)
 from tests.mongo_server import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -42,7 +51,7 @@ async def test_rotate_kek_command(settings, aiohttp_client, auth, tmp_path: Path
     state = settings.state_dir
     deployment = Deployment(settings, aiohttp_client)  # the state dir's SQLite file, as `serve` uses it
     client = await deployment.serve(KEK_A)
-    await make_records(client, auth, Records())
+    records = await make_records(client, auth, Records())
     await client.close()
     total = len(EnvelopeKind)  # one record of each kind (access keys included)
 
@@ -51,6 +60,7 @@ async def test_rotate_kek_command(settings, aiohttp_client, auth, tmp_path: Path
     assert f"{total} stored keys are not under 'B' yet (dry run: nothing changed)" in dry.stdout, dry.stdout
     assert all(row[0] == 0 and row[4] == 1 for row in summary(dry.stdout).values()), dry.stdout
     assert all(counts == {"A": 1} for counts in (await deployment.labels()).values())  # changed nothing
+    assert {"acme-account", "acme-account-eab", "dns-update-tsig", "acme-eab"} <= set(summary(dry.stdout))
 
     partial = cli("rotate-kek", "--batch-size", "1", "--limit", "2", keks=(KEK_A, KEK_B), state=state)
     assert partial.returncode == 1, partial.stderr
@@ -65,6 +75,8 @@ async def test_rotate_kek_command(settings, aiohttp_client, auth, tmp_path: Path
     assert sum(r[0] for r in rows.values()) == total - 2 and all(r[4] == 0 for r in rows.values())
     assert "  pca-certificate: 1 re-wrapped" in done.stdout  # progress after every batch
     assert rows["access-key"][4] == 0 and "  access-key: 1 re-wrapped" in done.stdout  # a key's secret too
+    for kind in ("acme-account", "acme-account-eab", "dns-update-tsig", "acme-eab"):  # the ACME secrets too
+        assert rows[kind][4] == 0 and f"  {kind}: 1 re-wrapped" in done.stdout, done.stdout
     again = cli("rotate-kek", keks=(KEK_A, KEK_B), state=state)
     assert again.returncode == 0 and all(r[0] == 0 for r in summary(again.stdout).values()), again.stdout
     for out in (dry, partial, done, again):
@@ -88,3 +100,7 @@ async def test_rotate_kek_command(settings, aiohttp_client, auth, tmp_path: Path
     env |= {"GATEWAYCERTS_STATE_DIR": str(state), "GATEWAYCERTS_KEK": KEK_B, "GATEWAYCERTS_PORT": str(port)}
     with Server(env) as proc:  # B alone serves
         assert proc.poll() is None
+    # and every key the command re-wrapped opens under B alone (the ACME account key through the ACME client)
+    client = await deployment.serve(KEK_B)
+    await assert_everything_serves(deployment, client, auth, records, build_vault(deployment.with_keks(KEK_B)))
+    await client.close()
