@@ -451,6 +451,15 @@ async def test_sqlite_databases_from_before_labels_are_labelled_at_start(tmp_pat
             "acme_records_acme_eab_kek",
         } <= indexes
         assert "secrets_kek" in plan  # the query that finds old envelopes is an index range scan
+    with sqlite3.connect(tmp_path / "store.db") as conn:
+        for sql, index in (  # the rotation's own queries for the ACME kinds: the label indexes
+            (ks[-1].store._envelope_table(EnvelopeKind.ACME_EAB_KEY), "acme_records_acme_eab_kek"),
+            (ks[-3].store._envelope_table(EnvelopeKind.ACME_ACCOUNT_EAB), "acme_accounts_eab_kek_id"),
+        ):
+            where, _ = sql.label_clause("A")
+            query = f"EXPLAIN QUERY PLAN SELECT {sql.selected} FROM {sql.table} WHERE {where} AND id > '' ORDER BY id"
+            plan = " ".join(str(r) for r in conn.execute(query.replace("?", "'A'")))
+            assert index in plan, plan
 
 
 async def test_mongo_documents_from_before_labels_are_found_and_labelled_by_rewrap(
