@@ -373,7 +373,8 @@ class NotificationStore(EnvelopeStore, Protocol):
 class AcmeStore(EnvelopeStore, Protocol):
     """The ACME server's records (domain/acme.py), per CA. Changes are compare-and-swap on `revision`
     (ConflictError on a mismatch or a taken unique key, NotFoundError when gone); uniqueness is only ever
-    decided by an insert (FerretDB-compatible: no transactions)."""
+    decided by an insert (FerretDB-compatible: no transactions). EAB keys' HMAC keys are KEK envelopes
+    (EnvelopeKind.ACME_EAB_KEY, scope: the CA)."""
 
     async def ensure_schema(self) -> None: ...
 
