@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
-from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, request
+from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, request, wait_until_answers
 from gatewaycerts.app import build_vault
 from gatewaycerts.core.certificates import apic_key_context
 from gatewaycerts.domain.models import Certificate, CertificateScope, DomainBinding
@@ -165,15 +165,7 @@ def bare_server(size: int) -> Iterator[tuple[str, int]]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), str(size)])
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_until_answers(f"http://127.0.0.1:{port}/")
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()

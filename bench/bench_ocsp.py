@@ -38,7 +38,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, process_tree
+from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, process_tree, wait_until_answers
 from tests.mongo_server import free_port
 
 PERF_DOC = ROOT / "docs" / "performance.md"
@@ -89,15 +89,7 @@ def bare_server(body: bytes) -> Iterator[tuple[str, int]]:
         fh.write(body)
     proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), fh.name])
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_until_answers(f"http://127.0.0.1:{port}/")
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()

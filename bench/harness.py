@@ -52,6 +52,19 @@ def rate(fn: Callable[[], object], seconds: float = 2.0) -> float:
     return n / elapsed
 
 
+def wait_until_answers(url: str, within: float = 30.0) -> None:
+    """Poll `url` until it answers (a server just started); raise the last error after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _children() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
