@@ -15,7 +15,11 @@ case "$NAME" in
   # providers named in the tags: lego_dnslight and lego_dns_exec, the exec provider the dns-01 test drives).
   lego)                PKG="github.com/go-acme/lego/v5";                                VERSION="v5.6.0"
                        TAGS="lego_dnslight,lego_dns_exec"; SUFFIX="-dnsexec" ;;
-  *) echo "build.sh: unknown tool '$NAME' (pebble, pebble-challtestsrv, step-ca, lego)" >&2; exit 2 ;;
+  # cert-manager's ACME client code (v1.21.2, the newest the proxy serves) driven by our program in the module
+  # tests/tools/certmanager-acme; the cached binary is keyed by a hash of that module's files, so an edit rebuilds.
+  certmanager-acme)    PKG="."; VERSION="v1.21.2"
+                       SUFFIX="-$(cat "$HERE/certmanager-acme/"{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)" ;;
+  *) echo "build.sh: unknown tool '$NAME' (pebble, pebble-challtestsrv, step-ca, lego, certmanager-acme)" >&2; exit 2 ;;
 esac
 DIR="$ROOT/.cache/tools/$NAME-$VERSION${SUFFIX:-}"
 OUT="$DIR/$NAME"
@@ -31,6 +35,9 @@ trap 'rm -rf "$TMP"' EXIT
 if [[ "$NAME" == lego ]]; then
   mkdir -p "$TMP/bin"
   (cd "$HERE/lego" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags "$TAGS" -o "$TMP/bin/lego" "$PKG" 1>&2)
+elif [[ "$NAME" == certmanager-acme ]]; then
+  mkdir -p "$TMP/bin"
+  (cd "$HERE/certmanager-acme" && CGO_ENABLED=0 go build -trimpath -o "$TMP/bin/$NAME" "$PKG" 1>&2)
 else
   (cd "$TMP" && CGO_ENABLED=0 GOBIN="$TMP/bin" GOFLAGS=-mod=mod go install -trimpath "$PKG@$VERSION" 1>&2)
 fi
