@@ -32,12 +32,24 @@ def _problem(error: JoseError) -> AcmeProblem:
     return AcmeProblem(error.problem, error.detail)
 
 
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The body up to EOF or `limit` bytes. One `content.read(n)` returns only what is buffered: a body sent in
+    several TLS records (Go's HTTP client, as in cert-manager's and lego's ACME clients) came back cut short."""
+    body = bytearray()
+    while len(body) < limit:
+        piece = await request.content.read(limit - len(body))
+        if not piece:
+            break
+        body += piece
+    return bytes(body)
+
+
 async def read_jws(request: web.Request) -> Jws:
     if request.content_type != "application/jose+json":
         raise AcmeProblem("malformed", "requests must be application/jose+json", 415)
     if request.content_length is not None and request.content_length > MAX_JWS_BYTES:
         raise AcmeProblem("malformed", f"the JWS is larger than {MAX_JWS_BYTES} bytes", 413)
-    body = await request.content.read(MAX_JWS_BYTES + 1)
+    body = await _read_body(request, MAX_JWS_BYTES + 1)
     if len(body) > MAX_JWS_BYTES:
         raise AcmeProblem("malformed", f"the JWS is larger than {MAX_JWS_BYTES} bytes", 413)
     try:
