@@ -11,6 +11,7 @@ with cert-manager's CSR, the chain download."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from tests.acme_tools import go_tool
+from tests.acme_tools import free_port, go_tool
 from tests.e2e.acme_stack import AcmeStack, acme_stack, clean_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -161,4 +162,28 @@ def test_certmanager_enable_duration_feature_is_refused_as_documented(
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "error creating new order: 400 urn:ietf:params:acme:error:malformed" in out.stderr, out.stderr
+    assert not (tmp_path / "tls.crt").exists()
+
+
+def test_certmanager_solver_that_cannot_listen_fails_with_the_reason(
+    driver: Path, stack: AcmeStack, tmp_path: Path
+) -> None:
+    """The driver's own failure path: cert-manager's http-01 solver cannot take its port, and the driver exits
+    non-zero with the solver's error (not a self-check that ran out of time)."""
+    port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        out = run_driver(
+            driver,
+            stack,
+            tmp_path,
+            "cm-busy.example.test",
+            "-challenge",
+            "http-01",
+            "-http01-port",
+            str(port),
+        )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "the http-01 solver stopped" in out.stderr and "address already in use" in out.stderr, out.stderr
     assert not (tmp_path / "tls.crt").exists()

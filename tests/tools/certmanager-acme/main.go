@@ -440,12 +440,12 @@ func solveChallenge(ctx context.Context, cl acmecl.Interface, o options, ch *cma
 		return nil
 	}
 
-	cleanup, err := present(ctx, o, ch)
+	cleanup, stopped, err := present(ctx, o, ch)
 	if err != nil {
 		return fmt.Errorf("error presenting challenge: %w", err)
 	}
 	defer cleanup()
-	if err := selfCheck(ctx, o, ch); err != nil {
+	if err := selfCheck(ctx, o, ch, stopped); err != nil {
 		return fmt.Errorf("self check for %s %s: %w", ch.Type, ch.DNSName, err)
 	}
 
@@ -465,28 +465,39 @@ func solveChallenge(ctx context.Context, cl acmecl.Interface, o options, ch *cma
 	return nil
 }
 
-// present starts what cert-manager presents for the challenge and returns its clean-up.
-func present(ctx context.Context, o options, ch *cmacme.ChallengeSpec) (func(), error) {
+// solverStop is closed (done) when the http-01 solver stops; err is what its Listen returned.
+type solverStop struct {
+	done chan struct{}
+	err  error
+}
+
+// present starts what cert-manager presents for the challenge; it returns the clean-up and, for http-01, the
+// solver's stop signal (it stops by itself only when it cannot listen).
+func present(ctx context.Context, o options, ch *cmacme.ChallengeSpec) (func(), *solverStop, error) {
 	if ch.Type == cmacme.ACMEChallengeTypeHTTP01 {
 		// the acmesolver pod: cert-manager's HTTP01Solver, listening on all addresses on the port
 		s := &solver.HTTP01Solver{ListenPort: o.http01Port, Domain: ch.DNSName, Token: ch.Token, Key: ch.Key}
-		done := make(chan error, 1)
-		go func() { done <- s.Listen(logr.Discard()) }()
-		return func() {
+		stop := &solverStop{done: make(chan struct{})}
+		go func() {
+			stop.err = s.Listen(logr.Discard())
+			close(stop.done)
+		}()
+		cleanup := func() {
 			_ = s.Shutdown(context.Background())
-			<-done
-		}, nil
+			<-stop.done
+		}
+		return cleanup, stop, nil
 	}
 	fqdn, err := dnsutil.DNS01LookupFQDN(ctx, ch.DNSName, false, o.dns01NS)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := challtestsrv(ctx, o.dns01Mgmt, "/set-txt", map[string]string{"host": fqdn, "value": ch.Key}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return func() {
 		_ = challtestsrv(context.Background(), o.dns01Mgmt, "/clear-txt", map[string]string{"host": fqdn})
-	}, nil
+	}, nil, nil
 }
 
 func challtestsrv(ctx context.Context, base, path string, body map[string]string) error {
@@ -510,7 +521,11 @@ func challtestsrv(ctx context.Context, base, path string, body map[string]string
 // re-queues the Challenge until then). http-01: GET http://<domain>/.well-known/acme-challenge/<token> (the
 // connection goes to -http01-check-address, as the validator's resolver answers the name with it) must return
 // the key, as pkg/issuer/acme/http/http.go testReachability checks. dns-01: PreCheckDNS against the resolver.
-func selfCheck(ctx context.Context, o options, ch *cmacme.ChallengeSpec) error {
+func selfCheck(ctx context.Context, o options, ch *cmacme.ChallengeSpec, stop *solverStop) error {
+	var solverStopped <-chan struct{} // nil (never ready) for dns-01
+	if stop != nil {
+		solverStopped = stop.done
+	}
 	var check func() error
 	if ch.Type == cmacme.ACMEChallengeTypeHTTP01 {
 		address := net.JoinHostPort(o.http01Address, fmt.Sprint(o.http01Port))
@@ -567,6 +582,8 @@ func selfCheck(ctx context.Context, o options, ch *cmacme.ChallengeSpec) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%v (%w)", err, ctx.Err())
+		case <-solverStopped:
+			return fmt.Errorf("the http-01 solver stopped: %v", stop.err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
