@@ -233,7 +233,6 @@ func run(ctx context.Context, o options) error {
 
 	// fetchMetadataForAuthorizations, then buildPartialRequiredChallenges + ensureKeysForChallenges
 	var challenges []*cmacme.ChallengeSpec
-	keys := map[string]string{}
 	for _, authzURL := range order.AuthzURLs {
 		authz, err := cl.GetAuthorization(ctx, authzURL)
 		if err != nil {
@@ -272,7 +271,6 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		keys[spec.URL] = spec.Key
 		challenges = append(challenges, spec)
 	}
 
