@@ -76,7 +76,7 @@ from gatewaycerts.core.issuance import PrivateCertificateService
 from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
 from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
-from gatewaycerts.core.ocsp import OcspResponder, RevocationSignals, watch_revocations
+from gatewaycerts.core.ocsp import OcspResponder
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.renewal.acme_client import AcmeClientService
 from gatewaycerts.core.renewal.acme_source import AcmeSource
@@ -470,8 +470,6 @@ def create_app(
     certificates.on_change = delivery.certificate_changed
     app[DELIVERY_SERVICE] = delivery
     app[GATEWAY_KEY_SERVICE] = GatewayKeyService(gateway_key_store, delivery, audit=audit, clock=clock)
-    revocations = RevocationSignals()  # the OCSP responder's cache learns of revocations as they are written
-    pca_store = watch_revocations(pca_store, revocations)
     crls = CrlPublisher(pca_store, vault, executor=executor, clock=clock)
     authorities = AuthorityService(
         pca_store,
@@ -513,7 +511,6 @@ def create_app(
         pca_store,
         vault,
         authorities,
-        signals=revocations,
         signer=settings.ocsp_signer,
         validity=timedelta(hours=settings.ocsp_validity_hours),
         executor=executor,

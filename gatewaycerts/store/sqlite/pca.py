@@ -369,7 +369,7 @@ class SqlitePcaStore(SqliteBase):
             ).fetchall()
             return [_doc(r[0], None) for r in rows]
 
-        return serial_status_from_docs(serial_number, await self._read(op))
+        return serial_status_from_docs(serial_number, await self._read_point(op))  # three index lookups
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         # Only certificates a relying party may still accept: issued, not revoked, not deleted.
