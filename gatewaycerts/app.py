@@ -721,7 +721,8 @@ def create_app(
     app.add_subapp(audit_facade.MOUNT, audit_app)
     iam_app = iam.create_iam_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(iam.MOUNT, iam_app)
-    app.add_subapp(ocsp_facade.MOUNT, ocsp_facade.create_ocsp_app(client_max_size=settings.max_body_bytes))
+    pki_app = ocsp_facade.create_ocsp_app(client_max_size=settings.max_body_bytes)
+    app.add_subapp(ocsp_facade.MOUNT, pki_app)
     gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
@@ -738,6 +739,9 @@ def create_app(
         "iam": build_openapi(iam_app, title=iam.TITLE, version=__version__, description=iam.DESCRIPTION),
         "gateway": build_openapi(
             gateway_app, title=gateway_facade.TITLE, version=__version__, description=gateway_facade.DESCRIPTION
+        ),
+        "pki": build_openapi(
+            pki_app, title=ocsp_facade.TITLE, version=__version__, description=ocsp_facade.DESCRIPTION
         ),
     }
     return app
