@@ -32,7 +32,10 @@ OCSP_REQUEST, OCSP_RESPONSE = "application/ocsp-request", "application/ocsp-resp
 HTTP_MAX_AGE = 300  # as the CRL's; never beyond the response's nextUpdate (RFC 5019 6.2)
 
 
-_NO_STORE = {"Cache-Control": "no-store"}
+_NO_STORE = {"Content-Type": OCSP_RESPONSE, "Cache-Control": "no-store"}
+MAX_REMEMBERED = 65536
+MAX_REMEMBERED_CHARS = 512  # so the GET cache below stays under ~40 MB whatever is sent
+_decoded: dict[str, bytes] = {}  # GET path -> DER request: clients repeat a request byte for byte
 _cache_headers: dict[int, tuple[bytes, dict[str, str]]] = {}  # id(answer.der) -> (der, headers): once per answer
 
 
@@ -44,12 +47,13 @@ def _http_cache_headers(answer: OcspAnswer) -> dict[str, str]:
     assert answer.this_update is not None and answer.next_update is not None
     remaining = int((answer.next_update - answer.this_update).total_seconds())
     headers = {
+        "Content-Type": OCSP_RESPONSE,
         "Cache-Control": f"public, max-age={max(0, min(HTTP_MAX_AGE, remaining))}, no-transform, must-revalidate",
         "Last-Modified": format_datetime(answer.this_update, usegmt=True),
         "Expires": format_datetime(answer.next_update, usegmt=True),
         "ETag": '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"',
     }
-    if len(_cache_headers) >= 65536:
+    if len(_cache_headers) >= MAX_REMEMBERED:
         _cache_headers.clear()
     _cache_headers[id(answer.der)] = (answer.der, headers)
     return headers
@@ -59,7 +63,7 @@ def _response(answer: OcspAnswer, *, http_status: int = 200, get: bool = False) 
     headers = _NO_STORE
     if get and answer.cacheable and answer.this_update is not None and answer.next_update is not None:
         headers = _http_cache_headers(answer)
-    return web.Response(body=answer.der, status=http_status, content_type=OCSP_RESPONSE, headers=headers)
+    return web.Response(body=answer.der, status=http_status, headers=headers)  # Content-Type in headers
 
 
 async def _answer(request: web.Request, der: bytes, *, get: bool) -> web.Response:
@@ -142,6 +146,9 @@ async def ocsp_post(request: web.Request) -> web.Response:
 async def ocsp_get(request: web.Request) -> web.Response:
     """RFC 6960 appendix A.1: GET {url}/{url-encoding of base-64 encoding of the DER OCSPRequest}."""
     encoded = request.match_info["request"]
+    der = _decoded.get(encoded)
+    if der is not None:
+        return await _answer(request, der, get=True)
     if len(encoded) > MAX_GET_CHARS:
         return _response(unsuccessful_answer("malformedRequest"), http_status=414)
     text = encoded.replace(" ", "+").replace("-", "+").replace("_", "/")  # tolerate '+' decoded as ' ', base64url
@@ -149,6 +156,10 @@ async def ocsp_get(request: web.Request) -> web.Response:
         der = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         return _response(unsuccessful_answer("malformedRequest"))
+    if len(encoded) <= MAX_REMEMBERED_CHARS:  # a one-certificate request is ~100-200 characters
+        if len(_decoded) >= MAX_REMEMBERED:
+            _decoded.clear()
+        _decoded[encoded] = der
     return await _answer(request, der, get=True)
 
 
