@@ -12,7 +12,7 @@ POST with a nonce (signed on every request, never cached) is measured too.
 
 With `--baseline DIR` (another checkout of the project, e.g. `git archive <commit> | tar -x -C DIR`), a second
 service runs that code (PYTHONPATH=DIR) on its own state, set up alike, and its GET and POST are measured in
-the same rounds against the same limit: a before/after in one run.
+the same rounds against the same limit: a before/after in one run. It prints which gatewaycerts each ran.
 
 Not a test: nothing here asserts. The figures are printed and appended to docs/performance.md.
 """
@@ -161,7 +161,10 @@ def main() -> None:
         svc = stack.enter_context(Service(env=env))
         services = [("", svc)]
         if args.baseline is not None:
-            services.append(("base_", stack.enter_context(Service(env={**env, "PYTHONPATH": str(args.baseline)}))))
+            baseline = Service(env={**env, "PYTHONPATH": str(args.baseline)})
+            # -P: no current directory on sys.path, which would import this checkout instead of the baseline's
+            baseline.cli = [sys.executable, "-P", "-m", "gatewaycerts"]
+            services.append(("base_", stack.enter_context(baseline)))
         workloads: dict[str, tuple[Service, list[dict[str, Any]]]] = {}
         ocsp_type = {"Content-Type": "application/ocsp-request"}
         sample = b""
@@ -193,6 +196,15 @@ def main() -> None:
                 )
                 sample = fetch(service.base + path, plain[1], ocsp_type)
                 assert ocsp.load_der_ocsp_response(sample).certificate_status is ocsp.OCSPCertStatus.GOOD
+        for prefix, service in services:
+            where = subprocess.run(
+                [*service.cli[:-2], "-c", "import gatewaycerts; print(gatewaycerts.__file__)"],
+                env=service.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            print(f"service {prefix or 'current'}: {where}", file=sys.stderr)
         workloads["healthz"] = (svc, [{"method": "GET", "path": "/healthz", "headers": {}, "body": ""}])
         runs: dict[str, list[dict[str, Any]]] = {"limit": [], **{kind: [] for kind in workloads}}
         cpu: dict[str, float] = {kind: 0.0 for kind in runs}
