@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 SIGNER_CA, SIGNER_DELEGATED = "ca", "delegated"
 SIGNER_LIFETIME = timedelta(days=4)  # a delegated responder certificate lives 4 days ...
 SIGNER_RENEW_BEFORE = timedelta(days=2)  # ... and is replaced when fewer than 2 remain
-CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (its revision, deletion)
+CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (certificate, signer, deletion)
 MAX_CACHED_RESPONSES = 65536
 BACKDATE = timedelta(minutes=1)  # thisUpdate a minute early, for relying parties whose clocks run slow
 
