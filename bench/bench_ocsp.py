@@ -10,6 +10,10 @@ application answers every request with a constant OCSP response of the same size
 three are interleaved in rounds (the machine is shared) and each ratio is taken per round. For information,
 POST with a nonce (signed on every request, never cached) is measured too.
 
+With `--baseline DIR` (another checkout of the project, e.g. `git archive <commit> | tar -x -C DIR`), a second
+service runs that code (PYTHONPATH=DIR) on its own state, set up alike, and its GET and POST are measured in
+the same rounds against the same limit: a before/after in one run. It prints which gatewaycerts each ran.
+
 Not a test: nothing here asserts. The figures are printed and appended to docs/performance.md.
 """
 
@@ -28,7 +32,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -148,53 +152,75 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default request count")
     parser.add_argument("--certs", type=int, default=200)
     parser.add_argument("--no-doc", action="store_true", help="print only; do not append to performance.md")
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure side by side (before/after)")
     args = parser.parse_args()
     total = max(2_000, int(60_000 * args.scale))
     started = time.perf_counter()
-    with Service(env={"GATEWAYCERTS_PUBLIC_URL": "http://pki.bench.example"}) as svc:
-        admin = svc.token()
-        ca_id, plain, nonced = setup(svc, admin, args.certs)
-        path = f"/pki/ocsp/{ca_id}"
+    env = {"GATEWAYCERTS_PUBLIC_URL": "http://pki.bench.example"}
+    with ExitStack() as stack:
+        svc = stack.enter_context(Service(env=env))
+        services = [("", svc)]
+        if args.baseline is not None:
+            baseline = Service(env={**env, "PYTHONPATH": str(args.baseline)})
+            # -P: no current directory on sys.path, which would import this checkout instead of the baseline's
+            baseline.cli = [sys.executable, "-P", "-m", "gatewaycerts"]
+            services.append(("base_", stack.enter_context(baseline)))
+        workloads: dict[str, tuple[Service, list[dict[str, Any]]]] = {}
         ocsp_type = {"Content-Type": "application/ocsp-request"}
-        get = [
-            {
-                "method": "GET",
-                "path": f"{path}/" + urllib.parse.quote(base64.b64encode(der).decode(), safe=""),
-                "headers": {},
-                "body": "",
-            }
-            for der in plain
-        ]
-        post = [
-            {"method": "POST", "path": path, "headers": ocsp_type, "body_b64": base64.b64encode(der).decode()}
-            for der in plain
-        ]
-        post_nonce = [
-            {"method": "POST", "path": path, "headers": ocsp_type, "body_b64": base64.b64encode(der).decode()}
-            for der in nonced
-        ]
-        sample = fetch(svc.base + path, plain[1], ocsp_type)
-        assert ocsp.load_der_ocsp_response(sample).certificate_status is ocsp.OCSPCertStatus.GOOD
-        health = [{"method": "GET", "path": "/healthz", "headers": {}, "body": ""}]
-        runs: dict[str, list[dict[str, Any]]] = {"limit": [], "get": [], "post": [], "post_nonce": [], "healthz": []}
+        sample = b""
+        for prefix, service in services:
+            ca_id, plain, nonced = setup(service, service.token(), args.certs)
+            path = f"/pki/ocsp/{ca_id}"
+            get = [
+                {
+                    "method": "GET",
+                    "path": f"{path}/" + urllib.parse.quote(base64.b64encode(der).decode(), safe=""),
+                    "headers": {},
+                    "body": "",
+                }
+                for der in plain
+            ]
+            post = [
+                {"method": "POST", "path": path, "headers": ocsp_type, "body_b64": base64.b64encode(der).decode()}
+                for der in plain
+            ]
+            workloads[prefix + "get"] = (service, get)
+            workloads[prefix + "post"] = (service, post)
+            if not prefix:
+                workloads["post_nonce"] = (
+                    service,
+                    [
+                        {"method": "POST", "path": path, "headers": ocsp_type, "body_b64": base64.b64encode(d).decode()}
+                        for d in nonced
+                    ],
+                )
+                sample = fetch(service.base + path, plain[1], ocsp_type)
+                assert ocsp.load_der_ocsp_response(sample).certificate_status is ocsp.OCSPCertStatus.GOOD
+        for prefix, service in services:
+            where = subprocess.run(
+                [*service.cli[:-2], "-c", "import gatewaycerts; print(gatewaycerts.__file__)"],
+                env=service.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            print(f"service {prefix or 'current'}: {where}", file=sys.stderr)
+        workloads["healthz"] = (svc, [{"method": "GET", "path": "/healthz", "headers": {}, "body": ""}])
+        runs: dict[str, list[dict[str, Any]]] = {"limit": [], **{kind: [] for kind in workloads}}
         cpu: dict[str, float] = {kind: 0.0 for kind in runs}
         with bare_server(sample) as (bare, bare_pid):
-            load(bare, get, total // 10)  # warm-up: the service signs each answer once here
-            load(svc.base, get, total // 10)
-            load(svc.base, post, total // 10)
+            for kind in ("get", "post", "base_get", "base_post"):  # warm-up: each service signs each answer once
+                if kind in workloads:
+                    load(workloads[kind][0].base, workloads[kind][1], total // 10)
             for _ in range(ROUNDS):
                 cpu0 = cpu_seconds(process_tree(bare_pid))
-                runs["limit"].append(load(bare, get, total // ROUNDS))
+                runs["limit"].append(load(bare, workloads["get"][1], total // ROUNDS))
                 cpu["limit"] += cpu_seconds(process_tree(bare_pid)) - cpu0
-                for kind, reqs, n in (
-                    ("get", get, total),
-                    ("post", post, total),
-                    ("healthz", health, total),
-                    ("post_nonce", post_nonce, total // 10),
-                ):
-                    cpu0 = svc.cpu()
-                    runs[kind].append(load(svc.base, reqs, n // ROUNDS))
-                    cpu[kind] += svc.cpu() - cpu0
+                for kind, (service, reqs) in workloads.items():
+                    n = total // 10 if kind == "post_nonce" else total
+                    cpu0 = service.cpu()
+                    runs[kind].append(load(service.base, reqs, n // ROUNDS))
+                    cpu[kind] += service.cpu() - cpu0
         rss_mb = svc.peak_rss_kb() / 1024
     results: dict[str, Any] = {}
     for kind, kind_runs in runs.items():
@@ -219,7 +245,13 @@ def main() -> None:
 def report(r: dict[str, Any], args: argparse.Namespace, size: int, rss_mb: float, seconds: float) -> None:
     limit = r["limit"]
     rows = []
-    for kind, label in (("get", "GET (base64 in the path)"), ("post", "POST application/ocsp-request")):
+    kinds = [("get", "GET (base64 in the path)"), ("post", "POST application/ocsp-request")]
+    if "base_get" in r:
+        kinds += [
+            ("base_get", f"GET, baseline {args.baseline.name}"),
+            ("base_post", f"POST, baseline {args.baseline.name}"),
+        ]
+    for kind, label in kinds:
         ratio = statistics.median(r[kind]["ratios"])
         rows.append(
             (

@@ -76,7 +76,7 @@ from gatewaycerts.core.issuance import PrivateCertificateService
 from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
 from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
-from gatewaycerts.core.ocsp import OcspResponder, RevocationSignals, watch_revocations
+from gatewaycerts.core.ocsp import OcspResponder
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.renewal.acme_client import AcmeClientService
 from gatewaycerts.core.renewal.acme_source import AcmeSource
@@ -470,8 +470,6 @@ def create_app(
     certificates.on_change = delivery.certificate_changed
     app[DELIVERY_SERVICE] = delivery
     app[GATEWAY_KEY_SERVICE] = GatewayKeyService(gateway_key_store, delivery, audit=audit, clock=clock)
-    revocations = RevocationSignals()  # the OCSP responder's cache learns of revocations as they are written
-    pca_store = watch_revocations(pca_store, revocations)
     crls = CrlPublisher(pca_store, vault, executor=executor, clock=clock)
     authorities = AuthorityService(
         pca_store,
@@ -513,7 +511,6 @@ def create_app(
         pca_store,
         vault,
         authorities,
-        signals=revocations,
         signer=settings.ocsp_signer,
         validity=timedelta(hours=settings.ocsp_validity_hours),
         executor=executor,
@@ -724,7 +721,8 @@ def create_app(
     app.add_subapp(audit_facade.MOUNT, audit_app)
     iam_app = iam.create_iam_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(iam.MOUNT, iam_app)
-    app.add_subapp(ocsp_facade.MOUNT, ocsp_facade.create_ocsp_app(client_max_size=settings.max_body_bytes))
+    pki_app = ocsp_facade.create_ocsp_app(client_max_size=settings.max_body_bytes)
+    app.add_subapp(ocsp_facade.MOUNT, pki_app)
     gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
@@ -741,6 +739,9 @@ def create_app(
         "iam": build_openapi(iam_app, title=iam.TITLE, version=__version__, description=iam.DESCRIPTION),
         "gateway": build_openapi(
             gateway_app, title=gateway_facade.TITLE, version=__version__, description=gateway_facade.DESCRIPTION
+        ),
+        "pki": build_openapi(
+            pki_app, title=ocsp_facade.TITLE, version=__version__, description=ocsp_facade.DESCRIPTION
         ),
     }
     return app

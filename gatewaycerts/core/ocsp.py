@@ -1,17 +1,15 @@
 """The OCSP responder (RFC 6960 in the RFC 5019 profile): one per CA, public like its CRL.
 
-Signing happens once per CA, serial, status and signer (again when half of the response's validity has
-passed), never per request; only requests with a nonce are signed each time, since the nonce must be echoed.
-
-What a serial's status is, is cached too, and the cache is never trusted across a revocation:
-- on the replica that revokes, the store adapter is wrapped (`watch_revocations`): from just before the
-  write that revokes anything under a CA until just after it, every OCSP request about that CA reads the
-  store, and the statuses cached before it are dropped; so OCSP and the CRL (which the CRL endpoint
-  checks against the store's revoked serials on every fetch) agree at every moment there;
-- other replicas learn through the CA record's revision, which every revocation moves when it rebuilds
-  the CA's CRL: each replica re-reads the CA record at most once a second (CA_REFRESH_SECONDS) and trusts
-  no status (nor answer) cached under an older revision;
-- unknown serials are never cached (a certificate issued a moment ago is known at once).
+Every answer reads the serial's status from the store (`PcaStore.serial_status`: an index point read, on
+SQLite on the calling thread), the very rows the CRL is built from and checked against on every fetch
+(`revoked_serials`): so OCSP and the CRL agree at every moment, on every replica, with no cache of a status
+to go stale. What is cached is what does not decide a status:
+- the parsed request, by its bytes (requests without a nonce; clients repeat those byte for byte);
+- the CA's record (its certificate, issuer hashes, signer, deletion), re-read at most once a second;
+- the signed answer, per request bytes, under the status it says (good, or revoked at a time for a reason,
+  or unknown), the CA certificate and the signer: signing happens once per CA, serial, status and signer
+  (again when half of the response's validity has passed), never per request; only requests with a nonce
+  are signed each time, since the nonce must be echoed.
 """
 
 from __future__ import annotations
@@ -19,12 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator
 from concurrent.futures import Executor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from gatewaycerts.core.authorities import AuthorityService, is_uuid
 from gatewaycerts.core.clock import Clock, system_clock
@@ -34,14 +29,11 @@ from gatewaycerts.domain.errors import ConflictError, StoreUnavailableError
 from gatewaycerts.domain.pca import (
     Authority,
     CaStatus,
-    IssuedCertificate,
-    IssuedStatus,
     KeyAlgorithm,
     OcspSigner,
     SerialStatus,
     SignatureHash,
 )
-from gatewaycerts.domain.requests import CertificateRequest, RequestStatus
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id
 from gatewaycerts.pki.authority import new_key_pem
 from gatewaycerts.pki.ocsp import (
@@ -62,9 +54,8 @@ log = logging.getLogger(__name__)
 SIGNER_CA, SIGNER_DELEGATED = "ca", "delegated"
 SIGNER_LIFETIME = timedelta(days=4)  # a delegated responder certificate lives 4 days ...
 SIGNER_RENEW_BEFORE = timedelta(days=2)  # ... and is replaced when fewer than 2 remain
-CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (its revision, deletion)
+CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (certificate, signer, deletion)
 MAX_CACHED_RESPONSES = 65536
-MAX_CACHED_STATUSES = 262144
 BACKDATE = timedelta(minutes=1)  # thisUpdate a minute early, for relying parties whose clocks run slow
 
 _UNSUCCESSFUL = {s: unsuccessful(s) for s in ("malformedRequest", "internalError", "tryLater", "unauthorized")}
@@ -72,62 +63,6 @@ _UNSUCCESSFUL = {s: unsuccessful(s) for s in ("malformedRequest", "internalError
 
 def signer_key_context(project_id: str, ca_id: str) -> str:
     return f"pca-ocsp-signer:{project_id}:{ca_id}"
-
-
-class RevocationSignals:
-    """In-process: which CAs have a revocation being written right now, and a generation per CA that moves
-    before and after each such write (cached statuses carry the generation they were read under)."""
-
-    def __init__(self) -> None:
-        self._generation: dict[str, int] = {}
-        self._writing: dict[str, int] = {}
-
-    @contextmanager
-    def revoking(self, issuer_id: str | None) -> Iterator[None]:
-        if issuer_id is None:
-            yield
-            return
-        self._generation[issuer_id] = self._generation.get(issuer_id, 0) + 1
-        self._writing[issuer_id] = self._writing.get(issuer_id, 0) + 1
-        try:
-            yield
-        finally:
-            self._generation[issuer_id] += 1
-            self._writing[issuer_id] -= 1
-
-    def generation(self, issuer_id: str) -> int | None:
-        """None while a revocation under the CA is being written: then nothing cached may be trusted."""
-        if self._writing.get(issuer_id, 0):
-            return None
-        return self._generation.get(issuer_id, 0)
-
-
-class _WatchedPcaStore:
-    """The PcaStore with every write that revokes (a certificate, a subordinate CA, a signed request)
-    announced to RevocationSignals before it starts and after it ends."""
-
-    def __init__(self, inner: PcaStore, signals: RevocationSignals) -> None:
-        self._inner = inner
-        self._signals = signals
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def replace_certificate(self, cert: IssuedCertificate, *, expected_revision: int) -> IssuedCertificate:
-        with self._signals.revoking(cert.issuer_id if cert.status is IssuedStatus.REVOKED else None):
-            return await self._inner.replace_certificate(cert, expected_revision=expected_revision)
-
-    async def replace_authority(self, ca: Authority, *, expected_revision: int) -> Authority:
-        with self._signals.revoking(ca.issuer_id if ca.status is CaStatus.REVOKED else None):
-            return await self._inner.replace_authority(ca, expected_revision=expected_revision)
-
-    async def replace_request(self, req: CertificateRequest, *, expected_revision: int) -> CertificateRequest:
-        with self._signals.revoking(req.issuer_id if req.status is RequestStatus.REVOKED else None):
-            return await self._inner.replace_request(req, expected_revision=expected_revision)
-
-
-def watch_revocations(store: PcaStore, signals: RevocationSignals) -> PcaStore:
-    return _WatchedPcaStore(store, signals)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +79,26 @@ class _CaFacts:
     ca: Authority
     hashes: dict[str, tuple[bytes, bytes]]
     loaded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Given:
+    """The answer given to one request's bytes, and what it was given under: the serial's status as read from
+    the store, the CA certificate and the signer. Reused only while all three are unchanged."""
+
+    found: SerialStatus | None
+    ca_pem: str
+    signer: str | None
+    answer: OcspAnswer
+    until: datetime
+
+
+def _cert_status(found: SerialStatus | None) -> CertStatus:
+    if found is None:
+        return CertStatus("unknown")
+    if found.revoked_at is not None:
+        return CertStatus("revoked", found.revoked_at, found.reason)
+    return CertStatus("good")
 
 
 def _refresh_at(answer: OcspAnswer) -> datetime:
@@ -163,7 +118,6 @@ class OcspResponder:
         vault: KeyVault,
         authorities: AuthorityService,
         *,
-        signals: RevocationSignals | None = None,
         signer: str = SIGNER_CA,
         validity: timedelta = timedelta(hours=24),
         executor: Executor | None = None,
@@ -175,10 +129,8 @@ class OcspResponder:
         self._vault = vault
         self._authorities = authorities
         self._signer_mode = signer
-        self._signals = signals or RevocationSignals()
-        self._statuses: OrderedDict[tuple[str, int], tuple[tuple[int, int], SerialStatus]] = OrderedDict()
         self._queries: OrderedDict[bytes, OcspQuery] = OrderedDict()
-        self._fast: OrderedDict[tuple[str, bytes], tuple[tuple[int, int], OcspAnswer, datetime]] = OrderedDict()
+        self._given: dict[tuple[str, bytes], _Given] = {}
         self._validity = validity
         self._executor = executor
         self._clock = clock
@@ -228,27 +180,7 @@ class OcspResponder:
                     self._queries.popitem(last=False)
         return query
 
-    def _tag(self, facts: _CaFacts) -> tuple[int, int] | None:
-        """What cached statuses of the CA are valid under: its record's revision (moved by every CRL rebuild,
-        so by every revocation, on any replica) and this process's revocation generation; None while a
-        revocation under it is being written here."""
-        local = self._signals.generation(facts.ca.id)
-        return None if local is None else (facts.ca.revision, local)
-
-    def _fast_answer(self, ca_id: str, request_der: bytes) -> OcspAnswer | None:
-        """The answer given to these very request bytes, while nothing it depends on has moved."""
-        facts = self._cas.get(ca_id)
-        if facts is None or asyncio.get_running_loop().time() - facts.loaded_at >= CA_REFRESH_SECONDS:
-            return None
-        hit = self._fast.get((ca_id, request_der))
-        if hit is None or hit[0] != self._tag(facts) or self._clock() >= hit[2]:
-            return None
-        return hit[1]
-
     async def respond(self, ca_id: str, request_der: bytes) -> OcspAnswer:
-        fast = self._fast_answer(ca_id, request_der)
-        if fast is not None:
-            return fast
         try:
             query = self._parse(request_der)
         except MalformedOcspRequest:
@@ -269,30 +201,35 @@ class OcspResponder:
         if facts.hashes[query.hash_name] != (query.issuer_name_hash, query.issuer_key_hash):
             return unsuccessful_answer("unauthorized")
         ca = facts.ca
-        tag = self._tag(facts)  # taken before the store is read: a revocation that begins meanwhile outdates it
-        found = await self._serial_status(ca.id, query.serial_number, tag)
-        if found is None:
-            status = CertStatus("unknown")
-        elif found.revoked_at is not None:
-            status = CertStatus("revoked", found.revoked_at, found.reason)
-        else:
-            status = CertStatus("good")
+        # Read on every request, never cached: the rows the CRL lists (revoked_serials) say it.
+        found = await self._store.serial_status(ca.id, query.serial_number)
         if self._signer_mode == SIGNER_DELEGATED:
             ca = await self._with_signer(facts)
-        signer = ca.ocsp_signer.serial_number if self._signer_mode == SIGNER_DELEGATED and ca.ocsp_signer else None
         if query.nonce is not None:
-            return await self._sign(ca, query, status)
+            return await self._sign(ca, query, _cert_status(found))
+        assert ca.certificate_pem is not None
+        signer = ca.ocsp_signer.serial_number if self._signer_mode == SIGNER_DELEGATED and ca.ocsp_signer else None
+        now = self._clock()
+        given = self._given.get((ca_id, request_der))
+        if (
+            given is not None
+            and given.found == found
+            and given.signer == signer
+            and given.ca_pem == ca.certificate_pem
+            and now < given.until
+        ):
+            return given.answer
+        status = _cert_status(found)
         key = (ca.id, ca.certificate_pem, signer, query.hash_name, query.serial_number, status)
         answer = self._responses.get(key)
-        if answer is None or self._clock() >= _refresh_at(answer):
+        if answer is None or now >= _refresh_at(answer):
             answer = await self._signed_once(key, ca, query, status)
-        if found is not None and tag is not None and ca.status is not CaStatus.DELETED:
-            until = _refresh_at(answer)
-            if signer is not None and ca.ocsp_signer is not None:  # and no later than the signer's replacement
-                until = min(until, ca.ocsp_signer.not_after - SIGNER_RENEW_BEFORE)
-            self._fast[(ca.id, request_der)] = (tag, answer, until)
-            if len(self._fast) > MAX_CACHED_RESPONSES:
-                self._fast.popitem(last=False)
+        until = _refresh_at(answer)
+        if signer is not None and ca.ocsp_signer is not None:  # and no later than the signer's replacement
+            until = min(until, ca.ocsp_signer.not_after - SIGNER_RENEW_BEFORE)
+        if len(self._given) >= MAX_CACHED_RESPONSES:
+            self._given.pop(next(iter(self._given)))  # the oldest entry (dicts keep insertion order)
+        self._given[(ca_id, request_der)] = _Given(found, ca.certificate_pem, signer, answer, until)
         return answer
 
     async def _signed_once(
@@ -317,20 +254,6 @@ class OcspResponder:
         if len(self._responses) > MAX_CACHED_RESPONSES:
             self._responses.popitem(last=False)
         return answer
-
-    async def _serial_status(self, ca_id: str, serial: int, tag: tuple[int, int] | None) -> SerialStatus | None:
-        key = (ca_id, serial)
-        cached = self._statuses.get(key)
-        if cached is not None and tag is not None and cached[0] == tag:
-            self._statuses.move_to_end(key)
-            return cached[1]
-        found = await self._store.serial_status(ca_id, serial)
-        # cached under the generation read before the store: a revocation that began meanwhile outdates it
-        if found is not None and tag is not None:
-            self._statuses[key] = (tag, found)
-            if len(self._statuses) > MAX_CACHED_STATUSES:
-                self._statuses.popitem(last=False)
-        return found
 
     async def _sign(self, ca: Authority, query: OcspQuery, status: CertStatus) -> OcspAnswer:
         assert ca.certificate_pem is not None

@@ -18,6 +18,7 @@ import pytest
 
 from gatewaycerts.domain.models import AlgorithmType, CertificateFilter, CertificateScope
 from gatewaycerts.store.sqlite.certificates import EXPIRING_SQL, SqliteCertificateStore
+from gatewaycerts.store.sqlite.pca import _CERTIFICATE_STATUS_SQL, _OTHER_STATUS_SQL, SqlitePcaStore
 from tests.contract.test_certificate_store import make
 
 QUERIES = [
@@ -117,3 +118,27 @@ async def test_the_expiry_overview_reads_one_projects_index_in_its_order(store):
     got = await store.list_expiring("p1", after, before, 20)
     assert len(got) == 3 and [c.info.not_after for c in got] == sorted(c.info.not_after for c in got)
     assert await store.list_expiring("other-project", after, before, 20) == ()
+
+
+async def test_serial_status_reaches_each_table_by_its_serial_index(pca_store):
+    """OCSP reads serial_status on every request (on SQLite, on the event loop's thread): each of its (up to)
+    three lookups must be an index search on (issuer_id, serial), never a scan."""
+    if not isinstance(pca_store, SqlitePcaStore):
+        indexes = {}
+        for coll in (pca_store._certificates, pca_store._authorities, pca_store._requests):
+            indexes[coll.name] = {tuple(f for f, _ in i["key"]) for i in (await coll.index_information()).values()}
+        assert all(("issuer_id", "serial_number") in keys for keys in indexes.values()), indexes
+        return
+    await pca_store.serial_status("root", 1)  # creates the schema's file and WAL first
+    plan = await pca_store._read(
+        lambda conn: [
+            row[-1]
+            for sql, args in ((_CERTIFICATE_STATUS_SQL, ("i", "1")), (_OTHER_STATUS_SQL, ("i", "1") * 2))
+            for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args)
+        ]
+    )
+    searches = [line for line in plan if line.startswith("SEARCH")]
+    assert len(searches) == 3, plan
+    assert not any(line.startswith("SCAN") for line in plan), plan
+    for index in ("pca_certificates_serial", "pca_authorities_serial", "pca_requests_serial"):
+        assert any(index in line for line in searches), plan

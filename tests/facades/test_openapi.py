@@ -203,3 +203,36 @@ async def test_notary_body_routes_answer_the_documented_415_and_413(aiohttp_clie
             headers={**auth(), "Content-Type": "application/json"},
         )
         assert huge.status == 413 and set(await huge.json()) == {"error"}, (method, path)
+
+
+def test_spec_covers_every_pki_route_all_public_with_binary_bodies(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path))
+    doc = app[OPENAPI_DOCS]["pki"]
+    documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/pki/")
+    }
+    assert (
+        documented
+        == served
+        == {
+            ("POST", "/pki/ocsp/{ca_id}"),
+            ("GET", "/pki/ocsp/{ca_id}"),
+            ("GET", "/pki/ocsp/{ca_id}/{request}"),
+            ("GET", "/pki/ca/{ca_id}.cer"),
+            ("HEAD", "/pki/ca/{ca_id}.cer"),
+        }
+    )
+    assert all(op["security"] == [] for item in doc["paths"].values() for op in item.values())
+    post = doc["paths"]["/pki/ocsp/{ca_id}"]["post"]
+    binary = {"type": "string", "format": "binary"}
+    assert post["requestBody"]["content"]["application/ocsp-request"]["schema"]["format"] == "binary"
+    for path, method, media in (
+        ("/pki/ocsp/{ca_id}", "post", "application/ocsp-response"),
+        ("/pki/ocsp/{ca_id}/{request}", "get", "application/ocsp-response"),
+        ("/pki/ca/{ca_id}.cer", "get", "application/pkix-cert"),
+    ):
+        assert doc["paths"][path][method]["responses"]["200"]["content"][media]["schema"] == binary
+    assert "produces" not in json.dumps(doc)
