@@ -56,6 +56,9 @@ SIGNER_LIFETIME = timedelta(days=4)  # a delegated responder certificate lives 4
 SIGNER_RENEW_BEFORE = timedelta(days=2)  # ... and is replaced when fewer than 2 remain
 CA_REFRESH_SECONDS = 1.0  # how long a replica trusts what it read about a CA (certificate, signer, deletion)
 MAX_CACHED_RESPONSES = 65536
+# Requests longer than this are answered but never remembered: a one-certificate request with a nonce is under
+# 200 bytes, and the keys of the two request-keyed caches below then stay under ~32 MB each whatever is sent.
+MAX_REMEMBERED_REQUEST_BYTES = 512
 BACKDATE = timedelta(minutes=1)  # thisUpdate a minute early, for relying parties whose clocks run slow
 
 _UNSUCCESSFUL = {s: unsuccessful(s) for s in ("malformedRequest", "internalError", "tryLater", "unauthorized")}
@@ -174,7 +177,7 @@ class OcspResponder:
         query = self._queries.get(request_der)
         if query is None:
             query = parse_request(request_der)
-            if query.nonce is None:
+            if query.nonce is None and len(request_der) <= MAX_REMEMBERED_REQUEST_BYTES:
                 self._queries[request_der] = query
                 if len(self._queries) > MAX_CACHED_RESPONSES:
                     self._queries.popitem(last=False)
@@ -227,9 +230,10 @@ class OcspResponder:
         until = _refresh_at(answer)
         if signer is not None and ca.ocsp_signer is not None:  # and no later than the signer's replacement
             until = min(until, ca.ocsp_signer.not_after - SIGNER_RENEW_BEFORE)
-        if len(self._given) >= MAX_CACHED_RESPONSES:
-            self._given.pop(next(iter(self._given)))  # the oldest entry (dicts keep insertion order)
-        self._given[(ca_id, request_der)] = _Given(found, ca.certificate_pem, signer, answer, until)
+        if len(request_der) <= MAX_REMEMBERED_REQUEST_BYTES:
+            if len(self._given) >= MAX_CACHED_RESPONSES:
+                self._given.pop(next(iter(self._given)))  # the oldest entry (dicts keep insertion order)
+            self._given[(ca_id, request_der)] = _Given(found, ca.certificate_pem, signer, answer, until)
         return answer
 
     async def _signed_once(

@@ -497,3 +497,31 @@ def test_two_serve_processes_show_a_revocation_in_ocsp_and_the_crl_at_once(kind,
         assert entry.revocation_date_utc == answer.revocation_time_utc
         assert answer.revocation_reason is x509.ReasonFlags.superseded
         assert ask_ocsp(first_der).certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+
+async def test_long_requests_are_answered_but_never_remembered(ca_signed, auth):
+    """The request-keyed caches keep only requests of at most MAX_REMEMBERED_REQUEST_BYTES (a real one is under
+    200), so distinct long requests sent by anyone cannot fill memory; they are still answered."""
+    from gatewaycerts.core.ocsp import MAX_REMEMBERED_REQUEST_BYTES
+
+    a, _ = ca_signed
+    root = await _root(a, auth)
+    leaf = await _leaf(a, auth, root, "long.example.com")
+    root_pem = await _ca_pem(a, auth, root)
+    responder = a.app[OCSP_RESPONDER]
+    short = _request(leaf["pem"], root_pem)
+    padding = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x04\x82\x02\x58" + b"x" * 600)
+    builder = ocsp.OCSPRequestBuilder().add_certificate(
+        x509.load_pem_x509_certificate(leaf["pem"].encode()),
+        x509.load_pem_x509_certificate(root_pem.encode()),
+        hashes.SHA1(),
+    )
+    long = builder.add_extension(padding, critical=False).build().public_bytes(serialization.Encoding.DER)
+    assert len(short) <= MAX_REMEMBERED_REQUEST_BYTES < len(long)
+    for der in (short, long, long):
+        answer = await _ask(a, root, der)
+        assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+        assert answer.certificate_status is ocsp.OCSPCertStatus.GOOD
+        assert answer.serial_number == x509.load_pem_x509_certificate(leaf["pem"].encode()).serial_number
+    assert short in responder._queries and (root, short) in responder._given
+    assert long not in responder._queries and (root, long) not in responder._given
