@@ -251,6 +251,17 @@ class SqliteAcmeStore(SqliteBase):
 
         return [c.authz_from(d) for d in await self._read(op)]
 
+    async def claimable_finalizations(self, now: datetime, limit: int) -> list[AcmeOrder]:
+        def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT doc FROM acme_records WHERE kind = ? AND status = 'processing' "
+                "AND (claim_until IS NULL OR claim_until < ?) ORDER BY sort LIMIT ?",
+                (c.ORDER, sort_key(now), limit),
+            ).fetchall()
+            return [_load(r[0]) for r in rows]
+
+        return [c.order_from(d) for d in await self._read(op)]
+
     # -- certificates, ARI ----------------------------------------------------------------------------
 
     async def insert_certificate(self, cert: AcmeCertificate) -> None:
