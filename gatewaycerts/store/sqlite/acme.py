@@ -115,7 +115,9 @@ class SqliteAcmeStore(SqliteBase):
                 return None
             return _load(r[0])
 
-        return await self._read(op)
+        # One row by its primary key, on nearly every ACME request (the policy, the account, the order...):
+        # read on the calling thread, not handed to a reader thread (SqliteDatabase.read, `point`).
+        return await self._read_point(op)
 
     async def _replace(self, row: c.Row, expected_revision: int) -> None:
         params = _params(row)
