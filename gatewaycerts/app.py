@@ -62,7 +62,7 @@ from gatewaycerts.console.routes import add_console_routes
 from gatewaycerts.core.access_keys import AccessKeyService
 from gatewaycerts.core.acme.finalizer import AcmeFinalizeWorker
 from gatewaycerts.core.acme.nonces import NonceService
-from gatewaycerts.core.acme.service import AcmeService
+from gatewaycerts.core.acme.service import ACME_ANSWER_WAIT_SECONDS, AcmeService
 from gatewaycerts.core.acme.validation import ChallengeValidator
 from gatewaycerts.core.acme.worker import AcmeValidationWorker
 from gatewaycerts.core.audit import AuditLog
@@ -613,6 +613,8 @@ def create_app(
     acme_finalizer = AcmeFinalizeWorker(acme_store, acme.issuer, clock=clock)
     app[ACME_FINALIZER] = acme_finalizer
     run_acme_worker = run_worker if acme_worker is None else acme_worker
+    if run_acme_worker:
+        acme.answer_wait_seconds = ACME_ANSWER_WAIT_SECONDS
 
     async def close() -> None:
         await notification_store.close()

@@ -7,6 +7,7 @@ anything is written."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import logging
@@ -83,6 +84,7 @@ MAX_IDENTIFIERS = 100
 MAX_EAB_DAYS = 365
 DEFAULT_EAB_DAYS = 7
 MAX_VALIDITY_DAYS = 398
+ACME_ANSWER_WAIT_SECONDS = 1.0  # at most the Retry-After a client would otherwise sleep
 log = logging.getLogger("gatewaycerts.acme")
 # RFC 5280 reason codes an ACME client may send (RFC 8555 7.6), as the CCM names.
 _REASONS = {
@@ -178,6 +180,11 @@ class AcmeService:
         self._new_id = new_id
         self._on_issued = on_issued or (lambda kind: None)
         self.on_challenge: Callable[[], None] = lambda: None  # the validation worker's wake-up
+        # How long answering a challenge waits for this process's validation worker to record the outcome,
+        # so that the answer says valid/invalid and the client need not sleep its Retry-After (1 s) before
+        # polling. 0 where no worker runs in this process (app.py sets it).
+        self.answer_wait_seconds = 0.0
+        self._validated: dict[str, asyncio.Event] = {}
         self.issuer = OrderIssuer(
             store, pca_store, issued, executor=executor, clock=clock, audit=self._audit, on_issued=self._on_issued
         )
@@ -701,8 +708,19 @@ class AcmeService:
                 stored = await self._store.replace_authorization(updated, expected_revision=authz.revision)
             except ConflictError:
                 continue
+            if self.answer_wait_seconds <= 0:
+                self.on_challenge()
+                return stored, next(c for c in stored.challenges if c.id == challenge_id)
+            done = self._validated.setdefault(stored.id, asyncio.Event())
             self.on_challenge()
-            return stored, next(c for c in stored.challenges if c.id == challenge_id)
+            try:
+                await asyncio.wait_for(done.wait(), self.answer_wait_seconds)
+            except TimeoutError:
+                pass  # a slow probe, or another replica's worker took it: the answer says processing
+            finally:
+                if self._validated.get(stored.id) is done:
+                    del self._validated[stored.id]
+            return await self.challenge(d, account, authz_id, challenge_id)
         raise AcmeProblem("malformed", "the authorization changed concurrently; retry", 409)
 
     async def challenge(
@@ -738,6 +756,9 @@ class AcmeService:
         order = await self._store.get_order(authz.ca_id, authz.order_id)
         if order is not None:
             await self.refresh_order(order)
+        waiting = self._validated.get(authz.id)
+        if waiting is not None:  # the answer to the challenge is waiting in this process
+            waiting.set()
         return stored
 
     # -- finalize and certificates ------------------------------------------------------------------------
