@@ -17,6 +17,7 @@ from gatewaycerts import __version__
 from gatewaycerts.appkeys import (
     ACCESS_KEY_SERVICE,
     ACME_CLIENT_SERVICE,
+    ACME_FINALIZER,
     ACME_NONCES,
     ACME_SERVICE,
     ACME_SOURCE,
@@ -59,8 +60,9 @@ from gatewaycerts.connectors.addresses import AddressPolicy, parse_networks
 from gatewaycerts.connectors.webhooks import WebhookSender
 from gatewaycerts.console.routes import add_console_routes
 from gatewaycerts.core.access_keys import AccessKeyService
+from gatewaycerts.core.acme.finalizer import AcmeFinalizeWorker
 from gatewaycerts.core.acme.nonces import NonceService
-from gatewaycerts.core.acme.service import AcmeService
+from gatewaycerts.core.acme.service import ACME_ANSWER_WAIT_SECONDS, AcmeService
 from gatewaycerts.core.acme.validation import ChallengeValidator
 from gatewaycerts.core.acme.worker import AcmeValidationWorker
 from gatewaycerts.core.audit import AuditLog
@@ -605,7 +607,11 @@ def create_app(
     app[ACME_SERVICE] = acme
     app[ACME_NONCES] = NonceService(acme_store)
     app[ACME_WORKER] = acme_validations
+    acme_finalizer = AcmeFinalizeWorker(acme_store, acme.issuer, clock=clock)
+    app[ACME_FINALIZER] = acme_finalizer
     run_acme_worker = run_worker if acme_worker is None else acme_worker
+    if run_acme_worker:
+        acme.answer_wait_seconds = ACME_ANSWER_WAIT_SECONDS
 
     async def close() -> None:
         await notification_store.close()
@@ -662,7 +668,14 @@ def create_app(
             else []
         )
         validations = asyncio.create_task(acme_validations.run(), name="acme-validations") if run_acme_worker else None
+        finalizing = asyncio.create_task(acme_finalizer.run(), name="acme-finalizer") if run_acme_worker else None
         yield
+        if finalizing is not None:
+            acme_finalizer.stop()
+            try:
+                await asyncio.wait_for(finalizing, WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("the ACME finalize worker did not stop in time; its lease lapses and is taken again")
         if validations is not None:
             acme_validations.stop()
             try:

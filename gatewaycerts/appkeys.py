@@ -11,6 +11,7 @@ from gatewaycerts.domain.models import Principal
 if TYPE_CHECKING:
     from gatewaycerts.auth.tokens import TokenVerifier
     from gatewaycerts.core.access_keys import AccessKeyService
+    from gatewaycerts.core.acme.finalizer import AcmeFinalizeWorker
     from gatewaycerts.core.acme.nonces import NonceService
     from gatewaycerts.core.acme.service import AcmeService
     from gatewaycerts.core.acme.worker import AcmeValidationWorker
@@ -70,3 +71,4 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 ACME_SERVICE: web.AppKey[AcmeService] = web.AppKey("acme_service")
 ACME_NONCES: web.AppKey[NonceService] = web.AppKey("acme_nonces")
 ACME_WORKER: web.AppKey[AcmeValidationWorker] = web.AppKey("acme_worker")
+ACME_FINALIZER: web.AppKey[AcmeFinalizeWorker] = web.AppKey("acme_finalizer")

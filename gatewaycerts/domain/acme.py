@@ -115,8 +115,12 @@ class AcmeOrder:
     create_time: datetime
     not_after_days: int
     error: dict[str, Any] | None = None
-    certificate_id: str | None = None  # the PrivateCertificate issued for it
+    # The PrivateCertificate issued for it: chosen when finalize starts (status processing), so a finalizer
+    # that resumes a crashed one stores at most this one certificate; shown to clients once the order is valid.
+    certificate_id: str | None = None
     replaces: str | None = None  # ARI certID
+    csr_pem: str | None = None  # the finalize CSR (public), kept while the order is processing
+    claim_until: datetime | None = None  # a finalizer holds the processing order until then
     revision: int = 0
 
 

@@ -99,7 +99,7 @@ def account_key_row(ca_id: str, thumbprint: str, account_id: str) -> Row:
 def order_row(o: AcmeOrder) -> Row:
     doc = _plain(o)
     doc["identifiers"] = [asdict(i) for i in o.identifiers]
-    return Row(ORDER, o.id, o.ca_id, o.account_id, o.status, None, o.id, o.revision, doc)
+    return Row(ORDER, o.id, o.ca_id, o.account_id, o.status, o.claim_until, o.id, o.revision, doc)
 
 
 def order_from(doc: dict[str, Any]) -> AcmeOrder:

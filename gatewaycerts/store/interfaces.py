@@ -422,6 +422,10 @@ class AcmeStore(EnvelopeStore, Protocol):
         """Authorizations of every CA with a challenge in `processing` that no live claim holds (claim_until
         unset or before `now`), oldest first. Claiming one is a replace_authorization with its revision."""
 
+    async def claimable_finalizations(self, now: datetime, limit: int) -> list[AcmeOrder]:
+        """Orders of every CA in `processing` that no live finalizer holds (claim_until unset or before `now`),
+        oldest first. Claiming one is a replace_order with its revision."""
+
     async def insert_certificate(self, cert: AcmeCertificate) -> None: ...
 
     async def get_certificate(self, ca_id: str, serial_number: str) -> AcmeCertificate | None: ...

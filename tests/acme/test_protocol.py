@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gatewaycerts.appkeys import ACME_SERVICE
 from tests.acme.harness import (
     CAS,
     acme_client,
@@ -249,7 +251,10 @@ async def test_challenge_link_up_retry_after_and_failed_validation(aiohttp_clien
     chall = next(c for c in authz.body.challenges if c.chall.typ == "http-01")
     resp = await in_thread(lambda: acme._post(chall.uri, chall.response(acme.net.key)))
     assert f'<{authz.uri}>;rel="up"' in resp.headers["Link"]
-    assert resp.json()["status"] == "processing" and resp.headers["Retry-After"] == "1"
+    # The validation worker of this process finished within the answer's wait: the answer has the outcome.
+    answered = resp.json()
+    assert answered["status"] == "invalid" and "Retry-After" not in resp.headers
+    assert answered["error"]["type"] == "urn:ietf:params:acme:error:incorrectResponse"
     with pytest.raises(acme_errors.ValidationError) as failed:
         await in_thread(acme.poll_and_finalize, order, _deadline())
     (failed_authz,) = failed.value.failed_authzrs
@@ -257,6 +262,32 @@ async def test_challenge_link_up_retry_after_and_failed_validation(aiohttp_clien
     assert err.typ == "urn:ietf:params:acme:error:incorrectResponse"
     polled = await in_thread(lambda: acme._post_as_get(order.uri).json())
     assert polled["status"] == "invalid"
+
+
+class SlowValidator:
+    """Holds each validation until released: longer than the answer waits."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def validate(self, challenge) -> None:
+        await self.release.wait()
+
+
+async def test_a_slow_validation_answers_processing_with_retry_after(aiohttp_client, settings, every_store, auth):
+    validator = SlowValidator()
+    server = await start_server(aiohttp_client, settings, every_store, auth, validator=validator)
+    server.app[ACME_SERVICE].answer_wait_seconds = 0.2
+    acme = await in_thread(acme_client, server.directory_url, rsa_key())
+    await in_thread(register, acme, await server.eab())
+    order = await in_thread(acme.new_order, csr_for("slow.example.test")[1])
+    (authz,) = order.authorizations
+    chall = next(c for c in authz.body.challenges if c.chall.typ == "http-01")
+    resp = await in_thread(lambda: acme._post(chall.uri, chall.response(acme.net.key)))
+    assert resp.json()["status"] == "processing" and resp.headers["Retry-After"] == "1"
+    validator.release.set()
+    finalized = await in_thread(acme.poll_and_finalize, order, _deadline())
+    assert "BEGIN CERTIFICATE" in finalized.fullchain_pem
 
 
 async def test_ari_renewal_info_and_replaces(acme_server):

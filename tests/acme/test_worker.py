@@ -62,3 +62,36 @@ async def test_a_claim_whose_worker_died_is_taken_up_after_its_lease(aiohttp_cli
     assert [c.identifier_value for c in server.validator.seen] == ["dead.example.test"]
     state = await in_thread(lambda: acme._post_as_get(order.uri).json())
     assert state["status"] == "ready"
+
+
+class MeetingValidator:
+    """Each probe waits until `expected` probes are running at once (sequential probes never meet)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.running = 0
+        self.met = asyncio.Event()
+
+    async def validate(self, challenge) -> None:
+        from gatewaycerts.core.acme.validation import ValidationFailed
+
+        self.running += 1
+        if self.running >= self.expected:
+            self.met.set()
+        try:
+            await asyncio.wait_for(self.met.wait(), 10)
+        except TimeoutError:
+            raise ValidationFailed("connection", "the probes ran one after another") from None
+
+
+async def test_a_batch_of_challenges_is_validated_side_by_side(aiohttp_client, settings, every_store, auth):
+    validator = MeetingValidator(3)
+    server = await start_server(aiohttp_client, settings, every_store, auth, acme_worker=False, validator=validator)
+    acme = await in_thread(acme_client, server.directory_url, rsa_key())
+    await in_thread(register, acme, await server.eab())
+    orders = [await _answered_order(server, acme, f"side{i}.example.test") for i in range(3)]
+    assert await server.app[ACME_WORKER].run_once() == 3
+    assert validator.met.is_set()
+    for order in orders:
+        state = await in_thread(lambda o=order: acme._post_as_get(o.uri).json())
+        assert state["status"] == "ready"

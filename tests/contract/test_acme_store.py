@@ -218,3 +218,28 @@ async def test_certificates_and_replacement_once(acme_store):
     results = await asyncio.gather(*(acme_store.mark_replaced(CA, "12345", f"o{i}") for i in range(4)))
     assert results.count(True) == 1
     assert await acme_store.mark_replaced(CA, "12345", "o9") is False
+
+
+async def test_claimable_finalizations_are_processing_orders_without_a_live_lease(acme_store):
+    await acme_store.insert_order(order("o1", ("z1",)), [authz("z1", "o1")])
+    await acme_store.insert_order(order("o2", ("z2",)), [authz("z2", "o2")])
+    await acme_store.insert_order(order("o3", ("z3",)), [authz("z3", "o3")])
+    assert await acme_store.claimable_finalizations(NOW, 10) == []  # pending orders are not finalizations
+    o1, o2 = await acme_store.get_order(CA, "o1"), await acme_store.get_order(CA, "o2")
+    leased = await acme_store.replace_order(
+        replace(o1, status=PROCESSING, csr_pem="CSR", certificate_id="c1", claim_until=NOW + timedelta(seconds=60)),
+        expected_revision=o1.revision,
+    )
+    await acme_store.replace_order(replace(o2, status=PROCESSING), expected_revision=o2.revision)  # no lease
+    assert [o.id for o in await acme_store.claimable_finalizations(NOW, 10)] == ["o2"]
+    lapsed = await acme_store.claimable_finalizations(NOW + timedelta(seconds=61), 10)
+    assert [o.id for o in lapsed] == ["o1", "o2"]
+    assert (lapsed[0].csr_pem, lapsed[0].certificate_id, lapsed[0].claim_until) == (
+        "CSR",
+        "c1",
+        NOW + timedelta(seconds=60),
+    )
+    await acme_store.replace_order(
+        replace(leased, status="valid", claim_until=None, csr_pem=None), expected_revision=leased.revision
+    )
+    assert [o.id for o in await acme_store.claimable_finalizations(NOW + timedelta(seconds=61), 10)] == ["o2"]

@@ -7,8 +7,10 @@ anything is written."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -16,13 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from gatewaycerts.core.acme.issuing import OrderIssuer, account_principal, check_ca
 from gatewaycerts.core.audit import AuditLog
-from gatewaycerts.core.authorities import AuthorityService, check_can_issue, is_uuid, new_uuid
+from gatewaycerts.core.authorities import AuthorityService, is_uuid, new_uuid
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, retry_on_conflict
 from gatewaycerts.core.issuance import PrivateCertificateService
-from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
 from gatewaycerts.domain.acme import (
     CHALLENGE_TYPES,
     DEACTIVATED,
@@ -45,17 +47,13 @@ from gatewaycerts.domain.acme import (
 )
 from gatewaycerts.domain.errors import (
     AlreadyRevokedError,
-    AuthorityCannotIssueError,
     ConflictError,
     DomainError,
+    StoreUnavailableError,
 )
-from gatewaycerts.domain.models import Action, Principal, Role
+from gatewaycerts.domain.models import Action, Principal
 from gatewaycerts.domain.pca import (
     Authority,
-    DistinguishedName,
-    GenMode,
-    IssuedCertificate,
-    IssuedKind,
     IssuedStatus,
     RevocationReason,
     SanType,
@@ -86,6 +84,8 @@ MAX_IDENTIFIERS = 100
 MAX_EAB_DAYS = 365
 DEFAULT_EAB_DAYS = 7
 MAX_VALIDITY_DAYS = 398
+ACME_ANSWER_WAIT_SECONDS = 1.0  # at most the Retry-After a client would otherwise sleep
+log = logging.getLogger("gatewaycerts.acme")
 # RFC 5280 reason codes an ACME client may send (RFC 8555 7.6), as the CCM names.
 _REASONS = {
     0: RevocationReason.UNSPECIFIED,
@@ -99,13 +99,6 @@ _REASONS = {
 
 def key_authorization(token: str, account_thumbprint: str) -> str:
     return f"{token}.{account_thumbprint}"
-
-
-def account_principal(account_id: str, project_id: str) -> Principal:
-    """Who an ACME request acts as on the audit trail and in the CA code: the account, in its CA's project."""
-    return Principal(
-        subject=f"acme-account:{account_id}", projects=frozenset({project_id}), roles=frozenset({Role.EDITOR})
-    )
 
 
 def cert_id_of(aki: bytes, serial: int) -> str:
@@ -187,6 +180,14 @@ class AcmeService:
         self._new_id = new_id
         self._on_issued = on_issued or (lambda kind: None)
         self.on_challenge: Callable[[], None] = lambda: None  # the validation worker's wake-up
+        # How long answering a challenge waits for this process's validation worker to record the outcome,
+        # so that the answer says valid/invalid and the client need not sleep its Retry-After (1 s) before
+        # polling. 0 where no worker runs in this process (app.py sets it).
+        self.answer_wait_seconds = 0.0
+        self._validated: dict[str, asyncio.Event] = {}
+        self.issuer = OrderIssuer(
+            store, pca_store, issued, executor=executor, clock=clock, audit=self._audit, on_issued=self._on_issued
+        )
 
     async def _record(
         self, actor: Principal | str, project_id: str, action: str, kind: str, oid: str, **details: object
@@ -707,8 +708,19 @@ class AcmeService:
                 stored = await self._store.replace_authorization(updated, expected_revision=authz.revision)
             except ConflictError:
                 continue
+            if self.answer_wait_seconds <= 0:
+                self.on_challenge()
+                return stored, next(c for c in stored.challenges if c.id == challenge_id)
+            done = self._validated.setdefault(stored.id, asyncio.Event())
             self.on_challenge()
-            return stored, next(c for c in stored.challenges if c.id == challenge_id)
+            try:
+                await asyncio.wait_for(done.wait(), self.answer_wait_seconds)
+            except TimeoutError:
+                pass  # a slow probe, or another replica's worker took it: the answer says processing
+            finally:
+                if self._validated.get(stored.id) is done:
+                    del self._validated[stored.id]
+            return await self.challenge(d, account, authz_id, challenge_id)
         raise AcmeProblem("malformed", "the authorization changed concurrently; retry", 409)
 
     async def challenge(
@@ -744,6 +756,9 @@ class AcmeService:
         order = await self._store.get_order(authz.ca_id, authz.order_id)
         if order is not None:
             await self.refresh_order(order)
+        waiting = self._validated.get(authz.id)
+        if waiting is not None:  # the answer to the challenge is waiting in this process
+            waiting.set()
         return stored
 
     # -- finalize and certificates ------------------------------------------------------------------------
@@ -786,101 +801,33 @@ class AcmeService:
         ca = await self._pca.get_authority(d.ca.project_id, d.ca.id)
         if ca is None:
             raise AcmeProblem("serverInternal", "the CA is gone", 500)
-        check_ca(ca, self._clock())
         now = self._clock()
-        try:
-            not_before, not_after = resolve_validity(
-                ValidityRequest("DAY", min(order.not_after_days, d.policy.max_validity_days)),
-                now,
-                cap_years=SUBORDINATE_CAP_YEARS,
-                issuer_not_before=ca.not_before,
-                issuer_not_after=ca.not_after,
-            )
-        except DomainError as exc:
-            raise AcmeProblem("serverInternal", f"the CA cannot issue for this validity: {exc}", 500) from None
-        sans = tuple(
-            SubjectAltName(SanType.DNS if i.type == "dns" else SanType.IP, i.value.lower()) for i in order.identifiers
-        )
-        first_dns = next((i.value.lower() for i in order.identifiers if i.type == "dns" and len(i.value) <= 64), "")
-        subject = DistinguishedName(common_name=first_dns).inherit(ca.distinguished_name)
-        try:
-            profile = self._issued.key_profile(
-                ca, facts.public_key_pem, subject, sans, not_before, not_after, key_algorithm=facts.key_algorithm
-            )
-        except DomainError as exc:
-            raise AcmeProblem("badCSR", str(exc)) from None
+        check_ca(ca, now)
+        self.issuer.plan(ca, order, facts, d.policy.max_validity_days, now)  # refusals before anything is written
         try:
             processing = await self._store.replace_order(
-                replace(order, status=PROCESSING), expected_revision=order.revision
+                replace(
+                    order,
+                    status=PROCESSING,
+                    csr_pem=pem,
+                    certificate_id=self._new_id(),
+                    claim_until=self.issuer.lease(),
+                ),
+                expected_revision=order.revision,
             )
         except ConflictError:
             raise AcmeProblem("orderNotReady", "the order is being finalized already", 403) from None
-        actor = account_principal(account.id, account.project_id)
-        cert_id = self._new_id()
         try:
-            cert_pem, serial = await self._issued.sign(ca, profile, public_key_pem=facts.public_key_pem)
-            cert = IssuedCertificate(
-                id=cert_id,
-                project_id=ca.project_id,
-                issuer_id=ca.id,
-                issuer_name=ca.distinguished_name.common_name,
-                kind=IssuedKind.ENTITY_CERT,
-                status=IssuedStatus.ISSUED,
-                distinguished_name=subject,
-                key_algorithm=facts.key_algorithm,
-                signature_algorithm=ca.signature_algorithm,
-                serial_number=str(serial),
-                not_before=not_before,
-                not_after=not_after,
-                gen_mode=GenMode.CSR,
-                certificate_pem=cert_pem,
-                chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
-                encrypted_key=None,
-                create_time=now,
-                sans=sans,
-            )
-            await self._pca.insert_certificate(cert)
-            await self._store.insert_certificate(
-                AcmeCertificate(
-                    ca_id=ca.id,
-                    serial_number=str(serial),
-                    certificate_id=cert_id,
-                    account_id=account.id,
-                    order_id=order.id,
-                    not_before=not_before,
-                    not_after=not_after,
-                )
-            )
-        except BaseException:
-            error = {"type": "urn:ietf:params:acme:error:serverInternal", "detail": "issuance failed"}
-            await self._store.replace_order(
-                replace(processing, status=INVALID, error=error), expected_revision=processing.revision
-            )
-            raise
-        done = await self._store.replace_order(
-            replace(processing, status=VALID, certificate_id=cert_id), expected_revision=processing.revision
-        )
-        self._on_issued("private-certificate")
-        await self._record(
-            actor, ca.project_id, "acme.order.finalize", "acme_order", order.id, ca_id=ca.id, certificate_id=cert_id
-        )
-        await self._record(
-            actor,
-            ca.project_id,
-            "acme.certificate.issue",
-            "private_certificate",
-            cert_id,
-            issuer_id=ca.id,
-            serial_number=str(serial),
-            not_after=not_after,
-            subject_alternative_names=[s.value for s in sans],
-            order_id=order.id,
-        )
-        return done
+            return await self.issuer.complete(processing, facts=facts)
+        except StoreUnavailableError:
+            # The order stays processing under this request's lease; a finalize worker resumes it when the
+            # lease lapses. The client polls the order (Retry-After) as RFC 8555 7.4 lets it.
+            log.warning("ACME order %s: the store failed mid-finalize; it is resumed later", order.id)
+            return processing
 
     async def certificate_chain(self, d: Directory, account: Account, order_id: str) -> str:
         order = await self._owned_order(d, account, order_id)
-        if order.certificate_id is None:
+        if order.certificate_id is None or order.status != VALID:
             raise AcmeProblem("malformed", "the order has no certificate", 404)
         cert = await self._pca.get_certificate(order.project_id, order.certificate_id)
         if cert is None:
@@ -960,13 +907,6 @@ class AcmeService:
         life = record.not_after - record.not_before
         start = record.not_before + life * 2 / 3
         return start, start + life / 6
-
-
-def check_ca(ca: Authority, now: datetime) -> None:
-    try:
-        check_can_issue(ca, now)
-    except (AuthorityCannotIssueError, DomainError) as exc:
-        raise AcmeProblem("serverInternal", f"the CA cannot issue: {exc}", 503) from None
 
 
 def load_public(key: PublicKey) -> dict[str, str]:

@@ -9,7 +9,16 @@ from aiohttp import web
 
 from gatewaycerts.appkeys import ACME_NONCES, ACME_SERVICE, SETTINGS
 from gatewaycerts.core.acme.service import AcmeService, Directory
-from gatewaycerts.domain.acme import PENDING, PROCESSING, Account, AcmeOrder, AcmeProblem, Authorization, Challenge
+from gatewaycerts.domain.acme import (
+    PENDING,
+    PROCESSING,
+    VALID,
+    Account,
+    AcmeOrder,
+    AcmeProblem,
+    Authorization,
+    Challenge,
+)
 from gatewaycerts.facades.acme.jws import Jws, read_jws
 from gatewaycerts.pki.jws import JoseError, PublicKey, load_jwk, verify
 
@@ -109,7 +118,7 @@ def _order(request: web.Request, o: AcmeOrder) -> dict[str, Any]:
         "authorizations": [f"{base}/authz/{a}" for a in o.authorization_ids],
         "finalize": f"{base}/order/{o.id}/finalize",
     }
-    if o.certificate_id is not None:
+    if o.certificate_id is not None and o.status == VALID:
         body["certificate"] = f"{base}/cert/{o.id}"
     if o.error is not None:
         body["error"] = o.error
@@ -236,7 +245,10 @@ async def orders(request: web.Request) -> web.Response:
 async def finalize(request: web.Request) -> web.Response:
     d, jws, acct, _ = await _signed(request)
     o = await _service(request).finalize(d, _account_only(acct), request.match_info["order_id"], _payload(jws))
-    return _json(_order(request, o), headers={"Location": f"{ca_url(request)}/order/{o.id}"})
+    headers = {"Location": f"{ca_url(request)}/order/{o.id}"}
+    if o.status == PROCESSING:  # the store failed mid-finalize: a finalize worker finishes it
+        headers["Retry-After"] = RETRY_AFTER
+    return _json(_order(request, o), headers=headers)
 
 
 async def authorization(request: web.Request) -> web.Response:

@@ -213,6 +213,11 @@ class MongoAcmeStore(MongoEnvelopes):
         cursor = self._records.find(q).sort([("sort", ASCENDING)]).limit(limit)
         return [c.authz_from(d["doc"]) for d in await guard(cursor.to_list(length=limit))]
 
+    async def claimable_finalizations(self, now: datetime, limit: int) -> list[AcmeOrder]:
+        q = {"kind": c.ORDER, "status": "processing", "$or": [{"claim_until": None}, {"claim_until": {"$lt": now}}]}
+        cursor = self._records.find(q).sort([("sort", ASCENDING)]).limit(limit)
+        return [c.order_from(d["doc"]) for d in await guard(cursor.to_list(length=limit))]
+
     # -- certificates, ARI ----------------------------------------------------------------------------
 
     async def insert_certificate(self, cert: AcmeCertificate) -> None:

@@ -115,7 +115,9 @@ class SqliteAcmeStore(SqliteBase):
                 return None
             return _load(r[0])
 
-        return await self._read(op)
+        # One row by its primary key, on nearly every ACME request (the policy, the account, the order...):
+        # read on the calling thread, not handed to a reader thread (SqliteDatabase.read, `point`).
+        return await self._read_point(op)
 
     async def _replace(self, row: c.Row, expected_revision: int) -> None:
         params = _params(row)
@@ -250,6 +252,17 @@ class SqliteAcmeStore(SqliteBase):
             return [_load(r[0]) for r in rows]
 
         return [c.authz_from(d) for d in await self._read(op)]
+
+    async def claimable_finalizations(self, now: datetime, limit: int) -> list[AcmeOrder]:
+        def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT doc FROM acme_records WHERE kind = ? AND status = 'processing' "
+                "AND (claim_until IS NULL OR claim_until < ?) ORDER BY sort LIMIT ?",
+                (c.ORDER, sort_key(now), limit),
+            ).fetchall()
+            return [_load(r[0]) for r in rows]
+
+        return [c.order_from(d) for d in await self._read(op)]
 
     # -- certificates, ARI ----------------------------------------------------------------------------
 
