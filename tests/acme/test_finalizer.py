@@ -167,3 +167,28 @@ async def test_finalize_in_one_request_still_answers_valid(aiohttp_client, setti
     stored = await service._store.get_order(server.ca_id, order.uri.rsplit("/", 1)[1])
     assert stored.status == VALID and stored.csr_pem is None and stored.claim_until is None
     assert await service._store.claimable_finalizations(datetime.now(UTC) + timedelta(days=1), 10) == []
+
+
+async def test_an_order_that_fails_on_resume_for_another_reason_ends_invalid_not_retried_forever(
+    aiohttp_client, settings, every_store, auth, monkeypatch
+):
+    """A resume that fails with anything but a store outage would fail the same way each lease: the order ends
+    invalid with serverInternal, nothing is stored, and no worker takes it again."""
+    server = await start_server(aiohttp_client, settings, every_store, auth)
+    acme = await in_thread(acme_client, server.directory_url, rsa_key())
+    await in_thread(register, acme, await server.eab())
+    order, _processing, now = await _died_mid_finalize(server, acme, "broken.example.test")
+    service = server.app[ACME_SERVICE]
+
+    async def broken_signing(*args, **kwargs):  # a fault injected into the signing step, not the store
+        raise RuntimeError("an unexpected fault")
+
+    monkeypatch.setattr(service.issuer, "_sign", broken_signing)
+    later = AcmeFinalizeWorker(service._store, service.issuer, clock=_later(now))
+    assert await later.run_once() == 1
+    assert await later.run_once() == 0  # not claimable again
+    assert await _certificates(server) == []
+    state = await in_thread(lambda: acme._post_as_get(order.uri).json())
+    assert state["status"] == "invalid" and "certificate" not in state
+    assert state["error"]["type"] == "urn:ietf:params:acme:error:serverInternal"
+    assert "unexpected fault" not in state["error"]["detail"]

@@ -16,7 +16,7 @@ from gatewaycerts.core.acme.issuing import FINALIZE_LEASE_SECONDS, OrderIssuer
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.loops import BackgroundLoop
 from gatewaycerts.domain.acme import AcmeOrder
-from gatewaycerts.domain.errors import ConflictError, NotFoundError
+from gatewaycerts.domain.errors import ConflictError, NotFoundError, StoreUnavailableError
 from gatewaycerts.store.interfaces import AcmeStore
 
 log = logging.getLogger("gatewaycerts.acme")
@@ -53,7 +53,15 @@ class AcmeFinalizeWorker(BackgroundLoop):
             if claimed is None:
                 continue
             log.warning("ACME order %s was left processing by a finalizer that stopped; resuming it", order.id)
-            await self._issuer.complete(claimed, resumed=True)
+            try:
+                await self._issuer.complete(claimed, resumed=True)
+            except StoreUnavailableError:
+                raise  # the store is down: the order stays processing and is resumed when its lease lapses again
+            except Exception:
+                # Anything else would fail the same way on every resume, once a lease, forever: the order ends
+                # invalid (serverInternal) and its client orders again. The trace goes to the log, not the client.
+                log.exception("ACME order %s could not be resumed; it is now invalid", order.id)
+                await self._issuer.fail(claimed, "the order could not be finished; create a new order")
             finished += 1
         return finished
 

@@ -98,18 +98,18 @@ class OrderIssuer:
         if order.status != PROCESSING:
             return order
         if order.csr_pem is None or order.certificate_id is None:  # finalized before finalize kept its CSR
-            return await self._fail(order, "finalization was interrupted; create a new order")
+            return await self.fail(order, "finalization was interrupted; create a new order")
         cert = await self._pca.get_certificate(order.project_id, order.certificate_id)
         issued_now = False
         if cert is None:
             try:
                 cert = await self._sign(order, facts)
             except AcmeProblem as problem:
-                return await self._fail(order, problem.detail)
+                return await self.fail(order, problem.detail)
             except StoreUnavailableError:
                 raise
             except DomainError as exc:
-                return await self._fail(order, f"the CA cannot issue the certificate: {exc}")
+                return await self.fail(order, f"the CA cannot issue the certificate: {exc}")
             try:
                 await self._pca.insert_certificate(cert)
                 issued_now = True
@@ -229,7 +229,7 @@ class OrderIssuer:
             sans=sans,
         )
 
-    async def _fail(self, order: AcmeOrder, detail: str) -> AcmeOrder:
+    async def fail(self, order: AcmeOrder, detail: str) -> AcmeOrder:
         log.warning("ACME order %s could not be issued: %s", order.id, detail)
         error = {"type": "urn:ietf:params:acme:error:serverInternal", "detail": f"issuance failed: {detail}"}
         try:
