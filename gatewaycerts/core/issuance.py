@@ -333,10 +333,9 @@ class PrivateCertificateService:
             custom_extension=draft.customized_extension,
         )
         cert_id = self._new_id()
-        serial = await self._authorities.reserve_serial(ca.id)
         key_context = certificate_key_context(project_id, cert_id)
 
-        def make() -> tuple[str, bytes]:
+        def make(serial: int) -> tuple[str, bytes]:
             # One trip to the thread pool: the new key is made, certified and wrapped there, and leaves it
             # only encrypted.
             key_pem = new_key_pem(alg)
@@ -349,28 +348,35 @@ class PrivateCertificateService:
             )
             return cert_pem, self._vault.encrypt(key_pem, context=key_context)
 
-        cert_pem, encrypted_key = await in_executor(self._executor, make)
-        cert = IssuedCertificate(
-            id=cert_id,
-            project_id=project_id,
-            issuer_id=ca.id,
-            issuer_name=ca.distinguished_name.common_name,
-            kind=IssuedKind.ENTITY_CERT,
-            status=IssuedStatus.ISSUED,
-            distinguished_name=dn,
-            key_algorithm=alg,
-            signature_algorithm=sig,
-            serial_number=str(serial),
-            not_before=not_before,
-            not_after=not_after,
-            gen_mode=GenMode.GENERATE,
-            certificate_pem=cert_pem,
-            chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
-            encrypted_key=encrypted_key,
-            create_time=self._clock(),
-            sans=sans,
-        )
-        await self._store.insert_certificate(cert)
+        for _ in range(SERIAL_ATTEMPTS):
+            # As in issue_from_csr: the serial is reserved by the certificate's insert (one store write); a
+            # taken one (practically never) is signed again with another, and nothing is stored for it.
+            serial = new_serial()
+            cert_pem, encrypted_key = await in_executor(self._executor, make, serial)
+            cert = IssuedCertificate(
+                id=cert_id,
+                project_id=project_id,
+                issuer_id=ca.id,
+                issuer_name=ca.distinguished_name.common_name,
+                kind=IssuedKind.ENTITY_CERT,
+                status=IssuedStatus.ISSUED,
+                distinguished_name=dn,
+                key_algorithm=alg,
+                signature_algorithm=sig,
+                serial_number=str(serial),
+                not_before=not_before,
+                not_after=not_after,
+                gen_mode=GenMode.GENERATE,
+                certificate_pem=cert_pem,
+                chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
+                encrypted_key=encrypted_key,
+                create_time=self._clock(),
+                sans=sans,
+            )
+            if await self._store.insert_certificate_reserving_serial(ca.id, cert):
+                break
+        else:
+            raise ConflictError("could not allocate a unique serial number; retry")
         await self._issued(principal, "issue", cert)
         self._on_issued("private-certificate")
         return cert
