@@ -16,7 +16,9 @@ access log on at INFO (step-ca logs every request too). Tokens and CSRs are made
 
 The two sides run interleaved, in `--rounds` rounds; each round's ratio is ours / step-ca's of that round.
 CPU per certificate is the servers' own CPU time (utime + stime of every process of the tree, /proc) over
-the round, divided by the certificates signed. Nothing here asserts. Prints a table; writes nothing.
+the round, divided by the certificates signed. `--before DIR` (repeatable) adds our service served from
+another checkout (the code before a change) to the same rounds, each against the same step-ca round.
+Nothing here asserts. Prints a table; writes nothing.
 """
 
 from __future__ import annotations
@@ -228,78 +230,109 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="ours: serve --workers N")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        action="append",
+        default=[],
+        help="also our service from a checkout of the code before a change, in the same rounds (repeatable)",
+    )
     args = parser.parse_args()
     build_loadgen()
     peer = StepCa(step_ca_binary()).start()
     env = {"GATEWAYCERTS_LOG_LEVEL": "INFO", "GATEWAYCERTS_LOG_FORMAT": "json"}
     if args.workers > 1:
         env["GATEWAYCERTS_WORKERS"] = str(args.workers)
-    ours = Service(env=env).start()
-    rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    sides = [("ours", ROOT)] + [(f"ours ({d.name})", d.resolve()) for d in args.before]
+    services: list[Service] = []
+    rows: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {label: [] for label, _ in sides}
     try:
-        token = ours.token()
-        status, ca = ours.call(
-            "POST",
-            CAS,
-            token,
-            {
-                "type": "ROOT",
-                "distinguished_name": {"common_name": "Bench P-256 CA"},
-                "key_algorithm": "EC256",
-                "validity": {"type": "YEAR", "value": 10},
-            },
-        )
-        assert status == 200, ca
-        # warm both (connections, first-use code paths) before measuring
+        for _, directory in sides:
+            os.chdir(directory)  # `python -m gatewaycerts` serves the code of the directory it starts in
+            services.append(Service(env=env).start())
+        os.chdir(ROOT)
+        tokens, cas = [], []
+        for svc in services:
+            token = svc.token()
+            status, ca = svc.call(
+                "POST",
+                CAS,
+                token,
+                {
+                    "type": "ROOT",
+                    "distinguished_name": {"common_name": "Bench P-256 CA"},
+                    "key_algorithm": "EC256",
+                    "validity": {"type": "YEAR", "value": 10},
+                },
+            )
+            assert status == 200, ca
+            tokens.append(token)
+            cas.append(ca["ca_id"])
+        # warm every side (connections, first-use code paths) before measuring
         drive(peer.base, peer.requests(64, "warm"), peer.cpu, concurrency=8, cacert=peer.root_file)
-        warm = [
-            request("POST", CSR_ROUTE, token, {"issuer_id": ca["ca_id"], "csr": csr_pem(f"w{i}.bench.example")})
-            for i in range(64)
-        ]
-        drive(ours.base, warm, ours.cpu, concurrency=8, cacert=None)
+        for svc, token, ca_id in zip(services, tokens, cas, strict=True):
+            warm = [
+                request("POST", CSR_ROUTE, token, {"issuer_id": ca_id, "csr": csr_pem(f"w{i}.bench.example")})
+                for i in range(64)
+            ]
+            drive(svc.base, warm, svc.cpu, concurrency=8, cacert=None)
         print(
-            f"| round | step-ca/s | p50/p99 ms | CPU ms/cert | ours/s (workers {args.workers}) | p50/p99 ms "
-            "| CPU ms/cert | throughput ours/step-ca | CPU ours/step-ca |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| round | step-ca/s | p50/p99 ms | CPU ms/cert | side (workers {args.workers}) | /s | p50/p99 ms "
+            "| CPU ms/cert | throughput side/step-ca | CPU side/step-ca |\n"
+            "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
             flush=True,
         )
         for rnd in range(args.rounds):
             theirs_reqs = peer.requests(args.requests, f"r{rnd}")  # made before the clock starts
-            our_reqs = [
-                request(
-                    "POST",
-                    CSR_ROUTE,
-                    token,
-                    {
-                        "issuer_id": ca["ca_id"],
-                        "csr": csr_pem(f"ours-r{rnd}-{i}.bench.example"),
-                        "validity": {"type": "DAY", "value": 1},
-                    },
-                )
-                for i in range(args.requests)
+            side_reqs = [
+                [
+                    request(
+                        "POST",
+                        CSR_ROUTE,
+                        token,
+                        {
+                            "issuer_id": ca_id,
+                            "csr": csr_pem(f"ours-r{rnd}-{i}.bench.example"),
+                            "validity": {"type": "DAY", "value": 1},
+                        },
+                    )
+                    for i in range(args.requests)
+                ]
+                for token, ca_id in zip(tokens, cas, strict=True)
             ]
             theirs = drive(peer.base, theirs_reqs, peer.cpu, concurrency=args.concurrency, cacert=peer.root_file)
-            mine = drive(ours.base, our_reqs, ours.cpu, concurrency=args.concurrency, cacert=None)
-            rows.append((theirs, mine))
-            for side, r in (("step-ca", theirs), ("ours", mine)):
-                if r["ok"] != r["requests"]:
-                    print(f"  ({side}: {r['requests'] - r['ok']} not 2xx: {r['status']} {r.get('first_error', '')})")
-            print(
-                f"| {rnd + 1} | {theirs['rps']:,.0f} | {theirs['p50_ms']:.1f}/{theirs['p99_ms']:.1f} "
-                f"| {theirs['cpu_ms_per_cert']:.2f} | {mine['rps']:,.0f} | {mine['p50_ms']:.1f}/{mine['p99_ms']:.1f} "
-                f"| {mine['cpu_ms_per_cert']:.2f} | **{mine['rps'] / theirs['rps']:.2f}** "
-                f"| {mine['cpu_ms_per_cert'] / theirs['cpu_ms_per_cert']:.2f} |",
-                flush=True,
-            )
+            if theirs["ok"] != theirs["requests"]:
+                print(f"  (step-ca: {theirs['requests'] - theirs['ok']} not 2xx: {theirs['status']})")
+            for (label, _), svc, reqs in zip(sides, services, side_reqs, strict=True):
+                mine = drive(svc.base, reqs, svc.cpu, concurrency=args.concurrency, cacert=None)
+                rows[label].append((theirs, mine))
+                if mine["ok"] != mine["requests"]:
+                    print(
+                        f"  ({label}: {mine['requests'] - mine['ok']} not 2xx: {mine['status']} "
+                        f"{mine.get('first_error', '')})"
+                    )
+                print(
+                    f"| {rnd + 1} | {theirs['rps']:,.0f} | {theirs['p50_ms']:.1f}/{theirs['p99_ms']:.1f} "
+                    f"| {theirs['cpu_ms_per_cert']:.2f} | {label} | {mine['rps']:,.0f} "
+                    f"| {mine['p50_ms']:.1f}/{mine['p99_ms']:.1f} | {mine['cpu_ms_per_cert']:.2f} "
+                    f"| **{mine['rps'] / theirs['rps']:.2f}** "
+                    f"| {mine['cpu_ms_per_cert'] / theirs['cpu_ms_per_cert']:.2f} |",
+                    flush=True,
+                )
     finally:
-        ours.stop()
+        os.chdir(ROOT)
+        for svc in services:
+            svc.stop()
         peer.stop()
-    ratios = [m["rps"] / t["rps"] for t, m in rows]
-    cpu = [m["cpu_ms_per_cert"] / t["cpu_ms_per_cert"] for t, m in rows]
-    print(
-        f"\nCSR signing, ours / step-ca v0.30.2: throughput median {statistics.median(ratios):.2f} "
-        f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}); CPU per certificate median {statistics.median(cpu):.2f}"
-    )
+    print()
+    for label, side_rows in rows.items():
+        ratios = [m["rps"] / t["rps"] for t, m in side_rows]
+        cpu = [m["cpu_ms_per_cert"] / t["cpu_ms_per_cert"] for t, m in side_rows]
+        print(
+            f"CSR signing, {label} / step-ca v0.30.2: throughput median {statistics.median(ratios):.2f} "
+            f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}); CPU per certificate median "
+            f"{statistics.median(cpu):.2f} (rounds {', '.join(f'{r:.2f}' for r in cpu)})"
+        )
 
 
 if __name__ == "__main__":

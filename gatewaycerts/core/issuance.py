@@ -26,6 +26,7 @@ from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
 from gatewaycerts.domain.errors import (
     AlreadyRevokedError,
+    ConflictError,
     InvalidInputError,
     InvalidStateError,
     PrivateCertificateNotFoundError,
@@ -51,8 +52,17 @@ from gatewaycerts.domain.pca import (
 )
 from gatewaycerts.domain.pca_errors import InvalidSanError
 from gatewaycerts.keyvault import KeyVault
-from gatewaycerts.pki.authority import CsrFacts, Profile, inspect_csr, issue, key_usages_for, new_key_pem
+from gatewaycerts.pki.authority import (
+    CsrFacts,
+    Profile,
+    check_and_issue,
+    inspect_csr,
+    issue,
+    key_usages_for,
+    new_key_pem,
+)
 from gatewaycerts.pki.export import export_files, export_pem_bundle, zip_files
+from gatewaycerts.pki.keygen import new_serial
 from gatewaycerts.pki.profiles import (
     ATTRIBUTE_TYPES,
     MAX_SANS,
@@ -71,6 +81,7 @@ EXPORT_TYPES = ("APACHE", "NGINX", "IIS", "TOMCAT", "OTHER")
 # What an end-entity certificate signed for a CSR or a stored key carries when nothing asks for usages.
 SERVER_AND_CLIENT = ExtendedKeyUsage(server_auth=True, client_auth=True)
 _KEYSTORE_TYPES = ("IIS", "TOMCAT")
+SERIAL_ATTEMPTS = 4  # as AuthorityService.reserve_serial
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +333,9 @@ class PrivateCertificateService:
             custom_extension=draft.customized_extension,
         )
         cert_id = self._new_id()
-        serial = await self._authorities.reserve_serial(ca.id)
         key_context = certificate_key_context(project_id, cert_id)
 
-        def make() -> tuple[str, bytes]:
+        def make(serial: int) -> tuple[str, bytes]:
             # One trip to the thread pool: the new key is made, certified and wrapped there, and leaves it
             # only encrypted.
             key_pem = new_key_pem(alg)
@@ -338,28 +348,35 @@ class PrivateCertificateService:
             )
             return cert_pem, self._vault.encrypt(key_pem, context=key_context)
 
-        cert_pem, encrypted_key = await in_executor(self._executor, make)
-        cert = IssuedCertificate(
-            id=cert_id,
-            project_id=project_id,
-            issuer_id=ca.id,
-            issuer_name=ca.distinguished_name.common_name,
-            kind=IssuedKind.ENTITY_CERT,
-            status=IssuedStatus.ISSUED,
-            distinguished_name=dn,
-            key_algorithm=alg,
-            signature_algorithm=sig,
-            serial_number=str(serial),
-            not_before=not_before,
-            not_after=not_after,
-            gen_mode=GenMode.GENERATE,
-            certificate_pem=cert_pem,
-            chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
-            encrypted_key=encrypted_key,
-            create_time=self._clock(),
-            sans=sans,
-        )
-        await self._store.insert_certificate(cert)
+        for _ in range(SERIAL_ATTEMPTS):
+            # As in issue_from_csr: the serial is reserved by the certificate's insert (one store write); a
+            # taken one (practically never) is signed again with another, and nothing is stored for it.
+            serial = new_serial()
+            cert_pem, encrypted_key = await in_executor(self._executor, make, serial)
+            cert = IssuedCertificate(
+                id=cert_id,
+                project_id=project_id,
+                issuer_id=ca.id,
+                issuer_name=ca.distinguished_name.common_name,
+                kind=IssuedKind.ENTITY_CERT,
+                status=IssuedStatus.ISSUED,
+                distinguished_name=dn,
+                key_algorithm=alg,
+                signature_algorithm=sig,
+                serial_number=str(serial),
+                not_before=not_before,
+                not_after=not_after,
+                gen_mode=GenMode.GENERATE,
+                certificate_pem=cert_pem,
+                chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
+                encrypted_key=encrypted_key,
+                create_time=self._clock(),
+                sans=sans,
+            )
+            if await self._store.insert_certificate_reserving_serial(ca.id, cert):
+                break
+        else:
+            raise ConflictError("could not allocate a unique serial number; retry")
         await self._issued(principal, "issue", cert)
         self._on_issued("private-certificate")
         return cert
@@ -450,55 +467,68 @@ class PrivateCertificateService:
         if kind is IssuedKind.INTERMEDIATE_CA:
             # Creating a CA is a CA-management decision, not an everyday issuance.
             authorize(principal, project_id, Action.MANAGE_CA)
-        facts = await in_executor(self._executor, inspect_csr, require(draft.csr, "csr"))
-        sans = _sans(draft.subject_alternative_names) if draft.subject_alternative_names else facts.sans
-        subject = csr_subject(facts, sans)
+        csr = require(draft.csr, "csr")
         ca = await self.issuer(project_id, draft.issuer_id)
-        not_before, not_after = resolve_validity(
-            draft.validity,
-            self._clock(),
-            cap_years=SUBORDINATE_CAP_YEARS,
-            issuer_not_before=ca.not_before,
-            issuer_not_after=ca.not_after,
-        )
-        path_length = None
-        if kind is IssuedKind.INTERMEDIATE_CA:
-            path_length = path_length_under(ca, draft.path_length, default=0)
-        elif draft.path_length is not None:
-            raise InvalidInputError("path_length applies to INTERMEDIATE_CA certificates only", field="path_length")
-        profile = self.csr_profile(
-            ca,
-            facts,
-            subject,
-            sans,
-            not_before,
-            not_after,
-            is_ca=kind is IssuedKind.INTERMEDIATE_CA,
-            path_length=path_length,
-        )
+
+        def plan(facts: CsrFacts) -> Profile:
+            # Runs in the executor, between the CSR's check and the signature (pki.authority.check_and_issue).
+            sans = _sans(draft.subject_alternative_names) if draft.subject_alternative_names else facts.sans
+            subject = csr_subject(facts, sans)
+            not_before, not_after = resolve_validity(
+                draft.validity,
+                self._clock(),
+                cap_years=SUBORDINATE_CAP_YEARS,
+                issuer_not_before=ca.not_before,
+                issuer_not_after=ca.not_after,
+            )
+            is_ca, path_length = kind is IssuedKind.INTERMEDIATE_CA, None
+            if is_ca:
+                path_length = path_length_under(ca, draft.path_length, default=0)
+            elif draft.path_length is not None:
+                raise InvalidInputError("path_length applies to INTERMEDIATE_CA certificates only", field="path_length")
+            return self.csr_profile(
+                ca, facts, subject, sans, not_before, not_after, is_ca=is_ca, path_length=path_length
+            )
+
         cert_id = self._new_id()
-        cert_pem, serial = await self.sign(ca, profile, public_key_pem=facts.public_key_pem)
-        cert = IssuedCertificate(
-            id=cert_id,
-            project_id=project_id,
-            issuer_id=ca.id,
-            issuer_name=ca.distinguished_name.common_name,
-            kind=kind,
-            status=IssuedStatus.ISSUED,
-            distinguished_name=subject,
-            key_algorithm=facts.key_algorithm,
-            signature_algorithm=ca.signature_algorithm,
-            serial_number=str(serial),
-            not_before=not_before,
-            not_after=not_after,
-            gen_mode=GenMode.CSR,
-            certificate_pem=cert_pem,
-            chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
-            encrypted_key=None,
-            create_time=self._clock(),
-            sans=sans,
-        )
-        await self._store.insert_certificate(cert)
+        for _ in range(SERIAL_ATTEMPTS):
+            # The serial is drawn before signing and reserved with the certificate's insert, in one store write:
+            # a serial some other certificate of this CA holds already (159 random bits: practically never) is
+            # refused there and nothing is stored; this certificate is then signed again with another.
+            serial = new_serial()
+            facts, profile, cert_pem = await in_executor(
+                self._executor,
+                check_and_issue,
+                csr,
+                plan,
+                serial,
+                issuer_certificate_pem=ca.certificate_pem,
+                issuer_key_pem=lambda: self._authorities.decrypt_key(ca),
+            )
+            cert = IssuedCertificate(
+                id=cert_id,
+                project_id=project_id,
+                issuer_id=ca.id,
+                issuer_name=ca.distinguished_name.common_name,
+                kind=kind,
+                status=IssuedStatus.ISSUED,
+                distinguished_name=profile.subject,
+                key_algorithm=facts.key_algorithm,
+                signature_algorithm=ca.signature_algorithm,
+                serial_number=str(serial),
+                not_before=profile.not_before,
+                not_after=profile.not_after,
+                gen_mode=GenMode.CSR,
+                certificate_pem=cert_pem,
+                chain_pem=(ca.certificate_pem or "") + ca.chain_pem,
+                encrypted_key=None,
+                create_time=self._clock(),
+                sans=profile.sans,
+            )
+            if await self._store.insert_certificate_reserving_serial(ca.id, cert):
+                break
+        else:
+            raise ConflictError("could not allocate a unique serial number; retry")
         await self._issued(principal, "issue_from_csr", cert)
         self._on_issued("private-certificate")
         return cert

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +20,7 @@ from gatewaycerts.domain.pca import (
     SubjectAltName,
 )
 from gatewaycerts.pki.crl import build_crl, crl_to_der
-from gatewaycerts.pki.csr import build_csr, csr_fingerprint, parse_csr
+from gatewaycerts.pki.csr import ParsedCsr, build_csr, csr_fingerprint, parse_csr
 from gatewaycerts.pki.issue import IssueSpec, build_certificate, key_kind
 from gatewaycerts.pki.keygen import generate_private_key, private_key_from_pem, private_key_to_pem
 from gatewaycerts.pki.profiles import default_key_usages, validate_key_usages
@@ -151,7 +151,30 @@ class CsrFacts:
 
 
 def inspect_csr(pem: str) -> CsrFacts:
+    return _facts(parse_csr(pem))
+
+
+def check_and_issue(
+    pem: str,
+    plan: Callable[[CsrFacts], Profile],
+    serial: int,
+    *,
+    issuer_certificate_pem: str,
+    issuer_key_pem: Callable[[], bytes],
+) -> tuple[CsrFacts, Profile, str]:
+    """Check a CSR and sign the certificate `plan` makes of what it says, in one call (one trip to the
+    executor): (the CSR's facts, the profile, the PEM certificate). `plan` refuses by raising; the issuer's key
+    is opened only after it has accepted, and only for this signature."""
     parsed = parse_csr(pem)
+    facts = _facts(parsed)
+    profile = plan(facts)
+    issuer_cert = x509.load_pem_x509_certificate(issuer_certificate_pem.encode())
+    signer = private_key_from_pem(issuer_key_pem())
+    cert = build_certificate(_spec(profile, parsed.public_key, serial), issuer_cert, signer)
+    return facts, profile, cert.public_bytes(_PEM).decode()
+
+
+def _facts(parsed: ParsedCsr) -> CsrFacts:
     hash_alg = parsed.csr.signature_hash_algorithm
     return CsrFacts(
         fingerprint=csr_fingerprint(parsed.csr),

@@ -124,6 +124,11 @@ class PcaStore(EnvelopeStore, Protocol):
 
     async def insert_certificate(self, cert: IssuedCertificate) -> None: ...
 
+    async def insert_certificate_reserving_serial(self, issuer_key: str, cert: IssuedCertificate) -> bool:
+        """Reserve `cert`'s serial under `issuer_key` (as reserve_serial) and insert `cert`, in one store round
+        trip: False, with nothing stored, when the serial was used already (sign again with another);
+        ConflictError when a certificate with this id exists (the serial may then stay reserved)."""
+
     async def get_certificate(self, project_id: str, cert_id: str) -> IssuedCertificate | None:
         """Deleted certificates (delete_time set) are invisible to get and list, but keep their serials."""
 

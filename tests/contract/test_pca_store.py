@@ -121,6 +121,36 @@ async def test_serials_are_unique_per_issuer(pca_store):
         await pca_store.reserve_serial("ca1", "42")
 
 
+async def test_insert_reserving_serial_stores_both_or_neither(pca_store):
+    first = cert("c1", seconds=7)
+    assert await pca_store.insert_certificate_reserving_serial("ca1", first) is True
+    assert await pca_store.get_certificate("p1", "c1") == first
+    with pytest.raises(ConflictError):  # its serial is reserved: the separate reservation sees it
+        await pca_store.reserve_serial("ca1", first.serial_number)
+    # the same serial under the same CA again: refused, and the second certificate is not stored
+    assert await pca_store.insert_certificate_reserving_serial("ca1", cert("c2", seconds=7)) is False
+    assert await pca_store.get_certificate("p1", "c2") is None
+    # a serial reserved the other way counts too
+    await pca_store.reserve_serial("ca1", "5555")
+    assert await pca_store.insert_certificate_reserving_serial("ca1", cert("c3", serial_number="5555")) is False
+    assert await pca_store.get_certificate("p1", "c3") is None
+    # another CA may use the same serial
+    assert await pca_store.insert_certificate_reserving_serial("ca2", cert("c4", issuer="ca2", seconds=7)) is True
+    # an id that exists: ConflictError, the existing certificate unchanged
+    with pytest.raises(ConflictError):
+        await pca_store.insert_certificate_reserving_serial("ca1", cert("c1", seconds=8, cn="other.example.com"))
+    assert await pca_store.get_certificate("p1", "c1") == first
+
+
+async def test_concurrent_inserts_reserving_one_serial_store_one(pca_store):
+    results = await asyncio.gather(
+        *(pca_store.insert_certificate_reserving_serial("ca1", cert(f"r{i}", seconds=9)) for i in range(8))
+    )
+    assert sorted(results) == [False] * 7 + [True]
+    stored = [await pca_store.get_certificate("p1", f"r{i}") for i in range(8)]
+    assert [c is not None for c in stored] == results
+
+
 async def test_list_authorities_filters_sorts_and_pages(pca_store):
     await pca_store.insert_authority(ca("a", cn="Alpha Root", seconds=1))
     await pca_store.insert_authority(ca("b", cn="Beta Sub", seconds=2, type=CaType.SUBORDINATE, issuer_id="a"))

@@ -46,6 +46,11 @@ class CountingPcaStore:
         await self._inner.reserve_serial(issuer_key, serial_number)
         self.serials += 1
 
+    async def insert_certificate_reserving_serial(self, issuer_key: str, cert) -> bool:
+        reserved = await self._inner.insert_certificate_reserving_serial(issuer_key, cert)
+        self.serials += reserved
+        return reserved
+
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
 

@@ -20,8 +20,9 @@ from gatewaycerts.domain.pca import (
 )
 from gatewaycerts.facades.ccm import presenters as p
 from gatewaycerts.facades.ccm import schemas as s
+from gatewaycerts.facades.ccm.csr_body import plain_csr_body
 from gatewaycerts.web.errors import json_response
-from gatewaycerts.web.requests import load_body, load_query, tenant
+from gatewaycerts.web.requests import load, load_body, load_query, read_json_object, tenant
 
 _ERRORS = {
     400: {"schema": s.ErrorSchema, "description": "Bad request (PCA.1010-1032; see docs/api/ccm.md)"},
@@ -316,7 +317,10 @@ async def create_certificate(request: web.Request) -> web.Response:
 @json_schema(s.CertificateCsrSchema, required=True)
 async def create_certificate_by_csr(request: web.Request) -> web.Response:
     principal, project_id = tenant(request)
-    b = await load_body(request, s.CertificateCsrSchema)
+    body = await read_json_object(request)
+    b = plain_csr_body(body)
+    if b is None:  # anything but a plainly well-formed body: the schema reads it (and words its errors)
+        b = load(s.CertificateCsrSchema, body)
     draft = CsrIssueDraft(
         issuer_id=b.get("issuer_id"),
         csr=b.get("csr"),

@@ -180,6 +180,15 @@ class MongoPcaStore(MongoEnvelopes):
     async def insert_certificate(self, cert: IssuedCertificate) -> None:
         await self._insert(self._certificates, certificate_to_doc(cert))
 
+    async def insert_certificate_reserving_serial(self, issuer_key: str, cert: IssuedCertificate) -> bool:
+        # Two inserts in this order (FerretDB v1 has no transactions): the serial's unique _id decides first.
+        try:
+            await guard(self._serials.insert_one({"_id": f"{issuer_key}:{cert.serial_number}"}))
+        except DuplicateKeyError:
+            return False
+        await self._insert(self._certificates, certificate_to_doc(cert))
+        return True
+
     async def get_certificate(self, project_id: str, cert_id: str) -> IssuedCertificate | None:
         doc = await guard(self._certificates.find_one({"_id": cert_id, "project_id": project_id, "delete_time": None}))
         return None if doc is None else certificate_from_doc(doc)

@@ -204,6 +204,9 @@ def _where(project_id: str, query: PcaQuery, now: datetime, *, authority: bool) 
     return " AND ".join(clauses), params
 
 
+_RESERVE = "INSERT INTO pca_serials (issuer, serial_number) VALUES (?, ?)"
+
+
 class SqlitePcaStore(SqliteBase):
     _ENVELOPES = _ENVELOPE_TABLES
 
@@ -217,9 +220,7 @@ class SqlitePcaStore(SqliteBase):
     async def reserve_serial(self, issuer_key: str, serial_number: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(
-                    "INSERT INTO pca_serials (issuer, serial_number) VALUES (?, ?)", (issuer_key, serial_number)
-                )
+                conn.execute(_RESERVE, (issuer_key, serial_number))
             except sqlite3.IntegrityError:
                 raise ConflictError("the serial number is in use by this CA already") from None
 
@@ -341,6 +342,37 @@ class SqlitePcaStore(SqliteBase):
 
     async def insert_certificate(self, cert: IssuedCertificate) -> None:
         await self._insert("pca_certificates", self._certificate_row(cert))
+
+    async def insert_certificate_reserving_serial(self, issuer_key: str, cert: IssuedCertificate) -> bool:
+        row = self._certificate_row(cert)
+        insert = f"INSERT INTO pca_certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"  # noqa: S608
+
+        def op(conn: sqlite3.Connection) -> bool:
+            # One write (one hand-off to the writer, one share of a group commit) for both rows; the savepoint
+            # makes them one change whether the writer runs this alone (autocommit) or inside a group.
+            conn.execute("SAVEPOINT issue")
+            try:
+                try:
+                    conn.execute(
+                        "INSERT INTO pca_serials (issuer, serial_number) VALUES (?, ?)",
+                        (issuer_key, cert.serial_number),
+                    )
+                except sqlite3.IntegrityError:
+                    conn.execute("ROLLBACK TO issue")
+                    conn.execute("RELEASE issue")
+                    return False
+                try:
+                    conn.execute(insert, row)
+                except sqlite3.IntegrityError:
+                    raise ConflictError("a record with this id or serial number exists already") from None
+            except BaseException:
+                conn.execute("ROLLBACK TO issue")
+                conn.execute("RELEASE issue")
+                raise
+            conn.execute("RELEASE issue")
+            return True
+
+        return bool(await self._run(op))
 
     async def get_certificate(self, project_id: str, cert_id: str) -> IssuedCertificate | None:
         doc = await self._get("pca_certificates", project_id, cert_id, " AND deleted = 0")
