@@ -32,6 +32,7 @@ from gatewaycerts.app import create_app
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.settings import Settings
 from gatewaycerts.web import logs
+from gatewaycerts.web.hot import HOT_ROUTES
 from gatewaycerts.web.logs import configure_logging
 from tests.factories import CertSpec, ec_chain, ec_key, issue
 
@@ -129,9 +130,15 @@ def _access_log_direct(app: web.Application, on: bool) -> None:
 
 _saved: list[Any] = [None]
 
+
+def _hot_routes(app: web.Application, on: bool) -> None:
+    hot_routes = app[HOT_ROUTES]
+    app.router.resolve = hot_routes.resolve if on else hot_routes.original  # type: ignore[method-assign]
+
+
 # Changes that can be switched off in the running app, so that one run measures with and without each
 # (`--without NAME`, interleaved with the rounds).
-TOGGLES = {"access-log": _access_log_direct}
+TOGGLES = {"access-log": _access_log_direct, "hot-routes": _hot_routes}
 
 
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
