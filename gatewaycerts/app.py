@@ -412,6 +412,8 @@ def create_app(
     # the exposition has to follow the storage the library chose.
     multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     metrics = Metrics(multiprocess_dir=multiprocess_dir) if settings.metrics_enabled else None
+    if metrics is not None:
+        metrics.count_in_flight_from(lambda: in_flight.count)
     on_issued = on_revoked = on_audit_lost = None
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)

@@ -94,6 +94,10 @@ class TextFormatter(logging.Formatter):
         return f"{line} request_id={request_id}" if request_id else line
 
 
+# This process's id for the access lines (LogRecord asks the kernel on every record); a forked child updates it.
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
 # The handler configure_logging installed when it writes JSON, and its filters (see AccessLog).
 _json_handler: list[logging.StreamHandler | None] = [None]
 _json_filters: list[Any] = []
@@ -147,7 +151,7 @@ class AccessLog:
                 "time": _utc_millis(time.time()),
                 "level": logging.getLevelName(level),
                 "logger": self.logger.name,
-                "pid": os.getpid(),
+                "pid": _pid[0],
                 "message": f"{method} {path} {status} {millis:.1f} ms",  # what "%s %s %s %.1f ms" % (...) gives
             }
             if request_id:
