@@ -335,6 +335,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts (0.2 for a quick run)")
     parser.add_argument("--no-doc", action="store_true", help="print only; do not append to docs/performance.md")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="also serve the code of this checkout (e.g. the commit before a change) on the same store, and "
+        "measure its Caddy route and 304 in the same rounds (printed after the table)",
+    )
     args = parser.parse_args()
     build_loadgen()
     started = time.perf_counter()
@@ -393,12 +399,20 @@ def main() -> None:
         # the limit and the two routes, interleaved in rounds (the machine is shared: a neighbour's burst then
         # hits all three alike); each route's ratio is taken per round against that round's limit
         runs: dict[str, list[dict[str, Any]]] = {"limit": [], "caddy": [], "not_modified": []}
+        before = None
+        if args.before is not None:
+            os.chdir(args.before)  # `python -m gatewaycerts` serves the code of the directory it starts in
+            before = Service(state_dir=state).start()
+            os.chdir(ROOT)
+            runs.update({"caddy_before": [], "not_modified_before": []})
         # each run also records the server process's CPU per request (less at the mercy of a neighbour's burst
         # than a rate: the loadgen and the server share the 2 cores with whatever else runs)
         with bare_server(len(pem)) as (bare, bare_pid):
             bare_request = [request("GET", "/gateway/v1/x/instances/y/caddy?server_name=a.example", "-")]
             load(bare, bare_request, total // 10)  # warm-up, both
             load(svc.base, caddy, total // 10)
+            if before is not None:
+                load(before.base, caddy, total // 10)
 
             def measured(base: str, reqs: list[dict[str, Any]], pids: list[int]) -> dict[str, Any]:
                 cpu0 = cpu_seconds(pids)
@@ -410,6 +424,11 @@ def main() -> None:
                 runs["limit"].append(measured(bare, bare_request, [bare_pid]))
                 runs["caddy"].append(measured(svc.base, caddy, svc.pids))
                 runs["not_modified"].append(measured(svc.base, not_modified, svc.pids))
+                if before is not None:
+                    runs["caddy_before"].append(measured(before.base, caddy, before.pids))
+                    runs["not_modified_before"].append(measured(before.base, not_modified, before.pids))
+        if before is not None:
+            before.stop()
         for kind, kind_runs in runs.items():
             results[kind] = merged(kind_runs)
             results[kind]["ratios"] = [
@@ -450,6 +469,18 @@ def main() -> None:
         results["held"] = asyncio.run(held_polls_section(svc, admin, others, show, total // 2))
     results["seconds"] = time.perf_counter() - started
     report(results, args)
+    if args.before is not None:
+        print(
+            f"\nSame rounds, the service of {args.before} on the same store (rate / limit per round, CPU per request):"
+        )
+        for kind in ("caddy", "not_modified"):
+            for side in (kind, kind + "_before"):
+                r = results[side]
+                print(
+                    f"- {side}: median {statistics.median(r['ratios']):.2f} (rounds "
+                    f"{', '.join(f'{x:.2f}' for x in r['ratios'])}); CPU {r['cpu_us']:.0f} µs vs bare "
+                    f"{results['limit']['cpu_us']:.0f} µs; p99 {r['p99_ms']:.1f} ms"
+                )
 
 
 def report(r: dict[str, Any], args: argparse.Namespace) -> None:

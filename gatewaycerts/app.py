@@ -114,6 +114,7 @@ from gatewaycerts.store.interfaces import (
     OrderStore,
     PcaStore,
 )
+from gatewaycerts.web import hot
 from gatewaycerts.web.errors import ErrorDialect
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
@@ -413,6 +414,8 @@ def create_app(
     # the exposition has to follow the storage the library chose.
     multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     metrics = Metrics(multiprocess_dir=multiprocess_dir) if settings.metrics_enabled else None
+    if metrics is not None:
+        metrics.count_in_flight_from(lambda: in_flight.count)
     on_issued = on_revoked = on_audit_lost = None
     assert store is not None
     delivery_store, gateway_key_store = build_delivery_stores(store)
@@ -739,6 +742,7 @@ def create_app(
     gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
+    hot.install(app)  # the routes marked @hot (delivery, APIC show) matched flat, before aiohttp's routers
     app[OPENAPI_DOCS] = {
         "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
         "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),

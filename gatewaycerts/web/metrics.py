@@ -175,6 +175,17 @@ class Metrics:
         # (method, route, status) -> the counter's and the histogram's children: `labels()` takes a lock and
         # builds a key on every call; the label sets are few (route templates, never raw paths).
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._track_in_flight = True
+
+    def count_in_flight_from(self, count: Callable[[], float]) -> None:
+        """In one process, the in-flight gauge reads the service's own count of requests in flight (the
+        request middleware's InFlight, entered and left for exactly the requests it counted) when scraped,
+        instead of two locked updates per request. Under multiprocess mode (`serve --workers N`) the gauge
+        stays a per-worker value in the shared files, updated per request: prometheus_client has no callback
+        gauges there."""
+        if self._multiprocess_dir is None:
+            self.in_flight.set_function(count)
+            self._track_in_flight = False
 
     def forget_certificate(self, cert_id: str) -> None:
         """A managed certificate was deleted: its per-certificate gauges go."""
@@ -190,10 +201,12 @@ class Metrics:
         self.store_wide.up = 0.0
 
     def request_started(self) -> None:
-        self.in_flight.inc()
+        if self._track_in_flight:
+            self.in_flight.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.in_flight.dec()
+        if self._track_in_flight:
+            self.in_flight.dec()
         children = self._request_children.get((method, route, status))
         if children is None:
             children = self.requests.labels(method, route, str(status)), self.latency.labels(method, route)

@@ -18,6 +18,7 @@ from gatewaycerts.appkeys import REQUEST_ID
 from gatewaycerts.core.context import request_id_var
 from gatewaycerts.domain.errors import DomainError
 from gatewaycerts.web.errors import ERROR_DIALECT, ErrorDialect, error_response
+from gatewaycerts.web.logs import AccessLog
 from gatewaycerts.web.metrics import Metrics
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -26,6 +27,7 @@ _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CLIENT_CLOSED = 499  # the client went away before the answer (nginx's convention)
 
 access_log = logging.getLogger("gatewaycerts.access")
+_access = AccessLog(access_log)
 
 # Request ids need to be unique, not secret: a random per-process prefix and a counter (uuid4 reads the
 # kernel's random source for every request, a visible cost on small requests).
@@ -131,20 +133,9 @@ def request_middleware(
             route = route_template(request)
             if metrics is not None:
                 metrics.observe_request(request.method, route, status, seconds)
-            access_log.log(
-                logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO,
-                "%s %s %s %.1f ms",
-                request.method,
-                request.path,
-                status,
-                seconds * 1000,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                },
+            path = request.path
+            _access.log(
+                logging.DEBUG if path in _QUIET_PATHS else logging.INFO, request.method, path, route, status, seconds
             )
             request_id_var.reset(token)
 

@@ -15,6 +15,7 @@ from gatewaycerts.domain.notifications import Delivery, Webhook
 from gatewaycerts.facades.apic import schemas as s
 from gatewaycerts.facades.apic.presenters import bound_domain, cert_base, cert_detail, iso
 from gatewaycerts.web.errors import json_response
+from gatewaycerts.web.hot import hot
 from gatewaycerts.web.requests import entity_tag, if_match, load, load_query, read_json_object
 
 _ERRORS = {
@@ -125,6 +126,7 @@ async def show_expiry_overview(request: web.Request) -> web.Response:
     responses=_ok(s.CertDetailSchema, "CertDetail"),
 )
 @match_info_schema(s.CertificatePathSchema)
+@hot
 async def show_certificate(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
     cert = await service.get(principal, project_id, request.match_info["certificate_id"])

@@ -12,6 +12,7 @@ from gatewaycerts.appkeys import DELIVERY_SERVICE, PRINCIPAL
 from gatewaycerts.domain.errors import InvalidInputError
 from gatewaycerts.facades.gateway import schemas as s
 from gatewaycerts.web.errors import json_response
+from gatewaycerts.web.hot import hot
 
 STALE_HEADER = "X-Gateway-Stale-Seconds"
 _NO_STORE = "no-store"
@@ -84,6 +85,7 @@ def _wait(request: web.Request) -> float:
 )
 @match_info_schema(s.InstancePathSchema)
 @querystring_schema(s.CaddyQuerySchema)
+@hot
 async def get_caddy_certificate(request: web.Request) -> web.Response:
     principal, project_id, instance_id, service = _ctx(request)
     answer = await service.caddy(
@@ -109,6 +111,7 @@ async def get_caddy_certificate(request: web.Request) -> web.Response:
 )
 @match_info_schema(s.InstancePathSchema)
 @querystring_schema(s.BundleQuerySchema)
+@hot
 async def get_bundle(request: web.Request) -> web.Response:
     principal, project_id, instance_id, service = _ctx(request)
     bundle = await service.bundle(
@@ -132,6 +135,7 @@ async def get_bundle(request: web.Request) -> web.Response:
 )
 @match_info_schema(s.InstancePathSchema)
 @querystring_schema(s.KeyQuerySchema)
+@hot
 async def get_traefik_configuration(request: web.Request) -> web.Response:
     principal, project_id, instance_id, service = _ctx(request)
     answer = await service.traefik(principal, project_id, instance_id)

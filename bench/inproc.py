@@ -1,0 +1,267 @@
+"""CPU per request of the hot read routes, in process, without sockets: the real app (SQLite, JSON access log
+at INFO to a file, metrics on) and a bare aiohttp handler returning the same bytes, each driven through
+aiohttp's own HTTP protocol on a fake transport, interleaved in rounds on one uvloop event loop.
+
+What it leaves out is the socket (the kernel's send and receive, the same for both sides); what remains is the
+Python work per request that the floor targets are about. It also counts the transport writes per response
+(one `write`/`writelines` call is one `send` on a real socket). Nothing asserts; for before/after comparisons
+of one change run it on both checkouts one after the other, or `--rounds` more.
+
+    .venv/bin/python bench/inproc.py --requests 4000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import uvloop
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from gatewaycerts.app import create_app
+from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
+from gatewaycerts.settings import Settings
+from gatewaycerts.web import logs
+from gatewaycerts.web.hot import HOT_ROUTES
+from gatewaycerts.web.logs import configure_logging
+from tests.factories import CertSpec, ec_chain, ec_key, issue
+
+BENCH = str(Path(__file__).resolve().parent)
+ECDSA = "403,503,603,807,808,804,805,806,401,501,601"
+
+
+class FakeTransport:
+    """Collects what the protocol writes; `done` once a whole response (by Content-Length) is in."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.writes = 0
+        self.closing = False
+
+        self.waiter: asyncio.Future[None] | None = None
+
+    def _wrote(self) -> None:
+        if self.waiter is not None and not self.waiter.done() and self.response_done():
+            self.waiter.set_result(None)
+
+    def write(self, data: Any) -> None:
+        self.writes += 1
+        self.buf += data
+        self._wrote()
+
+    def writelines(self, parts: Any) -> None:
+        self.writes += 1
+        for p in parts:
+            self.buf += p
+        self._wrote()
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def set_write_buffer_limits(self, *a: Any, **k: Any) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def response_done(self) -> bool:
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = bytes(self.buf[:end]).lower()
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return len(self.buf) >= end + 4 + length
+
+
+class Driver:
+    def __init__(self, factory: Any) -> None:
+        self.transport = FakeTransport()
+        self.proto = factory()
+        self.proto.connection_made(self.transport)
+
+    async def one(self, raw: bytes) -> bytes:
+        t = self.transport
+        t.buf.clear()
+        t.waiter = asyncio.get_running_loop().create_future()
+        self.proto.data_received(raw)
+        await t.waiter
+        return bytes(t.buf)
+
+    async def run(self, raws: list[bytes], n: int) -> tuple[float, float]:
+        """CPU µs per request, transport writes per response."""
+        w0 = self.transport.writes
+        c0 = time.process_time()
+        for i in range(n):
+            await self.one(raws[i % len(raws)])
+        return (time.process_time() - c0) * 1e6 / n, (self.transport.writes - w0) / n
+
+
+def _access_log_direct(app: web.Application, on: bool) -> None:
+    if on:
+        logs._json_handler[0] = _saved[0]
+    else:
+        _saved[0], logs._json_handler[0] = logs._json_handler[0], None
+
+
+_saved: list[Any] = [None]
+
+
+def _hot_routes(app: web.Application, on: bool) -> None:
+    hot_routes = app[HOT_ROUTES]
+    app.router.resolve = hot_routes.resolve if on else hot_routes.original  # type: ignore[method-assign]
+
+
+# Changes that can be switched off in the running app, so that one run measures with and without each
+# (`--without NAME`, interleaved with the rounds).
+TOGGLES = {"access-log": _access_log_direct, "hot-routes": _hot_routes}
+
+
+def raw_get(path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def bare_factory(body: bytes, ctype: str) -> tuple[Any, web.AppRunner]:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=ctype)
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    return runner.server, runner
+
+
+async def main(args: argparse.Namespace) -> None:
+    state = Path(tempfile.mkdtemp(prefix="gc-inproc-"))
+    log_file = (state / "access.log").open("w")
+    configure_logging("INFO", "json")
+    logging.getLogger().handlers[0].stream = log_file  # the access lines are written, to a file
+    settings = Settings(state_dir=state)
+    app = create_app(settings, order_worker=False, renewal_worker=False, notification_worker=False)
+    # as `serve` runs it (web/server.py): no aiohttp access logger (ours is the request middleware's line)
+    server = TestServer(app)
+    await server.start_server(access_log=None)
+    client = TestClient(server)
+    await client.start_server()
+    key = load_or_create_dev_key(state)
+    admin = {"X-Auth-Token": mint_token(key, subject="a", projects=["bench"], roles=["admin"], ttl=7200)}
+    chain = ec_chain()
+    leaf = issue(
+        CertSpec(cn="www.bench.example", dns=("www.bench.example",)), ec_key("secp256r1", 9), chain.intermediate
+    )
+    resp = await client.post(
+        "/v2/bench/apic/certificates",
+        json={"name": "inproc", "cert_content": leaf.pem + chain.intermediate.pem, "private_key": leaf.key_pem()},
+        headers=admin,
+    )
+    cert_id = (await resp.json())["id"]
+    resp = await client.post(
+        f"/v2/bench/apic/certificates/{cert_id}/domains/attach",
+        json={"domains": [{"domain": "www.bench.example", "instance_ids": ["edge"]}]},
+        headers=admin,
+    )
+    assert resp.status == 204, await resp.text()
+    resp = await client.post("/v2/bench/apic/instances/edge/gateway-keys", headers=admin)
+    gk = (await resp.json())["key"]
+    gw = "/gateway/v1/bench/instances/edge"
+    resp = await client.get(f"{gw}/bundle", headers={"Authorization": f"Bearer {gk}"})
+    etag = resp.headers["ETag"]
+    routes = {
+        "show": raw_get(f"/v2/bench/apic/certificates/{cert_id}", admin),
+        "caddy": raw_get(f"{gw}/caddy?server_name=www.bench.example&signature_schemes={ECDSA}&key={gk}", {}),
+        "304": raw_get(f"{gw}/bundle", {"Authorization": f"Bearer {gk}", "If-None-Match": etag}),
+    }
+    service = Driver(client.server.runner.server)
+    results: dict[str, list[tuple[float, float, float, float]]] = {}
+    for name, raw in routes.items():
+        if args.only and name not in args.only:
+            continue
+        answer = await service.one(raw)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status = head.split(b" ")[1].decode()
+        ctype = next(
+            (
+                ln.split(b":", 1)[1].strip().split(b";")[0].decode()
+                for ln in head.split(b"\r\n")[1:]
+                if ln.lower().startswith(b"content-type")
+            ),
+            "application/octet-stream",
+        )
+        print(f"{name}: status {status}, {len(body)} body bytes, {len(head)} header bytes", flush=True)
+        factory, runner = await bare_factory(body, ctype)
+        bare = Driver(factory)
+        bare_raw = raw_get("/x", {"Authorization": "Bearer x"})
+        await bare.run([bare_raw], 300)
+        await service.run([raw], 300)
+        if args.profile:
+            sys.path.remove(BENCH)  # bench/profile.py would shadow the stdlib's
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.enable()
+            await service.run([raw], args.requests)
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(35)
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+            continue
+        for _ in range(args.rounds):
+            b_us, b_w = await bare.run([bare_raw], args.requests)
+            s_us, s_w = await service.run([raw], args.requests)
+            results.setdefault(name, []).append((s_us, b_us, s_w, b_w))
+            for toggle in args.without:
+                TOGGLES[toggle](app, False)
+                o_us, _ = await service.run([raw], args.requests)
+                TOGGLES[toggle](app, True)
+                results.setdefault(f"{name} without {toggle}", []).append((o_us, b_us, s_w, b_w))
+                print(f"  {name} without {toggle}: service {o_us:.1f} µs ratio {b_us / o_us:.2f}", flush=True)
+            print(
+                f"  {name}: service {s_us:.1f} µs ({s_w:.1f} writes) bare {b_us:.1f} µs ({b_w:.1f} writes) "
+                f"ratio {b_us / s_us:.2f}",
+                flush=True,
+            )
+        await runner.cleanup()
+    await client.close()
+    print()
+    for name, rows in results.items():
+        ratios = [b / s for s, b, _, _ in rows]
+        print(
+            f"{name}: CPU/request service {statistics.median(r[0] for r in rows):.1f} µs, bare "
+            f"{statistics.median(r[1] for r in rows):.1f} µs; bare/service median {statistics.median(ratios):.2f}"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--without", action="append", default=[], choices=sorted(TOGGLES))
+    parser.add_argument("--profile", action="store_true", help="cProfile the service's requests instead")
+    uvloop.run(main(parser.parse_args()))
