@@ -215,8 +215,8 @@ MAX_GROUP = 64
 WRITER_LOCK_SECONDS = 5.0  # as long as SQLite's busy timeout
 # Point writes committed on the calling thread while the writer is idle (SqliteDatabase.write): at most this
 # many a second, in bursts of at most INLINE_BURST; beyond it they queue for the writer's group commit.
-INLINE_WRITES_PER_SECOND = 200.0
-INLINE_BURST = 20.0
+INLINE_WRITES_PER_SECOND = 50.0
+INLINE_BURST = 10.0
 
 
 @dataclass(eq=False)
