@@ -189,3 +189,31 @@ async def test_point_writes_beyond_the_rate_bound_go_to_the_writer(shared, monke
     assert threads[:2] == [loop_thread, loop_thread]
     assert threads[2:] == ["sqlite-writer", "sqlite-writer"]
     assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 5
+
+
+async def test_inline_writes_leave_checkpoints_to_the_writer_thread(shared, monkeypatch):
+    """A WAL checkpoint writes and fsyncs the database file: the inline connection never runs one itself, and
+    after INLINE_CHECKPOINT_EVERY inline commits the writer thread is asked to."""
+    import gatewaycerts.store.sqlite.base as base
+
+    db, store = shared
+    await store.insert(make("k0"))
+    monkeypatch.setattr(base, "INLINE_CHECKPOINT_EVERY", 3)
+    db._inline_commits = 0  # k0 may have been inline: count from here
+    assert db._inline_write_connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    writer: list[str] = []
+    checkpointed = threading.Event()
+
+    def seen(statement: str) -> None:
+        writer.append(statement)
+        if statement.startswith("PRAGMA wal_checkpoint"):
+            checkpointed.set()
+
+    db._connect().set_trace_callback(seen)
+    threads = await _threads_of_writes(db)
+    for i in range(1, 4):
+        await store.insert(make(f"k{i}"))
+    assert set(threads) == {threading.current_thread().name}  # all three inline
+    assert await asyncio.get_running_loop().run_in_executor(None, checkpointed.wait, 10)
+    assert writer == ["PRAGMA wal_checkpoint(PASSIVE)"]  # the writer ran it, and nothing else
+    assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 4

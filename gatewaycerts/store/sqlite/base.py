@@ -217,6 +217,9 @@ WRITER_LOCK_SECONDS = 5.0  # as long as SQLite's busy timeout
 # many a second, in bursts of at most INLINE_BURST; beyond it they queue for the writer's group commit.
 INLINE_WRITES_PER_SECOND = 50.0
 INLINE_BURST = 10.0
+# The inline connection never checkpoints the WAL itself (a checkpoint writes and fsyncs the database file:
+# not on the event loop); after this many inline commits the writer thread is asked to checkpoint.
+INLINE_CHECKPOINT_EVERY = 32
 
 
 @dataclass(eq=False)
@@ -225,6 +228,11 @@ class _Write:
     args: tuple[Any, ...]
     future: concurrent.futures.Future
     alone: bool = False
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL's committed pages into the database (PASSIVE: never waits for readers or writers)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _unavailable(exc: Exception) -> StoreUnavailableError:
@@ -268,6 +276,7 @@ class SqliteDatabase:
         self._write_conn_lock = threading.Lock()
         self._inline_writer: sqlite3.Connection | None = None
         self._inline_tokens = INLINE_BURST
+        self._inline_commits = 0
         self._inline_at = time.monotonic()
 
     def attach(self) -> None:
@@ -316,6 +325,7 @@ class SqliteDatabase:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA synchronous=NORMAL")  # as the writer's (_connect)
             conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the writer thread checkpoints (_write_inline)
             self._inline_writer = conn
         return self._inline_writer
 
@@ -393,6 +403,11 @@ class SqliteDatabase:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise _unavailable(exc) from exc
+                self._inline_commits += 1
+                if self._inline_commits >= INLINE_CHECKPOINT_EVERY:
+                    self._inline_commits = 0
+                    # off the event loop, outside any group's transaction; nobody waits for it
+                    self._writes.put(_Write(_checkpoint, (), concurrent.futures.Future(), alone=True))
                 return True, result
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
