@@ -392,7 +392,8 @@ class SqliteDatabase:
                 try:
                     result = fn(conn, *args)
                 except BaseException as exc:
-                    conn.execute("ROLLBACK")
+                    if conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                        conn.execute("ROLLBACK")
                     error = _store_error(exc)
                     if error is exc:
                         raise
