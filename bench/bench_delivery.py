@@ -52,6 +52,7 @@ OTHER_INSTANCES = 100
 CONNECTIONS = 32
 HELD_POLLS = 1_000
 ROUNDS = 3
+TTL = ("--ttl", "7200")
 ECDSA_SCHEMES = "403,503,603,807,808,804,805,806,401,501,601"
 TARGETS = {
     "caddy_ratio": 0.50,
@@ -209,7 +210,7 @@ async def propagation(svc: Service, admin: str, gk: str, rounds: int) -> dict[st
     headers = {"Authorization": f"Bearer {gk}"}
     cert_id = await first_cert(svc, admin)
     attach = f"{svc.base}/v2/{PROJECT}/apic/certificates/{cert_id}/domains/"
-    out: dict[str, list[float]] = {"total": [], "write": [], "after_write": []}
+    out: dict[str, list[float]] = {"total": [], "write": [], "after_write": [], "stamps": []}
     async with aiohttp.ClientSession() as http:
         async with http.get(url, headers=headers) as resp:
             etag = resp.headers["ETag"]
@@ -234,10 +235,88 @@ async def propagation(svc: Service, admin: str, gk: str, rounds: int) -> dict[st
             out["total"].append((answered[0] - t0) * 1000)
             out["write"].append((written - t0) * 1000)
             out["after_write"].append((answered[0] - written) * 1000)
+            out["stamps"].append((t0, written, answered[0]))  # perf_counter: the server's trace uses the same clock
             assert resp.status == 200, resp.status
             etag = resp.headers["ETag"]
             resp.release()
     return out
+
+
+def write_split(stamps: list[tuple[float, float, float]], trace: Path) -> dict[str, list[float]]:
+    """Each change's latency cut at the stages bench/trace_write.py stamped in the server (ms per round):
+    `to_core` (sent → the core call starts: the HTTP request read, middlewares, token, body parsed),
+    `before_commit` (→ the first store write handed to the database), the number of store writes and how many
+    of them committed inline on the event loop, per store write its `queue` (handed over → it starts: on the
+    writer thread, or at once inline), `sql` (→ committed) and `back` (→ the event loop resumes the caller), then
+    `to_changed` (sent → delivery told of the change),
+    `to_poll` (delivery told → the held poll's answer read by the client; of it `view_wait`, until the poll's
+    task rebuilds the instance's view, `view_build`, that rebuild, and `poll_sent`, from the answer built to the
+    client reading it), `audit` (the audit record's
+    writes), `answer` (the core done → the writer's answer read by the client)."""
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    split: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "to_core",
+            "before_commit",
+            "writes",
+            "inline_writes",
+            "queue",
+            "sql",
+            "back",
+            "to_changed",
+            "to_poll",
+            "view_wait",
+            "view_build",
+            "poll_sent",
+            "audit",
+            "answer",
+        )
+    }
+    for t0, written, answered in stamps:
+        mine = [x for x in lines if t0 <= x["t"] <= max(written, answered)]
+        at = {x["stage"]: x["t"] for x in reversed(mine)}  # the first of each stage
+        puts = {x["n"]: x["t"] for x in mine if x["stage"] == "put"}
+        begins = {x["n"]: x["t"] for x in mine if x["stage"] == "begin"}
+        inline = {x["n"] for x in mine if x["stage"] == "begin" and x.get("inline")}
+        resumed = {x["n"]: x["t"] for x in mine if x["stage"] == "resumed"}
+        ends = sorted(x["t"] for x in mine if x["stage"] == "end")
+        if "request" not in at or "changed" not in at:
+            continue
+        split["to_core"].append((at["request"] - t0) * 1000)
+        split["before_commit"].append((min(puts.values(), default=at["changed"]) - at["request"]) * 1000)
+        split["writes"].append(len(puts))
+        split["inline_writes"].append(len(inline & puts.keys()))
+        for n, put in puts.items():
+            if n in begins and n in resumed:
+                # an inline write commits on the event loop: its commit is where the caller resumes
+                end = resumed[n] if n in inline else next((e for e in ends if e >= begins[n]), resumed[n])
+                split["queue"].append((begins[n] - put) * 1000)
+                split["sql"].append((end - begins[n]) * 1000)
+                split["back"].append((resumed[n] - end) * 1000)
+        split["to_changed"].append((at["changed"] - t0) * 1000)
+        split["to_poll"].append((answered - at["changed"]) * 1000)
+        if "view_start" in at and "view_end" in at:
+            split["view_wait"].append((at["view_start"] - at["changed"]) * 1000)
+            split["view_build"].append((at["view_end"] - at["view_start"]) * 1000)
+        if "poll_answer" in at:
+            split["poll_sent"].append((answered - at["poll_answer"]) * 1000)
+        if "audit_start" in at and "audit_end" in at:
+            split["audit"].append((at["audit_end"] - at["audit_start"]) * 1000)
+        if "done" in at:
+            split["answer"].append((written - at["done"]) * 1000)
+    return split
+
+
+def split_lines(split: dict[str, list[float]]) -> list[str]:
+    rows = ["| stage | median | p90 | p99 | max | n |", "|---|---:|---:|---:|---:|---:|"]
+    for stage, values in split.items():
+        if values:
+            rows.append(
+                f"| {stage} | {statistics.median(values):.2f} | {percentile(values, 0.9):.2f} | "
+                f"{percentile(values, 0.99):.2f} | {max(values):.2f} | {len(values)} |"
+            )
+    return rows
 
 
 async def held_on_server(http: aiohttp.ClientSession, url: str, headers: dict, etag: str, poll: asyncio.Future) -> None:
@@ -336,12 +415,21 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts (0.2 for a quick run)")
     parser.add_argument("--no-doc", action="store_true", help="print only; do not append to docs/performance.md")
     parser.add_argument(
+        "--propagation-only",
+        action="store_true",
+        help="only change → held poll, with the server's stages timed (bench/trace_write.py); prints, writes nothing",
+    )
+    parser.add_argument(
         "--before",
         type=Path,
         help="also serve the code of this checkout (e.g. the commit before a change) on the same store, and "
-        "measure its Caddy route and 304 in the same rounds (printed after the table)",
+        "measure its Caddy route and 304 in the same rounds (printed after the table); with --propagation-only, "
+        "run its change → held poll beside this one's",
     )
     args = parser.parse_args()
+    if args.propagation_only:
+        propagation_only(args)
+        return
     build_loadgen()
     started = time.perf_counter()
     total = max(2_000, int(20_000 * args.scale))
@@ -481,6 +569,53 @@ def main() -> None:
                     f"{', '.join(f'{x:.2f}' for x in r['ratios'])}); CPU {r['cpu_us']:.0f} µs vs bare "
                     f"{results['limit']['cpu_us']:.0f} µs; p99 {r['p99_ms']:.1f} ms"
                 )
+
+
+def propagation_only(args: argparse.Namespace) -> None:
+    """Change → held poll alone on the same data, the server run under bench/trace_write.py, and the split;
+    with `--before DIR`, that checkout's service beside this one (each on its own copy of the data), their
+    changes interleaved in blocks of 10."""
+    sides = [("after", None)] + ([("before", str(args.before.resolve()))] if args.before else [])
+    rounds = max(20, int(100 * args.scale))
+    services: list[tuple[str, Service, Path, str, str]] = []
+    try:
+        for label, code in sides:
+            state = Path(tempfile.mkdtemp(prefix="gc-bench-delivery-"))
+            with Service(state_dir=state):
+                pass
+            seed(state)
+            trace = state / "trace.jsonl"
+            svc = Service(state_dir=state, env={"GATEWAYCERTS_CODE": code} if code else None)
+            svc.cli = [sys.executable, str(ROOT / "bench" / "trace_write.py"), str(trace)]
+            svc.start()
+            admin = svc.token(PROJECT)
+            gateway = subprocess.run(
+                [*svc.cli, "token", "--project", PROJECT, "--role", "gateway", "--instance", "other000", *TTL],
+                env=svc.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            services.append((label, svc, trace, admin, gateway))
+        results: dict[str, dict[str, list]] = {label: {} for label, *_ in services}
+        for block in range(0, rounds, 10):
+            for label, svc, _, admin, gateway in services:
+                got = asyncio.run(propagation(svc, admin, gateway, min(10, rounds - block)))
+                for key, values in got.items():
+                    results[label].setdefault(key, []).extend(values)
+    finally:
+        for _, svc, *_ in services:
+            svc.stop()
+    for label, _, trace, _, _ in services:
+        prop = results[label]
+        total, write = prop["total"], prop["write"]
+        print(
+            f"{label}: change sent → held poll answered: p99 {percentile(total, 0.99):.1f} ms, median "
+            f"{statistics.median(total):.1f} ms over {len(total)}; the writer's own answer p99 "
+            f"{percentile(write, 0.99):.1f} ms, median {statistics.median(write):.1f} ms; "
+            f"{sum(x <= 0 for x in prop['after_write'])} of {len(total)} polls answered before the writer's answer"
+        )
+        print("\n".join(split_lines(write_split(prop["stamps"], trace))))
 
 
 def report(r: dict[str, Any], args: argparse.Namespace) -> None:

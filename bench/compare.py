@@ -25,13 +25,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, type=Path, help="a checkout of the code before the change")
     parser.add_argument("--scale", type=float, default=0.5)
+    parser.add_argument(
+        "--sections", default="upload,issue", help="which of bench/run.py's sections, comma-separated: upload, issue"
+    )
+    parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     args = parser.parse_args()
+    sections = {"upload": run.upload_section, "issue": run.issue_section}
+    chosen = [sections[name.strip()] for name in args.sections.split(",")]
+    worker_counts = [int(w) for w in args.workers.split(",")]
     build_loadgen()
     table = run.Table()
     print(run.Table.HEADER)
     sides = [("before", args.before.resolve()), ("after", ROOT)]
-    for section in (run.upload_section, run.issue_section):
-        for workers in (1, 2):
+    for section in chosen:
+        for workers in worker_counts:
             for label, directory in sides:
                 os.chdir(directory)
                 section(table, f"SQLite {label}", {}, args.scale, [workers])

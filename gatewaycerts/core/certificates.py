@@ -368,9 +368,17 @@ class CertificateService:
             )
 
         updated = await self._modify(project_id, cert_id, apply, current=current, if_match=if_match)
-        self.on_change(project_id, cert_id, updated)
+        await self._changed(project_id, cert_id, updated)
         await self._record(principal, "update", updated, **_facts(updated))
         return updated
+
+    async def _changed(self, project_id: str, cert_id: str, cert: Certificate | None) -> None:
+        """Tell delivery of a stored change, then give the long polls it woke their turn of the event loop
+        before this writer goes on to its audit record and answer: the polls are waiting for the change, the
+        writer's client already knows of it. (A point write may commit on the event loop without yielding,
+        see store/sqlite/base.py, so without this turn the polls would wait for the audit write too.)"""
+        self.on_change(project_id, cert_id, cert)
+        await asyncio.sleep(0)
 
     async def _record(self, principal: Principal, verb: str, cert: Certificate, **details: object) -> None:
         await self._audit.record(
@@ -392,7 +400,7 @@ class CertificateService:
             raise ResourceInUseError(
                 "the SSL certificate is bound to domain names and cannot be deleted; detach them first"
             )
-        self.on_change(project_id, cert_id, None)
+        await self._changed(project_id, cert_id, None)
         await self._audit.record(principal, project_id, "apic.certificate.delete", "ssl_certificate", cert_id)
 
     async def _modify(
@@ -523,7 +531,7 @@ class CertificateService:
             return replace(cur, bindings=tuple(bindings.values()), update_time=self._clock())
 
         cert = await self._modify(project_id, cert_id, apply, if_match=if_match)
-        self.on_change(project_id, cert_id, cert)
+        await self._changed(project_id, cert_id, cert)
         await self._record(principal, "attach_domains", cert, domains=[domain for domain, _ in wanted])
 
     @staticmethod
@@ -562,7 +570,7 @@ class CertificateService:
             return replace(cur, bindings=kept, update_time=self._clock())
 
         cert = await self._modify(project_id, cert_id, apply, if_match=if_match)
-        self.on_change(project_id, cert_id, cert)
+        await self._changed(project_id, cert_id, cert)
         await self._record(principal, "detach_domains", cert, domains=sorted(wanted))
 
     async def list_attached_domains(

@@ -130,7 +130,90 @@ async def test_the_writer_outlives_a_failing_group(shared, monkeypatch):
         return real()
 
     monkeypatch.setattr(db, "_lock_writers", broken_once)
+    monkeypatch.setattr(db, "_write_inline", lambda fn, args: (False, None))  # every write to the writer thread
     with pytest.raises(StoreUnavailableError):
         await store.insert(make("f1"))
     await store.insert(make("f2"))  # the same writer thread goes on
     assert await store.get("p1", "f1") is None and await store.get("p1", "f2") is not None
+
+
+async def _threads_of_writes(db: SqliteDatabase) -> list[str]:
+    """The names of the threads that run the database's writes from now on (the writer's or the loop's)."""
+    seen: list[str] = []
+    real = db.write
+
+    async def write(fn, args, **kw):
+        def traced(conn, *a):
+            seen.append(threading.current_thread().name)
+            return fn(conn, *a)
+
+        return await real(traced, args, **kw)
+
+    db.write = write  # type: ignore[method-assign]
+    return seen
+
+
+async def test_a_point_write_on_an_idle_database_commits_on_the_calling_thread(shared):
+    """No hand-off to the writer when it has nothing to do: the write commits in its own transaction on the
+    event loop's thread, and a failing one is undone and raised as the writer would hand it back."""
+    db, store = shared
+    await store.insert(make("i0", name="taken"))  # the writer has set the file up
+    threads = await _threads_of_writes(db)
+    statements: list[str] = []
+    db._inline_write_connection().set_trace_callback(statements.append)
+    await store.insert(make("i1", name="inline_one"))
+    assert threads == [threading.current_thread().name]
+    assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
+    assert (await store.get("p1", "i1")).name == "inline_one"  # committed: another connection reads it
+    statements.clear()
+    with pytest.raises(DuplicateNameError):
+        await store.insert(make("i2", name="taken"))
+    assert statements[-1] == "ROLLBACK" and "COMMIT" not in statements
+    assert await store.get("p1", "i2") is None
+    page = await store.list("p1", CertificateFilter(), 0, 10)
+    assert page.total == 2  # the counters saw exactly the writes that committed
+
+
+async def test_point_writes_beyond_the_rate_bound_go_to_the_writer(shared, monkeypatch):
+    """Under a stream of writes the inline path gives way to the writer's group commit."""
+    import gatewaycerts.store.sqlite.base as base
+
+    db, store = shared
+    await store.insert(make("r0"))
+    monkeypatch.setattr(base, "INLINE_WRITES_PER_SECOND", 0.0)
+    db._inline_tokens = 2.0
+    threads = await _threads_of_writes(db)
+    for i in range(1, 5):
+        await store.insert(make(f"r{i}"))
+    loop_thread = threading.current_thread().name
+    assert threads[:2] == [loop_thread, loop_thread]
+    assert threads[2:] == ["sqlite-writer", "sqlite-writer"]
+    assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 5
+
+
+async def test_inline_writes_leave_checkpoints_to_the_writer_thread(shared, monkeypatch):
+    """A WAL checkpoint writes and fsyncs the database file: the inline connection never runs one itself, and
+    after INLINE_CHECKPOINT_EVERY inline commits the writer thread is asked to."""
+    import gatewaycerts.store.sqlite.base as base
+
+    db, store = shared
+    await store.insert(make("k0"))
+    monkeypatch.setattr(base, "INLINE_CHECKPOINT_EVERY", 3)
+    db._inline_commits = 0  # k0 may have been inline: count from here
+    assert db._inline_write_connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    writer: list[str] = []
+    checkpointed = threading.Event()
+
+    def seen(statement: str) -> None:
+        writer.append(statement)
+        if statement.startswith("PRAGMA wal_checkpoint"):
+            checkpointed.set()
+
+    db._connect().set_trace_callback(seen)
+    threads = await _threads_of_writes(db)
+    for i in range(1, 4):
+        await store.insert(make(f"k{i}"))
+    assert set(threads) == {threading.current_thread().name}  # all three inline
+    assert await asyncio.get_running_loop().run_in_executor(None, checkpointed.wait, 10)
+    assert writer == ["PRAGMA wal_checkpoint(PASSIVE)"]  # the writer ran it, and nothing else
+    assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 4

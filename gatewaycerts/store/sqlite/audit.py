@@ -78,7 +78,7 @@ class SqliteAuditStore(SqliteBase):
                 row,
             )
 
-        await self._run(op)
+        await self._run_point(op)
 
     async def list(self, project_id: str, query: AuditQuery, limit: int) -> tuple[AuditEvent, ...]:
         sql, params = list_sql(project_id, query, limit)

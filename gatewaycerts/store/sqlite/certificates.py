@@ -287,7 +287,7 @@ class SqliteCertificateStore(SqliteBase):
                     raise DuplicateNameError(_DUPLICATE.format(name=cert.name), field="name") from None
                 _add_grams(conn, cert.project_id, row["name_lower"], rowid)
 
-        await self._run(op)
+        await self._run_point(op)
 
     async def get(self, project_id: str, cert_id: str) -> Certificate | None:
         def op(conn: sqlite3.Connection) -> Certificate | None:
@@ -442,7 +442,7 @@ class SqliteCertificateStore(SqliteBase):
                     _drop_grams(conn, cert.project_id, old_name, rowid)
                     _add_grams(conn, cert.project_id, row["name_lower"], rowid)
 
-        await self._run(op)
+        await self._run_point(op)
         return stored
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
@@ -473,7 +473,7 @@ class SqliteCertificateStore(SqliteBase):
                 _drop_grams(conn, project_id, name, rowid)
                 return DeleteOutcome.DELETED
 
-        return await self._run(op)
+        return await self._run_point(op)
 
     # -- KEK canaries -----------------------------------------------------------------------------
 

@@ -155,7 +155,7 @@ class SqliteDeliveryStore(_Borrowing):
                 )
                 return {}
 
-        return await self._run(op)
+        return await self._run_point(op)
 
     async def release_binding_keys(self, project_id: str, cert_id: str, keys: Sequence[str]) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -164,7 +164,7 @@ class SqliteDeliveryStore(_Borrowing):
                 [(project_id, key, cert_id) for key in dict.fromkeys(keys)],
             )
 
-        await self._run(op)
+        await self._run_point(op)
 
     async def take_over_binding_key(
         self, project_id: str, key: str, stale_holder: str, cert_id: str, claimed_before: datetime, at: datetime
@@ -177,7 +177,7 @@ class SqliteDeliveryStore(_Borrowing):
             )
             return cur.rowcount == 1
 
-        return await self._run(op)
+        return await self._run_point(op)
 
 
 def _key_from_row(row: tuple) -> GatewayKey:

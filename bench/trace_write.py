@@ -1,0 +1,141 @@
+"""`gatewaycerts serve` with the stages of each APIC write timed (not a benchmark of rates; a split of one
+write's latency): run as `python bench/trace_write.py TRACE_FILE serve`, the service's own CLI after the file.
+
+Every stage is stamped with `time.perf_counter()` (CLOCK_MONOTONIC on Linux, the same clock in every process,
+so a client's stamps and these compare) and appended to TRACE_FILE as one JSON line per stage:
+
+- `request`: the APIC attach/detach/create/update call starts in the core (after routing, auth, body parsing);
+- `put`/`begin`/`end`/`resumed`: one store write handed to the SQLite database, the write starting (on the
+  writer thread, or inline on the event loop), the writer done with its group (committed; not stamped for an
+  inline write: `resumed` is its commit), the event loop running the caller again;
+- `changed`: delivery told of the change (held long polls are answered from here);
+- `view_start`/`view_end`: delivery rebuilding an instance's view (after a change, for the first read);
+- `poll_answer`: a snapshot with items (a held poll's answer) built, before it is written to its client;
+- `audit_start`/`audit_end`: the audit record;
+- `done`: the core call returns (the response is written next).
+
+Used by bench_delivery.py's propagation section (`--trace`) to report where a change's latency goes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+# GATEWAYCERTS_CODE: serve another checkout's code (bench_delivery.py --before), traced the same way
+sys.path.insert(0, os.environ.get("GATEWAYCERTS_CODE") or str(Path(__file__).resolve().parents[1]))
+
+
+def install(path: str) -> None:
+    from gatewaycerts.core import audit as audit_mod
+    from gatewaycerts.core import certificates as certs_mod
+    from gatewaycerts.store.sqlite import base
+
+    out = open(path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
+    lock = threading.Lock()
+    seq = iter(range(1 << 62))
+
+    def stamp(stage: str, **extra: object) -> None:
+        line = json.dumps({"t": time.perf_counter(), "stage": stage, **extra})
+        with lock:
+            out.write(line + "\n")
+
+    original_write = base.SqliteDatabase.write
+
+    async def write(self, fn, args, *, alone=False, point=False):  # type: ignore[no-untyped-def]
+        n = next(seq)
+
+        def traced(conn, *a):  # type: ignore[no-untyped-def]
+            inline = threading.current_thread() is threading.main_thread()
+            stamp("begin", n=n, name=getattr(fn, "__qualname__", "?"), inline=inline)
+            return fn(conn, *a)
+
+        stamp("put", n=n)
+        try:
+            if point:
+                return await original_write(self, traced, args, alone=alone, point=True)
+            return await original_write(self, traced, args, alone=alone)  # also code from before `point`
+        finally:
+            stamp("resumed", n=n)
+
+    base.SqliteDatabase.write = write  # type: ignore[method-assign]
+
+    original_commit = base.SqliteDatabase._commit
+
+    def commit(self, group):  # type: ignore[no-untyped-def]
+        try:
+            return original_commit(self, group)
+        finally:
+            stamp("end", size=len(group))
+
+    base.SqliteDatabase._commit = commit  # type: ignore[method-assign]
+
+    def timed(name: str, method):  # type: ignore[no-untyped-def]
+        @functools.wraps(method)
+        async def wrapper(*a, **kw):  # type: ignore[no-untyped-def]
+            stamp("request", op=name)
+            try:
+                return await method(*a, **kw)
+            finally:
+                stamp("done", op=name)
+
+        return wrapper
+
+    cls = certs_mod.CertificateService
+    for name in ("attach_domains", "detach_domains", "create", "update"):
+        setattr(cls, name, timed(name, getattr(cls, name)))
+
+    original_record = audit_mod.AuditLog.record
+
+    async def record(self, *a, **kw):  # type: ignore[no-untyped-def]
+        stamp("audit_start")
+        try:
+            return await original_record(self, *a, **kw)
+        finally:
+            stamp("audit_end")
+
+    audit_mod.AuditLog.record = record  # type: ignore[method-assign]
+
+    from gatewaycerts.core.delivery import service as delivery_mod
+
+    original_changed = delivery_mod.DeliveryService.certificate_changed
+
+    def changed(self, *a):  # type: ignore[no-untyped-def]
+        stamp("changed")
+        return original_changed(self, *a)
+
+    delivery_mod.DeliveryService.certificate_changed = changed  # type: ignore[method-assign]
+
+    original_view = delivery_mod._build_view
+
+    def build_view(*a):  # type: ignore[no-untyped-def]
+        stamp("view_start")
+        try:
+            return original_view(*a)
+        finally:
+            stamp("view_end")
+
+    delivery_mod._build_view = build_view
+
+    original_bundle = delivery_mod.DeliveryService.bundle
+
+    async def bundle(self, *a, **kw):  # type: ignore[no-untyped-def]
+        answer = await original_bundle(self, *a, **kw)
+        if answer.items is not None:
+            stamp("poll_answer")
+        return answer
+
+    delivery_mod.DeliveryService.bundle = bundle  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    install(sys.argv[1])
+    from gatewaycerts.cli import main
+
+    sys.argv = ["gatewaycerts", *sys.argv[2:]]
+    raise SystemExit(main())
