@@ -291,7 +291,7 @@ class SqliteAcmeStore(SqliteBase):
             )
             return cur.rowcount == 1
 
-        return await self._run(op)
+        return await self._run_point(op)  # one row: commits on the calling thread when the writer is idle
 
     async def purge_nonces(self, before: datetime) -> int:
         def op(conn: sqlite3.Connection) -> int:
