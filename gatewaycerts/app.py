@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -119,7 +120,7 @@ from gatewaycerts.web.errors import ErrorDialect
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
 from gatewaycerts.web.middleware import InFlight, PlainDialect, request_middleware
-from gatewaycerts.web.openapi import add_docs_routes, build_openapi
+from gatewaycerts.web.openapi import OpenApiDocs, add_docs_routes, build_openapi
 
 log = logging.getLogger("gatewaycerts")
 
@@ -743,22 +744,44 @@ def create_app(
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
     hot.install(app)  # the routes marked @hot (delivery, APIC show) matched flat, before aiohttp's routers
-    app[OPENAPI_DOCS] = {
-        "apic": build_openapi(apic, title=TITLE, version=__version__, description=DESCRIPTION),
-        "ccm": build_openapi(*ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION),
-        "notary": build_openapi(notary_app, title=notary.TITLE, version=__version__, description=notary.DESCRIPTION),
-        "barbican": build_openapi(
-            *barbican_apps.values(), title=barbican.TITLE, version=__version__, description=barbican.DESCRIPTION
-        ),
-        "audit": build_openapi(
-            audit_app, title=audit_facade.TITLE, version=__version__, description=audit_facade.DESCRIPTION
-        ),
-        "iam": build_openapi(iam_app, title=iam.TITLE, version=__version__, description=iam.DESCRIPTION),
-        "gateway": build_openapi(
-            gateway_app, title=gateway_facade.TITLE, version=__version__, description=gateway_facade.DESCRIPTION
-        ),
-        "pki": build_openapi(
-            pki_app, title=ocsp_facade.TITLE, version=__version__, description=ocsp_facade.DESCRIPTION
-        ),
-    }
+    app[OPENAPI_DOCS] = OpenApiDocs(
+        {
+            "apic": partial(build_openapi, apic, title=TITLE, version=__version__, description=DESCRIPTION),
+            "ccm": partial(
+                build_openapi, *ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION
+            ),
+            "notary": partial(
+                build_openapi, notary_app, title=notary.TITLE, version=__version__, description=notary.DESCRIPTION
+            ),
+            "barbican": partial(
+                build_openapi,
+                *barbican_apps.values(),
+                title=barbican.TITLE,
+                version=__version__,
+                description=barbican.DESCRIPTION,
+            ),
+            "audit": partial(
+                build_openapi,
+                audit_app,
+                title=audit_facade.TITLE,
+                version=__version__,
+                description=audit_facade.DESCRIPTION,
+            ),
+            "iam": partial(build_openapi, iam_app, title=iam.TITLE, version=__version__, description=iam.DESCRIPTION),
+            "gateway": partial(
+                build_openapi,
+                gateway_app,
+                title=gateway_facade.TITLE,
+                version=__version__,
+                description=gateway_facade.DESCRIPTION,
+            ),
+            "pki": partial(
+                build_openapi,
+                pki_app,
+                title=ocsp_facade.TITLE,
+                version=__version__,
+                description=ocsp_facade.DESCRIPTION,
+            ),
+        }
+    )
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -49,7 +50,7 @@ NOTARY_AUTHORITY_SERVICE: web.AppKey[NotaryAuthorityService] = web.AppKey("notar
 ORDER_SERVICE: web.AppKey[OrderService] = web.AppKey("order_service")
 ORDER_WORKER: web.AppKey[OrderWorker] = web.AppKey("order_worker")
 OCSP_RESPONDER: web.AppKey[OcspResponder] = web.AppKey("ocsp_responder")
-OPENAPI_DOCS: web.AppKey[dict[str, dict]] = web.AppKey("openapi_docs")
+OPENAPI_DOCS: web.AppKey[Mapping[str, dict]] = web.AppKey("openapi_docs")  # web/openapi.py OpenApiDocs
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 IN_FLIGHT: web.AppKey[InFlight] = web.AppKey("in_flight")
 EXPIRY_REPORT: web.AppKey[ExpiryReport] = web.AppKey("expiry_report")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -36,15 +38,35 @@ def mongodb_uri(tmp_path_factory: pytest.TempPathFactory):
     if uri:
         yield uri
         return
-    server = FerretDB(tmp_path_factory.mktemp("ferretdb"))
+    data_dir = ferretdb_data_dir(tmp_path_factory)
+    server = FerretDB(data_dir)
     try:
-        server.start()
-    except MongoUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"MongoDB tests must run in CI: {exc}")
-        pytest.skip(f"no MongoDB wire server: {exc}")
-    yield server.uri
-    server.stop()
+        try:
+            server.start()
+        except MongoUnavailable as exc:
+            if os.environ.get("CI"):
+                pytest.fail(f"MongoDB tests must run in CI: {exc}")
+            pytest.skip(f"no MongoDB wire server: {exc}")
+        yield server.uri
+    finally:
+        server.stop()
+        if data_dir.parent == SHM:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+SHM = Path("/dev/shm")
+
+
+def ferretdb_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's FerretDB keeps its SQLite files: in memory (/dev/shm) where there is one. Every
+    Mongo-half test creates a database with its indexes and drops it afterwards; on the disk under /tmp each of
+    those SQLite files is created, synced and unlinked, and opening and dropping the four stores took a median
+    0.33-0.36 s there against 0.15-0.17 s on /dev/shm (same FerretDB binary, same machine, same minute).
+    Nothing here tests durability; the tests that stop and restart a server (own_ferretdb) keep theirs under
+    tmp_path."""
+    if SHM.is_dir() and os.access(SHM, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="gatewaycerts-ferretdb-", dir=SHM))
+    return tmp_path_factory.mktemp("ferretdb")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from string import Template
 from typing import Any
 
@@ -46,12 +47,40 @@ def build_openapi(*apps: web.Application, title: str, version: str, description:
         generate_spec=True,
     )
     for app in apps:
-        spec._register(app)  # apigami registers on startup otherwise; we need the document before serving
+        # apigami registers on startup otherwise (and stores a copy of the document on the app, which may be
+        # running by the time a document is first asked for); only the routes are read here
+        spec._route_processor.register_routes(app)
     document = _strip_swagger2_keys(spec.swagger_dict())
     components = document.setdefault("components", {})
     components["securitySchemes"] = SECURITY_SCHEMES
     document["security"] = [{"XAuthToken": []}, {"BearerAuth": []}, {"SdkHmacSha256": []}]
     return document
+
+
+class OpenApiDocs(Mapping[str, dict[str, Any]]):
+    """Each facade's OpenAPI document, built from its mounted apps the first time it is asked for and kept.
+
+    Building the seven documents is most of what `create_app` costs (apispec resolves every marshmallow schema),
+    and only /openapi*.json, /docs and `gatewaycerts openapi` read them: a service (or a test's app) that is
+    never asked for its documents never builds them."""
+
+    def __init__(self, builders: dict[str, Callable[[], dict[str, Any]]]) -> None:
+        self._builders = builders
+        self._built: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        if name not in self._built:
+            self._built[name] = self._builders[name]()  # KeyError for a facade that has no document
+        return self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._builders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
 
 
 async def openapi_document(request: web.Request) -> web.Response:
