@@ -3,7 +3,7 @@ read, export, revoke and delete them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -246,6 +246,19 @@ class PrivateCertificateService:
             **details,
         )
 
+    async def _insert_with_new_serial(
+        self, ca_id: str, signed: Callable[[int], Awaitable[IssuedCertificate]]
+    ) -> IssuedCertificate:
+        """Draw a serial, have `signed` sign the certificate with it, and store the certificate reserving the
+        serial in the same write. A serial some other certificate of this CA holds already (159 random bits:
+        practically never) is refused by that write and nothing is stored; the certificate is then signed again
+        with another, at most SERIAL_ATTEMPTS times."""
+        for _ in range(SERIAL_ATTEMPTS):
+            cert = await signed(new_serial())
+            if await self._store.insert_certificate_reserving_serial(ca_id, cert):
+                return cert
+        raise ConflictError("could not allocate a unique serial number; retry")
+
     async def _issued(self, principal: Principal, verb: str, cert: IssuedCertificate) -> None:
         await self._audited(
             principal,
@@ -348,12 +361,9 @@ class PrivateCertificateService:
             )
             return cert_pem, self._vault.encrypt(key_pem, context=key_context)
 
-        for _ in range(SERIAL_ATTEMPTS):
-            # As in issue_from_csr: the serial is reserved by the certificate's insert (one store write); a
-            # taken one (practically never) is signed again with another, and nothing is stored for it.
-            serial = new_serial()
+        async def signed(serial: int) -> IssuedCertificate:
             cert_pem, encrypted_key = await in_executor(self._executor, make, serial)
-            cert = IssuedCertificate(
+            return IssuedCertificate(
                 id=cert_id,
                 project_id=project_id,
                 issuer_id=ca.id,
@@ -373,10 +383,8 @@ class PrivateCertificateService:
                 create_time=self._clock(),
                 sans=sans,
             )
-            if await self._store.insert_certificate_reserving_serial(ca.id, cert):
-                break
-        else:
-            raise ConflictError("could not allocate a unique serial number; retry")
+
+        cert = await self._insert_with_new_serial(ca.id, signed)
         await self._issued(principal, "issue", cert)
         self._on_issued("private-certificate")
         return cert
@@ -491,11 +499,8 @@ class PrivateCertificateService:
             )
 
         cert_id = self._new_id()
-        for _ in range(SERIAL_ATTEMPTS):
-            # The serial is drawn before signing and reserved with the certificate's insert, in one store write:
-            # a serial some other certificate of this CA holds already (159 random bits: practically never) is
-            # refused there and nothing is stored; this certificate is then signed again with another.
-            serial = new_serial()
+
+        async def signed(serial: int) -> IssuedCertificate:
             facts, profile, cert_pem = await in_executor(
                 self._executor,
                 check_and_issue,
@@ -505,7 +510,7 @@ class PrivateCertificateService:
                 issuer_certificate_pem=ca.certificate_pem,
                 issuer_key_pem=lambda: self._authorities.decrypt_key(ca),
             )
-            cert = IssuedCertificate(
+            return IssuedCertificate(
                 id=cert_id,
                 project_id=project_id,
                 issuer_id=ca.id,
@@ -525,10 +530,8 @@ class PrivateCertificateService:
                 create_time=self._clock(),
                 sans=profile.sans,
             )
-            if await self._store.insert_certificate_reserving_serial(ca.id, cert):
-                break
-        else:
-            raise ConflictError("could not allocate a unique serial number; retry")
+
+        cert = await self._insert_with_new_serial(ca.id, signed)
         await self._issued(principal, "issue_from_csr", cert)
         self._on_issued("private-certificate")
         return cert
