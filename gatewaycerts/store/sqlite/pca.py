@@ -353,10 +353,7 @@ class SqlitePcaStore(SqliteBase):
             conn.execute("SAVEPOINT issue")
             try:
                 try:
-                    conn.execute(
-                        "INSERT INTO pca_serials (issuer, serial_number) VALUES (?, ?)",
-                        (issuer_key, cert.serial_number),
-                    )
+                    conn.execute(_RESERVE, (issuer_key, cert.serial_number))
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO issue")
                     conn.execute("RELEASE issue")
