@@ -744,44 +744,20 @@ def create_app(
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
     hot.install(app)  # the routes marked @hot (delivery, APIC show) matched flat, before aiohttp's routers
+    documented = {  # facade -> (its mounted apps, title, description)
+        "apic": ((apic,), TITLE, DESCRIPTION),
+        "ccm": (tuple(ccm_apps.values()), ccm.TITLE, ccm.DESCRIPTION),
+        "notary": ((notary_app,), notary.TITLE, notary.DESCRIPTION),
+        "barbican": (tuple(barbican_apps.values()), barbican.TITLE, barbican.DESCRIPTION),
+        "audit": ((audit_app,), audit_facade.TITLE, audit_facade.DESCRIPTION),
+        "iam": ((iam_app,), iam.TITLE, iam.DESCRIPTION),
+        "gateway": ((gateway_app,), gateway_facade.TITLE, gateway_facade.DESCRIPTION),
+        "pki": ((pki_app,), ocsp_facade.TITLE, ocsp_facade.DESCRIPTION),
+    }
     app[OPENAPI_DOCS] = OpenApiDocs(
         {
-            "apic": partial(build_openapi, apic, title=TITLE, version=__version__, description=DESCRIPTION),
-            "ccm": partial(
-                build_openapi, *ccm_apps.values(), title=ccm.TITLE, version=__version__, description=ccm.DESCRIPTION
-            ),
-            "notary": partial(
-                build_openapi, notary_app, title=notary.TITLE, version=__version__, description=notary.DESCRIPTION
-            ),
-            "barbican": partial(
-                build_openapi,
-                *barbican_apps.values(),
-                title=barbican.TITLE,
-                version=__version__,
-                description=barbican.DESCRIPTION,
-            ),
-            "audit": partial(
-                build_openapi,
-                audit_app,
-                title=audit_facade.TITLE,
-                version=__version__,
-                description=audit_facade.DESCRIPTION,
-            ),
-            "iam": partial(build_openapi, iam_app, title=iam.TITLE, version=__version__, description=iam.DESCRIPTION),
-            "gateway": partial(
-                build_openapi,
-                gateway_app,
-                title=gateway_facade.TITLE,
-                version=__version__,
-                description=gateway_facade.DESCRIPTION,
-            ),
-            "pki": partial(
-                build_openapi,
-                pki_app,
-                title=ocsp_facade.TITLE,
-                version=__version__,
-                description=ocsp_facade.DESCRIPTION,
-            ),
+            name: partial(build_openapi, *apps, title=title, version=__version__, description=description)
+            for name, (apps, title, description) in documented.items()
         }
     )
     return app
