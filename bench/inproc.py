@@ -136,9 +136,15 @@ def _hot_routes(app: web.Application, on: bool) -> None:
     app.router.resolve = hot_routes.resolve if on else hot_routes.original  # type: ignore[method-assign]
 
 
+def _access_buffer(app: web.Application, on: bool) -> None:
+    handler = logs._json_handler[0]
+    assert isinstance(handler, logs.JsonStreamHandler)
+    handler.flush_seconds = logs.ACCESS_FLUSH_SECONDS if on else 0.0
+
+
 # Changes that can be switched off in the running app, so that one run measures with and without each
 # (`--without NAME`, interleaved with the rounds).
-TOGGLES = {"access-log": _access_log_direct, "hot-routes": _hot_routes}
+TOGGLES = {"access-log": _access_log_direct, "hot-routes": _hot_routes, "access-buffer": _access_buffer}
 
 
 def raw_get(path: str, headers: dict[str, str]) -> bytes:

@@ -7,9 +7,11 @@ loop) carries it without being passed around.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import select
 import sys
 import time
 from typing import Any
@@ -98,8 +100,117 @@ class TextFormatter(logging.Formatter):
 _pid = [os.getpid()]
 os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
+# Access lines wait in memory at most this long, and this many characters, before they are written (nginx's
+# `access_log ... buffer=64k flush=100ms`): a crash (SIGKILL, OOM kill) loses at most the lines of the last
+# ACCESS_FLUSH_SECONDS, and never more than ACCESS_BUFFER_CHARS of them; every other record, a flush and a
+# normal exit write them first (docs/operations.md, "Access log buffering").
+ACCESS_FLUSH_SECONDS = 0.1
+ACCESS_BUFFER_CHARS = 64 * 1024
+# One write of at most PIPE_BUF bytes to a pipe is atomic: the workers of `serve --workers N` share stderr,
+# and a longer write could be interleaved with another worker's line.
+_ATOMIC_WRITE = select.PIPE_BUF
+
+
+class JsonStreamHandler(logging.StreamHandler):
+    """The JSON handler of `configure_logging`: a StreamHandler that also takes ready-made access lines
+    (`write_line`) into a buffer, written when ACCESS_FLUSH_SECONDS have passed since the first of them (a
+    timer on the running event loop), when the buffer holds ACCESS_BUFFER_CHARS, before any other record
+    (so the stream keeps the order in which lines were logged), and on `flush()` (which `logging.shutdown`
+    calls at exit). Each write is of whole lines and at most PIPE_BUF bytes. Outside an event loop, or with
+    `flush_seconds` 0, a line is written at once, as StreamHandler writes a record."""
+
+    def __init__(
+        self,
+        stream: Any = None,
+        *,
+        flush_seconds: float = ACCESS_FLUSH_SECONDS,
+        max_chars: int = ACCESS_BUFFER_CHARS,
+    ) -> None:
+        super().__init__(stream)
+        self.flush_seconds = flush_seconds
+        self.max_chars = max_chars
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+
+    def write_line(self, line: str) -> None:
+        """Write one whole line (ending in the terminator), buffered as the class says."""
+        with self.lock:  # type: ignore[union-attr]
+            if self.flush_seconds <= 0:
+                self._write_pending()
+                self.stream.write(line)
+                self.stream.flush()
+                return
+            self._pending.append(line)
+            self._pending_chars += len(line) if line.isascii() else 4 * len(line)  # at most 4 UTF-8 bytes each
+            if self._pending_chars >= self.max_chars:
+                self._write_pending()
+                return
+            loop = asyncio._get_running_loop()
+            if loop is None:
+                self._write_pending()
+            elif self._timer_loop is not loop:  # no timer yet on this loop (or one on a loop now gone)
+                self._timer_loop = loop
+                loop.call_later(self.flush_seconds, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._timer_loop = None
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the buffered lines in writes of at most _ATOMIC_WRITE bytes (the lock is held)."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending, self._pending_chars = [], 0
+        stream = self.stream
+        chunk: list[str] = []
+        size = 0
+        for line in pending:
+            n = len(line) if line.isascii() else 4 * len(line)
+            if chunk and size + n > _ATOMIC_WRITE:
+                stream.write("".join(chunk))
+                stream.flush()
+                chunk, size = [], 0
+            chunk.append(line)
+            size += n
+        stream.write("".join(chunk))
+        stream.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pending:  # Handler.handle holds the lock
+            self._write_pending()
+        super().emit(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending:
+                self._write_pending()
+        super().flush()
+
+    def forget_pending(self) -> None:
+        """In a forked child: the lines buffered are the parent's to write."""
+        self._pending, self._pending_chars, self._timer_loop = [], 0, None
+
+
 # The handler configure_logging installed when it writes JSON, and its filters (see AccessLog).
 _json_handler: list[logging.StreamHandler | None] = [None]
+
+
+def _before_fork() -> None:
+    handler = _json_handler[0]
+    if isinstance(handler, JsonStreamHandler):
+        handler.flush()
+
+
+def _after_fork_in_child() -> None:
+    handler = _json_handler[0]
+    if isinstance(handler, JsonStreamHandler):
+        handler.forget_pending()
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 _json_filters: list[Any] = []
 
 
@@ -110,8 +221,9 @@ class AccessLog:
     While logging is exactly as `configure_logging(..., "json")` left it (its one JSON handler on the root, the
     access logger with no handler or filter of its own, the level letting the line through), the line is built
     and written directly: the same JSON object, key for key and in the same order, as JsonFormatter makes of
-    the LogRecord, one `write` and `flush` under the handler's lock as StreamHandler does, without building a
-    LogRecord and running the generic formatter over it (a quarter of a small request's CPU went there). Under
+    the LogRecord, handed to the handler's `write_line` (JsonStreamHandler: buffered for at most
+    ACCESS_FLUSH_SECONDS, written in order with every other record), without building a LogRecord and running
+    the generic formatter over it (a quarter of a small request's CPU went there). Under
     any other configuration (text format, a test's capturing handler, a handler added by an operator) the line
     goes through `logging` as any record does; the same if the direct write fails, so that logging's own
     error handling reports it."""
@@ -160,9 +272,12 @@ class AccessLog:
             entry["status"], entry["duration_ms"] = status, round(millis, 2)
             try:
                 line = _ENCODER.encode(entry) + handler.terminator
-                with handler.lock:  # type: ignore[union-attr]
-                    handler.stream.write(line)
-                    handler.flush()
+                if isinstance(handler, JsonStreamHandler):
+                    handler.write_line(line)
+                else:
+                    with handler.lock:  # type: ignore[union-attr]
+                        handler.stream.write(line)
+                        handler.flush()
                 return
             except Exception:  # noqa: BLE001, S110 - logging's own path below reports it (handleError)
                 pass
@@ -179,7 +294,7 @@ class AccessLog:
 
 def configure_logging(level: str, fmt: str) -> None:
     """Replace the root logger's handlers with one stderr handler in the chosen format."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JsonStreamHandler(sys.stderr) if fmt == "json" else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RequestIdFilter())
     handler.addFilter(ClientProtocolErrorFilter())

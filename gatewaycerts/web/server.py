@@ -83,3 +83,5 @@ async def serve(
         finally:
             for sig in stop_signals:
                 loop.remove_signal_handler(sig)
+            for handler in logging.getLogger().handlers:
+                handler.flush()  # the access lines still buffered (web/logs.JsonStreamHandler)

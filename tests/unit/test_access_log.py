@@ -88,3 +88,104 @@ def test_levels_and_text_format_are_honoured():
         assert access._direct(logging.INFO) is None
         access.log(logging.INFO, "GET", "/x", "/x", 200, 0.001)
     assert " INFO gatewaycerts.access GET /x 200 1.0 ms" in text.getvalue()
+
+
+# -- the buffer of JsonStreamHandler (web/logs.py): at most ACCESS_FLUSH_SECONDS, in order, whole lines --------
+
+
+def _poll(condition, within: float = 5.0):
+    import time
+
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        yield
+
+
+def test_in_an_event_loop_lines_wait_for_the_timer_then_come_out_whole_and_in_order():
+    import asyncio
+
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+
+    async def scenario(stream: io.StringIO) -> tuple[str, str]:
+        for i in range(3):
+            access.log(logging.INFO, "GET", f"/x/{i}", "/x/{i}", 200, 0.001)
+        before = stream.getvalue()
+        for _ in _poll(lambda: stream.getvalue().count("\n") == 3):
+            await asyncio.sleep(0.01)  # yields to the loop so that its timer can run; the poll has a deadline
+        return before, stream.getvalue()
+
+    with configured("json") as stream:
+        handler = logs._json_handler[0]
+        assert isinstance(handler, logs.JsonStreamHandler) and handler.flush_seconds == logs.ACCESS_FLUSH_SECONDS
+        before, after = asyncio.run(scenario(stream))
+    assert before == ""  # buffered: nothing written yet when the requests were logged
+    assert [json.loads(line)["path"] for line in after.splitlines()] == ["/x/0", "/x/1", "/x/2"]
+
+
+def test_another_record_and_a_flush_write_the_buffered_lines_first():
+    import asyncio
+
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+
+    async def scenario(stream: io.StringIO) -> list[str]:
+        access.log(logging.INFO, "GET", "/first", "/first", 200, 0.001)
+        logging.getLogger("gatewaycerts.test").warning("second")
+        access.log(logging.INFO, "GET", "/third", "/third", 200, 0.001)
+        logs._json_handler[0].flush()  # what logging.shutdown does at exit, and serve after its cleanup
+        return [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+
+    with configured("json") as stream:
+        logs._json_handler[0].flush_seconds = 3600.0  # only the record and the flush can write them
+        lines = asyncio.run(scenario(stream))
+    assert lines == ["GET /first 200 1.0 ms", "second", "GET /third 200 1.0 ms"]
+
+
+class _Writes(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, s: str) -> int:
+        self.writes.append(s)
+        return super().write(s)
+
+
+def test_a_full_buffer_is_written_at_once_in_writes_of_at_most_pipe_buf_bytes():
+    import asyncio
+
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+
+    async def scenario(stream: _Writes, n: int) -> tuple[int, int]:
+        written_at = None
+        for i in range(n):
+            access.log(logging.INFO, "GET", f"/x/{i}/" + "é" * 40, "/x", 200, 0.001)
+            if written_at is None and stream.writes:
+                written_at = i + 1
+        return written_at or 0, len(stream.getvalue().splitlines())
+
+    with configured("json"):
+        handler = logs._json_handler[0]
+        stream = handler.stream = _Writes()
+        handler.flush_seconds = 3600.0
+        written_at, lines = asyncio.run(scenario(stream, 400))
+    assert 0 < written_at < 400 and lines >= written_at  # the size bound wrote them, not a timer
+    assert all(len(w.encode()) <= logs._ATOMIC_WRITE and w.endswith("\n") for w in stream.writes)
+    assert len(stream.writes) < lines  # several lines per write
+
+
+def test_without_a_flush_interval_or_outside_a_loop_every_line_is_written_at_once():
+    import asyncio
+
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+
+    async def scenario(stream: io.StringIO) -> str:
+        access.log(logging.INFO, "GET", "/now", "/now", 200, 0.001)
+        return stream.getvalue()
+
+    with configured("json") as stream:
+        logs._json_handler[0].flush_seconds = 0
+        assert json.loads(asyncio.run(scenario(stream)))["path"] == "/now"
+    with configured("json") as stream:
+        access.log(logging.INFO, "GET", "/sync", "/sync", 200, 0.001)  # no running loop: no timer to wait for
+        assert json.loads(stream.getvalue())["path"] == "/sync"
