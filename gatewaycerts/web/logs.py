@@ -71,6 +71,21 @@ class JsonFormatter(logging.Formatter):
 
 # json.dumps(entry, ensure_ascii=False, default=str) builds an encoder per call; one does for every line.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+_esc = json.encoder.encode_basestring  # the string escape of an encoder with ensure_ascii=False
+
+
+def _float_repr(value: float) -> str:
+    """A float as the JSON encoder writes it (float.__repr__; NaN and infinities as JSON's extensions)."""
+    if value != value:  # NaN
+        return "NaN"
+    if value == _INF:
+        return "Infinity"
+    if value == -_INF:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+_INF = float("inf")
 
 
 _last_second: list[Any] = [None, ""]
@@ -230,6 +245,45 @@ class AccessLog:
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
+        self._heads: dict[tuple[int, int], str] = {}
+
+    def entry(self, level: int, method: str, path: str, route: str, status: int, millis: float) -> dict[str, Any]:
+        """The line's JSON object, as JsonFormatter makes it of the access record (the reference for `line`)."""
+        request_id = request_id_var.get()
+        entry: dict[str, Any] = {
+            "time": _utc_millis(time.time()),
+            "level": logging.getLevelName(level),
+            "logger": self.logger.name,
+            "pid": _pid[0],
+            "message": f"{method} {path} {status} {millis:.1f} ms",  # what "%s %s %s %.1f ms" % (...) gives
+        }
+        if request_id:
+            entry["request_id"] = request_id
+        entry["method"], entry["path"], entry["route"] = method, path, route
+        entry["status"], entry["duration_ms"] = status, round(millis, 2)
+        return entry
+
+    def line(self, level: int, method: str, path: str, route: str, status: int, millis: float) -> str:
+        """`_ENCODER.encode(self.entry(...))`, character for character, without building the dict and walking
+        it: the fixed keys are text here, each string value is escaped by the encoder's own function
+        (json.encoder.encode_basestring, as `ensure_ascii=False` uses), numbers are written by the `repr` the
+        encoder uses (int.__repr__, float.__repr__). A value of another type raises TypeError (then the
+        caller takes logging's own path)."""
+        request_id = request_id_var.get()
+        head = self._heads.get((level, _pid[0]))
+        if head is None:
+            head = self._heads[(level, _pid[0])] = (
+                f'"level": {_esc(logging.getLevelName(level))}, "logger": {_esc(self.logger.name)}, '
+                f'"pid": {int.__repr__(_pid[0])}, "message": '
+            )
+        esc = _esc
+        message = esc(f"{method} {path} {status} {millis:.1f} ms")
+        rid = f'"request_id": {esc(request_id)}, ' if request_id else ""
+        return (
+            f'{{"time": "{_utc_millis(time.time())}", {head}{message}, {rid}"method": {esc(method)}, '
+            f'"path": {esc(path)}, "route": {esc(route)}, "status": {int.__repr__(status)}, '
+            f'"duration_ms": {_float_repr(round(millis, 2))}}}'
+        )
 
     def _direct(self, level: int) -> logging.StreamHandler | None:
         handler = _json_handler[0]
@@ -258,20 +312,8 @@ class AccessLog:
         millis = seconds * 1000
         handler = self._direct(level)
         if handler is not None:
-            request_id = request_id_var.get()
-            entry: dict[str, Any] = {
-                "time": _utc_millis(time.time()),
-                "level": logging.getLevelName(level),
-                "logger": self.logger.name,
-                "pid": _pid[0],
-                "message": f"{method} {path} {status} {millis:.1f} ms",  # what "%s %s %s %.1f ms" % (...) gives
-            }
-            if request_id:
-                entry["request_id"] = request_id
-            entry["method"], entry["path"], entry["route"] = method, path, route
-            entry["status"], entry["duration_ms"] = status, round(millis, 2)
             try:
-                line = _ENCODER.encode(entry) + handler.terminator
+                line = self.line(level, method, path, route, status, millis) + handler.terminator
                 if isinstance(handler, JsonStreamHandler):
                     handler.write_line(line)
                 else:

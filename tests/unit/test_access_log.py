@@ -189,3 +189,34 @@ def test_without_a_flush_interval_or_outside_a_loop_every_line_is_written_at_onc
     with configured("json") as stream:
         access.log(logging.INFO, "GET", "/sync", "/sync", 200, 0.001)  # no running loop: no timer to wait for
         assert json.loads(stream.getvalue())["path"] == "/sync"
+
+
+def test_the_line_is_the_encoders_text_character_for_character():
+    """AccessLog.line writes the JSON text itself: it must be exactly what the encoder makes of the entry, for
+    every kind of value a request can bring (quotes, backslashes, control characters, non-ASCII, no id)."""
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+    paths = ["/x", '/a"b\\c', "/tab\there", "/nl\nx\x00\x1f\x7f", "/é/漢字/😀", "/\u2028\ud800"]
+    ids = ["req-7", None, "", 'id"\\']
+    cases = [
+        (level, method, path, route, status, millis)
+        for level in (logging.INFO, logging.DEBUG, 25)
+        for method in ("GET", "PÖST")
+        for path in paths
+        for route in ("/gateway/v1/{project_id}/instances/{instance_id}/caddy", "unmatched")
+        for status in (200, 499, 500)
+        for millis in (0.0, 0.0123456, 12.345, 1e-7, 123456789.987, float("inf"), float("nan"))
+    ]
+    checked = 0
+    for request_id in ids:
+        token = request_id_var.set(request_id)
+        try:
+            for case in cases:
+                line = access.line(*case)
+                entry = access.entry(*case)
+                if json.loads(line)["time"] != entry["time"]:
+                    continue  # the millisecond turned between the two calls
+                assert line == logs._ENCODER.encode(entry), case
+                checked += 1
+        finally:
+            request_id_var.reset(token)
+    assert checked > len(cases) * len(ids) * 0.9
