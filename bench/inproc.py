@@ -142,9 +142,39 @@ def _access_buffer(app: web.Application, on: bool) -> None:
     handler.flush_seconds = logs.ACCESS_FLUSH_SECONDS if on else 0.0
 
 
+def _access_line(app: web.Application, on: bool) -> None:
+    if on:
+        logs.AccessLog.line = _saved_line[0]  # type: ignore[method-assign]
+    else:
+        _saved_line[0] = logs.AccessLog.line
+        logs.AccessLog.line = lambda self, *a: logs._ENCODER.encode(self.entry(*a))  # type: ignore[method-assign]
+
+
+_saved_line: list[Any] = [None]
+
+
+def _root_app(app: web.Application, on: bool) -> None:
+    """Off: the gateway facade's services looked up through `request.config_dict` again, as before."""
+    from gatewaycerts.facades.gateway import app as gateway_app
+    from gatewaycerts.facades.gateway import views
+
+    original = _saved_root_app.setdefault("root_app", views.root_app)
+    for module in (gateway_app, views):
+        module.root_app = original if on else (lambda request: request.config_dict)  # type: ignore[attr-defined]
+
+
+_saved_root_app: dict[str, Any] = {}
+
+
 # Changes that can be switched off in the running app, so that one run measures with and without each
 # (`--without NAME`, interleaved with the rounds).
-TOGGLES = {"access-log": _access_log_direct, "hot-routes": _hot_routes, "access-buffer": _access_buffer}
+TOGGLES = {
+    "access-log": _access_log_direct,
+    "hot-routes": _hot_routes,
+    "access-buffer": _access_buffer,
+    "access-line": _access_line,
+    "root-app": _root_app,
+}
 
 
 def raw_get(path: str, headers: dict[str, str]) -> bytes:

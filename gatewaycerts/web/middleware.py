@@ -49,21 +49,23 @@ class InFlight:
     def __init__(self) -> None:
         self.count = 0
         self.draining = False
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None  # made by drain(), the only one waiting for it
 
     def enter(self) -> None:
         self.count += 1
-        self._idle.clear()
 
     def leave(self) -> None:
         self.count -= 1
-        if self.count == 0:
+        if self.count == 0 and self._idle is not None:
             self._idle.set()
 
     async def drain(self) -> None:
         """Mark the service as draining and wait until no request is in flight (bound it with a timeout)."""
         self.draining = True
+        if self.count == 0:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
         await self._idle.wait()
 
 
@@ -98,8 +100,8 @@ def request_middleware(
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        incoming = request.headers.get("X-Request-Id", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else _new_request_id()
+        incoming = request.headers.get("X-Request-Id")
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else _new_request_id()
         request[REQUEST_ID] = request_id
         token = request_id_var.set(request_id)
         start = time.perf_counter()

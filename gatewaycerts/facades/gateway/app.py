@@ -16,6 +16,7 @@ from gatewaycerts.core.delivery.keys import is_gateway_key
 from gatewaycerts.domain.errors import AuthenticationError
 from gatewaycerts.facades.gateway.errors import GatewayDialect
 from gatewaycerts.facades.gateway.routes import add_routes
+from gatewaycerts.facades.gateway.views import root_app
 from gatewaycerts.web.errors import use_dialect
 
 MOUNT = "/gateway/v1"
@@ -35,11 +36,11 @@ async def gateway_auth_middleware(request: web.Request, handler: Handler) -> web
     if not credential:
         raise AuthenticationError("Incorrect token or token resolution failed: no gateway credential")
     if is_gateway_key(credential):
-        request[PRINCIPAL] = await request.config_dict[GATEWAY_KEY_SERVICE].authenticate(credential)
+        request[PRINCIPAL] = await root_app(request)[GATEWAY_KEY_SERVICE].authenticate(credential)
     elif credential is in_query:
         raise AuthenticationError("Incorrect token or token resolution failed: only a gateway key may be a parameter")
     else:
-        request[PRINCIPAL] = await request.config_dict[TOKEN_VERIFIER].verify(credential)
+        request[PRINCIPAL] = await root_app(request)[TOKEN_VERIFIER].verify(credential)
     return await handler(request)
 
 
