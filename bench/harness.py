@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from tests.mongo_server import free_port  # noqa: E402
 
 LOADGEN_SRC = ROOT / "bench" / "loadgen"
-LOADGEN_BIN = ROOT / ".cache" / "bench" / "loadgen"
+# BENCH_LOADGEN_BIN: build and use the load generator elsewhere (e.g. a worktree whose .cache is shared)
+LOADGEN_BIN = Path(os.environ.get("BENCH_LOADGEN_BIN") or ROOT / ".cache" / "bench" / "loadgen")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 

@@ -1,6 +1,10 @@
 // Command loadgen replays HTTP requests against the service from its own process, over many keep-alive
 // connections, and prints one JSON object of throughput and latency figures. Used by bench/run.py.
 //
+// Closed loop by default (each connection sends as soon as its last answer is in: a saturation test, whose
+// p99 is about the queue depth over the rate). With -rate R it is open loop at a fixed offered rate: request
+// i is due at i/R seconds, taken by the next free connection, and its latency counts from when it was due.
+//
 // The requests file holds one JSON object per line: {"method", "path", "headers": {...}, "body": "..."}
 // ("body_b64" instead of "body" for a binary body, e.g. an OCSP request).
 // Request i of the run is line i modulo the number of lines, so a file of N distinct uploads gives N
@@ -46,6 +50,10 @@ type result struct {
 	P99         float64        `json:"p99_ms"`
 	Max         float64        `json:"max_ms"`
 	Concurrency int            `json:"concurrency"`
+	// With -rate: the offered rate, and the latencies are from each request's scheduled start (so time spent
+	// waiting for a free connection behind a slow answer counts: no coordinated omission).
+	OfferedRPS float64 `json:"offered_rps,omitempty"`
+	Late       int     `json:"late,omitempty"` // requests sent more than 1 ms after their scheduled start
 }
 
 func load(path string) ([]request, error) {
@@ -89,6 +97,8 @@ func main() {
 	total := flag.Int("n", 1000, "requests to send")
 	offset := flag.Int("offset", 0, "index of the first request line to use")
 	cacert := flag.String("cacert", "", "PEM file of the root to trust for an https URL (a peer CA on loopback)")
+	rate := flag.Float64("rate", 0, "open loop: start request i at i/rate seconds (0: closed loop, each "+
+		"connection sends its next request when the last is answered)")
 	flag.Parse()
 	if *base == "" || *file == "" {
 		fmt.Fprintln(os.Stderr, "usage: loadgen -url URL -requests FILE [-c N] [-n N]")
@@ -116,7 +126,7 @@ func main() {
 	latencies := make([]float64, *total)
 	statuses := make([]int, *total)
 	var next int64 = -1
-	var errs int64
+	var errs, late int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -135,6 +145,14 @@ func main() {
 					req.Header.Set(k, v)
 				}
 				t0 := time.Now()
+				if *rate > 0 {
+					t0 = start.Add(time.Duration(float64(i) / *rate * float64(time.Second)))
+					if wait := time.Until(t0); wait > 0 {
+						time.Sleep(wait)
+					} else if wait < -time.Millisecond {
+						atomic.AddInt64(&late, 1)
+					}
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					atomic.AddInt64(&errs, 1)
@@ -152,7 +170,7 @@ func main() {
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	res := result{Requests: *total, Status: map[string]int{}, Errors: int(errs), Seconds: elapsed,
-		RPS: float64(*total) / elapsed, Concurrency: *conc}
+		RPS: float64(*total) / elapsed, Concurrency: *conc, OfferedRPS: *rate, Late: int(late)}
 	if v := firstErr.Load(); v != nil {
 		res.FirstError = v.(string)
 	}
