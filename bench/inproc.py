@@ -177,6 +177,16 @@ TOGGLES = {
 }
 
 
+def _stop27(app: web.Application, on: bool) -> None:
+    """Every change of stop 27's floor branch at once (the access buffer, the composed access line, the
+    root-app look-ups)."""
+    for name in ("access-buffer", "access-line", "root-app"):
+        TOGGLES[name](app, on)
+
+
+TOGGLES["stop27"] = _stop27
+
+
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()

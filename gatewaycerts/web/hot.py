@@ -16,6 +16,7 @@ registration: then the flat match could pick a different route than aiohttp woul
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar
 
 from aiohttp import web
@@ -99,22 +100,66 @@ def _may_overlap(a: _Template, resource: Any) -> bool:
     return len(parts) == a.size or (open_ended and len(parts) < a.size)
 
 
+def _getter(positions: tuple[int, ...]) -> Callable[[list[str]], tuple[str, ...]]:
+    """The segments at `positions` of a split path, as a tuple, taken in one C call (operator.itemgetter)."""
+    if len(positions) == 1:
+        one = itemgetter(*positions)
+        return lambda parts: (one(parts),)
+    return itemgetter(*positions) if positions else (lambda parts: ())
+
+
+class _Compiled(NamedTuple):
+    values_of: Callable[[list[str]], tuple[str, ...]]
+    names: tuple[str, ...]
+    route: AbstractRoute
+    apps: tuple[web.Application, ...]  # innermost first, in the order the match info takes them
+
+
+class _Group(NamedTuple):
+    """The hot templates of one size whose fixed segments are at the same positions, by those segments' text:
+    a path is matched against all of them with one C call and one dict look-up."""
+
+    positions: tuple[int, ...]
+    fixed_of: Callable[[list[str]], tuple[str, ...]]
+    by_fixed: dict[tuple[str, ...], _Compiled]
+
+
 class HotRoutes:
     def __init__(self, original: Callable[[web.Request], Awaitable[Any]]) -> None:
         self.original = original
         self.by_size: dict[int, list[_Template]] = {}
+        self._groups: dict[int, list[_Group]] = {}
+
+    def add(self, template: _Template) -> None:
+        self.by_size.setdefault(template.size, []).append(template)
+        positions = tuple(i for i, _ in template.fixed)
+        groups = self._groups.setdefault(template.size, [])
+        group = next((g for g in groups if g.positions == positions), None)
+        if group is None:
+            group = _Group(positions, _getter(positions), {})
+            groups.append(group)
+        compiled = _Compiled(
+            _getter(tuple(i for i, _ in template.names)),
+            tuple(name for _, name in template.names),
+            template.route,
+            tuple(reversed(template.apps)),
+        )
+        # two templates with the same fixed text at the same positions would match the same paths: install's
+        # overlap check refuses that before it gets here
+        group.by_fixed[tuple(value for _, value in template.fixed)] = compiled
 
     async def resolve(self, request: web.Request) -> Any:
         if request.method == "GET":
             path = request.rel_url.raw_path
             if "%" not in path:
                 parts = path.split("/")
-                for t in self.by_size.get(len(parts), ()):
-                    if all(parts[i] == value for i, value in t.fixed):
-                        values = {name: parts[i] for i, name in t.names}
-                        if all(values.values()):  # aiohttp's default variable: [^{}/]+, never empty
-                            match = UrlMappingMatchInfo(values, t.route)
-                            for app in reversed(t.apps):
+                for group in self._groups.get(len(parts), ()):
+                    t = group.by_fixed.get(group.fixed_of(parts))
+                    if t is not None:
+                        values = t.values_of(parts)
+                        if "" not in values:  # aiohttp's default variable: [^{}/]+, never empty
+                            match = UrlMappingMatchInfo(dict(zip(t.names, values, strict=True)), t.route)
+                            for app in t.apps:
                                 match.add_app(app)
                             return match
         return await self.original(request)
@@ -143,7 +188,7 @@ def install(root: web.Application) -> HotRoutes:
                 continue
             if (other_route is None or other_route.method in ("GET", "*")) and _may_overlap(template, other):
                 raise ValueError(f"hot routes: {resource.canonical} could also be {other.canonical}")
-        hot_routes.by_size.setdefault(size, []).append(template)
+        hot_routes.add(template)
     router.resolve = hot_routes.resolve  # type: ignore[method-assign]
     root[HOT_ROUTES] = hot_routes
     return hot_routes
