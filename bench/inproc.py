@@ -206,7 +206,7 @@ async def bare_factory(body: bytes, ctype: str) -> tuple[Any, web.AppRunner]:
 async def main(args: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="gc-inproc-"))
     log_file = (state / "access.log").open("w")
-    configure_logging("INFO", "json")
+    configure_logging(args.log_level, "json")
     logging.getLogger().handlers[0].stream = log_file  # the access lines are written, to a file
     settings = Settings(state_dir=state)
     app = create_app(settings, order_worker=False, renewal_worker=False, notification_worker=False)
@@ -310,4 +310,9 @@ if __name__ == "__main__":
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--without", action="append", default=[], choices=sorted(TOGGLES))
     parser.add_argument("--profile", action="store_true", help="cProfile the service's requests instead")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="WARNING: no access lines written, as bench_delivery/bench_harness.Service runs the service",
+    )
     uvloop.run(main(parser.parse_args()))

@@ -309,6 +309,8 @@ class AccessLog:
         return handler if len(handlers) == 1 and handlers[0] is handler else None
 
     def log(self, level: int, method: str, path: str, route: str, status: int, seconds: float) -> None:
+        if not self.logger.isEnabledFor(level):
+            return  # what Logger.log would decide first (e.g. GATEWAYCERTS_LOG_LEVEL=WARNING): nothing to build
         millis = seconds * 1000
         handler = self._direct(level)
         if handler is not None:
