@@ -418,6 +418,12 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts (0.2 for a quick run)")
     parser.add_argument("--no-doc", action="store_true", help="print only; do not append to docs/performance.md")
     parser.add_argument(
+        "--fixed-rate-share",
+        type=float,
+        default=FIXED_RATE_SHARE,
+        help="offered rate of the fixed-rate p99, as a share of the bare handler's measured rate (default 0.5)",
+    )
+    parser.add_argument(
         "--propagation-only",
         action="store_true",
         help="only change → held poll, with the server's stages timed (bench/trace_write.py); prints, writes nothing",
@@ -521,7 +527,7 @@ def main() -> None:
             # Beside the saturation p99 above (closed loop: 32 requests always outstanding, so its p99 is about
             # the queue depth over the rate, which the bare handler itself misses here): the p99 at a fixed
             # offered rate, the same for both sides, half the bare handler's measured rate (median of its rounds).
-            offered = FIXED_RATE_SHARE * statistics.median(run["rps"] for run in runs["limit"])
+            offered = args.fixed_rate_share * statistics.median(run["rps"] for run in runs["limit"])
             fixed_runs: dict[str, list[dict[str, Any]]] = {"limit": [], "caddy": []}
             if before is not None:
                 fixed_runs["caddy_before"] = []
@@ -690,7 +696,7 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
             f"{max(fx['caddy']['p99s']):.1f} ms",
             "(≤ 5 ms)",
             max(fx["caddy"]["p99s"]) <= TARGETS["caddy_p99_ms"],
-            f"open loop at {fx['offered_rps']:,.0f}/s offered to both sides ({FIXED_RATE_SHARE:.0%} of the bare "
+            f"open loop at {fx['offered_rps']:,.0f}/s offered to both sides ({args.fixed_rate_share:.0%} of the bare "
             f"handler's median rate above), latency from each request's due time; rounds "
             f"{', '.join(f'{x:.1f}' for x in fx['caddy']['p99s'])} ms (p50 "
             f"{', '.join(f'{x:.1f}' for x in fx['caddy']['p50s'])}); the bare handler at the same rate: p99 "
