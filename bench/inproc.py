@@ -29,7 +29,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gatewaycerts.app import create_app
+from gatewaycerts.appkeys import CERTIFICATE_SERVICE
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
+from gatewaycerts.facades.apic import presenters
+from gatewaycerts.facades.apic import views as apic_views
 from gatewaycerts.settings import Settings
 from gatewaycerts.web import logs
 from gatewaycerts.web.hot import HOT_ROUTES
@@ -136,9 +139,26 @@ def _hot_routes(app: web.Application, on: bool) -> None:
     app.router.resolve = hot_routes.resolve if on else hot_routes.original  # type: ignore[method-assign]
 
 
+_show_saved: list[Any] = []
+
+
+def _show_memos(app: web.Application, on: bool) -> None:
+    """Off: the show reads the whole record (store get: summary, heavy JSON, key envelope) and presents it
+    anew each time (cert_detail, orjson, strftime per date), as before the branch `show`."""
+    service = app[CERTIFICATE_SERVICE]
+    if on:
+        del service.get_summary
+        apic_views._SHOWN, presenters.iso = _show_saved
+    else:
+        _show_saved[:] = [apic_views._SHOWN, presenters.iso]
+        service.get_summary = service.get
+        apic_views._SHOWN = lambda c: presenters.orjson.dumps(presenters.cert_detail(c))
+        presenters.iso = presenters.iso.__wrapped__
+
+
 # Changes that can be switched off in the running app, so that one run measures with and without each
 # (`--without NAME`, interleaved with the rounds).
-TOGGLES = {"access-log": _access_log_direct, "hot-routes": _hot_routes}
+TOGGLES = {"access-log": _access_log_direct, "hot-routes": _hot_routes, "show-memos": _show_memos}
 
 
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
