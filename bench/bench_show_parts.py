@@ -25,7 +25,7 @@ import orjson
 import uvloop
 from aiohttp import web
 
-from gatewaycerts.facades.apic.presenters import DetailBodies, cert_detail, iso
+from gatewaycerts.facades.apic.presenters import DetailBodies, _iso_utc, cert_detail
 from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
 from gatewaycerts.web.metrics import Metrics, TimedStore
 from gatewaycerts.web.requests import entity_tag
@@ -33,7 +33,7 @@ from tests.contract.test_certificate_store import make
 
 
 def _present_anew(c: Any) -> bytes:
-    iso.cache_clear()  # every date formatted by strftime, as before
+    _iso_utc.cache_clear()  # every date formatted by strftime, as before
     return orjson.dumps(cert_detail(c))
 
 

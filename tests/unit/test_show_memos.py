@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import orjson
 
-from gatewaycerts.facades.apic.presenters import DetailBodies, cert_detail
+from gatewaycerts.facades.apic.presenters import DetailBodies, cert_detail, iso
 from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
 from gatewaycerts.store.sqlite.summaries import SummaryMemo
 from tests.contract.test_certificate_store import make
@@ -55,3 +55,12 @@ def test_detail_bodies_never_keep_a_record_with_its_key_or_chain():
     full = make("c1")  # carries a chain and an encrypted key
     assert bodies(full) == orjson.dumps(cert_detail(full))
     assert len(bodies) == 0
+
+
+def test_iso_is_strftime_for_every_zone_though_equal_instants_compare_equal():
+    instant = dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.UTC)
+    east = instant.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    assert east == instant and hash(east) == hash(instant)
+    assert iso(instant) == "2026-01-01T00:00:00Z"
+    assert iso(east) == east.strftime("%Y-%m-%dT%H:%M:%SZ") == "2026-01-01T08:00:00Z"
+    assert iso(instant) == "2026-01-01T00:00:00Z"

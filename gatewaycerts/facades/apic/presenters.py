@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,10 +14,18 @@ from gatewaycerts.domain.models import Certificate, DomainBinding
 DETAIL_BODIES_KEPT = 1024
 
 
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
 @lru_cache(maxsize=4096)
+def _iso_utc(value: datetime) -> str:
+    return value.strftime(_ISO)
+
+
 def iso(value: datetime) -> str:
-    # Pure, and a record's dates repeat on every read of it (create/update time, validity): one strftime each.
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A record's dates repeat on every read of it (create/update time, validity): one strftime each. Only UTC
+    # values are memoized: an aware datetime of another zone equals its UTC instant but prints another time.
+    return _iso_utc(value) if value.tzinfo is UTC else value.strftime(_ISO)
 
 
 def cert_base(c: Certificate) -> dict[str, Any]:
