@@ -29,7 +29,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gatewaycerts.app import create_app
+from gatewaycerts.appkeys import CERTIFICATE_SERVICE
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
+from gatewaycerts.facades.apic import presenters
+from gatewaycerts.facades.apic import views as apic_views
 from gatewaycerts.settings import Settings
 from gatewaycerts.web import logs
 from gatewaycerts.web.hot import HOT_ROUTES
@@ -164,6 +167,21 @@ def _root_app(app: web.Application, on: bool) -> None:
 
 
 _saved_root_app: dict[str, Any] = {}
+_show_saved: list[Any] = []
+
+
+def _show_memos(app: web.Application, on: bool) -> None:
+    """Off: the show reads the whole record (store get: summary, heavy JSON, key envelope) and presents it
+    anew each time (cert_detail, orjson, strftime per date), as before the branch `show`."""
+    service = app[CERTIFICATE_SERVICE]
+    if on:
+        del service.get_summary
+        apic_views._SHOWN, presenters.iso = _show_saved
+    else:
+        _show_saved[:] = [apic_views._SHOWN, presenters.iso]
+        service.get_summary = service.get
+        apic_views._SHOWN = lambda c: presenters.orjson.dumps(presenters.cert_detail(c))
+        presenters.iso = lambda value: value.strftime(presenters._ISO)
 
 
 # Changes that can be switched off in the running app, so that one run measures with and without each
@@ -185,6 +203,7 @@ def _stop27(app: web.Application, on: bool) -> None:
 
 
 TOGGLES["stop27"] = _stop27
+TOGGLES["show-memos"] = _show_memos
 
 
 def raw_get(path: str, headers: dict[str, str]) -> bytes:

@@ -257,6 +257,15 @@ class CertificateService:
         authorize(principal, project_id, Action.READ)
         return await self._load(project_id, cert_id)
 
+    async def get_summary(self, principal: Principal, project_id: str, cert_id: str) -> Certificate:
+        """As get, without chain, key, trusted root or bindings (what a list item carries): for readers that
+        present only the record's metadata, which then decode less and never hold the key's envelope."""
+        authorize(principal, project_id, Action.READ)
+        cert = await self._store.get_summary(project_id, cert_id) if _ID.fullmatch(cert_id) else None
+        if cert is None:
+            raise CertificateNotFoundError(_not_found(cert_id))
+        return cert
+
     async def list(
         self, principal: Principal, project_id: str, flt: CertificateFilter, offset: int | None, limit: int | None
     ) -> Page[Certificate]:

@@ -65,6 +65,9 @@ class CertificateStore(EnvelopeStore, Protocol):
 
     async def get(self, project_id: str, cert_id: str) -> Certificate | None: ...
 
+    async def get_summary(self, project_id: str, cert_id: str) -> Certificate | None:
+        """As get, as a summary: what list items carry (no chain, key, trusted root or bindings)."""
+
     async def list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> Page[Certificate]:
         """Newest first (create_time, then id, descending); items are summaries."""
 

@@ -79,6 +79,33 @@ async def test_get_is_scoped_to_project(store):
     assert await store.get("p1", "missing") is None
 
 
+async def test_get_summary_is_the_record_without_chain_key_trusted_root_or_bindings(store):
+    binding = DomainBinding(
+        id="b1",
+        url_domain="www.example.com",
+        instance_ids=("i1",),
+        verified_client_certificate_enabled=True,
+        create_time=T0,
+    )
+    cert = make("c1", bindings=(binding,))
+    cert = replace(cert, trusted_root_ca_pem="-----BEGIN CERTIFICATE-----\nroot", has_trusted_root_ca=True)
+    await store.insert(cert)
+    summary = await store.get_summary("p1", "c1")
+    assert summary == replace(cert, chain_pem="", encrypted_private_key=b"", trusted_root_ca_pem=None, bindings=())
+    assert await store.get_summary("p2", "c1") is None
+    assert await store.get_summary("p1", "missing") is None
+    # Every change is read at once, even right after the same record was read.
+    assert await store.get_summary("p1", "c1") == summary
+    stored = await store.replace(replace(cert, name="renamed"), expected_revision=1)
+    again = await store.get_summary("p1", "c1")
+    assert again.name == "renamed" and again.revision == stored.revision == 2
+    assert await store.delete_unbound("p1", "c1") == DeleteOutcome.IN_USE
+    await store.replace(replace(stored, bindings=()), expected_revision=2)
+    assert (await store.get_summary("p1", "c1")).revision == 3
+    assert await store.delete_unbound("p1", "c1") == DeleteOutcome.DELETED
+    assert await store.get_summary("p1", "c1") is None
+
+
 async def test_duplicate_name_in_same_scope(store):
     await store.insert(make("c1", name="same_name"))
     with pytest.raises(DuplicateNameError):

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from gatewaycerts.domain.models import Certificate, DomainBinding
 
+# Shown records whose JSON body is kept (bounded; the body ~0.7 KB, its record is the store's).
+DETAIL_BODIES_KEPT = 1024
+
+
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@lru_cache(maxsize=4096)
+def _iso_utc(value: datetime) -> str:
+    return value.strftime(_ISO)
+
 
 def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A record's dates repeat on every read of it (create/update time, validity): one strftime each. Only UTC
+    # values are memoized: an aware datetime of another zone equals its UTC instant but prints another time.
+    return _iso_utc(value) if value.tzinfo is UTC else value.strftime(_ISO)
 
 
 def cert_base(c: Certificate) -> dict[str, Any]:
@@ -61,3 +77,35 @@ def bound_domain(c: Certificate, b: DomainBinding) -> dict[str, Any]:
         "api_group_name": "",
         "instance_id": b.instance_ids[0] if b.instance_ids else c.instance_id,
     }
+
+
+class DetailBodies:
+    """The JSON body of cert_detail(c), remembered for the very object c (not for an equal one).
+
+    The body is a pure function of the record, and a Certificate is immutable, so the body of one object
+    never changes; the entry holds the object itself, so its id() cannot be reused while the entry is kept.
+    This pays when the store hands back the same object for an unchanged row (the SQLite store does: its
+    summaries are decoded once per distinct stored text), and costs one dict read when it does not. Only
+    summaries are kept: a record that carries its chain or key envelope is presented without being kept."""
+
+    __slots__ = ("_items", "_kept")
+
+    def __init__(self, kept: int = DETAIL_BODIES_KEPT) -> None:
+        self._kept = kept
+        self._items: dict[int, tuple[Certificate, bytes]] = {}
+
+    def __call__(self, c: Certificate) -> bytes:
+        entry = self._items.get(id(c))
+        if entry is not None and entry[0] is c:
+            return entry[1]
+        body = orjson.dumps(cert_detail(c))
+        if not (c.chain_pem or c.encrypted_private_key or c.bindings or c.trusted_root_ca_pem):
+            while len(self._items) >= self._kept:
+                del self._items[next(iter(self._items))]
+            # orjson's bytes keep their whole write buffer (8 KB for a 0.6 KB body): keep an exact copy.
+            body = bytes(memoryview(body))
+            self._items[id(c)] = (c, body)
+        return body
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -179,6 +179,10 @@ class MongoCertificateStore(MongoEnvelopes):
         doc = await self._guard(self._coll.find_one({"_id": cert_id}))
         return None if doc is None or doc.get("project_id") != project_id else certificate_from_doc(doc)
 
+    async def get_summary(self, project_id: str, cert_id: str) -> Certificate | None:
+        doc = await self._guard(self._coll.find_one({"_id": cert_id}, _SUMMARY_PROJECTION))
+        return None if doc is None or doc.get("project_id") != project_id else certificate_from_doc(doc)
+
     @staticmethod
     def _query(project_id: str, flt: CertificateFilter) -> dict[str, Any]:
         query: dict[str, Any] = {"project_id": project_id}

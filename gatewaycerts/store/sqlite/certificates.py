@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gatewaycerts.domain.envelopes import EnvelopeKind
@@ -28,12 +29,14 @@ from gatewaycerts.store.codec import (
 from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
+    SqliteDatabase,
     decode_json,
     dump_json,
     prepare_envelope_tables,
     sort_key,
     transaction,
 )
+from gatewaycerts.store.sqlite.summaries import SummaryMemo
 
 T = TypeVar("T")
 
@@ -211,6 +214,11 @@ def _drop_grams(conn: sqlite3.Connection, project_id: str, name: str, rowid: int
 class SqliteCertificateStore(SqliteBase):
     _ENVELOPES = (_ENVELOPE_TABLE,)
 
+    def __init__(self, path_or_database: str | Path | SqliteDatabase) -> None:
+        super().__init__(path_or_database)
+        # Summaries (list items, the show's record) decoded once per distinct stored text.
+        self._summary = SummaryMemo(self._from_summary)
+
     async def ensure_schema(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.executescript(_SCHEMA)
@@ -271,6 +279,10 @@ class SqliteCertificateStore(SqliteBase):
             doc["private_key"] = private_key
         return certificate_from_doc(doc)
 
+    @classmethod
+    def _from_summary(cls, summary: str) -> Certificate:
+        return cls._from_row(summary, None, None)
+
     # -- operations -------------------------------------------------------------------------------
 
     async def insert(self, cert: Certificate) -> None:
@@ -296,6 +308,15 @@ class SqliteCertificateStore(SqliteBase):
                 (cert_id, project_id),
             ).fetchone()
             return None if row is None else self._from_row(*row)
+
+        return await self._read_point(op)
+
+    async def get_summary(self, project_id: str, cert_id: str) -> Certificate | None:
+        def op(conn: sqlite3.Connection) -> Certificate | None:
+            row = conn.execute(
+                "SELECT summary FROM certificates WHERE id = ? AND project_id = ?", (cert_id, project_id)
+            ).fetchone()
+            return None if row is None else self._summary(row[0])
 
         return await self._read_point(op)
 
@@ -392,7 +413,7 @@ class SqliteCertificateStore(SqliteBase):
                     return sorted_here(conn, matches)
             total = conn.execute(*plan.count).fetchone()[0]
             rows = conn.execute(*plan.page).fetchall()
-            return Page(items=tuple(self._from_row(r[0], None, None) for r in rows), total=total)
+            return Page(items=tuple(self._summary(r[0]) for r in rows), total=total)
 
         return await self._read(op)
 
@@ -401,7 +422,7 @@ class SqliteCertificateStore(SqliteBase):
             return ()
         marks = ", ".join("?" for _ in ids)
         found = dict(conn.execute(f"SELECT id, summary FROM certificates WHERE id IN ({marks})", ids).fetchall())  # noqa: S608
-        return tuple(self._from_row(found[i], None, None) for i in ids if i in found)
+        return tuple(self._summary(found[i]) for i in ids if i in found)
 
     async def explain_list(self, project_id: str, flt: CertificateFilter, offset: int, limit: int) -> list[str]:
         """SQLite's query plan of every statement list() may run (diagnostics and the query-plan test)."""
@@ -453,7 +474,7 @@ class SqliteCertificateStore(SqliteBase):
     ) -> tuple[Certificate, ...]:
         def op(conn: sqlite3.Connection) -> tuple[Certificate, ...]:
             rows = conn.execute(EXPIRING_SQL, (project_id, sort_key(after), sort_key(before), limit)).fetchall()
-            return tuple(self._from_row(r[0], None, None) for r in rows)
+            return tuple(self._summary(r[0]) for r in rows)
 
         return await self._read(op)
 
