@@ -58,8 +58,8 @@ from gatewaycerts.pki.authority import (
     check_and_issue,
     inspect_csr,
     issue,
+    issue_with_new_key,
     key_usages_for,
-    new_key_pem,
 )
 from gatewaycerts.pki.export import export_files, export_pem_bundle, zip_files
 from gatewaycerts.pki.keygen import new_serial
@@ -351,13 +351,12 @@ class PrivateCertificateService:
         def make(serial: int) -> tuple[str, bytes]:
             # One trip to the thread pool: the new key is made, certified and wrapped there, and leaves it
             # only encrypted.
-            key_pem = new_key_pem(alg)
-            cert_pem = issue(
+            cert_pem, key_pem = issue_with_new_key(
+                alg,
                 profile,
                 serial,
-                subject_key_pem=key_pem,
                 issuer_certificate_pem=ca.certificate_pem,
-                issuer_key_pem=self._authorities.decrypt_key(ca),
+                issuer_key_pem=lambda: self._authorities.decrypt_key(ca),
             )
             return cert_pem, self._vault.encrypt(key_pem, context=key_context)
 
