@@ -13,6 +13,7 @@ from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
 
+from gatewaycerts.domain.audit import AuditEvent
 from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     AuthorityNotFoundError,
@@ -44,6 +45,7 @@ from gatewaycerts.store.pca_codec import (
     sort_field,
     status_clause,
 )
+from gatewaycerts.store.sqlite.audit import INSERT_EVENT, event_row
 from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
@@ -343,12 +345,17 @@ class SqlitePcaStore(SqliteBase):
     async def insert_certificate(self, cert: IssuedCertificate) -> None:
         await self._insert("pca_certificates", self._certificate_row(cert))
 
-    async def insert_certificate_reserving_serial(self, issuer_key: str, cert: IssuedCertificate) -> bool:
+    joins_audit = True  # insert_certificate_reserving_serial writes an audit event in its own transaction
+
+    async def insert_certificate_reserving_serial(
+        self, issuer_key: str, cert: IssuedCertificate, *, audit: AuditEvent | None = None
+    ) -> bool:
         row = self._certificate_row(cert)
         insert = f"INSERT INTO pca_certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"  # noqa: S608
+        event = None if audit is None else event_row(audit)
 
         def op(conn: sqlite3.Connection) -> bool:
-            # One write (one hand-off to the writer, one share of a group commit) for both rows; the savepoint
+            # One write (one hand-off to the writer, one share of a group commit) for all rows; the savepoint
             # makes them one change whether the writer runs this alone (autocommit) or inside a group.
             conn.execute("SAVEPOINT issue")
             try:
@@ -362,6 +369,8 @@ class SqlitePcaStore(SqliteBase):
                     conn.execute(insert, row)
                 except sqlite3.IntegrityError:
                     raise ConflictError("a record with this id or serial number exists already") from None
+                if event is not None:  # the audit trail's row, in the same savepoint: both or neither
+                    conn.execute(INSERT_EVENT, event)
             except BaseException:
                 conn.execute("ROLLBACK TO issue")
                 conn.execute("RELEASE issue")
