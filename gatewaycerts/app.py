@@ -419,6 +419,12 @@ def create_app(
         metrics.count_in_flight_from(lambda: in_flight.count)
     on_issued = on_revoked = on_audit_lost = None
     assert store is not None
+    # The CCM issue paths' audit events go into the certificate's own transaction when the PCA store can write
+    # them and shares the audit store's database (SQLite; see core/audit.py).
+    pca_db = getattr(pca_store, "database", None)
+    audit_with_certificates = bool(getattr(pca_store, "joins_audit", False)) and (
+        pca_db is not None and pca_db is getattr(audit_store, "database", None)
+    )
     delivery_store, gateway_key_store = build_delivery_stores(store)
     acme_client_store = build_acme_client_store(store)
     managed_store = build_managed_store(store)
@@ -498,6 +504,7 @@ def create_app(
         on_issued=on_issued,
         on_revoked=on_revoked,
         audit=audit,
+        audit_with_certificates=audit_with_certificates,
     )
     app[AUTHORITY_SERVICE] = authorities
     app[PRIVATE_CERTIFICATE_SERVICE] = issued

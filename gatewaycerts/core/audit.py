@@ -4,6 +4,13 @@ The change and its event are two writes (FerretDB v1 has no transactions to join
 event is written only once the change has succeeded, and a failed event write never undoes the change or
 its answer. It is retried (the event keeps its id, so a write whose answer was lost is not doubled); when
 every attempt fails, one ERROR line carries the event (it holds no secrets) and `on_lost` counts it.
+
+One exception, where the store can join them: a service may build the event first (`event`) and hand it to a
+store write that stores the change and the event in one transaction, both or neither (on SQLite, the
+certificates of the CCM issue paths: PcaStore.insert_certificate_reserving_serial). The event is then "with
+the change" rather than "after" it: a failed write fails the change too, and nothing is retried or logged
+as lost, because nothing happened. Where the store cannot join them (MongoDB), the service writes the event
+after the change as above (`write`).
 """
 
 from __future__ import annotations
@@ -156,13 +163,29 @@ class AuditLog:
         **details: object,
     ) -> AuditEvent | None:
         """Record a change that has happened; never raises for a failed write (see the module docstring)."""
+        event = self.event(actor, project_id, action, object_type, object_id, object_name=object_name, **details)
+        return None if event is None else await self.write(event)
+
+    def event(
+        self,
+        actor: Principal | str,
+        project_id: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        *,
+        object_name: str | None = None,
+        **details: object,
+    ) -> AuditEvent | None:
+        """The event `record` would write (None when this log records nothing), for a store write that stores
+        it with its change (see the module docstring); its time is now, its request id the current one."""
         if self._store is None:
             return None
         if isinstance(actor, Principal):
             subject, roles = actor.subject, tuple(sorted(r.value for r in actor.roles))
         else:
             subject, roles = actor, ()
-        event = AuditEvent(
+        return AuditEvent(
             id=self._new_id(),
             project_id=project_id,
             time=self._clock(),
@@ -175,6 +198,10 @@ class AuditLog:
             request_id=request_id_var.get(),
             details=facts(details),
         )
+
+    async def write(self, event: AuditEvent) -> AuditEvent | None:
+        """Write an event built by `event`, after its change, as `record` does: retried, never raising."""
+        assert self._store is not None
         failure = ""
         for attempt in range(self._attempts):
             try:

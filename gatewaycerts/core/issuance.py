@@ -24,6 +24,7 @@ from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, require, retry_on_conflict
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
+from gatewaycerts.domain.audit import AuditEvent
 from gatewaycerts.domain.errors import (
     AlreadyRevokedError,
     ConflictError,
@@ -58,8 +59,8 @@ from gatewaycerts.pki.authority import (
     check_and_issue,
     inspect_csr,
     issue,
+    issue_with_new_key,
     key_usages_for,
-    new_key_pem,
 )
 from gatewaycerts.pki.export import export_files, export_pem_bundle, zip_files
 from gatewaycerts.pki.keygen import new_serial
@@ -223,7 +224,10 @@ class PrivateCertificateService:
         on_issued: Callable[[str], None] | None = None,
         on_revoked: Callable[[str], None] | None = None,
         audit: AuditLog | None = None,
+        audit_with_certificates: bool = False,
     ) -> None:
+        """`audit_with_certificates`: the store writes the issue paths' audit events in the transaction of the
+        certificate (store.joins_audit, on the audit log's own database; see core/audit.py); else after it."""
         self._store = store
         self._vault = vault
         self._authorities = authorities
@@ -234,6 +238,7 @@ class PrivateCertificateService:
         self._on_issued = on_issued or (lambda kind: None)
         self._on_revoked = on_revoked or (lambda kind: None)
         self._audit = audit or AuditLog(None)
+        self._audit_joined = audit_with_certificates and store.joins_audit
 
     async def _audited(self, principal: Principal, verb: str, cert: IssuedCertificate, **details: object) -> None:
         await self._audit.record(
@@ -247,29 +252,45 @@ class PrivateCertificateService:
         )
 
     async def _insert_with_new_serial(
-        self, ca_id: str, signed: Callable[[int], Awaitable[IssuedCertificate]]
+        self,
+        ca_id: str,
+        signed: Callable[[int], Awaitable[IssuedCertificate]],
+        principal: Principal,
+        verb: str,
     ) -> IssuedCertificate:
         """Draw a serial, have `signed` sign the certificate with it, and store the certificate reserving the
-        serial in the same write. A serial some other certificate of this CA holds already (159 random bits:
-        practically never) is refused by that write and nothing is stored; the certificate is then signed again
-        with another, at most SERIAL_ATTEMPTS times."""
+        serial in the same write, with its audit event where the store joins them (else the event is recorded
+        after the write, as every other change's). A serial some other certificate of this CA holds already
+        (159 random bits: practically never) is refused by that write and nothing is stored; the certificate
+        is then signed again with another, at most SERIAL_ATTEMPTS times."""
         for _ in range(SERIAL_ATTEMPTS):
             cert = await signed(new_serial())
-            if await self._store.insert_certificate_reserving_serial(ca_id, cert):
+            event = self._issued_event(principal, verb, cert) if self._audit_joined else None
+            if await self._store.insert_certificate_reserving_serial(ca_id, cert, audit=event):
+                if event is None:
+                    await self._issued(principal, verb, cert)
                 return cert
         raise ConflictError("could not allocate a unique serial number; retry")
 
-    async def _issued(self, principal: Principal, verb: str, cert: IssuedCertificate) -> None:
-        await self._audited(
+    def _issued_event(self, principal: Principal, verb: str, cert: IssuedCertificate) -> AuditEvent | None:
+        return self._audit.event(
             principal,
-            verb,
-            cert,
+            cert.project_id,
+            f"ccm.certificate.{verb}",
+            "private_certificate",
+            cert.id,
+            object_name=cert.distinguished_name.common_name,
             type=cert.kind,
             issuer_id=cert.issuer_id,
             serial_number=cert.serial_number,
             not_after=cert.not_after,
             subject_alternative_names=[san.value for san in cert.sans],
         )
+
+    async def _issued(self, principal: Principal, verb: str, cert: IssuedCertificate) -> None:
+        event = self._issued_event(principal, verb, cert)
+        if event is not None:
+            await self._audit.write(event)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -351,13 +372,12 @@ class PrivateCertificateService:
         def make(serial: int) -> tuple[str, bytes]:
             # One trip to the thread pool: the new key is made, certified and wrapped there, and leaves it
             # only encrypted.
-            key_pem = new_key_pem(alg)
-            cert_pem = issue(
+            cert_pem, key_pem = issue_with_new_key(
+                alg,
                 profile,
                 serial,
-                subject_key_pem=key_pem,
                 issuer_certificate_pem=ca.certificate_pem,
-                issuer_key_pem=self._authorities.decrypt_key(ca),
+                issuer_key_pem=lambda: self._authorities.decrypt_key(ca),
             )
             return cert_pem, self._vault.encrypt(key_pem, context=key_context)
 
@@ -384,8 +404,7 @@ class PrivateCertificateService:
                 sans=sans,
             )
 
-        cert = await self._insert_with_new_serial(ca.id, signed)
-        await self._issued(principal, "issue", cert)
+        cert = await self._insert_with_new_serial(ca.id, signed, principal, "issue")
         self._on_issued("private-certificate")
         return cert
 
@@ -531,8 +550,7 @@ class PrivateCertificateService:
                 sans=profile.sans,
             )
 
-        cert = await self._insert_with_new_serial(ca.id, signed)
-        await self._issued(principal, "issue_from_csr", cert)
+        cert = await self._insert_with_new_serial(ca.id, signed, principal, "issue_from_csr")
         self._on_issued("private-certificate")
         return cert
 

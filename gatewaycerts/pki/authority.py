@@ -21,7 +21,7 @@ from gatewaycerts.domain.pca import (
 )
 from gatewaycerts.pki.crl import build_crl, crl_to_der
 from gatewaycerts.pki.csr import ParsedCsr, build_csr, csr_fingerprint, parse_csr
-from gatewaycerts.pki.issue import IssueSpec, build_certificate, key_kind
+from gatewaycerts.pki.issue import IssueSpec, build_certificate, issuer_facts_of_pem, key_kind
 from gatewaycerts.pki.keygen import generate_private_key, private_key_from_pem, private_key_to_pem
 from gatewaycerts.pki.profiles import default_key_usages, validate_key_usages
 
@@ -103,10 +103,25 @@ def issue(
         issuer_cert, signer = None, private_key_from_pem(subject_key_pem)
     else:
         assert issuer_key_pem is not None
-        issuer_cert = x509.load_pem_x509_certificate(issuer_certificate_pem.encode())
-        signer = private_key_from_pem(issuer_key_pem)
+        issuer_cert, signer = issuer_facts_of_pem(issuer_certificate_pem), private_key_from_pem(issuer_key_pem)
     cert = build_certificate(_spec(profile, public_key, serial), issuer_cert, signer)
     return cert.public_bytes(_PEM).decode()
+
+
+def issue_with_new_key(
+    alg: KeyAlgorithm,
+    profile: Profile,
+    serial: int,
+    *,
+    issuer_certificate_pem: str,
+    issuer_key_pem: Callable[[], bytes],
+) -> tuple[str, bytes]:
+    """Generate a key of `alg` and sign `profile` for it under the issuer: (PEM certificate, PEM PKCS#8 key).
+    The new key is serialised once and never parsed back; the issuer's key is opened only for this signature."""
+    key = generate_private_key(alg)
+    issuer = issuer_facts_of_pem(issuer_certificate_pem)
+    cert = build_certificate(_spec(profile, key.public_key(), serial), issuer, private_key_from_pem(issuer_key_pem()))
+    return cert.public_bytes(_PEM).decode(), private_key_to_pem(key)
 
 
 def make_csr(subject: DistinguishedName, key_pem: bytes, hash: SignatureHash) -> str:
@@ -168,9 +183,8 @@ def check_and_issue(
     parsed = parse_csr(pem)
     facts = _facts(parsed)
     profile = plan(facts)
-    issuer_cert = x509.load_pem_x509_certificate(issuer_certificate_pem.encode())
-    signer = private_key_from_pem(issuer_key_pem())
-    cert = build_certificate(_spec(profile, parsed.public_key, serial), issuer_cert, signer)
+    issuer = issuer_facts_of_pem(issuer_certificate_pem)
+    cert = build_certificate(_spec(profile, parsed.public_key, serial), issuer, private_key_from_pem(issuer_key_pem()))
     return facts, profile, cert.public_bytes(_PEM).decode()
 
 

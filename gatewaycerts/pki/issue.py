@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -72,6 +73,7 @@ def _general_name(san: SubjectAltName) -> x509.GeneralName:
     return x509.UniformResourceIdentifier(san.value)
 
 
+@lru_cache(maxsize=64)
 def key_usage_extension(usages: tuple[KeyUsage, ...]) -> x509.KeyUsage:
     u = set(usages)
     agreement = KeyUsage.KEY_AGREEMENT in u
@@ -99,6 +101,7 @@ EKU_OIDS = {
 }
 
 
+@lru_cache(maxsize=64)
 def _eku(eku: ExtendedKeyUsage) -> x509.ExtendedKeyUsage:
     return x509.ExtendedKeyUsage([oid for field, oid in EKU_OIDS.items() if getattr(eku, field)])
 
@@ -128,27 +131,65 @@ def _signature_hash(key: CertificateIssuerPrivateKeyTypes, sig: SignatureHash):
     return None if isinstance(key, ed25519.Ed25519PrivateKey) else hash_for(sig)
 
 
+@dataclass(frozen=True, slots=True)
+class IssuerFacts:
+    """What a certificate signed by an issuer takes from the issuer's certificate (all public)."""
+
+    name: x509.Name
+    not_before: datetime
+    not_after: datetime
+    authority_key_identifier: x509.AuthorityKeyIdentifier
+
+
+def issuer_facts(issuer_cert: x509.Certificate) -> IssuerFacts:
+    try:
+        issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        aki = x509.AuthorityKeyIdentifier(issuer_ski.digest, None, None)
+    except x509.ExtensionNotFound:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key())  # type: ignore[arg-type]
+    return IssuerFacts(issuer_cert.subject, issuer_cert.not_valid_before_utc, issuer_cert.not_valid_after_utc, aki)
+
+
+@lru_cache(maxsize=256)
+def issuer_facts_of_pem(issuer_certificate_pem: str) -> IssuerFacts:
+    """issuer_facts of a PEM certificate, parsed once per issuer (public data, keyed by the exact PEM text)."""
+    return issuer_facts(x509.load_pem_x509_certificate(issuer_certificate_pem.encode()))
+
+
+# Extension values are immutable; the ones that depend only on the CA or the profile are built once and reused
+# (each construction runs cryptography's isinstance checks on ABCs again).
+@lru_cache(maxsize=16)
+def _basic_constraints(is_ca: bool, path_length: int | None) -> x509.BasicConstraints:
+    return x509.BasicConstraints(ca=is_ca, path_length=path_length if is_ca else None)
+
+
+@lru_cache(maxsize=256)
+def _crl_distribution_points(url: str) -> x509.CRLDistributionPoints:
+    point = x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)], relative_name=None, reasons=None, crl_issuer=None
+    )
+    return x509.CRLDistributionPoints([point])
+
+
 def build_certificate(
-    spec: IssueSpec, issuer_cert: x509.Certificate | None, issuer_key: CertificateIssuerPrivateKeyTypes
+    spec: IssueSpec,
+    issuer_cert: x509.Certificate | IssuerFacts | None,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
 ) -> x509.Certificate:
     """Sign `spec` with `issuer_key`; self-signed (issuer = subject) when issuer_cert is None."""
-    if issuer_cert is not None:
-        if spec.not_after > issuer_cert.not_valid_after_utc:
+    issuer = issuer_facts(issuer_cert) if isinstance(issuer_cert, x509.Certificate) else issuer_cert
+    if issuer is not None:
+        if spec.not_after > issuer.not_after:
             raise ValidityError("the certificate may not outlive its issuing CA", field="validity")
-        if spec.not_before < issuer_cert.not_valid_before_utc:
+        if spec.not_before < issuer.not_before:
             raise ValidityError("the certificate may not start before its issuing CA", field="validity")
     subject = x509_name(spec.subject)
     ski = x509.SubjectKeyIdentifier.from_public_key(spec.public_key)
-    if issuer_cert is None:
+    if issuer is None:
         issuer_name = subject
         aki = x509.AuthorityKeyIdentifier(ski.digest, None, None)
     else:
-        issuer_name = issuer_cert.subject
-        try:
-            issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-            aki = x509.AuthorityKeyIdentifier(issuer_ski.digest, None, None)
-        except x509.ExtensionNotFound:
-            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key())  # type: ignore[arg-type]
+        issuer_name, aki = issuer.name, issuer.authority_key_identifier
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -157,9 +198,7 @@ def build_certificate(
         .serial_number(spec.serial)
         .not_valid_before(spec.not_before)
         .not_valid_after(spec.not_after)
-        .add_extension(
-            x509.BasicConstraints(ca=spec.is_ca, path_length=spec.path_length if spec.is_ca else None), critical=True
-        )
+        .add_extension(_basic_constraints(spec.is_ca, spec.path_length), critical=True)
         .add_extension(key_usage_extension(spec.key_usages), critical=True)
         .add_extension(ski, critical=False)
         .add_extension(aki, critical=False)
@@ -175,16 +214,10 @@ def build_certificate(
         raise InvalidInputError(
             "a certificate with an empty subject needs a subject alternative name (RFC 5280 4.2.1.6)", field="subject"
         )
-    if spec.crl_distribution_url and issuer_cert is not None:
-        point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(spec.crl_distribution_url)],
-            relative_name=None,
-            reasons=None,
-            crl_issuer=None,
-        )
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-    access = _authority_information_access(spec)
-    if access is not None and issuer_cert is not None:  # RFC 5280 4.2.2.1: about the issuer, so never in a root
+    if spec.crl_distribution_url and issuer is not None:
+        builder = builder.add_extension(_crl_distribution_points(spec.crl_distribution_url), critical=False)
+    access = _authority_information_access(spec.ocsp_url, spec.ca_issuers_url)
+    if access is not None and issuer is not None:  # RFC 5280 4.2.2.1: about the issuer, so never in a root
         builder = builder.add_extension(access, critical=False)
     if spec.custom_extension is not None:
         ext = x509.UnrecognizedExtension(
@@ -194,18 +227,19 @@ def build_certificate(
     return builder.sign(issuer_key, _signature_hash(issuer_key, spec.hash))  # type: ignore[arg-type]
 
 
-def _authority_information_access(spec: IssueSpec) -> x509.AuthorityInformationAccess | None:
+@lru_cache(maxsize=256)
+def _authority_information_access(
+    ocsp_url: str | None, ca_issuers_url: str | None
+) -> x509.AuthorityInformationAccess | None:
     descriptions = []
-    if spec.ocsp_url:
+    if ocsp_url:
         descriptions.append(
-            x509.AccessDescription(
-                x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(spec.ocsp_url)
-            )
+            x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
         )
-    if spec.ca_issuers_url:
+    if ca_issuers_url:
         descriptions.append(
             x509.AccessDescription(
-                x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(spec.ca_issuers_url)
+                x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers_url)
             )
         )
     return x509.AuthorityInformationAccess(descriptions) if descriptions else None

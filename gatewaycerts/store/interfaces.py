@@ -127,10 +127,17 @@ class PcaStore(EnvelopeStore, Protocol):
 
     async def insert_certificate(self, cert: IssuedCertificate) -> None: ...
 
-    async def insert_certificate_reserving_serial(self, issuer_key: str, cert: IssuedCertificate) -> bool:
+    # True when insert_certificate_reserving_serial can store an audit event with the certificate (SQLite, on the
+    # database of the audit store); False: it refuses one, and the caller records the event after the change.
+    joins_audit: bool
+
+    async def insert_certificate_reserving_serial(
+        self, issuer_key: str, cert: IssuedCertificate, *, audit: AuditEvent | None = None
+    ) -> bool:
         """Reserve `cert`'s serial under `issuer_key` (as reserve_serial) and insert `cert`, in one store round
         trip: False, with nothing stored, when the serial was used already (sign again with another);
-        ConflictError when a certificate with this id exists (the serial may then stay reserved)."""
+        ConflictError when a certificate with this id exists (the serial may then stay reserved). `audit` (only
+        where joins_audit): the event of this issuance, stored in the same transaction, both or neither."""
 
     async def get_certificate(self, project_id: str, cert_id: str) -> IssuedCertificate | None:
         """Deleted certificates (delete_time set) are invisible to get and list, but keep their serials."""

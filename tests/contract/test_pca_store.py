@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from gatewaycerts.domain.audit import AuditEvent, AuditQuery
 from gatewaycerts.domain.errors import AuthorityNotFoundError, ConflictError, PrivateCertificateNotFoundError
 from gatewaycerts.domain.pca import (
     Authority,
@@ -303,3 +304,44 @@ async def test_serial_status_agrees_with_revoked_serials(pca_store):
     c1 = await pca_store.get_certificate("p1", "c1")
     await pca_store.replace_certificate(replace(c1, **revoked), expected_revision=0)
     assert (await pca_store.serial_status("root", 1001)).revoked_at == T0
+
+
+def _issue_event(event_id: str, cert_id: str) -> AuditEvent:
+    return AuditEvent(
+        id=event_id,
+        project_id="p1",
+        time=NOW,
+        actor="alice",
+        roles=("writer",),
+        action="ccm.certificate.issue_from_csr",
+        object_type="private_certificate",
+        object_id=cert_id,
+        object_name="leaf.example.com",
+        request_id="req-1",
+        details={"serial_number": "1"},
+    )
+
+
+async def test_a_store_that_joins_audit_writes_the_event_with_the_certificate_or_neither(every_store):
+    _, pca_store, _, audit_store = every_store
+    event = _issue_event("e" * 32, "c1")
+    if not pca_store.joins_audit:  # MongoDB: no transactions; the service records the event after the change
+        with pytest.raises(TypeError):
+            await pca_store.insert_certificate_reserving_serial("ca1", cert("c1", seconds=7), audit=event)
+        assert await pca_store.get_certificate("p1", "c1") is None
+        assert await audit_store.list("p1", AuditQuery(), 10) == ()
+        return
+    first = cert("c1", seconds=7)
+    assert await pca_store.insert_certificate_reserving_serial("ca1", first, audit=event) is True
+    assert await pca_store.get_certificate("p1", "c1") == first
+    assert await audit_store.list("p1", AuditQuery(), 10) == (event,)
+    # the serial taken: neither the certificate nor its event
+    taken = _issue_event("f" * 32, "c2")
+    assert await pca_store.insert_certificate_reserving_serial("ca1", cert("c2", seconds=7), audit=taken) is False
+    assert await pca_store.get_certificate("p1", "c2") is None
+    # the certificate's id taken: ConflictError, the serial not reserved, no event
+    clash = _issue_event("a" * 32, "c1")
+    with pytest.raises(ConflictError):
+        await pca_store.insert_certificate_reserving_serial("ca1", cert("c1", seconds=8), audit=clash)
+    assert await pca_store.insert_certificate_reserving_serial("ca1", cert("c3", seconds=8)) is True
+    assert await audit_store.list("p1", AuditQuery(), 10) == (event,)

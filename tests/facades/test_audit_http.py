@@ -21,6 +21,8 @@ from gatewaycerts.core.audit import encode_marker
 from gatewaycerts.domain.audit import AuditEvent, AuditMarker, AuditQuery
 from gatewaycerts.store.mongo.audit import MongoAuditStore
 from gatewaycerts.store.sqlite.audit import SqliteAuditStore
+from gatewaycerts.store.sqlite.base import SqliteDatabase
+from gatewaycerts.store.sqlite.pca import SqlitePcaStore
 from tests.conftest import app_on
 from tests.factories import MovableClock, ec_chain
 from tests.mongo_server import FerretDB, MongoUnavailable
@@ -600,3 +602,55 @@ async def test_a_client_cannot_put_a_key_on_the_trail_through_a_name(trail):
     (event,) = await stored(trail)
     assert event.action == "barbican.order.create" and event.object_name == "[redacted]"
     assert "PRIVATE KEY" not in repr(event) and pem_bodies(ec_chain().leaf.key_pem())[0] not in repr(event)
+
+
+async def test_on_sqlite_a_ccm_issuance_and_its_event_are_one_write(aiohttp_client, settings, tmp_path, token, caplog):
+    """On one SQLite database the CCM issue paths store the certificate and its audit event in one transaction:
+    the event is on the trail as soon as the certificate is; when the event cannot be written (its table
+    dropped behind the store's back) the issuance fails in the CCM envelope, no certificate is stored, and no
+    event is logged as lost (nothing happened)."""
+    path = tmp_path / "one.db"
+    db = SqliteDatabase(path)
+    pca, audit = SqlitePcaStore(db), SqliteAuditStore(db)
+    for s in (pca, audit):
+        await s.ensure_schema()
+    client = await aiohttp_client(create_app(settings, pca_store=pca, audit_store=audit, order_worker=False))
+    headers = {"X-Auth-Token": token("p1", "admin")}
+    root = {
+        "type": "ROOT",
+        "distinguished_name": {"common_name": "Joined Root CA"},
+        "key_algorithm": "EC256",
+        "signature_algorithm": "SHA256",
+        "validity": {"type": "YEAR", "value": 5},
+    }
+    ca_id = (await ok(await client.post("/v1/private-certificate-authorities", json=root, headers=headers)))["ca_id"]
+    validity = {"type": "DAY", "value": 10}
+    by_csr = {"issuer_id": ca_id, "csr": make_csr(cn="joined.example.com")[0], "validity": validity}
+    generated = {
+        "issuer_id": ca_id,
+        "key_algorithm": "EC256",
+        "distinguished_name": {"common_name": "gen.example.com"},
+        "validity": validity,
+    }
+    first = await ok(await client.post("/v1/private-certificates/csr", json=by_csr, headers=headers))
+    second = await ok(await client.post("/v1/private-certificates", json=generated, headers=headers))
+    events = await audit.list("p1", AuditQuery(object_type="private_certificate"), 10)
+    assert {(e.action, e.object_id) for e in events} == {
+        ("ccm.certificate.issue_from_csr", first["certificate_id"]),
+        ("ccm.certificate.issue", second["certificate_id"]),
+    }
+    (csr_event,) = [e for e in events if e.object_id == first["certificate_id"]]
+    assert csr_event.object_name == "joined.example.com" and csr_event.details["issuer_id"] == ca_id
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE audit_events")
+    with caplog.at_level(logging.ERROR, logger="gatewaycerts.audit"):
+        for path_, body in (("/v1/private-certificates/csr", by_csr), ("/v1/private-certificates", generated)):
+            resp = await client.post(path_, json=body, headers=headers)
+            assert resp.status >= 500, await resp.text()
+            assert set(await resp.json()) == {"error_code", "error_msg"}  # the CCM envelope
+    listed = await ok(await client.get("/v1/private-certificates", params={"limit": 10}, headers=headers))
+    assert sorted(c["certificate_id"] for c in listed["certificates"]) == sorted(
+        [first["certificate_id"], second["certificate_id"]]
+    )
+    assert not [r for r in caplog.records if r.name == "gatewaycerts.audit"]

@@ -46,8 +46,8 @@ class CountingPcaStore:
         await self._inner.reserve_serial(issuer_key, serial_number)
         self.serials += 1
 
-    async def insert_certificate_reserving_serial(self, issuer_key: str, cert) -> bool:
-        reserved = await self._inner.insert_certificate_reserving_serial(issuer_key, cert)
+    async def insert_certificate_reserving_serial(self, issuer_key: str, cert, *, audit=None) -> bool:
+        reserved = await self._inner.insert_certificate_reserving_serial(issuer_key, cert, audit=audit)
         self.serials += reserved
         return reserved
 

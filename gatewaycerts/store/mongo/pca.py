@@ -11,6 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
+from gatewaycerts.domain.audit import AuditEvent
 from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     AuthorityNotFoundError,
@@ -180,7 +181,13 @@ class MongoPcaStore(MongoEnvelopes):
     async def insert_certificate(self, cert: IssuedCertificate) -> None:
         await self._insert(self._certificates, certificate_to_doc(cert))
 
-    async def insert_certificate_reserving_serial(self, issuer_key: str, cert: IssuedCertificate) -> bool:
+    joins_audit = False  # no transactions (FerretDB v1): the service writes its audit event after the change
+
+    async def insert_certificate_reserving_serial(
+        self, issuer_key: str, cert: IssuedCertificate, *, audit: AuditEvent | None = None
+    ) -> bool:
+        if audit is not None:
+            raise TypeError("this store cannot write an audit event with its change (joins_audit is False)")
         # Two inserts in this order (FerretDB v1 has no transactions): the serial's unique _id decides first.
         try:
             await guard(self._serials.insert_one({"_id": f"{issuer_key}:{cert.serial_number}"}))

@@ -52,31 +52,38 @@ def list_sql(project_id: str, query: AuditQuery, limit: int) -> tuple[str, list[
     return sql, [*params, limit]
 
 
+INSERT_EVENT = (
+    "INSERT INTO audit_events (id, project_id, time, actor, action, object_type, object_id, request_id, doc) "
+    "VALUES (:id, :project_id, :time, :actor, :action, :object_type, :object_id, :request_id, :doc) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+
+def event_row(event: AuditEvent) -> dict[str, Any]:
+    """The audit_events row of `event` (INSERT_EVENT's parameters); other stores of the same database use it to
+    write an event in the transaction of its change (SqlitePcaStore.insert_certificate_reserving_serial)."""
+    return {
+        "id": event.id,
+        "project_id": event.project_id,
+        "time": sort_key(event.time),
+        "actor": event.actor,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "request_id": event.request_id,
+        "doc": dump_json(event_to_doc(event)),
+    }
+
+
 class SqliteAuditStore(SqliteBase):
     async def ensure_schema(self) -> None:
         await self._run_alone(lambda conn: conn.executescript(_SCHEMA))
 
     async def insert(self, event: AuditEvent) -> None:
-        doc = event_to_doc(event)
-        row = {
-            "id": event.id,
-            "project_id": event.project_id,
-            "time": sort_key(event.time),
-            "actor": event.actor,
-            "action": event.action,
-            "object_type": event.object_type,
-            "object_id": event.object_id,
-            "request_id": event.request_id,
-            "doc": dump_json(doc),
-        }
+        row = event_row(event)
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO audit_events (id, project_id, time, actor, action, object_type, object_id, request_id, "
-                "doc) VALUES (:id, :project_id, :time, :actor, :action, :object_type, :object_id, :request_id, :doc) "
-                "ON CONFLICT (id) DO NOTHING",
-                row,
-            )
+            conn.execute(INSERT_EVENT, row)
 
         await self._run_point(op)
 

@@ -11,8 +11,10 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace as dc_replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from gatewaycerts.domain.audit import AuditEvent
 from gatewaycerts.domain.envelopes import EnvelopeKind
 from gatewaycerts.domain.errors import (
     AuthorityNotFoundError,
@@ -44,9 +46,11 @@ from gatewaycerts.store.pca_codec import (
     sort_field,
     status_clause,
 )
+from gatewaycerts.store.sqlite.audit import INSERT_EVENT, event_row
 from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
+    SqliteDatabase,
     decode_json,
     dump_json,
     prepare_envelope_tables,
@@ -207,8 +211,16 @@ def _where(project_id: str, query: PcaQuery, now: datetime, *, authority: bool) 
 _RESERVE = "INSERT INTO pca_serials (issuer, serial_number) VALUES (?, ?)"
 
 
+_DECODED_AUTHORITIES = 256  # get_authority's decoded rows kept (a process serves few CAs at a time)
+
+
 class SqlitePcaStore(SqliteBase):
     _ENVELOPES = _ENVELOPE_TABLES
+
+    def __init__(self, path_or_database: str | Path | SqliteDatabase) -> None:
+        super().__init__(path_or_database)
+        # get_authority: ca id -> (summary text, heavy text, the Authority decoded from exactly that text)
+        self._decoded_authorities: dict[str, tuple[str, str | None, Authority]] = {}
 
     async def ensure_schema(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -315,8 +327,30 @@ class SqlitePcaStore(SqliteBase):
         await self._insert("pca_authorities", self._authority_row(ca))
 
     async def get_authority(self, project_id: str | None, ca_id: str) -> Authority | None:
-        doc = await self._get("pca_authorities", project_id, ca_id)
-        return None if doc is None else authority_from_doc(doc)
+        """Every call reads the row (so a change by any process is seen at once); decoding it (two JSON texts,
+        then the Authority) is skipped when the row's text is exactly the text last decoded for this id. What
+        is kept is what the row holds: the CA key stays its envelope, encrypted; nothing is decrypted here."""
+
+        def op(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
+            if project_id is None:
+                return conn.execute("SELECT summary, heavy FROM pca_authorities WHERE id = ?", (ca_id,)).fetchone()
+            return conn.execute(
+                "SELECT summary, heavy FROM pca_authorities WHERE id = ? AND project_id = ?", (ca_id, project_id)
+            ).fetchone()
+
+        row = await self._read_point(op)
+        if row is None:
+            return None
+        summary, heavy = row
+        decoded = self._decoded_authorities
+        hit = decoded.get(ca_id)
+        if hit is not None and hit[0] == summary and hit[1] == heavy:
+            return hit[2]
+        ca = authority_from_doc(_doc(summary, heavy))
+        if ca_id not in decoded and len(decoded) >= _DECODED_AUTHORITIES:
+            decoded.pop(next(iter(decoded)))  # the oldest entry
+        decoded[ca_id] = (summary, heavy, ca)
+        return ca
 
     async def list_authorities(
         self, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int
@@ -343,12 +377,17 @@ class SqlitePcaStore(SqliteBase):
     async def insert_certificate(self, cert: IssuedCertificate) -> None:
         await self._insert("pca_certificates", self._certificate_row(cert))
 
-    async def insert_certificate_reserving_serial(self, issuer_key: str, cert: IssuedCertificate) -> bool:
+    joins_audit = True  # insert_certificate_reserving_serial writes an audit event in its own transaction
+
+    async def insert_certificate_reserving_serial(
+        self, issuer_key: str, cert: IssuedCertificate, *, audit: AuditEvent | None = None
+    ) -> bool:
         row = self._certificate_row(cert)
         insert = f"INSERT INTO pca_certificates ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"  # noqa: S608
+        event = None if audit is None else event_row(audit)
 
         def op(conn: sqlite3.Connection) -> bool:
-            # One write (one hand-off to the writer, one share of a group commit) for both rows; the savepoint
+            # One write (one hand-off to the writer, one share of a group commit) for all rows; the savepoint
             # makes them one change whether the writer runs this alone (autocommit) or inside a group.
             conn.execute("SAVEPOINT issue")
             try:
@@ -362,6 +401,8 @@ class SqlitePcaStore(SqliteBase):
                     conn.execute(insert, row)
                 except sqlite3.IntegrityError:
                     raise ConflictError("a record with this id or serial number exists already") from None
+                if event is not None:  # the audit trail's row, in the same savepoint: both or neither
+                    conn.execute(INSERT_EVENT, event)
             except BaseException:
                 conn.execute("ROLLBACK TO issue")
                 conn.execute("RELEASE issue")
