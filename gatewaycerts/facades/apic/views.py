@@ -13,6 +13,7 @@ from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.models import AlgorithmType, Certificate, CertificateFilter, CertificateScope
 from gatewaycerts.domain.notifications import Delivery, Webhook
 from gatewaycerts.facades.apic import schemas as s
+from gatewaycerts.facades.apic.cert_body import plain_certificate_body
 from gatewaycerts.facades.apic.presenters import DetailBodies, bound_domain, cert_base, cert_detail, iso
 from gatewaycerts.web.errors import json_response
 from gatewaycerts.web.hot import hot
@@ -48,7 +49,10 @@ def _detail(cert: Certificate) -> web.Response:
 
 
 async def _draft(request: web.Request) -> CertificateDraft:
-    body = load(s.CertificateCreateSchema, await read_json_object(request))
+    raw = await read_json_object(request)
+    body = plain_certificate_body(raw)
+    if body is None:  # not plainly well formed: the schema reads it, and its errors are the route's
+        body = load(s.CertificateCreateSchema, raw)
     return CertificateDraft(**{k: body.get(k) for k in CertificateDraft.__slots__})
 
 
