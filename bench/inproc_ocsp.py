@@ -7,6 +7,7 @@ read's share of an answer is measured, not guessed.
 
     .venv/bin/python bench/inproc_ocsp.py --requests 4000 --rounds 3
     .venv/bin/python bench/inproc_ocsp.py --profile --only get
+    .venv/bin/python bench/inproc_ocsp.py --only get --only post --without flat-routes --without lazy-json
 
 Nothing asserts; for a before/after run it on both checkouts (PYTHONPATH) one after the other, or more rounds.
 """
@@ -40,6 +41,35 @@ from gatewaycerts.settings import Settings
 from gatewaycerts.web.logs import configure_logging
 
 BENCH = str(Path(__file__).resolve().parent)
+
+
+def _flat_routes(app: web.Application, on: bool) -> None:
+    from gatewaycerts.facades.ocsp.flat import FLAT_OCSP_ROUTES
+
+    flat = app[FLAT_OCSP_ROUTES]
+    app.router.resolve = flat.resolve if on else flat.original  # type: ignore[method-assign]
+
+
+_SQL: dict[str, str] = {}
+
+
+def _lazy_json(app: web.Application, on: bool) -> None:
+    """Off: the status statement as before this branch (both json_extract calls on every row)."""
+    from gatewaycerts.store.sqlite import pca
+
+    if not _SQL:
+        _SQL["on"] = pca._CERTIFICATE_STATUS_SQL
+        _SQL["off"] = (
+            "SELECT status, json_extract(summary, '$.revoked_at.\"$date\"'), "
+            "json_extract(summary, '$.revocation_reason') FROM pca_certificates "
+            "WHERE issuer_id = ? AND serial_number = ?"
+        )
+    pca._CERTIFICATE_STATUS_SQL = _SQL["on" if on else "off"]
+
+
+# Changes of this branch that can be switched off in the running app: `--without NAME` measures with and
+# without each in the same rounds.
+TOGGLES = {"flat-routes": _flat_routes, "lazy-json": _lazy_json}
 CAS = "/v1/private-certificate-authorities"
 CERTS = "/v1/private-certificates"
 
@@ -148,6 +178,12 @@ async def main(args: argparse.Namespace) -> None:
             s_us, _ = await service.run(raws, args.requests)
             results.setdefault(name, []).append((s_us, b_us))
             print(f"  {name}: service {s_us:.1f} µs bare {b_us:.1f} µs ratio {b_us / s_us:.2f}", flush=True)
+            for toggle in args.without:
+                TOGGLES[toggle](app, False)
+                o_us, _ = await service.run(raws, args.requests)
+                TOGGLES[toggle](app, True)
+                results.setdefault(f"{name} without {toggle}", []).append((o_us, b_us))
+                print(f"  {name} without {toggle}: service {o_us:.1f} µs", flush=True)
     if not args.profile and not args.only:
         # The same requests, routed and logged alike, answered by a handler that returns the answer's bytes at
         # once: the service's per-request floor on these very routes (the access line of a long path, metrics,
@@ -232,5 +268,6 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--certs", type=int, default=50)
     parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--without", action="append", default=[], choices=sorted(TOGGLES))
     parser.add_argument("--profile", action="store_true", help="cProfile the service's requests instead")
     uvloop.run(main(parser.parse_args()))
