@@ -751,6 +751,7 @@ def create_app(
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
     hot.install(app)  # the routes marked @hot (delivery, APIC show) matched flat, before aiohttp's routers
+    ocsp_facade.install_flat_routes(app, pki_app)  # OCSP GET and POST matched flat too (facades/ocsp/flat.py)
     documented = {  # facade -> (its mounted apps, title, description)
         "apic": ((apic,), TITLE, DESCRIPTION),
         "ccm": (tuple(ccm_apps.values()), ccm.TITLE, ccm.DESCRIPTION),

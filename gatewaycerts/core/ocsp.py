@@ -3,11 +3,12 @@
 Every answer reads the serial's status from the store (`PcaStore.serial_status`: an index point read, on
 SQLite on the calling thread), the very rows the CRL is built from and checked against on every fetch
 (`revoked_serials`): so OCSP and the CRL agree at every moment, on every replica, with no cache of a status
-to go stale. What is cached is what does not decide a status:
+to go stale. A serial the CA never signed is answered `unauthorized` (unsigned, RFC 5019 2.2.3), never a
+signed `unknown`. What is cached is what does not decide a status:
 - the parsed request, by its bytes (requests without a nonce; clients repeat those byte for byte);
 - the CA's record (its certificate, issuer hashes, signer, deletion), re-read at most once a second;
-- the signed answer, per request bytes, under the status it says (good, or revoked at a time for a reason,
-  or unknown), the CA certificate and the signer: signing happens once per CA, serial, status and signer
+- the signed answer, per request bytes, under the status it says (good, or revoked at a time for a reason),
+  the CA certificate and the signer: signing happens once per CA, serial, status and signer
   (again when half of the response's validity has passed), never per request; only requests with a nonce
   are signed each time, since the nonce must be echoed.
 """
@@ -89,16 +90,14 @@ class _Given:
     """The answer given to one request's bytes, and what it was given under: the serial's status as read from
     the store, the CA certificate and the signer. Reused only while all three are unchanged."""
 
-    found: SerialStatus | None
+    found: SerialStatus
     ca_pem: str
     signer: str | None
     answer: OcspAnswer
     until: datetime
 
 
-def _cert_status(found: SerialStatus | None) -> CertStatus:
-    if found is None:
-        return CertStatus("unknown")
+def _cert_status(found: SerialStatus) -> CertStatus:
     if found.revoked_at is not None:
         return CertStatus("revoked", found.revoked_at, found.reason)
     return CertStatus("good")
@@ -206,6 +205,11 @@ class OcspResponder:
         ca = facts.ca
         # Read on every request, never cached: the rows the CRL lists (revoked_serials) say it.
         found = await self._store.serial_status(ca.id, query.serial_number)
+        if found is None:
+            # A serial this CA never signed: unauthorized (unsigned, constant), as Let's Encrypt answers, not a
+            # signed "unknown": a signature per distinct made-up serial would be anonymous CPU on demand, and
+            # such answers would push real ones out of the bounded caches (docs/security.md, "OCSP").
+            return unsuccessful_answer("unauthorized")
         if self._signer_mode == SIGNER_DELEGATED:
             ca = await self._with_signer(facts)
         if query.nonce is not None:

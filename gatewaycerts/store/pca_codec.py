@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from gatewaycerts.domain.errors import DuplicateRequestError
@@ -288,6 +290,24 @@ def serial_status_from_docs(serial_number: int, docs: list[dict[str, Any]]) -> S
             entry = revoked_from_doc(doc)
             return SerialStatus(serial_number, entry.revoked_at, entry.reason)
     return SerialStatus(serial_number)
+
+
+def serial_status_from_rows(
+    serial_number: int, rows: Iterable[tuple[str, datetime | str | None, str | None]]
+) -> SerialStatus | None:
+    """As serial_status_from_docs, from (status, revoked_at, revocation_reason) rows of the records carrying the
+    serial (revoked_at as a datetime or its ISO text), without a document per row."""
+    found = False
+    for status, revoked_at, reason in rows:
+        found = True
+        if status in _REVOKED_STATUSES:
+            when = datetime.fromisoformat(revoked_at) if isinstance(revoked_at, str) else revoked_at
+            return SerialStatus(
+                serial_number,
+                utc(when),  # type: ignore[arg-type]
+                RevocationReason(reason or RevocationReason.UNSPECIFIED.value),
+            )
+    return SerialStatus(serial_number) if found else None
 
 
 def duplicate_request() -> DuplicateRequestError:

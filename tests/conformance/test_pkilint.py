@@ -334,7 +334,8 @@ def _ocsp_findings(pkilint: Path, der: bytes, tmp_path: Path) -> list[str]:
 @pytest.mark.parametrize("signer", ["ca", "delegated"])
 @pytest.mark.parametrize("algorithm", ["EC256", "RSA2048"])
 async def test_ocsp_responses_pass_pkilint(aiohttp_client, auth, pkilint, tmp_path, signer, algorithm):
-    """Good, revoked and unknown answers, signed by the CA or its delegated responder, pass lint_ocsp_response."""
+    """Good and revoked answers, signed by the CA or its delegated responder, and the unsigned unauthorized
+    answer to a serial the CA never signed, pass lint_ocsp_response."""
     from cryptography.x509 import ocsp
 
     settings = Settings(state_dir=tmp_path / "state", public_url="https://pki.example.test", ocsp_signer=signer)
@@ -390,8 +391,12 @@ async def test_ocsp_responses_pass_pkilint(aiohttp_client, auth, pkilint, tmp_pa
                 )
                 body = await resp.read()
                 answer = ocsp.load_der_ocsp_response(body)
-                assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
-                label = f"{leaf['certificate_id']} {kind} {digest.name}: {answer.certificate_status.name}"
+                if kind == "unknown":  # a serial the CA never signed: unauthorized, unsigned (docs/api/ocsp.md)
+                    assert answer.response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
+                    label = f"{leaf['certificate_id']} {kind} {digest.name}: unauthorized"
+                else:
+                    assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+                    label = f"{leaf['certificate_id']} {kind} {digest.name}: {answer.certificate_status.name}"
                 if found := _ocsp_findings(pkilint, body, lint_dir):
                     problems[label] = found
         # the certificate itself, with AIA (OCSP + caIssuers) and CDP, lints clean too

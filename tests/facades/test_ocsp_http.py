@@ -1,8 +1,9 @@
 """The OCSP responder (/pki/ocsp/{ca_id}) and the caIssuers URL (/pki/ca/{ca_id}.cer), on both stores.
 
-Debian's `openssl ocsp` asks about good, revoked and unknown certificates over POST and GET, with the CA or a
-delegated responder signing, and verifies the answers; revocation is visible in the CRL and OCSP at once, on
-the replica that revoked and on another replica on the same store.
+Debian's `openssl ocsp` asks about good and revoked certificates over POST and GET, with the CA or a delegated
+responder signing, and verifies the answers (a serial the CA never signed is answered unauthorized);
+revocation is visible in the CRL and OCSP at once, on the replica that revoked and on another replica on the
+same store.
 """
 
 from __future__ import annotations
@@ -133,17 +134,17 @@ async def _ask(client, ca_id: str, der: bytes, *, get: bool = False) -> ocsp.OCS
     return ocsp.load_der_ocsp_response(await resp.read())
 
 
-async def _openssl(openssl: str, *args: str) -> str:
+async def _openssl(openssl: str, *args: str, ok: bool = True) -> str:
     proc = await asyncio.create_subprocess_exec(
         openssl, "ocsp", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     text = out.decode() + err.decode()
-    assert proc.returncode == 0, text
+    assert (proc.returncode == 0) is ok, text
     return text
 
 
-async def test_openssl_verifies_good_revoked_and_unknown_over_post_and_get(replicas, auth, openssl, tmp_path):
+async def test_openssl_verifies_good_revoked_and_never_issued_over_post_and_get(replicas, auth, openssl, tmp_path):
     a, _ = replicas
     root = await _root(a, auth)
     other_root = await _root(a, auth, "Other Root")
@@ -187,19 +188,27 @@ async def test_openssl_verifies_good_revoked_and_unknown_over_post_and_get(repli
     # a certificate of another CA, asked of this CA's responder: unauthorized (RFC 5019 2.2.3)
     stranger_req = _request(stranger["pem"], await _ca_pem(a, auth, other_root))
     assert (await _ask(a, root, stranger_req)).response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
-    # a serial this CA never issued: unknown (the other root's leaf, with this root as the issuer in its CertID)
+    # a serial this CA never issued: unauthorized, unsigned (as Let's Encrypt answers; RFC 5019 2.2.3), not a
+    # signed "unknown" (the other root's leaf, with this root as the issuer in its CertID), over POST and GET,
+    # with and without a nonce; no signature is spent on it
     never = x509.load_pem_x509_certificate(stranger["pem"].encode())
-    forged = (
-        ocsp.OCSPRequestBuilder()
-        .add_certificate_by_hash(
+    signatures = a.app[OCSP_RESPONDER].signatures
+    for nonce in (None, os.urandom(16)):
+        builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
             *_issuer_hashes(files["root"]), serial_number=never.serial_number, algorithm=hashes.SHA256()
         )
-        .build()
-        .public_bytes(serialization.Encoding.DER)
-    )
-    unknown = await _ask(a, root, forged)
-    assert unknown.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
-    assert unknown.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+        if nonce is not None:
+            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+        forged = builder.build().public_bytes(serialization.Encoding.DER)
+        for get in (False, True):
+            answer = await _ask(a, root, forged, get=get)
+            assert answer.response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
+    for nonce in ("-nonce", "-no_nonce"):  # openssl ocsp: the stranger's serial with this root as its issuer
+        out = await _openssl(
+            openssl, *issuer, "-cert", str(tmp_path / "stranger.pem"), "-url", url, *va, nonce, ok=False
+        )
+        assert "Responder Error: unauthorized (6)" in out, out
+    assert a.app[OCSP_RESPONDER].signatures == signatures
 
 
 def _issuer_hashes(issuer_pem: str) -> tuple[bytes, bytes]:

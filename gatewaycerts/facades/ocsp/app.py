@@ -14,6 +14,7 @@ from aiohttp_apigami import docs
 from gatewaycerts.appkeys import OCSP_RESPONDER, REQUEST_ID
 from gatewaycerts.core.authorities import CA_ISSUERS_PATH, OCSP_PATH
 from gatewaycerts.core.ocsp import OcspAnswer, unsuccessful_answer
+from gatewaycerts.facades.ocsp import flat
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +207,9 @@ def create_ocsp_app(*, client_max_size: int) -> web.Application:
     app.router.add_get(ocsp + "/{ca_id}/{request:.*}", ocsp_get, allow_head=False)
     app.router.add_get(CA_ISSUERS_PATH.removeprefix(MOUNT) + "/{ca_id:[0-9A-Za-z-]+}.cer", ca_certificate)
     return app
+
+
+def install_flat_routes(root: web.Application, pki_app: web.Application) -> None:
+    """Match the OCSP GET and POST routes flat, in front of the root's router (facades/ocsp/flat.py); call it
+    once `pki_app` is mounted."""
+    flat.install(root, pki_app, post=ocsp_post, get=ocsp_get, get_empty=ocsp_get_empty)

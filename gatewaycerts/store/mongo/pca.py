@@ -234,9 +234,12 @@ class MongoPcaStore(MongoEnvelopes):
     async def serial_status(self, issuer_id: str, serial_number: int) -> SerialStatus | None:
         q = {"issuer_id": issuer_id, "serial_number": str(serial_number)}
         fields = {"serial_number": 1, "status": 1, "revoked_at": 1, "revocation_reason": 1}
-        docs: list[dict[str, Any]] = []
-        for coll in (self._certificates, self._authorities, self._requests):
-            docs.extend(await guard(coll.find(q, fields).to_list(length=None)))
+        # The issued certificates first (one index point read): a serial found there is in no other collection
+        # (serials are reserved per issuer), so the other two are read only for a serial not there.
+        docs: list[dict[str, Any]] = await guard(self._certificates.find(q, fields).to_list(length=None))
+        if not docs:
+            for coll in (self._authorities, self._requests):
+                docs.extend(await guard(coll.find(q, fields).to_list(length=None)))
         return serial_status_from_docs(serial_number, docs)
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:

@@ -42,7 +42,7 @@ from gatewaycerts.store.pca_codec import (
     request_from_doc,
     request_to_doc,
     revoked_from_doc,
-    serial_status_from_docs,
+    serial_status_from_rows,
     sort_field,
     status_clause,
 )
@@ -127,16 +127,20 @@ CREATE UNIQUE INDEX IF NOT EXISTS pca_requests_outstanding ON pca_requests (proj
 # Only the fields a serial's status needs (OCSP reads it on every request), not the whole summary document:
 # JSON-decoding that cost more than the lookups. A serial is reserved once per CA (pca_serials), so it is in at
 # most one of the three tables: the issued certificates, where nearly every asked-about serial is, come first.
-_CERTIFICATE_STATUS_SQL = """
-SELECT status, json_extract(summary, '$.revoked_at."$date"'), json_extract(summary, '$.revocation_reason')
+# The revocation time and reason are extracted from the summary's JSON only for a revoked row: a good
+# certificate's answer parses no JSON at all (the statement alone: 12.6 -> 8.7 µs).
+_REVOKED_FIELDS = """CASE WHEN status IN ('REVOKED', 'Revoked') THEN json_extract(summary, '$.revoked_at."$date"') END,
+CASE WHEN status IN ('REVOKED', 'Revoked') THEN json_extract(summary, '$.revocation_reason') END"""
+_CERTIFICATE_STATUS_SQL = f"""
+SELECT status, {_REVOKED_FIELDS}
 FROM pca_certificates WHERE issuer_id = ? AND serial_number = ?
-"""
-_OTHER_STATUS_SQL = """
-SELECT status, json_extract(summary, '$.revoked_at."$date"'), json_extract(summary, '$.revocation_reason')
+"""  # noqa: S608 - constants only
+_OTHER_STATUS_SQL = f"""
+SELECT status, {_REVOKED_FIELDS}
 FROM pca_authorities WHERE issuer_id = ? AND serial_number = ?
-UNION ALL SELECT status, json_extract(summary, '$.revoked_at."$date"'), json_extract(summary, '$.revocation_reason')
+UNION ALL SELECT status, {_REVOKED_FIELDS}
 FROM pca_requests WHERE issuer_id = ? AND json_extract(summary, '$.serial_number') = ?
-"""
+"""  # noqa: S608 - constants only
 
 _AUTHORITY_COLUMNS = (
     "project_id",
@@ -443,21 +447,13 @@ class SqlitePcaStore(SqliteBase):
     async def serial_status(self, issuer_id: str, serial_number: int) -> SerialStatus | None:
         serial = str(serial_number)
 
-        def op(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        def op(conn: sqlite3.Connection) -> list[tuple[str, str | None, str | None]]:
             rows = conn.execute(_CERTIFICATE_STATUS_SQL, (issuer_id, serial)).fetchall()
             if not rows:
                 rows = conn.execute(_OTHER_STATUS_SQL, (issuer_id, serial, issuer_id, serial)).fetchall()
-            return [
-                {
-                    "serial_number": serial,
-                    "status": status,
-                    "revoked_at": None if revoked_at is None else datetime.fromisoformat(revoked_at),
-                    "revocation_reason": reason,
-                }
-                for status, revoked_at, reason in rows
-            ]
+            return rows
 
-        return serial_status_from_docs(serial_number, await self._read_point(op))  # one to three index lookups
+        return serial_status_from_rows(serial_number, await self._read_point(op))  # one to three index lookups
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         # Only certificates a relying party may still accept: issued, not revoked, not deleted.
