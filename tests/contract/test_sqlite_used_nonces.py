@@ -9,6 +9,9 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
+from gatewaycerts.domain.errors import StoreUnavailableError
 from gatewaycerts.store.sqlite import nonces as n
 from gatewaycerts.store.sqlite.acme import SqliteAcmeStore
 from gatewaycerts.store.sqlite.base import SqliteDatabase
@@ -118,4 +121,16 @@ async def test_checkpoints_run_on_the_files_thread(tmp_path, monkeypatch):
             assert len(ran) == round_  # one per CHECKPOINT_EVERY inline commits
         assert all(name.startswith("sqlite-nonces") for name in ran)
     finally:
+        await store.close()
+
+
+async def test_a_broken_file_is_the_store_being_unavailable_not_an_unhandled_error(tmp_path):
+    store = await _store(tmp_path / "acme.db")
+    try:
+        assert await store.use_nonce(_nonce(int(time.time()) + 60, b"ok")) is True
+        store._used_nonces._inline.close()  # the inline connection unusable, as a failing file would make it
+        with pytest.raises(StoreUnavailableError):
+            await store.use_nonce(_nonce(int(time.time()) + 60, b"broken"))
+    finally:
+        store._used_nonces._inline = None
         await store.close()

@@ -96,9 +96,9 @@ class UsedNonces:
                 if self._inline is None:
                     self._inline = self._connect(0)
                 used = self._inline.execute(_INSERT, (nonce,)).rowcount == 1
-            except sqlite3.OperationalError as exc:
-                if not _busy(exc):
-                    raise _unavailable(exc) from exc
+            except sqlite3.Error as exc:
+                if not (isinstance(exc, sqlite3.OperationalError) and _busy(exc)):
+                    raise _unavailable(exc) from exc  # as any store error: a 503, never a 500
             else:  # committed (autocommit: the INSERT is its own transaction)
                 self._after_commit()
                 return used
