@@ -448,8 +448,9 @@ class AcmeStore(EnvelopeStore, Protocol):
     async def mark_replaced(self, ca_id: str, serial_number: str, order_id: str) -> bool:
         """Record that `order_id` replaces the certificate (ARI); False when an order did already."""
 
-    async def use_nonce(self, nonce: str, expires: datetime) -> bool:
-        """Record `nonce` as used; False when it was used already (by any worker or replica)."""
+    async def use_nonce(self, nonce: bytes) -> bool:
+        """Record `nonce` as used; False when it was used already (by any worker or replica). Its first 8
+        bytes are its expiry (Unix seconds, big-endian), so that nonces sort by expiry (`purge_nonces`)."""
 
     async def purge_nonces(self, before: datetime) -> int:
         """Forget used nonces that expired before `before` (they fail their own expiry check)."""

@@ -199,13 +199,20 @@ async def test_concurrent_claims_have_one_winner(acme_store):
     assert results.count(True) == 1
 
 
+def _nonce(expires: datetime, tag: bytes) -> bytes:
+    """A nonce's body as NonceService makes it: its expiry (8 bytes, big-endian), then 12 random bytes."""
+    return int(expires.timestamp()).to_bytes(8, "big") + tag.ljust(12, b"\0")
+
+
 async def test_nonces_are_single_use_and_purged(acme_store):
-    assert await acme_store.use_nonce("n1", NOW + timedelta(hours=1)) is True
-    assert await acme_store.use_nonce("n1", NOW + timedelta(hours=1)) is False
-    results = await asyncio.gather(*(acme_store.use_nonce("n2", NOW) for _ in range(8)))
+    n1, n2 = _nonce(NOW + timedelta(hours=1), b"n1"), _nonce(NOW, b"n2")
+    assert await acme_store.use_nonce(n1) is True
+    assert await acme_store.use_nonce(n1) is False
+    results = await asyncio.gather(*(acme_store.use_nonce(n2) for _ in range(8)))
     assert results.count(True) == 1
     assert await acme_store.purge_nonces(NOW + timedelta(minutes=1)) == 1  # n2 expired, n1 not yet
-    assert await acme_store.use_nonce("n1", NOW) is False
+    assert await acme_store.use_nonce(n1) is False
+    assert await acme_store.use_nonce(n2) is True  # purged: the store forgot it (its own expiry refuses it)
     first = await acme_store.nonce_key(b"k" * 32)
     assert first == b"k" * 32 and await acme_store.nonce_key(b"z" * 32) == first
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace as dc_replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
@@ -237,7 +237,9 @@ class MongoAcmeStore(MongoEnvelopes):
 
     # -- nonces ---------------------------------------------------------------------------------------
 
-    async def use_nonce(self, nonce: str, expires: datetime) -> bool:
+    async def use_nonce(self, nonce: bytes) -> bool:
+        # One insert whose unique _id is the nonce (its body); `expires` (its first 8 bytes) for the purge.
+        expires = datetime.fromtimestamp(int.from_bytes(nonce[:8], "big"), UTC)
         try:
             await guard(self._nonces.insert_one({"_id": nonce, "expires": expires}))
         except DuplicateKeyError:

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace as dc_replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gatewaycerts.domain.acme import Account, AcmeCertificate, AcmeOrder, AcmePolicy, Authorization, EabKey
@@ -19,11 +20,13 @@ from gatewaycerts.store import acme_codec as c
 from gatewaycerts.store.sqlite.base import (
     EnvelopeTable,
     SqliteBase,
+    SqliteDatabase,
     decode_json,
     dump_json,
     prepare_envelope_tables,
     sort_key,
 )
+from gatewaycerts.store.sqlite.nonces import UsedNonces
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS acme_records (
@@ -41,7 +44,7 @@ CREATE TABLE IF NOT EXISTS acme_records (
 );
 CREATE INDEX IF NOT EXISTS acme_lookup ON acme_records (kind, ca_id, lookup, sort);
 CREATE INDEX IF NOT EXISTS acme_work ON acme_records (kind, status, claim_until);
-CREATE TABLE IF NOT EXISTS acme_nonces (nonce TEXT PRIMARY KEY, expires TEXT NOT NULL) WITHOUT ROWID;
+DROP TABLE IF EXISTS acme_nonces;
 """
 
 
@@ -90,12 +93,23 @@ class SqliteAcmeStore(SqliteBase):
         ),
     )
 
+    def __init__(self, path_or_database: str | Path | SqliteDatabase) -> None:
+        super().__init__(path_or_database)
+        # Used nonces beside the database: `<database>-nonces` (an in-memory database keeps them in memory).
+        path = self._db.path
+        self._used_nonces = UsedNonces(path if path == ":memory:" else path + "-nonces")
+
     async def ensure_schema(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.executescript(_SCHEMA)
             prepare_envelope_tables(conn, self._ENVELOPES)
 
         await self._run_alone(op)
+        await self._used_nonces.ensure_schema()
+
+    async def close(self) -> None:
+        await self._used_nonces.close()
+        await super().close()
 
     # -- generic ------------------------------------------------------------------------------------
 
@@ -283,21 +297,12 @@ class SqliteAcmeStore(SqliteBase):
 
     # -- nonces ---------------------------------------------------------------------------------------
 
-    async def use_nonce(self, nonce: str, expires: datetime) -> bool:
-        # A table of its own (one key, no secondary index): this insert is on every ACME request.
-        def op(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO acme_nonces (nonce, expires) VALUES (?, ?)", (nonce, sort_key(expires))
-            )
-            return cur.rowcount == 1
-
-        return await self._run_point(op)  # one row: commits on the calling thread when the writer is idle
+    async def use_nonce(self, nonce: bytes) -> bool:
+        # In a file of its own, committed on the calling thread (store/sqlite/nonces.py): on every ACME request.
+        return await self._used_nonces.use(nonce)
 
     async def purge_nonces(self, before: datetime) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            return conn.execute("DELETE FROM acme_nonces WHERE expires < ?", (sort_key(before),)).rowcount
-
-        return await self._run(op)
+        return await self._used_nonces.purge(before)
 
     async def nonce_key(self, candidate: bytes) -> bytes:
         doc = await self._get(c.SECRET, "nonce-key")
