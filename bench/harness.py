@@ -124,7 +124,9 @@ class Service:
             **os.environ,
             "GATEWAYCERTS_STATE_DIR": str(self.state_dir),
             "GATEWAYCERTS_PORT": str(self.port),
-            "GATEWAYCERTS_LOG_LEVEL": "WARNING",
+            # as deployed: INFO, JSON, one access line per request (to server.log), so every figure pays for it
+            "GATEWAYCERTS_LOG_LEVEL": "INFO",
+            "GATEWAYCERTS_LOG_FORMAT": "json",
             **(env or {}),
         }
         if "GATEWAYCERTS_DATABASE_URL" in self.env and "GATEWAYCERTS_MONGODB_DATABASE" not in (env or {}):
