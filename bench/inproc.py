@@ -332,6 +332,6 @@ if __name__ == "__main__":
     parser.add_argument(
         "--log-level",
         default="INFO",
-        help="WARNING: no access lines written, as bench_delivery/bench_harness.Service runs the service",
+        help="WARNING: no access lines written (bench/harness.Service ran services so until stop 27)",
     )
     uvloop.run(main(parser.parse_args()))
