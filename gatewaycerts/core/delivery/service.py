@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from gatewaycerts.core.audit import AuditLog
+from gatewaycerts.core.delivery.index import InstanceIndex
 from gatewaycerts.core.delivery.rules import (
     authorize_delivery,
     bindings_for,
@@ -94,6 +95,8 @@ class _Project:
     counter: int
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     views: dict[str, InstanceView] = field(default_factory=dict)
+    # instance -> the ids of the certificates it receives, kept in step with `certs`
+    index: InstanceIndex = field(default_factory=InstanceIndex)
     gen: int = 0  # local changes applied; a reload that raced one is dropped and redone
     dirty: bool = False  # read the store again at the next turn, even if the counter did not move
     full_reload: bool = False  # ... all of the project, not just what the change log names
@@ -230,7 +233,7 @@ class DeliveryService:
                 log.exception("loading the delivery state of a project failed")
             raise failure from None
         counter = counters.get(project_id, 0)
-        project = _Project(certs={c.id: c for c in certs}, counter=counter)
+        project = _Project(certs={c.id: c for c in certs}, counter=counter, index=InstanceIndex(certs))
         self._projects[project_id] = project
         self._seen.setdefault(project_id, counter)
         if self._fresh_at is None:
@@ -242,12 +245,21 @@ class DeliveryService:
     def _view(self, project: _Project, instance_id: str) -> InstanceView:
         view = project.views.get(instance_id)
         if view is None:
-            view = project.views[instance_id] = _build_view(project.certs, instance_id)
+            # Only the certificates the instance receives: the others add nothing to its view.
+            certs = project.certs
+            own = {cert_id: certs[cert_id] for cert_id in project.index.certificates_of(instance_id)}
+            view = project.views[instance_id] = _build_view(own, instance_id)
         return view
 
     @staticmethod
-    def _changed(project: _Project) -> None:
-        project.views.clear()
+    def _changed(project: _Project, touched: frozenset[str] | None) -> None:
+        """The views of the `touched` instances (None: every instance) are out of date: drop them, wake the
+        held polls (each compares its instance's version again)."""
+        if touched is None:
+            project.views.clear()
+        else:
+            for instance_id in touched:
+                project.views.pop(instance_id, None)
         woken, project.changed = project.changed, asyncio.Event()
         woken.set()
 
@@ -266,7 +278,9 @@ class DeliveryService:
             return
         else:
             del project.certs[cert_id]
-        self._changed(project)
+            cert = None
+        # The instances the old revision reached and those the new one reaches: no other view can differ.
+        self._changed(project, project.index.replace(previous, cert))
 
     # -- the watch --------------------------------------------------------------------------------
 
@@ -306,6 +320,8 @@ class DeliveryService:
         """Bring the project to `counter`: the certificates the store's change log names, or (no log, or
         this process is too far behind) every bound certificate of the project."""
         gen = project.gen
+        fresh: dict[str, Certificate] | None = None
+        found: dict[str, Certificate] = {}
         try:
             changed = (
                 None
@@ -315,14 +331,7 @@ class DeliveryService:
             if changed is None:
                 fresh = {c.id: c for c in await self._store.bound_certificates(project_id)}
             else:
-                fresh = dict(project.certs)
                 found = {c.id: c for c in await self._store.certificates(project_id, changed)}
-                for cert_id in changed:
-                    cert = found.get(cert_id)
-                    if cert is not None and cert.bindings:
-                        fresh[cert_id] = cert
-                    else:
-                        fresh.pop(cert_id, None)
         except StoreUnavailableError:
             project.dirty = True
             raise
@@ -331,9 +340,28 @@ class DeliveryService:
             return
         project.dirty = project.full_reload = False
         project.counter = counter
-        if {k: c.revision for k, c in fresh.items()} != {k: c.revision for k, c in project.certs.items()}:
-            project.certs = fresh
-            self._changed(project)
+        if fresh is not None:
+            # Everything read again: adopted whole (every view rebuilt) when any revision moved.
+            if {k: c.revision for k, c in fresh.items()} != {k: c.revision for k, c in project.certs.items()}:
+                project.certs = fresh
+                project.index = InstanceIndex(fresh.values())
+                self._changed(project, None)
+            return
+        touched: set[str] = set()
+        for cert_id in dict.fromkeys(changed or ()):
+            cert: Certificate | None = found.get(cert_id)
+            if cert is not None and not cert.bindings:
+                cert = None
+            previous = project.certs.get(cert_id)
+            if (None if previous is None else previous.revision) == (None if cert is None else cert.revision):
+                continue  # as held (or absent both times)
+            if cert is None:
+                del project.certs[cert_id]
+            else:
+                project.certs[cert_id] = cert
+            touched |= project.index.replace(previous, cert)
+        if touched:
+            self._changed(project, frozenset(touched))
 
     async def run(self) -> None:
         """The watch loop, until stop(); an aiohttp cleanup context runs it as a task."""
