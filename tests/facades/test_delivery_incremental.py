@@ -155,3 +155,41 @@ async def test_incremental_views_equal_views_built_from_scratch(client, auth, st
         await _check(app_service, replica, delivery_store, vault)
     # the sequence did exercise every kind of change
     assert all(steps[op] for op in ("upload", "attach", "detach", "update", "delete")), steps
+
+
+async def test_a_change_wakes_only_the_polls_of_the_instances_it_touches(client, auth):
+    import asyncio
+
+    chain = rsa_chain()
+    leaf = issue(CertSpec(cn=NAMES[0], dns=NAMES), ec_key("secp256r1", 40), chain.intermediate)
+    body = {"name": "cert_one", "cert_content": leaf.pem + chain.intermediate.pem, "private_key": leaf.key_pem()}
+    resp = await client.post(CERTS, json=body, headers=auth())
+    assert resp.status == 200, await resp.text()
+    cert_id = (await resp.json())["id"]
+    service: DeliveryService = client.app[DELIVERY_SERVICE]
+    versions = {i: (await service.bundle(PRINCIPAL, "p1", i)).version for i in INSTANCES}
+    polls = {
+        i: asyncio.ensure_future(service.bundle(PRINCIPAL, "p1", i, if_none_match=versions[i], wait=60))
+        for i in INSTANCES
+    }
+    await asyncio.sleep(0)  # each poll runs to its wait
+    project = service._projects["p1"]
+    held = dict(project.waiting)
+    assert set(held) == set(INSTANCES) and not any(p.done() for p in polls.values())
+
+    async def attach(name: str, instances: list[str]) -> None:
+        body = {"domains": [{"domain": name, "instance_ids": instances}]}
+        resp = await client.post(f"{CERTS}/{cert_id}/domains/attach", json=body, headers=auth())
+        assert resp.status == 204, await resp.text()
+
+    await attach("a.example.com", ["gw1"])
+    answer = await asyncio.wait_for(polls["gw1"], timeout=10)
+    assert answer.items is not None and answer.items[0]["domains"] == ["a.example.com"]
+    # gw2's and gw3's polls were not woken: they wait on the same events, still unset
+    assert not held["gw2"].is_set() and not held["gw3"].is_set()
+    assert project.waiting["gw2"] is held["gw2"] and project.waiting["gw3"] is held["gw3"]
+    await attach("b.example.com", ["gw2"])
+    answer = await asyncio.wait_for(polls["gw2"], timeout=10)
+    assert answer.items is not None and answer.items[0]["domains"] == ["b.example.com"]
+    assert held["gw2"].is_set() and not held["gw3"].is_set() and not polls["gw3"].done()
+    polls["gw3"].cancel()

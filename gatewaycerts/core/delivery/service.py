@@ -93,8 +93,9 @@ class _Ready:
 class _Project:
     certs: dict[str, Certificate]
     counter: int
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
     views: dict[str, InstanceView] = field(default_factory=dict)
+    # What the held polls of each instance wait on: set (and replaced) when the instance's view may have changed
+    waiting: dict[str, asyncio.Event] = field(default_factory=dict)
     # instance -> the ids of the certificates it receives, kept in step with `certs`
     index: InstanceIndex = field(default_factory=InstanceIndex)
     gen: int = 0  # local changes applied; a reload that raced one is dropped and redone
@@ -253,15 +254,21 @@ class DeliveryService:
 
     @staticmethod
     def _changed(project: _Project, touched: frozenset[str] | None) -> None:
-        """The views of the `touched` instances (None: every instance) are out of date: drop them, wake the
-        held polls (each compares its instance's version again)."""
+        """The views of the `touched` instances (None: every instance) are out of date: drop them, wake their
+        held polls (each compares its instance's version again); no other instance's poll is woken."""
         if touched is None:
             project.views.clear()
+            woken = list(project.waiting.values())
+            project.waiting.clear()
         else:
+            woken = []
             for instance_id in touched:
                 project.views.pop(instance_id, None)
-        woken, project.changed = project.changed, asyncio.Event()
-        woken.set()
+                event = project.waiting.pop(instance_id, None)
+                if event is not None:
+                    woken.append(event)
+        for event in woken:
+            event.set()
 
     def certificate_changed(self, project_id: str, cert_id: str, cert: Certificate | None) -> None:
         """A write through this process has returned: `cert` as stored now (None: deleted)."""
@@ -564,7 +571,9 @@ class DeliveryService:
             remaining = deadline - self._monotonic()
             if remaining <= 0:
                 return Bundle(view.version, None, self.stale_seconds())
-            changed = project.changed
+            changed = project.waiting.get(instance_id)
+            if changed is None:
+                changed = project.waiting[instance_id] = asyncio.Event()
             try:
                 async with asyncio.timeout(remaining):
                     await changed.wait()
