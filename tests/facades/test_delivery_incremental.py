@@ -62,6 +62,18 @@ async def _answers(service: DeliveryService) -> dict:
     return out
 
 
+def _shape(view) -> tuple:
+    return (
+        view.version,
+        view.lines,
+        [(i.cert.id, i.cert.revision, i.domains, i.verify_client) for i in view.items],
+        {
+            name: {a: (i.cert.id, i.domains, i.verify_client) for a, i in bound.items()}
+            for name, bound in view.names.items()
+        },
+    )
+
+
 async def _check(app_service: DeliveryService, replica: DeliveryService, store, vault) -> None:
     await replica.refresh()
     expected = await _answers(DeliveryService(store, vault))
@@ -74,6 +86,9 @@ async def _check(app_service: DeliveryService, replica: DeliveryService, store, 
         assert project.index.as_dict() == InstanceIndex(certs.values()).as_dict()
         for instance in INSTANCES:
             assert expected[instance][0] == _build_view(certs, instance).version
+            # the view held (patched certificate by certificate since the first check) is the one built afresh
+            held, scratch = project.views[instance], _build_view(project.certs, instance)
+            assert _shape(held) == _shape(scratch)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -13,6 +13,7 @@ the write returns), so a long poll on this replica wakes immediately and one on 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import logging
 import time
@@ -76,6 +77,7 @@ class InstanceView:
     # chosen, its chain ready as bytes and its key still as the envelope (None: nothing bound, a 404). Dropped
     # with the view on every change; bounded.
     answers: dict[tuple[str, str | None, str | None], _Ready | None] = field(default_factory=dict)
+    lines: tuple[bytes, ...] = ()  # per item, what the version hashes (kept for _patch_view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,25 +125,70 @@ class DocumentAnswer:
     stale_seconds: int
 
 
+def _order(cert: Certificate) -> tuple[datetime, str]:
+    return (cert.create_time, cert.id)
+
+
+def _items_of(cert: Certificate, instance_id: str) -> list[DeliveredItem]:
+    """The certificate's items on the instance: one per client-verification setting, names sorted."""
+    groups: dict[bool, list[str]] = {}
+    for b in bindings_for(cert, instance_id):
+        groups.setdefault(b.verified_client_certificate_enabled, []).append(b.url_domain)
+    return [DeliveredItem(cert, tuple(sorted(domains)), verify) for verify, domains in sorted(groups.items())]
+
+
+def _line(item: DeliveredItem) -> bytes:
+    """What the view's version hashes of an item."""
+    return f"{item.cert.id}|{item.cert.revision}|{int(item.verify_client)}|{','.join(item.domains)}\n".encode()
+
+
 def _build_view(certs: dict[str, Certificate], instance_id: str) -> InstanceView:
     items: list[DeliveredItem] = []
-    for cert in sorted(certs.values(), key=lambda c: (c.create_time, c.id)):
-        groups: dict[bool, list[str]] = {}
-        for b in bindings_for(cert, instance_id):
-            groups.setdefault(b.verified_client_certificate_enabled, []).append(b.url_domain)
-        for verify, domains in sorted(groups.items()):
-            items.append(DeliveredItem(cert, tuple(sorted(domains)), verify))
+    for cert in sorted(certs.values(), key=_order):
+        items.extend(_items_of(cert, instance_id))
     names: dict[str, dict[AlgorithmType, DeliveredItem]] = {}
     for item in items:
         for domain in item.domains:
             # Records from before one-certificate-per-algorithm was enforced: the oldest certificate wins.
             names.setdefault(domain, {}).setdefault(item.algorithm, item)
-    digest = hashlib.sha256()
+    lines = tuple(_line(item) for item in items)
+    return InstanceView(_version(lines), tuple(items), names, lines=lines)
+
+
+def _version(lines: tuple[bytes, ...]) -> str:
+    return hashlib.sha256(b"".join(lines)).hexdigest()[:24]
+
+
+def _patch_view(view: InstanceView, instance_id: str, cert_id: str, cert: Certificate | None) -> InstanceView:
+    """`view` with certificate `cert_id`'s items replaced by those of `cert` (None: gone): what _build_view
+    gives for the instance's certificates with that one changed. The items stay in _build_view's order (by
+    creation time and id; a certificate's items are consecutive), `names` is recomputed for the names the
+    old or the new items bind (the oldest certificate still wins), the version hashes the same lines."""
+    items: list[DeliveredItem] = []
+    lines: list[bytes] = []
+    gone: set[str] = set()
+    for item, line in zip(view.items, view.lines, strict=True):
+        if item.cert.id == cert_id:
+            gone.update(item.domains)
+        else:
+            items.append(item)
+            lines.append(line)
+    added = _items_of(cert, instance_id) if cert is not None else []
+    if added:
+        assert cert is not None
+        at = bisect.bisect_right(items, _order(cert), key=lambda item: _order(item.cert))
+        items[at:at] = added
+        lines[at:at] = [_line(item) for item in added]
+    affected = gone.union(*(item.domains for item in added))
+    names = dict(view.names)
+    for domain in affected:
+        names.pop(domain, None)
     for item in items:
-        digest.update(
-            f"{item.cert.id}|{item.cert.revision}|{int(item.verify_client)}|{','.join(item.domains)}\n".encode()
-        )
-    return InstanceView(version=digest.hexdigest()[:24], items=tuple(items), names=names)
+        for domain in item.domains:
+            if domain in affected:
+                names.setdefault(domain, {}).setdefault(item.algorithm, item)
+    frozen = tuple(lines)
+    return InstanceView(_version(frozen), tuple(items), names, lines=frozen)
 
 
 class DeliveryService:
@@ -253,20 +300,32 @@ class DeliveryService:
         return view
 
     @staticmethod
-    def _changed(project: _Project, touched: frozenset[str] | None) -> None:
-        """The views of the `touched` instances (None: every instance) are out of date: drop them, wake their
-        held polls (each compares its instance's version again); no other instance's poll is woken."""
+    def _replace(project: _Project, cert_id: str, previous: Certificate | None, cert: Certificate | None) -> set[str]:
+        """Certificate `cert_id` (`previous` as held, None: not held) becomes `cert` (None: not delivered): the
+        index follows, and so does each view held of an instance the old or the new revision reaches (only
+        that certificate's items replaced); those instances are returned. No other instance's view can differ."""
+        if cert is None:
+            del project.certs[cert_id]
+        else:
+            project.certs[cert_id] = cert
+        touched = project.index.replace(previous, cert)
+        for instance_id in touched:
+            view = project.views.get(instance_id)
+            if view is not None:
+                project.views[instance_id] = _patch_view(view, instance_id, cert_id, cert)
+        return set(touched)
+
+    @staticmethod
+    def _changed(project: _Project, touched: set[str] | None) -> None:
+        """Wake the held polls of the `touched` instances, whose views were brought up to date (None: every
+        instance's, and every view is dropped); each compares its instance's version again. No other
+        instance's poll is woken."""
         if touched is None:
             project.views.clear()
             woken = list(project.waiting.values())
             project.waiting.clear()
         else:
-            woken = []
-            for instance_id in touched:
-                project.views.pop(instance_id, None)
-                event = project.waiting.pop(instance_id, None)
-                if event is not None:
-                    woken.append(event)
+            woken = [event for i in touched if (event := project.waiting.pop(i, None)) is not None]
         for event in woken:
             event.set()
 
@@ -280,14 +339,11 @@ class DeliveryService:
         if cert is not None and cert.bindings:
             if previous is not None and previous.revision > cert.revision:
                 return  # a reload already brought something newer
-            project.certs[cert_id] = cert
         elif previous is None:
             return
         else:
-            del project.certs[cert_id]
             cert = None
-        # The instances the old revision reached and those the new one reaches: no other view can differ.
-        self._changed(project, project.index.replace(previous, cert))
+        self._changed(project, self._replace(project, cert_id, previous, cert))
 
     # -- the watch --------------------------------------------------------------------------------
 
@@ -362,13 +418,9 @@ class DeliveryService:
             previous = project.certs.get(cert_id)
             if (None if previous is None else previous.revision) == (None if cert is None else cert.revision):
                 continue  # as held (or absent both times)
-            if cert is None:
-                del project.certs[cert_id]
-            else:
-                project.certs[cert_id] = cert
-            touched |= project.index.replace(previous, cert)
+            touched |= self._replace(project, cert_id, previous, cert)
         if touched:
-            self._changed(project, frozenset(touched))
+            self._changed(project, touched)
 
     async def run(self) -> None:
         """The watch loop, until stop(); an aiohttp cleanup context runs it as a task."""
