@@ -208,3 +208,23 @@ async def test_a_change_wakes_only_the_polls_of_the_instances_it_touches(client,
     assert answer.items is not None and answer.items[0]["domains"] == ["b.example.com"]
     assert held["gw2"].is_set() and not held["gw3"].is_set() and not polls["gw3"].done()
     polls["gw3"].cancel()
+
+
+async def test_a_serving_process_moves_a_loaded_project_out_of_the_collectors_generations(client, auth):
+    import gc
+
+    app_service: DeliveryService = client.app[DELIVERY_SERVICE]
+    assert app_service.freeze_loaded is False  # only `gatewaycerts serve` sets it
+    base = gc.get_freeze_count()
+    plain = DeliveryService(app_service._store, app_service._vault)
+    await plain.bundle(PRINCIPAL, "p1", "gw1")
+    assert gc.get_freeze_count() == base  # off by default: a test process keeps its collector as it was
+    serving = DeliveryService(app_service._store, app_service._vault)
+    serving.freeze_loaded = True
+    try:
+        await serving.bundle(PRINCIPAL, "p1", "gw1")
+        assert gc.get_freeze_count() > base
+        project = serving._projects["p1"]
+        assert gc.is_tracked(project) and not any(o is project for o in gc.get_objects())  # frozen: in no generation
+    finally:
+        gc.unfreeze()

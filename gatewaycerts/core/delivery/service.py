@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import hashlib
 import logging
 import time
@@ -227,6 +228,11 @@ class DeliveryService:
         self._lists: dict[str, frozenset[int] | None] = {}
         # A principal that authenticated with a gateway key is checked again before a held poll answers.
         self.principal_check: Callable[[Principal], Awaitable[None]] = _no_check
+        # `gatewaycerts serve` sets it: after a project is loaded, every object of the process is moved out of
+        # the cyclic collector's generations (gc.freeze), so that its full collections no longer walk the
+        # project's thousands of long-lived objects (certificates, bindings, names, dates). Process-wide, so
+        # off by default (a test process would keep each test's cyclic garbage alive at that moment).
+        self.freeze_loaded = False
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -283,6 +289,8 @@ class DeliveryService:
         counter = counters.get(project_id, 0)
         project = _Project(certs={c.id: c for c in certs}, counter=counter, index=InstanceIndex(certs))
         self._projects[project_id] = project
+        if self.freeze_loaded:
+            gc.freeze()
         self._seen.setdefault(project_id, counter)
         if self._fresh_at is None:
             self._fresh_at = self._monotonic()
