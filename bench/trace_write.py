@@ -12,7 +12,8 @@ so a client's stamps and these compare) and appended to TRACE_FILE as one JSON l
 - `view_start`/`view_end`: delivery rebuilding an instance's view (after a change, for the first read);
 - `poll_answer`: a snapshot with items (a held poll's answer) built, before it is written to its client;
 - `audit_start`/`audit_end`: the audit record;
-- `done`: the core call returns (the response is written next).
+- `done`: the core call returns (the response is written next);
+- `gc_start`/`gc_stop`: a collection of the cyclic garbage collector (`generation`), on the thread that triggered it.
 
 Used by bench_delivery.py's propagation section (`--trace`) to report where a change's latency goes.
 """
@@ -64,6 +65,13 @@ def install(path: str) -> None:
             stamp("resumed", n=n)
 
     base.SqliteDatabase.write = write  # type: ignore[method-assign]
+
+    import gc
+
+    def collected(phase: str, info: dict) -> None:
+        stamp(f"gc_{phase}", generation=info["generation"])
+
+    gc.callbacks.append(collected)
 
     original_commit = base.SqliteDatabase._commit
 

@@ -92,6 +92,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except (KeyVaultError, SettingsError) as exc:
         raise SystemExit(f"gatewaycerts: {exc}") from None
+    from gatewaycerts.appkeys import DELIVERY_SERVICE
+
+    app[DELIVERY_SERVICE].freeze_loaded = True  # a serving process: see DeliveryService.freeze_loaded
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
             runner.run(

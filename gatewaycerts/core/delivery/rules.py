@@ -41,6 +41,16 @@ def binding_instances(cert: Certificate, binding: DomainBinding) -> tuple[str, .
     return binding.instance_ids
 
 
+def receiving_instances(cert: Certificate) -> frozenset[str]:
+    """Every instance for which bindings_for(cert, instance) is not empty (a global certificate's binding
+    that names no instance adds none)."""
+    if not cert.bindings:
+        return frozenset()
+    if cert.scope is CertificateScope.INSTANCE:
+        return frozenset((cert.instance_id,))
+    return frozenset(instance for b in cert.bindings for instance in b.instance_ids)
+
+
 def authorize_delivery(principal: Principal, project_id: str, instance_id: str) -> None:
     """Only a gateway principal of the project, for one of its instances, receives private keys."""
     if Role.GATEWAY not in principal.roles:

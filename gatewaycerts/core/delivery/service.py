@@ -13,6 +13,8 @@ the write returns), so a long poll on this replica wakes immediately and one on 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import gc
 import hashlib
 import logging
 import time
@@ -22,6 +24,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from gatewaycerts.core.audit import AuditLog
+from gatewaycerts.core.delivery.index import InstanceIndex
 from gatewaycerts.core.delivery.rules import (
     authorize_delivery,
     bindings_for,
@@ -75,6 +78,7 @@ class InstanceView:
     # chosen, its chain ready as bytes and its key still as the envelope (None: nothing bound, a 404). Dropped
     # with the view on every change; bounded.
     answers: dict[tuple[str, str | None, str | None], _Ready | None] = field(default_factory=dict)
+    lines: tuple[bytes, ...] = ()  # per item, what the version hashes (kept for _patch_view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +96,11 @@ class _Ready:
 class _Project:
     certs: dict[str, Certificate]
     counter: int
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
     views: dict[str, InstanceView] = field(default_factory=dict)
+    # What the held polls of each instance wait on: set (and replaced) when the instance's view may have changed
+    waiting: dict[str, asyncio.Event] = field(default_factory=dict)
+    # instance -> the ids of the certificates it receives, kept in step with `certs`
+    index: InstanceIndex = field(default_factory=InstanceIndex)
     gen: int = 0  # local changes applied; a reload that raced one is dropped and redone
     dirty: bool = False  # read the store again at the next turn, even if the counter did not move
     full_reload: bool = False  # ... all of the project, not just what the change log names
@@ -119,25 +126,70 @@ class DocumentAnswer:
     stale_seconds: int
 
 
+def _order(cert: Certificate) -> tuple[datetime, str]:
+    return (cert.create_time, cert.id)
+
+
+def _items_of(cert: Certificate, instance_id: str) -> list[DeliveredItem]:
+    """The certificate's items on the instance: one per client-verification setting, names sorted."""
+    groups: dict[bool, list[str]] = {}
+    for b in bindings_for(cert, instance_id):
+        groups.setdefault(b.verified_client_certificate_enabled, []).append(b.url_domain)
+    return [DeliveredItem(cert, tuple(sorted(domains)), verify) for verify, domains in sorted(groups.items())]
+
+
+def _line(item: DeliveredItem) -> bytes:
+    """What the view's version hashes of an item."""
+    return f"{item.cert.id}|{item.cert.revision}|{int(item.verify_client)}|{','.join(item.domains)}\n".encode()
+
+
 def _build_view(certs: dict[str, Certificate], instance_id: str) -> InstanceView:
     items: list[DeliveredItem] = []
-    for cert in sorted(certs.values(), key=lambda c: (c.create_time, c.id)):
-        groups: dict[bool, list[str]] = {}
-        for b in bindings_for(cert, instance_id):
-            groups.setdefault(b.verified_client_certificate_enabled, []).append(b.url_domain)
-        for verify, domains in sorted(groups.items()):
-            items.append(DeliveredItem(cert, tuple(sorted(domains)), verify))
+    for cert in sorted(certs.values(), key=_order):
+        items.extend(_items_of(cert, instance_id))
     names: dict[str, dict[AlgorithmType, DeliveredItem]] = {}
     for item in items:
         for domain in item.domains:
             # Records from before one-certificate-per-algorithm was enforced: the oldest certificate wins.
             names.setdefault(domain, {}).setdefault(item.algorithm, item)
-    digest = hashlib.sha256()
+    lines = tuple(_line(item) for item in items)
+    return InstanceView(_version(lines), tuple(items), names, lines=lines)
+
+
+def _version(lines: tuple[bytes, ...]) -> str:
+    return hashlib.sha256(b"".join(lines)).hexdigest()[:24]
+
+
+def _patch_view(view: InstanceView, instance_id: str, cert_id: str, cert: Certificate | None) -> InstanceView:
+    """`view` with certificate `cert_id`'s items replaced by those of `cert` (None: gone): what _build_view
+    gives for the instance's certificates with that one changed. The items stay in _build_view's order (by
+    creation time and id; a certificate's items are consecutive), `names` is recomputed for the names the
+    old or the new items bind (the oldest certificate still wins), the version hashes the same lines."""
+    items: list[DeliveredItem] = []
+    lines: list[bytes] = []
+    gone: set[str] = set()
+    for item, line in zip(view.items, view.lines, strict=True):
+        if item.cert.id == cert_id:
+            gone.update(item.domains)
+        else:
+            items.append(item)
+            lines.append(line)
+    added = _items_of(cert, instance_id) if cert is not None else []
+    if added:
+        assert cert is not None
+        at = bisect.bisect_right(items, _order(cert), key=lambda item: _order(item.cert))
+        items[at:at] = added
+        lines[at:at] = [_line(item) for item in added]
+    affected = gone.union(*(item.domains for item in added))
+    names = dict(view.names)
+    for domain in affected:
+        names.pop(domain, None)
     for item in items:
-        digest.update(
-            f"{item.cert.id}|{item.cert.revision}|{int(item.verify_client)}|{','.join(item.domains)}\n".encode()
-        )
-    return InstanceView(version=digest.hexdigest()[:24], items=tuple(items), names=names)
+        for domain in item.domains:
+            if domain in affected:
+                names.setdefault(domain, {}).setdefault(item.algorithm, item)
+    frozen = tuple(lines)
+    return InstanceView(_version(frozen), tuple(items), names, lines=frozen)
 
 
 class DeliveryService:
@@ -176,6 +228,11 @@ class DeliveryService:
         self._lists: dict[str, frozenset[int] | None] = {}
         # A principal that authenticated with a gateway key is checked again before a held poll answers.
         self.principal_check: Callable[[Principal], Awaitable[None]] = _no_check
+        # `gatewaycerts serve` sets it: after a project is loaded, every object of the process is moved out of
+        # the cyclic collector's generations (gc.freeze), so that its full collections no longer walk the
+        # project's thousands of long-lived objects (certificates, bindings, names, dates). Process-wide, so
+        # off by default (a test process would keep each test's cyclic garbage alive at that moment).
+        self.freeze_loaded = False
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -230,8 +287,10 @@ class DeliveryService:
                 log.exception("loading the delivery state of a project failed")
             raise failure from None
         counter = counters.get(project_id, 0)
-        project = _Project(certs={c.id: c for c in certs}, counter=counter)
+        project = _Project(certs={c.id: c for c in certs}, counter=counter, index=InstanceIndex(certs))
         self._projects[project_id] = project
+        if self.freeze_loaded:
+            gc.freeze()
         self._seen.setdefault(project_id, counter)
         if self._fresh_at is None:
             self._fresh_at = self._monotonic()
@@ -242,14 +301,41 @@ class DeliveryService:
     def _view(self, project: _Project, instance_id: str) -> InstanceView:
         view = project.views.get(instance_id)
         if view is None:
-            view = project.views[instance_id] = _build_view(project.certs, instance_id)
+            # Only the certificates the instance receives: the others add nothing to its view.
+            certs = project.certs
+            own = {cert_id: certs[cert_id] for cert_id in project.index.certificates_of(instance_id)}
+            view = project.views[instance_id] = _build_view(own, instance_id)
         return view
 
     @staticmethod
-    def _changed(project: _Project) -> None:
-        project.views.clear()
-        woken, project.changed = project.changed, asyncio.Event()
-        woken.set()
+    def _replace(project: _Project, cert_id: str, previous: Certificate | None, cert: Certificate | None) -> set[str]:
+        """Certificate `cert_id` (`previous` as held, None: not held) becomes `cert` (None: not delivered): the
+        index follows, and so does each view held of an instance the old or the new revision reaches (only
+        that certificate's items replaced); those instances are returned. No other instance's view can differ."""
+        if cert is None:
+            del project.certs[cert_id]
+        else:
+            project.certs[cert_id] = cert
+        touched = project.index.replace(previous, cert)
+        for instance_id in touched:
+            view = project.views.get(instance_id)
+            if view is not None:
+                project.views[instance_id] = _patch_view(view, instance_id, cert_id, cert)
+        return set(touched)
+
+    @staticmethod
+    def _changed(project: _Project, touched: set[str] | None) -> None:
+        """Wake the held polls of the `touched` instances, whose views were brought up to date (None: every
+        instance's, and every view is dropped); each compares its instance's version again. No other
+        instance's poll is woken."""
+        if touched is None:
+            project.views.clear()
+            woken = list(project.waiting.values())
+            project.waiting.clear()
+        else:
+            woken = [event for i in touched if (event := project.waiting.pop(i, None)) is not None]
+        for event in woken:
+            event.set()
 
     def certificate_changed(self, project_id: str, cert_id: str, cert: Certificate | None) -> None:
         """A write through this process has returned: `cert` as stored now (None: deleted)."""
@@ -261,12 +347,11 @@ class DeliveryService:
         if cert is not None and cert.bindings:
             if previous is not None and previous.revision > cert.revision:
                 return  # a reload already brought something newer
-            project.certs[cert_id] = cert
         elif previous is None:
             return
         else:
-            del project.certs[cert_id]
-        self._changed(project)
+            cert = None
+        self._changed(project, self._replace(project, cert_id, previous, cert))
 
     # -- the watch --------------------------------------------------------------------------------
 
@@ -306,6 +391,8 @@ class DeliveryService:
         """Bring the project to `counter`: the certificates the store's change log names, or (no log, or
         this process is too far behind) every bound certificate of the project."""
         gen = project.gen
+        fresh: dict[str, Certificate] | None = None
+        found: dict[str, Certificate] = {}
         try:
             changed = (
                 None
@@ -315,14 +402,7 @@ class DeliveryService:
             if changed is None:
                 fresh = {c.id: c for c in await self._store.bound_certificates(project_id)}
             else:
-                fresh = dict(project.certs)
                 found = {c.id: c for c in await self._store.certificates(project_id, changed)}
-                for cert_id in changed:
-                    cert = found.get(cert_id)
-                    if cert is not None and cert.bindings:
-                        fresh[cert_id] = cert
-                    else:
-                        fresh.pop(cert_id, None)
         except StoreUnavailableError:
             project.dirty = True
             raise
@@ -331,9 +411,24 @@ class DeliveryService:
             return
         project.dirty = project.full_reload = False
         project.counter = counter
-        if {k: c.revision for k, c in fresh.items()} != {k: c.revision for k, c in project.certs.items()}:
-            project.certs = fresh
-            self._changed(project)
+        if fresh is not None:
+            # Everything read again: adopted whole (every view rebuilt) when any revision moved.
+            if {k: c.revision for k, c in fresh.items()} != {k: c.revision for k, c in project.certs.items()}:
+                project.certs = fresh
+                project.index = InstanceIndex(fresh.values())
+                self._changed(project, None)
+            return
+        touched: set[str] = set()
+        for cert_id in dict.fromkeys(changed or ()):
+            cert: Certificate | None = found.get(cert_id)
+            if cert is not None and not cert.bindings:
+                cert = None
+            previous = project.certs.get(cert_id)
+            if (None if previous is None else previous.revision) == (None if cert is None else cert.revision):
+                continue  # as held (or absent both times)
+            touched |= self._replace(project, cert_id, previous, cert)
+        if touched:
+            self._changed(project, touched)
 
     async def run(self) -> None:
         """The watch loop, until stop(); an aiohttp cleanup context runs it as a task."""
@@ -536,7 +631,9 @@ class DeliveryService:
             remaining = deadline - self._monotonic()
             if remaining <= 0:
                 return Bundle(view.version, None, self.stale_seconds())
-            changed = project.changed
+            changed = project.waiting.get(instance_id)
+            if changed is None:
+                changed = project.waiting[instance_id] = asyncio.Event()
             try:
                 async with asyncio.timeout(remaining):
                     await changed.wait()
