@@ -17,6 +17,18 @@ _OPTIONAL_STRINGS = ("type", "enterprise_project_id")
 _VALIDITY_KEYS = frozenset({"type", "value", "start_from"})
 
 
+def _plain_validity(validity: Any) -> dict[str, Any] | None:
+    """A copy of `validity` when it is plainly well formed (`type` a string, `value` an integer, `start_from`
+    an integer if given, no other key), else None."""
+    if type(validity) is not dict or not validity.keys() <= _VALIDITY_KEYS:
+        return None
+    if type(validity.get("type")) is not str or type(validity.get("value")) is not int:
+        return None
+    if "start_from" in validity and type(validity["start_from"]) is not int:
+        return None
+    return dict(validity)
+
+
 def plain_csr_body(body: dict[str, Any]) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for name in _STRINGS:
@@ -24,14 +36,10 @@ def plain_csr_body(body: dict[str, Any]) -> dict[str, Any] | None:
         if type(value) is not str:
             return None
         out[name] = value
-    validity = body.get("validity")
-    if type(validity) is not dict or not validity.keys() <= _VALIDITY_KEYS:
+    validity = _plain_validity(body.get("validity"))
+    if validity is None:
         return None
-    if type(validity.get("type")) is not str or type(validity.get("value")) is not int:
-        return None
-    if "start_from" in validity and type(validity["start_from"]) is not int:
-        return None
-    out["validity"] = dict(validity)
+    out["validity"] = validity
     for name in _OPTIONAL_STRINGS:
         if name in body:
             if type(body[name]) is not str:
@@ -67,14 +75,10 @@ def plain_create_body(body: dict[str, Any]) -> dict[str, Any] | None:
     if any(type(value) is not str for value in dn.values()):
         return None
     out["distinguished_name"] = dict(dn)
-    validity = body.get("validity")
-    if type(validity) is not dict or not validity.keys() <= _VALIDITY_KEYS:
+    validity = _plain_validity(body.get("validity"))
+    if validity is None:
         return None
-    if type(validity.get("type")) is not str or type(validity.get("value")) is not int:
-        return None
-    if "start_from" in validity and type(validity["start_from"]) is not int:
-        return None
-    out["validity"] = dict(validity)
+    out["validity"] = validity
     for name in _CREATE_OPTIONAL_STRINGS:
         if name in body:
             if type(body[name]) is not str:
