@@ -439,14 +439,20 @@ class SqliteDatabase:
                 with self._write_conn_lock:
                     locked = self._lock_writers()
                     try:
-                        self._commit(group)
+                        outcomes = self._commit(group)
                     finally:
                         if locked:
                             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             except Exception as exc:  # noqa: BLE001 - the writer must outlive any one group: its callers get the error
-                for w in group:
-                    if not w.future.done():
-                        w.future.set_exception(_unavailable(exc) if isinstance(exc, sqlite3.Error | OSError) else exc)
+                error = _unavailable(exc) if isinstance(exc, sqlite3.Error | OSError) else exc
+                outcomes = [(False, error)] * len(group)
+            # The callers resume only once both locks are free again, so that a point write one of them makes
+            # next can commit inline (_write_inline) instead of finding the writer still "committing".
+            for w, (ok, value) in zip(group, outcomes, strict=True):
+                if ok:
+                    w.future.set_result(value)
+                else:
+                    w.future.set_exception(value)
 
     def _lock_writers(self) -> bool:
         """Take turns with the writers of other processes (`serve --workers N`) on a file lock beside the
@@ -488,15 +494,16 @@ class SqliteDatabase:
             state["abandoned"] = not state["taken"]
             return bool(state["taken"])
 
-    def _commit(self, group: list[_Write]) -> None:
+    def _commit(self, group: list[_Write]) -> list[tuple[bool, Any]]:
+        """Run the group's writes in one transaction; each write's outcome, (True, result) or (False, error),
+        for the writer loop to hand back once it has let go of the locks."""
         conn = self._connect()  # failing, it fails the group (_write_loop)
         if len(group) == 1:  # nothing to share a commit with: the write runs as it would alone
             only = group[0]
             try:
-                only.future.set_result(only.fn(conn, *only.args))
+                return [(True, only.fn(conn, *only.args))]
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                only.future.set_exception(_store_error(exc))
-            return
+                return [(False, _store_error(exc))]
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -513,14 +520,8 @@ class SqliteDatabase:
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for w in group:
-                w.future.set_exception(_unavailable(exc))
-            return
-        for w, (ok, value) in zip(group, outcomes, strict=True):
-            if ok:
-                w.future.set_result(value)
-            else:
-                w.future.set_exception(value)
+            return [(False, _unavailable(exc))] * len(group)
+        return outcomes
 
     # -- readers ----------------------------------------------------------------------------------
 
