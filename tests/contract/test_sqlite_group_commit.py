@@ -217,3 +217,17 @@ async def test_inline_writes_leave_checkpoints_to_the_writer_thread(shared, monk
     assert await asyncio.get_running_loop().run_in_executor(None, checkpointed.wait, 10)
     assert writer == ["PRAGMA wal_checkpoint(PASSIVE)"]  # the writer ran it, and nothing else
     assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 4
+
+
+async def test_the_writer_outlives_a_caller_cancelled_while_its_write_runs(shared):
+    """A caller cancelled while the writer runs its write (a client gone, a timeout) leaves a cancelled future
+    behind: handing that one its result must not end the writer thread, and the write itself still commits."""
+    db, store = shared
+    release, held = await _held_writer(db)
+    held.cancel()  # the awaiting task goes; the write is already running on the writer thread
+    with pytest.raises(asyncio.CancelledError):
+        await held
+    release.set()
+    await asyncio.wait_for(store.insert(make("after", name="after_cancel")), 10)  # the writer still answers
+    assert (await store.get("p1", "after")).name == "after_cancel"
+    assert db._writer is not None and db._writer.is_alive()

@@ -449,10 +449,13 @@ class SqliteDatabase:
             # The callers resume only once both locks are free again, so that a point write one of them makes
             # next can commit inline (_write_inline) instead of finding the writer still "committing".
             for w, (ok, value) in zip(group, outcomes, strict=True):
-                if ok:
-                    w.future.set_result(value)
-                else:
-                    w.future.set_exception(value)
+                try:
+                    if ok:
+                        w.future.set_result(value)
+                    else:
+                        w.future.set_exception(value)
+                except concurrent.futures.InvalidStateError:
+                    pass  # its caller was cancelled meanwhile (asyncio.wrap_future cancels the future): nobody waits
 
     def _lock_writers(self) -> bool:
         """Take turns with the writers of other processes (`serve --workers N`) on a file lock beside the
