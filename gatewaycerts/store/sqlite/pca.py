@@ -56,6 +56,7 @@ from gatewaycerts.store.sqlite.base import (
     prepare_envelope_tables,
     sort_key,
 )
+from gatewaycerts.store.sqlite.summaries import SummaryMemo
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pca_serials (
@@ -223,8 +224,10 @@ class SqlitePcaStore(SqliteBase):
 
     def __init__(self, path_or_database: str | Path | SqliteDatabase) -> None:
         super().__init__(path_or_database)
-        # get_authority: ca id -> (summary text, heavy text, the Authority decoded from exactly that text)
-        self._decoded_authorities: dict[str, tuple[str, str | None, Authority]] = {}
+        # get_authority: the Authority decoded from exactly these (summary, heavy) texts
+        self._decoded_authorities: SummaryMemo[tuple[str, str | None], Authority] = SummaryMemo(
+            lambda texts: authority_from_doc(_doc(*texts)), kept=_DECODED_AUTHORITIES
+        )
 
     async def ensure_schema(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -332,7 +335,7 @@ class SqlitePcaStore(SqliteBase):
 
     async def get_authority(self, project_id: str | None, ca_id: str) -> Authority | None:
         """Every call reads the row (so a change by any process is seen at once); decoding it (two JSON texts,
-        then the Authority) is skipped when the row's text is exactly the text last decoded for this id. What
+        then the Authority) is skipped when the row's texts are exactly texts decoded before (SummaryMemo). What
         is kept is what the row holds: the CA key stays its envelope, encrypted; nothing is decrypted here."""
 
         def op(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
@@ -343,18 +346,7 @@ class SqlitePcaStore(SqliteBase):
             ).fetchone()
 
         row = await self._read_point(op)
-        if row is None:
-            return None
-        summary, heavy = row
-        decoded = self._decoded_authorities
-        hit = decoded.get(ca_id)
-        if hit is not None and hit[0] == summary and hit[1] == heavy:
-            return hit[2]
-        ca = authority_from_doc(_doc(summary, heavy))
-        if ca_id not in decoded and len(decoded) >= _DECODED_AUTHORITIES:
-            decoded.pop(next(iter(decoded)))  # the oldest entry
-        decoded[ca_id] = (summary, heavy, ca)
-        return ca
+        return None if row is None else self._decoded_authorities(tuple(row))
 
     async def list_authorities(
         self, project_id: str, query: PcaQuery, now: datetime, offset: int, limit: int
