@@ -210,6 +210,17 @@ def csr_extended_key_usage(facts: CsrFacts) -> ExtendedKeyUsage | None:
     return facts.extended_key_usage
 
 
+def _issued_facts(cert: IssuedCertificate) -> dict[str, object]:
+    """What an issuance's audit event records beside the certificate's id and name."""
+    return {
+        "type": cert.kind,
+        "issuer_id": cert.issuer_id,
+        "serial_number": cert.serial_number,
+        "not_after": cert.not_after,
+        "subject_alternative_names": [san.value for san in cert.sans],
+    }
+
+
 class PrivateCertificateService:
     def __init__(
         self,
@@ -240,8 +251,8 @@ class PrivateCertificateService:
         self._audit = audit or AuditLog(None)
         self._audit_joined = audit_with_certificates and store.joins_audit
 
-    async def _audited(self, principal: Principal, verb: str, cert: IssuedCertificate, **details: object) -> None:
-        await self._audit.record(
+    def _event(self, principal: Principal, verb: str, cert: IssuedCertificate, **details: object) -> AuditEvent | None:
+        return self._audit.event(
             principal,
             cert.project_id,
             f"ccm.certificate.{verb}",
@@ -250,6 +261,11 @@ class PrivateCertificateService:
             object_name=cert.distinguished_name.common_name,
             **details,
         )
+
+    async def _audited(self, principal: Principal, verb: str, cert: IssuedCertificate, **details: object) -> None:
+        event = self._event(principal, verb, cert, **details)
+        if event is not None:
+            await self._audit.write(event)
 
     async def _insert_with_new_serial(
         self,
@@ -265,32 +281,13 @@ class PrivateCertificateService:
         is then signed again with another, at most SERIAL_ATTEMPTS times."""
         for _ in range(SERIAL_ATTEMPTS):
             cert = await signed(new_serial())
-            event = self._issued_event(principal, verb, cert) if self._audit_joined else None
+            facts = _issued_facts(cert)
+            event = self._event(principal, verb, cert, **facts) if self._audit_joined else None
             if await self._store.insert_certificate_reserving_serial(ca_id, cert, audit=event):
                 if event is None:
-                    await self._issued(principal, verb, cert)
+                    await self._audited(principal, verb, cert, **facts)
                 return cert
         raise ConflictError("could not allocate a unique serial number; retry")
-
-    def _issued_event(self, principal: Principal, verb: str, cert: IssuedCertificate) -> AuditEvent | None:
-        return self._audit.event(
-            principal,
-            cert.project_id,
-            f"ccm.certificate.{verb}",
-            "private_certificate",
-            cert.id,
-            object_name=cert.distinguished_name.common_name,
-            type=cert.kind,
-            issuer_id=cert.issuer_id,
-            serial_number=cert.serial_number,
-            not_after=cert.not_after,
-            subject_alternative_names=[san.value for san in cert.sans],
-        )
-
-    async def _issued(self, principal: Principal, verb: str, cert: IssuedCertificate) -> None:
-        event = self._issued_event(principal, verb, cert)
-        if event is not None:
-            await self._audit.write(event)
 
     # -- reads ------------------------------------------------------------------------------------
 
