@@ -71,6 +71,7 @@ from gatewaycerts.pki.jws import (
     csr_asks_for_ca,
     csr_der_to_pem,
     load_jwk,
+    random_argument,
     spki_thumbprint_of_pem,
     thumbprint,
     verify,
@@ -278,8 +279,9 @@ class AcmeService:
         days = DEFAULT_EAB_DAYS if valid_days is None else valid_days
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_EAB_DAYS:
             raise AcmePolicyError(f"valid_days must be an integer from 1 to {MAX_EAB_DAYS}", field="valid_days")
-        kid = b64e(os.urandom(16))
-        secret = os.urandom(32)
+        kid = random_argument(16)
+        text = random_argument(32)
+        secret = b64d(text, "hmac_key")
         now = self._clock()
         key = EabKey(
             kid=kid,
@@ -293,7 +295,7 @@ class AcmeService:
         await self._record(
             principal, project_id, "acme.eab_key.create", "acme_eab_key", kid, ca_id=ca.id, expires=key.expires
         )
-        return key, b64e(secret)
+        return key, text
 
     async def list_eab_keys(self, principal: Principal, project_id: str, ca_id: str) -> list[EabKey]:
         ca = await self._admin_ca(principal, project_id, ca_id, Action.MANAGE_CA)
