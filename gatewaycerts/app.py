@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -398,6 +398,7 @@ def create_app(
     themselves); `acme_worker` the same for the ACME validation worker (default: as order_worker).
     `challenge_validator` replaces the ACME challenge validator (the bench's always-succeeding one; never a
     setting)."""
+    unused: list[Any] = []  # stores built here that a caller's own replaced: closed with the rest
     if store is None or pca_store is None or order_store is None or audit_store is None:
         built = build_stores(settings)
         store = store or built.certificates
@@ -405,6 +406,8 @@ def create_app(
         order_store = order_store or built.orders
         audit_store = audit_store or built.audit
         access_key_store = access_key_store or built.access_keys
+        used = (store, pca_store, order_store, audit_store, access_key_store)
+        unused = [s for s in built if all(s is not u for u in used)]
     elif access_key_store is None:  # callers that give the other four (tests) and have no access keys of their own
         access_key_store = build_access_key_store(settings)
     vault = build_vault(settings)
@@ -636,6 +639,8 @@ def create_app(
         await order_store.close()
         await pca_store.close()
         await store.close()
+        for built_store in unused:  # last: an unused Mongo certificate store owns the client the others share
+            await built_store.close()
         executor.shutdown(wait=True)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -92,9 +92,6 @@ class SqliteAcmeClientStore(SqliteBase):
 
         await self._run_alone(op)
 
-    async def close(self) -> None:
-        return None
-
     # -- generic rows -----------------------------------------------------------------------------------
 
     async def _insert(self, table: str, doc: dict[str, Any], labels: dict[str, str], what: str) -> None:
