@@ -42,7 +42,18 @@ def install(path: str) -> None:
     seq = iter(range(1 << 62))
 
     def stamp(stage: str, **extra: object) -> None:
-        line = json.dumps({"t": time.perf_counter(), "stage": stage, **extra})
+        # with the stamping thread's CPU time and the process's: a gap whose thread CPU did not move was spent
+        # off the CPU (waiting for the GIL, the scheduler or the disk); the process's tells which
+        line = json.dumps(
+            {
+                "t": time.perf_counter(),
+                "stage": stage,
+                "cpu": time.thread_time(),
+                "pcpu": time.process_time(),
+                "thread": threading.current_thread().name,
+                **extra,
+            }
+        )
         with lock:
             out.write(line + "\n")
 
@@ -76,12 +87,43 @@ def install(path: str) -> None:
     original_commit = base.SqliteDatabase._commit
 
     def commit(self, group):  # type: ignore[no-untyped-def]
+        before = db_stat(self)
         try:
             return original_commit(self, group)
         finally:
-            stamp("end", size=len(group))
+            stamp("end", size=len(group), db_written=db_changed(self, before))
 
     base.SqliteDatabase._commit = commit  # type: ignore[method-assign]
+
+    # WAL checkpoints: those the store asks for (the Checkpointer's thread; before it, base._checkpoint run by the
+    # writer thread), and SQLite's own automatic one inside a commit (wal_autocheckpoint), seen as the database
+    # file changing during a commit
+    def stamped(original):  # type: ignore[no-untyped-def]
+        def checkpoint(conn):  # type: ignore[no-untyped-def]
+            stamp("checkpoint_start")
+            try:
+                return original(conn)
+            finally:
+                stamp("checkpoint_end")
+
+        return checkpoint
+
+    if hasattr(base, "_checkpoint"):
+        base._checkpoint = stamped(base._checkpoint)
+    else:
+        from gatewaycerts.store.sqlite import checkpoints
+
+        checkpoints.Checkpointer._checkpoint = staticmethod(stamped(checkpoints.Checkpointer._checkpoint))
+
+    def db_changed(self, before: tuple[int, int] | None) -> bool:  # type: ignore[no-untyped-def]
+        return before is not None and before != db_stat(self)
+
+    def db_stat(self) -> tuple[int, int] | None:  # type: ignore[no-untyped-def]
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
 
     def timed(name: str, method):  # type: ignore[no-untyped-def]
         @functools.wraps(method)
