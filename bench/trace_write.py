@@ -41,14 +41,24 @@ def install(path: str) -> None:
     lock = threading.Lock()
     seq = iter(range(1 << 62))
 
+    def run_delay() -> float:
+        """Seconds the calling thread has waited on a run queue (runnable, not running: the CPU was taken)."""
+        try:
+            with open("/proc/thread-self/schedstat", "rb") as f:
+                return int(f.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def stamp(stage: str, **extra: object) -> None:
-        # with the stamping thread's CPU time and the process's: a gap whose thread CPU did not move was spent
-        # off the CPU (waiting for the GIL, the scheduler or the disk); the process's tells which
+        # with the stamping thread's CPU time, its run-queue wait, and the process's CPU time: a gap is the
+        # thread running (cpu), runnable but waiting for a core (wait), or blocked (the rest: the GIL, a lock,
+        # the disk); the process's CPU tells whether its other threads ran meanwhile
         line = json.dumps(
             {
                 "t": time.perf_counter(),
                 "stage": stage,
                 "cpu": time.thread_time(),
+                "wait": run_delay(),
                 "pcpu": time.process_time(),
                 "thread": threading.current_thread().name,
                 **extra,
