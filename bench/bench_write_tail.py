@@ -1,9 +1,10 @@
 """The tail of paced point writes on the SQLite store, in process: is a write ever made to wait for a checkpoint?
 
 Each round, on a fresh database with 200 certificates: WRITES changes, each a certificate replaced and an audit
-record written (the two point writes of an APIC change), one every PACE_MS (within the inline writes' rate bound, as an APIC change at a time), each change's latency measured from
-its first write handed over to its second one committed. Run against this tree and, with `--before DIR`, another
-checkout's (a subprocess each, alternating, ROUNDS rounds a side), so both see the same machine:
+record written (the two point writes of an APIC change), one every PACE_MS (within the inline writes' rate
+bound: one APIC change at a time), each change's latency measured from its first write handed over to its
+second one committed. Run against this tree and, with `--before DIR`, another checkout's (a subprocess each,
+alternating, ROUNDS rounds a side), so both see the same machine:
 
     .venv/bin/python bench/bench_write_tail.py --before /tmp/tails-base
 
