@@ -41,8 +41,29 @@ def install(path: str) -> None:
     lock = threading.Lock()
     seq = iter(range(1 << 62))
 
+    def run_delay() -> float:
+        """Seconds the calling thread has waited on a run queue (runnable, not running: the CPU was taken)."""
+        try:
+            with open("/proc/thread-self/schedstat", "rb") as f:
+                return int(f.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def stamp(stage: str, **extra: object) -> None:
-        line = json.dumps({"t": time.perf_counter(), "stage": stage, **extra})
+        # with the stamping thread's CPU time, its run-queue wait, and the process's CPU time: a gap is the
+        # thread running (cpu), runnable but waiting for a core (wait), or blocked (the rest: the GIL, a lock,
+        # the disk); the process's CPU tells whether its other threads ran meanwhile
+        line = json.dumps(
+            {
+                "t": time.perf_counter(),
+                "stage": stage,
+                "cpu": time.thread_time(),
+                "wait": run_delay(),
+                "pcpu": time.process_time(),
+                "thread": threading.current_thread().name,
+                **extra,
+            }
+        )
         with lock:
             out.write(line + "\n")
 
@@ -76,12 +97,43 @@ def install(path: str) -> None:
     original_commit = base.SqliteDatabase._commit
 
     def commit(self, group):  # type: ignore[no-untyped-def]
+        before = db_stat(self)
         try:
             return original_commit(self, group)
         finally:
-            stamp("end", size=len(group))
+            stamp("end", size=len(group), db_written=db_changed(self, before))
 
     base.SqliteDatabase._commit = commit  # type: ignore[method-assign]
+
+    # WAL checkpoints: those the store asks for (the Checkpointer's thread; before it, base._checkpoint run by the
+    # writer thread), and SQLite's own automatic one inside a commit (wal_autocheckpoint), seen as the database
+    # file changing during a commit
+    def stamped(original):  # type: ignore[no-untyped-def]
+        def checkpoint(conn):  # type: ignore[no-untyped-def]
+            stamp("checkpoint_start")
+            try:
+                return original(conn)
+            finally:
+                stamp("checkpoint_end")
+
+        return checkpoint
+
+    if hasattr(base, "_checkpoint"):
+        base._checkpoint = stamped(base._checkpoint)
+    else:
+        from gatewaycerts.store.sqlite import checkpoints
+
+        checkpoints.Checkpointer._checkpoint = staticmethod(stamped(checkpoints.Checkpointer._checkpoint))
+
+    def db_changed(self, before: tuple[int, int] | None) -> bool:  # type: ignore[no-untyped-def]
+        return before is not None and before != db_stat(self)
+
+    def db_stat(self) -> tuple[int, int] | None:  # type: ignore[no-untyped-def]
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
 
     def timed(name: str, method):  # type: ignore[no-untyped-def]
         @functools.wraps(method)

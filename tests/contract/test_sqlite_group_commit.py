@@ -191,32 +191,74 @@ async def test_point_writes_beyond_the_rate_bound_go_to_the_writer(shared, monke
     assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 5
 
 
-async def test_inline_writes_leave_checkpoints_to_the_writer_thread(shared, monkeypatch):
-    """A WAL checkpoint writes and fsyncs the database file: the inline connection never runs one itself, and
-    after INLINE_CHECKPOINT_EVERY inline commits the writer thread is asked to."""
-    import gatewaycerts.store.sqlite.base as base
+async def _until(condition, seconds: float = 10.0) -> None:
+    """Poll `condition` until it holds, failing after `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
 
+
+async def test_no_write_connection_checkpoints_the_wal_itself(shared, monkeypatch):
+    """A WAL checkpoint writes and fsyncs the database file: neither the inline connection (the event loop) nor
+    the writer's (inside a group's commit, which its writes wait for) runs one; after CHECKPOINT_EVERY writes,
+    inline or grouped, the Checkpointer's own thread does, on its own connection."""
     db, store = shared
     await store.insert(make("k0"))
-    monkeypatch.setattr(base, "INLINE_CHECKPOINT_EVERY", 3)
-    db._inline_commits = 0  # k0 may have been inline: count from here
+    assert db._connect().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     assert db._inline_write_connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-    writer: list[str] = []
-    checkpointed = threading.Event()
-
-    def seen(statement: str) -> None:
-        writer.append(statement)
-        if statement.startswith("PRAGMA wal_checkpoint"):
-            checkpointed.set()
-
-    db._connect().set_trace_callback(seen)
-    threads = await _threads_of_writes(db)
-    for i in range(1, 4):
-        await store.insert(make(f"k{i}"))
-    assert set(threads) == {threading.current_thread().name}  # all three inline
-    assert await asyncio.get_running_loop().run_in_executor(None, checkpointed.wait, 10)
-    assert writer == ["PRAGMA wal_checkpoint(PASSIVE)"]  # the writer ran it, and nothing else
+    checkpointer = db._checkpoints
+    monkeypatch.setattr(checkpointer, "_every", 4)
+    checkpointer._writes = 0  # k0 counted: count from here
+    seen: list[tuple[str, str]] = []
+    for conn in (db._connect(), db._inline_write_connection()):
+        conn.set_trace_callback(lambda statement: seen.append((threading.current_thread().name, statement)))
+    before = checkpointer.done
+    await store.insert(make("k1"))  # inline
+    release, held = await _held_writer(db)
+    grouped = [asyncio.ensure_future(store.insert(make(f"k{i}"))) for i in (2, 3)]
+    await _queued(db, 2)
+    release.set()
+    await held
+    await asyncio.gather(*grouped)  # 1 inline + the held write + 2 grouped = 4
+    await _until(lambda: checkpointer.done > before)
+    assert not [s for _, s in seen if "checkpoint" in s.lower()]
+    assert checkpointer._thread is not None and checkpointer._thread.name == "sqlite-checkpoint"
     assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 4
+
+
+async def test_a_checkpoint_runs_while_a_write_holds_the_writers_locks(shared):
+    """The checkpoint takes none of the writers' locks (and SQLite's PASSIVE checkpoint not its write lock): it
+    completes while a write is open on the writer thread, and the write commits after it. Queued behind the
+    writer, as checkpoints were, it would wait for the write."""
+    db, store = shared
+    await store.insert(make("c0"))
+    for i in range(1, 4):
+        await store.insert(make(f"c{i}"))  # frames in the WAL to copy
+    started, release = threading.Event(), threading.Event()
+
+    def hold(conn) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE certificates SET revision = revision WHERE id = 'c0'")
+        started.set()
+        release.wait(10)
+        conn.execute("COMMIT")
+
+    task = asyncio.ensure_future(db.write(hold, ()))
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        assert db._write_conn_lock.locked()
+        before = db._checkpoints.done
+        db._checkpoints.request()
+        await _until(lambda: db._checkpoints.done > before)
+        assert not task.done()  # the write was still open when the checkpoint finished
+        busy, frames, copied = db._checkpoints.last
+        assert busy == 0 and copied == frames > 0  # and it copied every committed frame
+    finally:
+        release.set()
+    await task
+    assert (await store.get("p1", "c0")) is not None
 
 
 async def test_the_writer_outlives_a_caller_cancelled_while_its_write_runs(shared):

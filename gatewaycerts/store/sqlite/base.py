@@ -30,6 +30,7 @@ import orjson
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.errors import StoreUnavailableError
 from gatewaycerts.keyvault import envelope_kek_id
+from gatewaycerts.store.sqlite.checkpoints import Checkpointer
 
 T = TypeVar("T")
 _MIGRATION_BATCH = 500
@@ -217,9 +218,9 @@ WRITER_LOCK_SECONDS = 5.0  # as long as SQLite's busy timeout
 # many a second, in bursts of at most INLINE_BURST; beyond it they queue for the writer's group commit.
 INLINE_WRITES_PER_SECOND = 50.0
 INLINE_BURST = 10.0
-# The inline connection never checkpoints the WAL itself (a checkpoint writes and fsyncs the database file:
-# not on the event loop); after this many inline commits the writer thread is asked to checkpoint.
-INLINE_CHECKPOINT_EVERY = 32
+# No write connection checkpoints the WAL itself (a checkpoint writes and fsyncs the database file: neither on
+# the event loop nor inside a commit that writes wait for): they count their writes, and the Checkpointer's
+# own thread checkpoints beside them (store/sqlite/checkpoints.py).
 
 
 @dataclass(eq=False)
@@ -228,11 +229,6 @@ class _Write:
     args: tuple[Any, ...]
     future: concurrent.futures.Future
     alone: bool = False
-
-
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    """Copy the WAL's committed pages into the database (PASSIVE: never waits for readers or writers)."""
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _unavailable(exc: Exception) -> StoreUnavailableError:
@@ -276,8 +272,8 @@ class SqliteDatabase:
         self._write_conn_lock = threading.Lock()
         self._inline_writer: sqlite3.Connection | None = None
         self._inline_tokens = INLINE_BURST
-        self._inline_commits = 0
         self._inline_at = time.monotonic()
+        self._checkpoints = Checkpointer(self.path)
 
     def attach(self) -> None:
         """A store starts using the database (each store closes it once; the last close closes it)."""
@@ -293,6 +289,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # not inside a group's commit: the Checkpointer's thread
             self._conn = conn
         return self._conn
 
@@ -325,7 +322,7 @@ class SqliteDatabase:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA synchronous=NORMAL")  # as the writer's (_connect)
             conn.execute("PRAGMA busy_timeout=0")
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # the writer thread checkpoints (_write_inline)
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # not on the event loop: the Checkpointer's thread
             self._inline_writer = conn
         return self._inline_writer
 
@@ -404,11 +401,7 @@ class SqliteDatabase:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise _unavailable(exc) from exc
-                self._inline_commits += 1
-                if self._inline_commits >= INLINE_CHECKPOINT_EVERY:
-                    self._inline_commits = 0
-                    # off the event loop, outside any group's transaction; nobody waits for it
-                    self._writes.put(_Write(_checkpoint, (), concurrent.futures.Future(), alone=True))
+                self._checkpoints.committed()
                 return True, result
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -446,6 +439,8 @@ class SqliteDatabase:
             except Exception as exc:  # noqa: BLE001 - the writer must outlive any one group: its callers get the error
                 error = _unavailable(exc) if isinstance(exc, sqlite3.Error | OSError) else exc
                 outcomes = [(False, error)] * len(group)
+            if self.path != ":memory:":
+                self._checkpoints.committed(len(group))
             # The callers resume only once both locks are free again, so that a point write one of them makes
             # next can commit inline (_write_inline) instead of finding the writer still "committing".
             for w, (ok, value) in zip(group, outcomes, strict=True):
@@ -562,6 +557,7 @@ class SqliteDatabase:
         if writer is not None:
             self._writes.put(None)
             await asyncio.get_running_loop().run_in_executor(None, writer.join)
+        await asyncio.get_running_loop().run_in_executor(None, self._checkpoints.close)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
