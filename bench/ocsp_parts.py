@@ -263,6 +263,44 @@ async def in_process(args: argparse.Namespace) -> None:
     await runner.cleanup()
 
 
+async def cold(args: argparse.Namespace) -> None:
+    """The responder's own time per call (perf_counter_ns around `await respond(...)` alone, medians), called back
+    to back (hot caches), after an 8 MB copy (caches evicted), and after one /healthz request through aiohttp and
+    the middleware (what runs between two answers of a loaded server, roughly)."""
+    app, runner, work = await start(args.certs, free_port())
+    responder = app[OCSP_RESPONDER]
+    ca_id = work["post_path"].rsplit("/", 1)[1]
+    ders = [base64.b64decode(b) for b in work["post"]]
+    service = Driver(runner.server)
+    healthz = [raw_get("/healthz", {})]
+    big = bytearray(8 << 20)
+    for der in ders:
+        await responder.respond(ca_id, der)
+    results: dict[str, list[float]] = {}
+
+    async def between(kind: str) -> None:
+        if kind == "after an 8 MB copy":
+            bytes(big)
+        elif kind == "after a /healthz request":
+            await service.one(healthz[0])
+
+    kinds = ["back to back", "after an 8 MB copy", "after a /healthz request"]
+    for _ in range(args.rounds):
+        random.shuffle(kinds)
+        for kind in kinds:
+            times = []
+            for i in range(args.requests):
+                await between(kind)
+                t0 = time.perf_counter_ns()
+                await responder.respond(ca_id, ders[i % len(ders)])
+                times.append(time.perf_counter_ns() - t0)
+            results.setdefault(kind, []).append(statistics.median(times) / 1000)
+    print("OcspResponder.respond, µs per call (median per round; rounds):")
+    for kind, rows in results.items():
+        print(f"  {kind}: {statistics.median(rows):.1f}  ({', '.join(f'{r:.1f}' for r in rows)})")
+    await runner.cleanup()
+
+
 def under_callgrind(args: argparse.Namespace) -> None:
     """Re-run this script in process under callgrind; print instructions per request per phase."""
     out = Path(tempfile.mkdtemp(prefix="ocsp-parts-cg-"))
@@ -389,6 +427,7 @@ def main() -> None:
     parser.add_argument("--variant", action="append", choices=VARIANTS, help="only these (default: all)")
     parser.add_argument("--net", action="store_true", help="one process per variant, over loopback")
     parser.add_argument("--callgrind", action="store_true", help="instructions per request, under valgrind")
+    parser.add_argument("--cold", action="store_true", help="the responder alone, with hot and with evicted caches")
     parser.add_argument("--in-callgrind", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -401,6 +440,8 @@ def main() -> None:
         run = lambda: over_network(args)  # noqa: E731
     elif args.callgrind:
         run = lambda: under_callgrind(args)  # noqa: E731
+    elif args.cold:
+        run = lambda: uvloop.run(cold(args))  # noqa: E731
     else:
         args.callgrind = args.in_callgrind
         run = lambda: uvloop.run(in_process(args))  # noqa: E731
