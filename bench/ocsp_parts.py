@@ -21,6 +21,7 @@ Variants (each replaces one part of the answer; the difference to `real` is that
     .venv/bin/python bench/ocsp_parts.py --requests 2000 --rounds 5
     .venv/bin/python bench/ocsp_parts.py --net --requests 6000 --rounds 3
     .venv/bin/python bench/ocsp_parts.py --callgrind --requests 300     # ~10 min: valgrind runs ~50x slower
+    .venv/bin/python bench/ocsp_parts.py --cold --requests 2000         # the responder and the read alone, hot/cold
 
 Nothing asserts; a bench only ever replaces parts in its own process.
 """
