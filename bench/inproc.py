@@ -206,6 +206,35 @@ TOGGLES["stop27"] = _stop27
 TOGGLES["show-memos"] = _show_memos
 
 
+# --- Stop 28: chain (the per-request middleware internals) -----------------------------------------------
+_chain_saved: dict[str, Any] = {}
+
+
+def _request_tallies(app: web.Application, on: bool) -> None:
+    """Off: the request counter and latency histogram as prometheus_client's Counter and Histogram (three locked
+    updates per request, on a registry of their own here), as before the branch `chain`."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from gatewaycerts.appkeys import METRICS
+    from gatewaycerts.web import metrics as metrics_module
+    from gatewaycerts.web.request_metrics import LATENCY, REQUESTS
+
+    metrics = app[METRICS]
+    if on:
+        metrics._tallies = _chain_saved["tallies"]
+        return
+    if "requests" not in vars(metrics):
+        registry = CollectorRegistry()
+        metrics.requests = Counter(*REQUESTS, ["method", "route", "status"], registry=registry)
+        buckets = metrics_module._LATENCY_BUCKETS
+        metrics.latency = Histogram(*LATENCY, ["method", "route"], buckets=buckets, registry=registry)
+    _chain_saved["tallies"], metrics._tallies = metrics._tallies, None
+
+
+TOGGLES["request-tallies"] = _request_tallies
+# --- end of stop 28: chain ----------------------------------------------------------------------------------
+
+
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -30,6 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from gatewaycerts.appkeys import EXPIRY_REPORT, METRICS
 from gatewaycerts.core.expiry import ExpiryCounts
 from gatewaycerts.domain.errors import StoreUnavailableError
+from gatewaycerts.web.request_metrics import LATENCY, REQUESTS, RequestTallies
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
@@ -82,16 +83,15 @@ class Metrics:
     def __init__(self, multiprocess_dir: str | None = None) -> None:
         self._multiprocess_dir = multiprocess_dir
         r = self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "gatewaycerts_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
-        )
-        self.latency = Histogram(
-            "gatewaycerts_http_request_duration_seconds",
-            "Time from request start to response, by route template",
-            ["method", "route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
+        # One process: the request counter and latency histogram are plain tallies read at collect time (web/
+        # request_metrics.py). Multiprocess mode: the library's own classes, whose values live in its files.
+        self._tallies: RequestTallies | None = None
+        if multiprocess_dir is None:
+            self._tallies = RequestTallies(_LATENCY_BUCKETS)
+            r.register(self._tallies)
+        else:
+            self.requests = Counter(REQUESTS[0], REQUESTS[1], ["method", "route", "status"], registry=r)
+            self.latency = Histogram(LATENCY[0], LATENCY[1], ["method", "route"], buckets=_LATENCY_BUCKETS, registry=r)
         self.in_flight = Gauge(
             "gatewaycerts_http_requests_in_flight",
             "Requests being handled",
@@ -172,8 +172,8 @@ class Metrics:
         )
         self.store_wide = StoreWideGauges()
         r.register(self.store_wide)
-        # (method, route, status) -> the counter's and the histogram's children: `labels()` takes a lock and
-        # builds a key on every call; the label sets are few (route templates, never raw paths).
+        # Multiprocess mode: (method, route, status) -> the counter's and the histogram's children: `labels()`
+        # takes a lock and builds a key on every call; the label sets are few (route templates, never raw paths).
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._track_in_flight = True
 
@@ -207,6 +207,9 @@ class Metrics:
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         if self._track_in_flight:
             self.in_flight.dec()
+        if self._tallies is not None:
+            self._tallies.observe(method, route, status, seconds)
+            return
         children = self._request_children.get((method, route, status))
         if children is None:
             children = self.requests.labels(method, route, str(status)), self.latency.labels(method, route)
