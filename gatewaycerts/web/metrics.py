@@ -175,7 +175,7 @@ class Metrics:
         # Multiprocess mode: (method, route, status) -> the counter's and the histogram's children: `labels()`
         # takes a lock and builds a key on every call; the label sets are few (route templates, never raw paths).
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._track_in_flight = True
+        self.tracks_in_flight = True
 
     def count_in_flight_from(self, count: Callable[[], float]) -> None:
         """In one process, the in-flight gauge reads the service's own count of requests in flight (the
@@ -185,7 +185,7 @@ class Metrics:
         gauges there."""
         if self._multiprocess_dir is None:
             self.in_flight.set_function(count)
-            self._track_in_flight = False
+            self.tracks_in_flight = False
 
     def forget_certificate(self, cert_id: str) -> None:
         """A managed certificate was deleted: its per-certificate gauges go."""
@@ -201,11 +201,11 @@ class Metrics:
         self.store_wide.up = 0.0
 
     def request_started(self) -> None:
-        if self._track_in_flight:
+        if self.tracks_in_flight:
             self.in_flight.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        if self._track_in_flight:
+        if self.tracks_in_flight:
             self.in_flight.dec()
         if self._tallies is not None:
             self._tallies.observe(method, route, status, seconds)
