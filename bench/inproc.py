@@ -147,10 +147,10 @@ def _access_buffer(app: web.Application, on: bool) -> None:
 
 def _access_line(app: web.Application, on: bool) -> None:
     if on:
-        logs.AccessLog.line = _saved_line[0]  # type: ignore[method-assign]
-    else:
-        _saved_line[0] = logs.AccessLog.line
-        logs.AccessLog.line = lambda self, *a: logs._ENCODER.encode(self.entry(*a))  # type: ignore[method-assign]
+        logs.AccessLog._line = _saved_line[0]  # type: ignore[method-assign]
+    else:  # (log() calls _line, which adds the terminator, since the branch `chain`)
+        _saved_line[0] = logs.AccessLog._line
+        logs.AccessLog._line = lambda self, *a: logs._ENCODER.encode(self.entry(*a[:-1])) + a[-1]  # type: ignore[method-assign]
 
 
 _saved_line: list[Any] = [None]
@@ -399,14 +399,42 @@ def _gateway_query(app: web.Application, on: bool) -> None:
 
 def _chain_all(app: web.Application, on: bool) -> None:
     """Every change of the branch `chain` at once."""
-    for name in ("request-tallies", "request-mw", "apic-layer", "auth-root", "gateway-query"):
+    for name in ("request-tallies", "request-mw", "apic-layer", "auth-root", "gateway-query", "line-pass"):
         TOGGLES[name](app, on)
+
+
+def _old_line(self: Any, level: int, method: str, path: str, route: str, status: int, millis: float, end: str) -> str:
+    """AccessLog.line as before the branch `chain` (message escaped whole, _utc_millis and _float_repr called),
+    plus the terminator as log() added it."""
+    request_id = logs.request_id_var.get()
+    head = self._heads.get((level, logs._pid[0]))
+    if head is None:
+        head = self._heads[(level, logs._pid[0])] = (
+            f'"level": {logs._esc(logging.getLevelName(level))}, "logger": {logs._esc(self.logger.name)}, '
+            f'"pid": {int.__repr__(logs._pid[0])}, "message": '
+        )
+    esc = logs._esc
+    message = esc(f"{method} {path} {status} {millis:.1f} ms")
+    rid = f'"request_id": {esc(request_id)}, ' if request_id else ""
+    line = (
+        f'{{"time": "{logs._utc_millis(time.time())}", {head}{message}, {rid}"method": {esc(method)}, '
+        f'"path": {esc(path)}, "route": {esc(route)}, "status": {int.__repr__(status)}, '
+        f'"duration_ms": {logs._float_repr(round(millis, 2))}}}'
+    )
+    return line + end
+
+
+def _line_pass(app: web.Application, on: bool) -> None:
+    """Off: the access line composed as before the branch `chain`."""
+    saved = _chain_saved.setdefault("line", logs.AccessLog._line)
+    logs.AccessLog._line = saved if on else _old_line  # type: ignore[method-assign]
 
 
 TOGGLES["request-mw"] = _request_mw
 TOGGLES["apic-layer"] = _apic_layer
 TOGGLES["auth-root"] = _auth_root
 TOGGLES["gateway-query"] = _gateway_query
+TOGGLES["line-pass"] = _line_pass
 TOGGLES["chain"] = _chain_all
 # --- end of stop 28: chain ----------------------------------------------------------------------------------
 
