@@ -358,7 +358,7 @@ def _auth_root(app: web.Application, on: bool) -> None:
     auth_mw.root_app = original if on else (lambda request: request.config_dict)  # type: ignore[assignment]
 
 
-async def _old_gateway_auth(request: web.Request, handler: Any) -> web.StreamResponse:
+def _old_gateway_auth_middleware() -> Any:
     """The gateway credential check before the branch `chain`: the query string parsed on every request."""
     from gatewaycerts.appkeys import GATEWAY_KEY_SERVICE, PRINCIPAL, TOKEN_VERIFIER
     from gatewaycerts.auth.middleware import bearer_token
@@ -366,20 +366,21 @@ async def _old_gateway_auth(request: web.Request, handler: Any) -> web.StreamRes
     from gatewaycerts.domain.errors import AuthenticationError
     from gatewaycerts.facades.gateway.views import root_app
 
-    in_query = request.query.get("key")
-    credential = bearer_token(request) or in_query
-    if not credential:
-        raise AuthenticationError("no gateway credential")
-    if is_gateway_key(credential):
-        request[PRINCIPAL] = await root_app(request)[GATEWAY_KEY_SERVICE].authenticate(credential)
-    elif credential is in_query:
-        raise AuthenticationError("only a gateway key may be a parameter")
-    else:
-        request[PRINCIPAL] = await root_app(request)[TOKEN_VERIFIER].verify(credential)
-    return await handler(request)
+    @web.middleware
+    async def gateway_auth(request: web.Request, handler: Any) -> web.StreamResponse:
+        in_query = request.query.get("key")
+        credential = bearer_token(request) or in_query
+        if not credential:
+            raise AuthenticationError("no gateway credential")
+        if is_gateway_key(credential):
+            request[PRINCIPAL] = await root_app(request)[GATEWAY_KEY_SERVICE].authenticate(credential)
+        elif credential is in_query:
+            raise AuthenticationError("only a gateway key may be a parameter")
+        else:
+            request[PRINCIPAL] = await root_app(request)[TOKEN_VERIFIER].verify(credential)
+        return await handler(request)
 
-
-_old_gateway_auth.__middleware_version__ = 1  # type: ignore[attr-defined]
+    return gateway_auth
 
 
 def _gateway_query(app: web.Application, on: bool) -> None:
@@ -391,10 +392,11 @@ def _gateway_query(app: web.Application, on: bool) -> None:
             a for a in _sub_apps(app) if any(m is gateway_auth_middleware for m, _ in a._middlewares_handlers)
         )
     gateway = _chain_saved["gateway"]
+    old = _chain_saved.setdefault("old-gateway-auth", _old_gateway_auth_middleware())
     if on:
-        _swap_middleware(gateway, _old_gateway_auth, gateway_auth_middleware)
+        _swap_middleware(gateway, old, gateway_auth_middleware)
     else:
-        _swap_middleware(gateway, gateway_auth_middleware, _old_gateway_auth)
+        _swap_middleware(gateway, gateway_auth_middleware, old)
 
 
 def _chain_all(app: web.Application, on: bool) -> None:
