@@ -8,7 +8,9 @@ store-wide values, so aggregate them with `max by (source, project_id, within_da
 Under `serve --workers N` (PROMETHEUS_MULTIPROC_DIR set by the supervisor) counters, histograms and the
 in-flight gauge live in prometheus_client's per-process files, and a scrape, answered by whichever worker
 the kernel picks, sums every worker's files: the pod reports one set of values, as a single process does.
-The store-wide gauges are not per-process values at all: the answering worker counts them afresh, through
+In one process the HTTP request counter and latency histogram are plain tallies read at scrape time
+(web/request_metrics.py: the same exposition, no lock per request). The store-wide gauges are not per-process
+values at all: the answering worker counts them afresh, through
 a collector of its own (multiprocess mode can neither clear nor remove label sets of a Gauge).
 """
 
