@@ -147,10 +147,10 @@ def _access_buffer(app: web.Application, on: bool) -> None:
 
 def _access_line(app: web.Application, on: bool) -> None:
     if on:
-        logs.AccessLog.line = _saved_line[0]  # type: ignore[method-assign]
-    else:
-        _saved_line[0] = logs.AccessLog.line
-        logs.AccessLog.line = lambda self, *a: logs._ENCODER.encode(self.entry(*a))  # type: ignore[method-assign]
+        logs.AccessLog._line = _saved_line[0]  # type: ignore[method-assign]
+    else:  # (log() calls _line, which adds the terminator, since the branch `chain`)
+        _saved_line[0] = logs.AccessLog._line
+        logs.AccessLog._line = lambda self, *a: logs._ENCODER.encode(self.entry(*a[:-1])) + a[-1]  # type: ignore[method-assign]
 
 
 _saved_line: list[Any] = [None]
@@ -204,6 +204,241 @@ def _stop27(app: web.Application, on: bool) -> None:
 
 TOGGLES["stop27"] = _stop27
 TOGGLES["show-memos"] = _show_memos
+
+
+# --- Stop 28: chain (the per-request middleware internals) -----------------------------------------------
+_chain_saved: dict[str, Any] = {}
+
+
+def _request_tallies(app: web.Application, on: bool) -> None:
+    """Off: the request counter and latency histogram as prometheus_client's Counter and Histogram (three locked
+    updates per request, on a registry of their own here), as before the branch `chain`."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from gatewaycerts.appkeys import METRICS
+    from gatewaycerts.web import metrics as metrics_module
+    from gatewaycerts.web.request_metrics import LATENCY, REQUESTS
+
+    metrics = app[METRICS]
+    if on:
+        metrics._tallies = _chain_saved["tallies"]
+        return
+    if "requests" not in vars(metrics):
+        registry = CollectorRegistry()
+        metrics.requests = Counter(*REQUESTS, ["method", "route", "status"], registry=registry)
+        buckets = metrics_module._LATENCY_BUCKETS
+        metrics.latency = Histogram(*LATENCY, ["method", "route"], buckets=buckets, registry=registry)
+    _chain_saved["tallies"], metrics._tallies = metrics._tallies, None
+
+
+TOGGLES["request-tallies"] = _request_tallies
+
+
+def _swap_middleware(app: web.Application, current: Any, replacement: Any) -> None:
+    """Put `replacement` where `current` is in `app`'s middleware chain (aiohttp caches built chains: cleared)."""
+    from aiohttp import web_app
+
+    app._middlewares_handlers = tuple(  # type: ignore[misc]
+        (replacement if m is current else m, new) for m, new in app._middlewares_handlers
+    )
+    web_app._cached_build_middleware.cache_clear()
+
+
+def _old_request_middleware(metrics: Any, in_flight: Any, for_path: Any) -> Any:
+    """The request middleware as it was before the branch `chain` (c814012), for `--without request-mw`."""
+    from gatewaycerts.appkeys import REQUEST_ID
+    from gatewaycerts.core.context import request_id_var
+    from gatewaycerts.web import middleware as mw
+    from gatewaycerts.web.errors import ERROR_DIALECT, error_response
+
+    def dialect_of(request: web.Request) -> Any:
+        apps = request.match_info.apps
+        own = apps[-1].get(ERROR_DIALECT) if len(apps) > 1 else None
+        if own is not None:
+            return own
+        return for_path(request.path)
+
+    def new_request_id() -> str:
+        return f"{mw._ID_PREFIX}{next(mw._ID_COUNTER):016x}"
+
+    def enter() -> None:
+        in_flight.count += 1
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        incoming = request.headers.get("X-Request-Id")
+        request_id = incoming if incoming and mw._SAFE_ID.match(incoming) else new_request_id()
+        request[REQUEST_ID] = request_id
+        token = request_id_var.set(request_id)
+        start = time.perf_counter()
+        status = 500
+        enter()
+        if metrics is not None:
+            metrics.request_started()
+        try:
+            try:
+                response = await handler(request)
+            except Exception as exc:
+                chosen = dialect_of(request)
+                if chosen is None:
+                    raise
+                response = error_response(request, exc, chosen)
+            status = response.status
+            response.headers["X-Request-Id"] = request_id
+            if in_flight.draining:
+                response.force_close()
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers["X-Request-Id"] = request_id
+            raise
+        except asyncio.CancelledError:
+            status = mw.CLIENT_CLOSED
+            raise
+        finally:
+            in_flight.leave()
+            seconds = time.perf_counter() - start
+            route = mw.route_template(request)
+            if metrics is not None:
+                metrics.observe_request(request.method, route, status, seconds)
+            path = request.path
+            mw._access.log(
+                logging.DEBUG if path in mw._QUIET_PATHS else logging.INFO,
+                request.method,
+                path,
+                route,
+                status,
+                seconds,
+            )
+            request_id_var.reset(token)
+
+    return middleware
+
+
+def _request_mw(app: web.Application, on: bool) -> None:
+    """Off: the request middleware as before the branch `chain` (calls for the id, enter, route template)."""
+    from gatewaycerts.app import unmatched_path_dialect
+    from gatewaycerts.appkeys import IN_FLIGHT, METRICS
+
+    if "request-mw" not in _chain_saved:
+        _chain_saved["request-mw"] = app._middlewares_handlers[0][0]
+        _chain_saved["old-request-mw"] = _old_request_middleware(app[METRICS], app[IN_FLIGHT], unmatched_path_dialect)
+    new, old = _chain_saved["request-mw"], _chain_saved["old-request-mw"]
+    _swap_middleware(app, old if on else new, new if on else old)
+
+
+def _apic_layer(app: web.Application, on: bool) -> None:
+    """Off: the APIC sub-app has its own error middleware layer again (before the branch `chain`)."""
+    from gatewaycerts.facades.apic.errors import ApicDialect
+    from gatewaycerts.web.errors import ERROR_DIALECT, error_middleware
+
+    apic = next(a for a in _sub_apps(app) if isinstance(a.get(ERROR_DIALECT), ApicDialect))
+    if "apic-layer" not in _chain_saved:
+        _chain_saved["apic-layer"] = apic._middlewares_handlers
+    if on:
+        apic._middlewares_handlers = _chain_saved["apic-layer"]
+    else:
+        apic._middlewares_handlers = ((error_middleware(ApicDialect()), True), *_chain_saved["apic-layer"])
+    from aiohttp import web_app
+
+    web_app._cached_build_middleware.cache_clear()
+
+
+def _sub_apps(app: web.Application) -> list[web.Application]:
+    from aiohttp.web_urldispatcher import PrefixedSubAppResource
+
+    return [r._app for r in app.router.resources() if isinstance(r, PrefixedSubAppResource)]
+
+
+def _auth_root(app: web.Application, on: bool) -> None:
+    """Off: the token verifier looked up through `request.config_dict` (a ChainMapProxy per request) again."""
+    from gatewaycerts.auth import middleware as auth_mw
+
+    original = _chain_saved.setdefault("auth-root", auth_mw.root_app)
+    auth_mw.root_app = original if on else (lambda request: request.config_dict)  # type: ignore[assignment]
+
+
+def _old_gateway_auth_middleware() -> Any:
+    """The gateway credential check before the branch `chain`: the query string parsed on every request."""
+    from gatewaycerts.appkeys import GATEWAY_KEY_SERVICE, PRINCIPAL, TOKEN_VERIFIER
+    from gatewaycerts.auth.middleware import bearer_token
+    from gatewaycerts.core.delivery.keys import is_gateway_key
+    from gatewaycerts.domain.errors import AuthenticationError
+    from gatewaycerts.facades.gateway.views import root_app
+
+    @web.middleware
+    async def gateway_auth(request: web.Request, handler: Any) -> web.StreamResponse:
+        in_query = request.query.get("key")
+        credential = bearer_token(request) or in_query
+        if not credential:
+            raise AuthenticationError("no gateway credential")
+        if is_gateway_key(credential):
+            request[PRINCIPAL] = await root_app(request)[GATEWAY_KEY_SERVICE].authenticate(credential)
+        elif credential is in_query:
+            raise AuthenticationError("only a gateway key may be a parameter")
+        else:
+            request[PRINCIPAL] = await root_app(request)[TOKEN_VERIFIER].verify(credential)
+        return await handler(request)
+
+    return gateway_auth
+
+
+def _gateway_query(app: web.Application, on: bool) -> None:
+    """Off: the gateway credential check parses the query string on every request, as before."""
+    from gatewaycerts.facades.gateway.app import gateway_auth_middleware
+
+    if "gateway" not in _chain_saved:
+        _chain_saved["gateway"] = next(
+            a for a in _sub_apps(app) if any(m is gateway_auth_middleware for m, _ in a._middlewares_handlers)
+        )
+    gateway = _chain_saved["gateway"]
+    old = _chain_saved.setdefault("old-gateway-auth", _old_gateway_auth_middleware())
+    if on:
+        _swap_middleware(gateway, old, gateway_auth_middleware)
+    else:
+        _swap_middleware(gateway, gateway_auth_middleware, old)
+
+
+def _chain_all(app: web.Application, on: bool) -> None:
+    """Every change of the branch `chain` at once."""
+    for name in ("request-tallies", "request-mw", "apic-layer", "auth-root", "gateway-query", "line-pass"):
+        TOGGLES[name](app, on)
+
+
+def _old_line(self: Any, level: int, method: str, path: str, route: str, status: int, millis: float, end: str) -> str:
+    """AccessLog.line as before the branch `chain` (message escaped whole, _utc_millis and _float_repr called),
+    plus the terminator as log() added it."""
+    request_id = logs.request_id_var.get()
+    head = self._heads.get((level, logs._pid[0]))
+    if head is None:
+        head = self._heads[(level, logs._pid[0])] = (
+            f'"level": {logs._esc(logging.getLevelName(level))}, "logger": {logs._esc(self.logger.name)}, '
+            f'"pid": {int.__repr__(logs._pid[0])}, "message": '
+        )
+    esc = logs._esc
+    message = esc(f"{method} {path} {status} {millis:.1f} ms")
+    rid = f'"request_id": {esc(request_id)}, ' if request_id else ""
+    line = (
+        f'{{"time": "{logs._utc_millis(time.time())}", {head}{message}, {rid}"method": {esc(method)}, '
+        f'"path": {esc(path)}, "route": {esc(route)}, "status": {int.__repr__(status)}, '
+        f'"duration_ms": {logs._float_repr(round(millis, 2))}}}'
+    )
+    return line + end
+
+
+def _line_pass(app: web.Application, on: bool) -> None:
+    """Off: the access line composed as before the branch `chain`."""
+    saved = _chain_saved.setdefault("line", logs.AccessLog._line)
+    logs.AccessLog._line = saved if on else _old_line  # type: ignore[method-assign]
+
+
+TOGGLES["request-mw"] = _request_mw
+TOGGLES["apic-layer"] = _apic_layer
+TOGGLES["auth-root"] = _auth_root
+TOGGLES["gateway-query"] = _gateway_query
+TOGGLES["line-pass"] = _line_pass
+TOGGLES["chain"] = _chain_all
+# --- end of stop 28: chain ----------------------------------------------------------------------------------
 
 
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
@@ -293,7 +528,9 @@ async def main(args: argparse.Namespace) -> None:
             prof.enable()
             await service.run([raw], args.requests)
             prof.disable()
-            pstats.Stats(prof).sort_stats("tottime").print_stats(35)
+            pstats.Stats(prof).sort_stats("tottime").print_stats(
+                int(__import__("os").environ.get("INPROC_PROFILE_LINES", "35"))
+            )
             pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
             continue
         for _ in range(args.rounds):

@@ -33,6 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from bench.inproc import TOGGLES as INPROC_TOGGLES
 from bench.inproc import Driver, raw_get
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import OCSP_RESPONDER
@@ -70,6 +71,8 @@ def _lazy_json(app: web.Application, on: bool) -> None:
 # Changes of this branch that can be switched off in the running app: `--without NAME` measures with and
 # without each in the same rounds.
 TOGGLES = {"flat-routes": _flat_routes, "lazy-json": _lazy_json}
+# Stop 28: chain: the request chain's toggles of bench/inproc.py (the same functions, on this app).
+TOGGLES.update({name: INPROC_TOGGLES[name] for name in ("request-tallies", "request-mw", "line-pass", "chain")})
 CAS = "/v1/private-certificate-authorities"
 CERTS = "/v1/private-certificates"
 

@@ -12,14 +12,27 @@ from gatewaycerts.domain.errors import AuthenticationError
 
 
 def bearer_token(request: web.Request) -> str | None:
-    token = request.headers.get("X-Auth-Token")
+    headers = request.headers
+    token = headers.get("X-Auth-Token")
     if token:
         return token.strip()
-    auth = request.headers.get("Authorization", "")
+    auth = headers.get("Authorization")
+    if not auth:
+        return None
     scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    if scheme.lower() == "bearer":
+        value = value.strip()
+        if value:
+            return value
     return None
+
+
+def root_app(request: web.Request) -> web.Application:
+    """The root application, where app.py puts the services (TOKEN_VERIFIER and the others): the first of the
+    match's applications (aiohttp puts the root in front of the sub-app chain, and so does web/hot.py). Cheaper
+    than `request.config_dict`, which builds a ChainMapProxy on every look-up (4.6 against 0.9 µs, stop 27); no
+    sub-app sets a TOKEN_VERIFIER of its own that config_dict would have found first."""
+    return request.match_info.apps[0]
 
 
 @web.middleware
@@ -32,5 +45,5 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if token is None:
         raise AuthenticationError("Incorrect token or token resolution failed: no X-Auth-Token header")
-    request[PRINCIPAL] = await request.config_dict[TOKEN_VERIFIER].verify(token)
+    request[PRINCIPAL] = await root_app(request)[TOKEN_VERIFIER].verify(token)
     return await handler(request)

@@ -269,20 +269,34 @@ class AccessLog:
         (json.encoder.encode_basestring, as `ensure_ascii=False` uses), numbers are written by the `repr` the
         encoder uses (int.__repr__, float.__repr__). A value of another type raises TypeError (then the
         caller takes logging's own path)."""
+        return self._line(level, method, path, route, status, millis, "")
+
+    def _line(self, level: int, method: str, path: str, route: str, status: int, millis: float, end: str) -> str:
+        """`line(...) + end`. The message is not escaped as a whole: the escape maps each character on its
+        own, so the escaped method and path (without their quotes) joined by the message's spaces, digits and
+        letters are its escape; the time (`_utc_millis`) and the float's repr are written out here."""
         request_id = request_id_var.get()
-        head = self._heads.get((level, _pid[0]))
+        pid = _pid[0]
+        head = self._heads.get((level, pid))
         if head is None:
-            head = self._heads[(level, _pid[0])] = (
+            head = self._heads[(level, pid)] = (
                 f'"level": {_esc(logging.getLevelName(level))}, "logger": {_esc(self.logger.name)}, '
-                f'"pid": {int.__repr__(_pid[0])}, "message": '
+                f'"pid": {int.__repr__(pid)}, "message": '
             )
         esc = _esc
-        message = esc(f"{method} {path} {status} {millis:.1f} ms")
+        m, p, code = esc(method), esc(path), int.__repr__(status)
         rid = f'"request_id": {esc(request_id)}, ' if request_id else ""
+        rounded = round(millis, 2)
+        duration = float.__repr__(rounded) if rounded - rounded == 0 else _float_repr(rounded)  # finite: repr
+        micros = round(time.time() * 1_000_000)  # _utc_millis, written out
+        second = micros // 1_000_000
+        if _last_second[0] != second:
+            _last_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            _last_second[0] = second
         return (
-            f'{{"time": "{_utc_millis(time.time())}", {head}{message}, {rid}"method": {esc(method)}, '
-            f'"path": {esc(path)}, "route": {esc(route)}, "status": {int.__repr__(status)}, '
-            f'"duration_ms": {_float_repr(round(millis, 2))}}}'
+            f'{{"time": "{_last_second[1]}.{micros // 1000 % 1000:03d}Z", {head}{m[:-1]} {p[1:-1]} {code} '
+            f'{millis:.1f} ms", {rid}"method": {m}, "path": {p}, "route": {esc(route)}, "status": {code}, '
+            f'"duration_ms": {duration}}}{end}'
         )
 
     def _direct(self, level: int) -> logging.StreamHandler | None:
@@ -315,7 +329,7 @@ class AccessLog:
         handler = self._direct(level)
         if handler is not None:
             try:
-                line = self.line(level, method, path, route, status, millis) + handler.terminator
+                line = self._line(level, method, path, route, status, millis, handler.terminator)
                 if isinstance(handler, JsonStreamHandler):
                     handler.write_line(line)
                 else:

@@ -8,7 +8,9 @@ store-wide values, so aggregate them with `max by (source, project_id, within_da
 Under `serve --workers N` (PROMETHEUS_MULTIPROC_DIR set by the supervisor) counters, histograms and the
 in-flight gauge live in prometheus_client's per-process files, and a scrape, answered by whichever worker
 the kernel picks, sums every worker's files: the pod reports one set of values, as a single process does.
-The store-wide gauges are not per-process values at all: the answering worker counts them afresh, through
+In one process the HTTP request counter and latency histogram are plain tallies read at scrape time
+(web/request_metrics.py: the same exposition, no lock per request). The store-wide gauges are not per-process
+values at all: the answering worker counts them afresh, through
 a collector of its own (multiprocess mode can neither clear nor remove label sets of a Gauge).
 """
 
@@ -30,6 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from gatewaycerts.appkeys import EXPIRY_REPORT, METRICS
 from gatewaycerts.core.expiry import ExpiryCounts
 from gatewaycerts.domain.errors import StoreUnavailableError
+from gatewaycerts.web.request_metrics import LATENCY, REQUESTS, RequestTallies
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
@@ -82,16 +85,15 @@ class Metrics:
     def __init__(self, multiprocess_dir: str | None = None) -> None:
         self._multiprocess_dir = multiprocess_dir
         r = self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "gatewaycerts_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
-        )
-        self.latency = Histogram(
-            "gatewaycerts_http_request_duration_seconds",
-            "Time from request start to response, by route template",
-            ["method", "route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
+        # One process: the request counter and latency histogram are plain tallies read at collect time (web/
+        # request_metrics.py). Multiprocess mode: the library's own classes, whose values live in its files.
+        self._tallies: RequestTallies | None = None
+        if multiprocess_dir is None:
+            self._tallies = RequestTallies(_LATENCY_BUCKETS)
+            r.register(self._tallies)
+        else:
+            self.requests = Counter(REQUESTS[0], REQUESTS[1], ["method", "route", "status"], registry=r)
+            self.latency = Histogram(LATENCY[0], LATENCY[1], ["method", "route"], buckets=_LATENCY_BUCKETS, registry=r)
         self.in_flight = Gauge(
             "gatewaycerts_http_requests_in_flight",
             "Requests being handled",
@@ -172,10 +174,10 @@ class Metrics:
         )
         self.store_wide = StoreWideGauges()
         r.register(self.store_wide)
-        # (method, route, status) -> the counter's and the histogram's children: `labels()` takes a lock and
-        # builds a key on every call; the label sets are few (route templates, never raw paths).
+        # Multiprocess mode: (method, route, status) -> the counter's and the histogram's children: `labels()`
+        # takes a lock and builds a key on every call; the label sets are few (route templates, never raw paths).
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._track_in_flight = True
+        self.tracks_in_flight = True
 
     def count_in_flight_from(self, count: Callable[[], float]) -> None:
         """In one process, the in-flight gauge reads the service's own count of requests in flight (the
@@ -185,7 +187,7 @@ class Metrics:
         gauges there."""
         if self._multiprocess_dir is None:
             self.in_flight.set_function(count)
-            self._track_in_flight = False
+            self.tracks_in_flight = False
 
     def forget_certificate(self, cert_id: str) -> None:
         """A managed certificate was deleted: its per-certificate gauges go."""
@@ -201,12 +203,15 @@ class Metrics:
         self.store_wide.up = 0.0
 
     def request_started(self) -> None:
-        if self._track_in_flight:
+        if self.tracks_in_flight:
             self.in_flight.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        if self._track_in_flight:
+        if self.tracks_in_flight:
             self.in_flight.dec()
+        if self._tallies is not None:
+            self._tallies.observe(method, route, status, seconds)
+            return
         children = self._request_children.get((method, route, status))
         if children is None:
             children = self.requests.labels(method, route, str(status)), self.latency.labels(method, route)

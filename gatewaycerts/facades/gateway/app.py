@@ -31,8 +31,10 @@ DESCRIPTION = (
 
 @web.middleware
 async def gateway_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    in_query = request.query.get("key")
-    credential = bearer_token(request) or in_query
+    credential = bearer_token(request)
+    in_query = None
+    if not credential:  # the query string is parsed only when no header carries a credential
+        credential = in_query = request.query.get("key")
     if not credential:
         raise AuthenticationError("Incorrect token or token resolution failed: no gateway credential")
     if is_gateway_key(credential):
