@@ -248,7 +248,24 @@ async def test_the_nonce_service_accepts_its_nonce_once_and_refuses_forged_ones(
     with pytest.raises(AcmeProblem, match="not issued by this server"):
         await service.use(b64e(bytes(raw)))
     raw[10] ^= 1
-    await service.use(b64e(bytes(raw)))  # the untouched one is still unused
+    good = b64e(bytes(raw))
+    for bad in (
+        good[:-1],  # one character short
+        good + "A",
+        good + "=",  # padded
+        good[:42] + "=",
+        good[:5] + "é" + good[6:],  # not ASCII
+        good[:5] + "!" + good[6:],
+        good.replace("-", "+").replace("_", "/") if ("-" in good or "_" in good) else "+" + good[1:],  # base64
+        " " + good[1:],
+    ):
+        assert bad != good
+        with pytest.raises(AcmeProblem, match="not issued by this server"):
+            await service.use(bad)
+    for missing in (None, "", 42):
+        with pytest.raises(AcmeProblem, match="no nonce"):
+            await service.use(missing)
+    await service.use(good)  # the untouched one is still unused
     other = nonces.NonceService(acme_store)  # another worker on the same store: same key, and used is used
     with pytest.raises(AcmeProblem, match="used already"):
         await other.use(b64e(bytes(raw)))
