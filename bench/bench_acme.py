@@ -7,7 +7,8 @@ wall time) and CLIENTS concurrent clients (throughput). Beside them, in the same
 issuance cannot avoid (a P-256 CSR key made and a certificate signed by the CA: `issue`), the CPU of nonce
 creation + check (the MAC, the expiry, the store insert that makes it single use) and of one ES256 JWS
 verification, each against the server's CPU per ACME request. Prints a table; run with `make bench`. Not a
-test.
+test. `bench_acme.py [ORDERS] [--without NAME]...` also measures each named change (TOGGLES) switched off and
+on again in the same process, after the two runs.
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ from gatewaycerts.pki.authority import Profile, issue, new_key_pem, public_key_p
 from gatewaycerts.pki.jws import b64d, b64e, public_jwk, verify
 from gatewaycerts.settings import Settings
 
-_ARGS = [a for a in sys.argv[1:] if not a.startswith("--without")]
+_ARGS, _WITHOUT = [], []  # `[ORDERS] [--without NAME | --without=NAME]...`
+_argv = iter(sys.argv[1:])
+for _a in _argv:
+    if _a == "--without":
+        _WITHOUT.append(next(_argv, ""))
+    elif _a.startswith("--without="):
+        _WITHOUT.append(_a.split("=", 1)[1])
+    else:
+        _ARGS.append(_a)
 ORDERS = int(_ARGS[0]) if _ARGS else 200
 CLIENTS = int(os.environ.get("BENCH_ACME_CLIENTS", "16"))
 NONCES = 2000
@@ -288,8 +297,8 @@ def _nonce_mac(app, on: bool) -> None:  # stop 28: the MAC from precomputed SHA-
 
 
 TOGGLES = {"nonce-mac": _nonce_mac}
-WITHOUT = [a.split("=", 1)[1] if "=" in a else "" for a in sys.argv[1:] if a.startswith("--without")]
-assert all(w in TOGGLES for w in WITHOUT), f"--without=NAME, NAME one of {sorted(TOGGLES)}"
+WITHOUT = _WITHOUT
+assert all(w in TOGGLES for w in WITHOUT), f"--without NAME: NAME one of {sorted(TOGGLES)}"
 
 
 async def _toggled(app, meter: NonceMeter, directory_url: str) -> list[tuple[str, str]]:
