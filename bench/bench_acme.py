@@ -7,7 +7,8 @@ wall time) and CLIENTS concurrent clients (throughput). Beside them, in the same
 issuance cannot avoid (a P-256 CSR key made and a certificate signed by the CA: `issue`), the CPU of nonce
 creation + check (the MAC, the expiry, the store insert that makes it single use) and of one ES256 JWS
 verification, each against the server's CPU per ACME request. Prints a table; run with `make bench`. Not a
-test.
+test. `bench_acme.py [ORDERS] [--without NAME]...` also measures each named change (TOGGLES) switched off and
+on again in the same process, after the two runs.
 """
 
 from __future__ import annotations
@@ -36,12 +37,22 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import ACME_NONCES
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
+from gatewaycerts.core.acme import nonces as nonce_module
 from gatewaycerts.domain.pca import DistinguishedName, KeyAlgorithm, KeyUsage, SanType, SignatureHash, SubjectAltName
 from gatewaycerts.pki.authority import Profile, issue, new_key_pem, public_key_pem
 from gatewaycerts.pki.jws import b64d, b64e, public_jwk, verify
 from gatewaycerts.settings import Settings
 
-ORDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+_ARGS, _WITHOUT = [], []  # `[ORDERS] [--without NAME | --without=NAME]...`
+_argv = iter(sys.argv[1:])
+for _a in _argv:
+    if _a == "--without":
+        _WITHOUT.append(next(_argv, ""))
+    elif _a.startswith("--without="):
+        _WITHOUT.append(_a.split("=", 1)[1])
+    else:
+        _ARGS.append(_a)
+ORDERS = int(_ARGS[0]) if _ARGS else 200
 CLIENTS = int(os.environ.get("BENCH_ACME_CLIENTS", "16"))
 NONCES = 2000
 VERIFIES = 2000
@@ -277,6 +288,38 @@ def bare_issuance(ca_cert_pem: str, ca_key_pem: bytes, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+# Changes that can be switched off in the running app (`--without NAME`, repeatable): after the two runs
+# above, each is measured off and then on again (1 client and CLIENTS clients each), in the same process.
+def _nonce_mac(app, on: bool) -> None:  # stop 28: the MAC from precomputed SHA-256 states, not hmac.digest
+    service = app[ACME_NONCES]
+    service.mac_from_key = nonce_module.nonce_mac if on else nonce_module.nonce_mac_one_shot
+    service._mac = None  # made again from the key on the next call
+
+
+TOGGLES = {"nonce-mac": _nonce_mac}
+WITHOUT = _WITHOUT
+assert all(w in TOGGLES for w in WITHOUT), f"--without NAME: NAME one of {sorted(TOGGLES)}"
+
+
+async def _toggled(app, meter: NonceMeter, directory_url: str) -> list[tuple[str, str]]:
+    rows = []
+    for name in WITHOUT:
+        for on in (False, True):
+            TOGGLES[name](app, on)
+            for clients in (1, CLIENTS):
+                meter.take()
+                run, cpu = await drive(directory_url, clients, ORDERS // clients * clients, f"{name}{on}{clients}")
+                spent, _ = meter.take()
+                requests = run["requests"] * (run["issuances"] + clients) / run["issuances"]
+                rows.append(
+                    (
+                        f"nonce share in the run, {clients} client(s), {name} {'on' if on else 'OFF'}",
+                        f"{spent / cpu:.1%} ({spent / requests * 1e6:.0f} µs of {cpu / requests * 1e3:.3f} ms/req)",
+                    )
+                )
+    return rows
+
+
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(state_dir=Path(tmp) / "state")  # the embedded store in the state dir
@@ -319,6 +362,7 @@ async def main() -> None:
             many_requests = many["requests"] * (many["issuances"] + CLIENTS) / many["issuances"]
             cpu_per_request = one_cpu / one_requests
             cpu_per_request_many = many_cpu / many_requests
+            toggled = await _toggled(app, meter, directory_url)
 
             meter.remove()
             nonces = app[ACME_NONCES]
@@ -398,6 +442,7 @@ async def main() -> None:
             f"{(1 / bare) / (one_cpu / (one['issuances'] + 1)):.1%}",
         ),
     ]
+    rows += toggled
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")

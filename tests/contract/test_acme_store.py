@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo import AsyncMongoClient
 
+from gatewaycerts.core.acme import nonces
 from gatewaycerts.domain.acme import (
     PENDING,
     PROCESSING,
@@ -16,12 +19,14 @@ from gatewaycerts.domain.acme import (
     AcmeCertificate,
     AcmeOrder,
     AcmePolicy,
+    AcmeProblem,
     Authorization,
     Challenge,
     EabKey,
     Identifier,
 )
 from gatewaycerts.domain.errors import ConflictError, NotFoundError
+from gatewaycerts.pki.jws import b64d, b64e
 from gatewaycerts.store.mongo.acme import MongoAcmeStore
 from gatewaycerts.store.sqlite.acme import SqliteAcmeStore
 from gatewaycerts.store.sqlite.base import SqliteDatabase
@@ -215,6 +220,63 @@ async def test_nonces_are_single_use_and_purged(acme_store):
     assert await acme_store.use_nonce(n2) is True  # purged: the store forgot it (its own expiry refuses it)
     first = await acme_store.nonce_key(b"k" * 32)
     assert first == b"k" * 32 and await acme_store.nonce_key(b"z" * 32) == first
+
+
+@pytest.mark.parametrize("key_len", [0, 1, 32, 64, 65, 200])
+def test_the_nonce_mac_from_precomputed_states_is_hmac_sha256(key_len):
+    key = os.urandom(key_len)
+    mac = nonces.nonce_mac(key)
+    for _ in range(50):
+        body = os.urandom(20)
+        want = hmac.digest(key, nonces._LABEL + body, "sha256")[: nonces._MAC_BYTES]
+        assert mac(body) == want == nonces.nonce_mac_one_shot(key)(body)
+
+
+async def test_the_nonce_service_accepts_its_nonce_once_and_refuses_forged_ones(acme_store):
+    service = nonces.NonceService(acme_store)
+    nonce = await service.new()
+    assert len(nonce) == 43 and b64e(b64d(nonce, "nonce")) == nonce
+    await service.use(nonce)
+    with pytest.raises(AcmeProblem, match="used already"):
+        await service.use(nonce)
+    raw = bytearray(b64d(await service.new(), "nonce"))
+    raw[-1] ^= 1  # one bit of the MAC
+    with pytest.raises(AcmeProblem, match="not issued by this server"):
+        await service.use(b64e(bytes(raw)))
+    raw[-1] ^= 1
+    raw[10] ^= 1  # one bit of the random part: the MAC no longer matches
+    with pytest.raises(AcmeProblem, match="not issued by this server"):
+        await service.use(b64e(bytes(raw)))
+    raw[10] ^= 1
+    good = b64e(bytes(raw))
+    for bad in (
+        good[:-1],  # one character short
+        good + "A",
+        good + "=",  # padded
+        good[:42] + "=",
+        good[:5] + "é" + good[6:],  # not ASCII
+        good[:5] + "!" + good[6:],
+        good.replace("-", "+").replace("_", "/") if ("-" in good or "_" in good) else "+" + good[1:],  # base64
+        " " + good[1:],
+    ):
+        assert bad != good
+        with pytest.raises(AcmeProblem, match="not issued by this server"):
+            await service.use(bad)
+    for missing in (None, "", 42):
+        with pytest.raises(AcmeProblem, match="no nonce"):
+            await service.use(missing)
+    await service.use(good)  # the untouched one is still unused
+    other = nonces.NonceService(acme_store)  # another worker on the same store: same key, and used is used
+    with pytest.raises(AcmeProblem, match="used already"):
+        await other.use(b64e(bytes(raw)))
+    await other.use(await service.new())
+    old = nonces.NonceService(acme_store)
+    old.mac_from_key = nonces.nonce_mac_one_shot  # the same nonces with the MAC by hmac.digest
+    await old.use(await service.new())
+    await service.use(await old.new())
+    expired = nonces.NonceService(acme_store, lifetime_seconds=-10)
+    with pytest.raises(AcmeProblem, match="expired"):
+        await service.use(await expired.new())
 
 
 async def test_certificates_and_replacement_once(acme_store):

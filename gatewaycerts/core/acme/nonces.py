@@ -7,55 +7,91 @@ first use anywhere succeeds. The MAC key grants nothing beyond minting nonces (e
 it is not a credential.
 
 The MAC covers a version label before the body: nonces of the earlier format (whose used ones were kept
-under their text, elsewhere) fail it, so one used before an upgrade cannot be used again after it."""
+under their text, elsewhere) fail it, so one used before an upgrade cannot be used again after it.
+
+The MAC is HMAC-SHA256 (RFC 2104) computed from the key's inner and outer SHA-256 states, made once per
+process (the label is folded into the inner one): per nonce, two state copies and two one-block hashes.
+`hmac.digest` computed the same value but, in OpenSSL 3, fetched the HMAC and SHA-256 implementations by
+name and built a MAC context on every call, and let go of the GIL while doing it (other threads took it):
+4-6 us in a loop, 35-41 us per call during an ACME run (profile in docs/performance.md, "Stop 28: nonce")."""
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import hmac
 import os
 import time
+from collections.abc import Callable
 
 from gatewaycerts.domain.acme import AcmeProblem
-from gatewaycerts.pki.jws import JoseError, b64d, b64e
 from gatewaycerts.store.interfaces import AcmeStore
 
 NONCE_SECONDS = 3600
 _MAC_BYTES = 12
 _BODY_BYTES = 20
 _LABEL = b"gatewaycerts acme nonce v2:"
-# hmac.digest: the same HMAC-SHA256 in one call (OpenSSL's one-shot), without the HMAC object hmac.new builds
-# (4 against 10-15 µs here, on every ACME response and every signed request).
+_BLOCK = 64  # SHA-256's block size
+_TEXT_CHARS = 43  # base64url of the 32 bytes (body + MAC) without padding: every nonce this server issues
+# base64url <-> base64 in one bytes.translate; "+" and "/" (not base64url) become "!", which strict decoding refuses.
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")
+
+
+def nonce_mac(key: bytes) -> Callable[[bytes], bytes]:
+    """body -> HMAC-SHA256(key, _LABEL + body) truncated to _MAC_BYTES, equal to `hmac.digest`'s (tested)."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + _LABEL)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def mac(body: bytes) -> bytes:
+        h = inner.copy()
+        h.update(body)
+        o = outer.copy()
+        o.update(h.digest())
+        return o.digest()[:_MAC_BYTES]
+
+    return mac
+
+
+def nonce_mac_one_shot(key: bytes) -> Callable[[bytes], bytes]:
+    """The same MAC by `hmac.digest` (OpenSSL's one-shot HMAC): what bench_acme's `--without nonce-mac` puts back."""
+    return lambda body: hmac.digest(key, _LABEL + body, "sha256")[:_MAC_BYTES]
 
 
 class NonceService:
     def __init__(self, store: AcmeStore, *, lifetime_seconds: int = NONCE_SECONDS) -> None:
         self._store = store
-        self._key: bytes | None = None
+        self._mac: Callable[[bytes], bytes] | None = None
         self._lifetime = lifetime_seconds
+        self.mac_from_key = nonce_mac  # bench_acme swaps it to measure the change
 
-    async def _mac_key(self) -> bytes:
-        if self._key is None:
-            self._key = await self._store.nonce_key(os.urandom(32))
-        return self._key
+    async def _load_mac(self) -> Callable[[bytes], bytes]:
+        if self._mac is None:
+            self._mac = self.mac_from_key(await self._store.nonce_key(os.urandom(32)))
+        return self._mac
 
     async def new(self) -> str:
-        key = await self._mac_key()
+        mac = self._mac or await self._load_mac()
         body = int(time.time() + self._lifetime).to_bytes(8, "big") + os.urandom(12)
-        return b64e(body + hmac.digest(key, _LABEL + body, "sha256")[:_MAC_BYTES])
+        # pki.jws.b64e's result, without base64's two Python layers (on every ACME response)
+        return binascii.b2a_base64(body + mac(body), newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
     async def use(self, nonce: object) -> None:
         """Accept `nonce` once; AcmeProblem badNonce otherwise."""
         if not isinstance(nonce, str) or not nonce:
             raise AcmeProblem("badNonce", "the JWS protected header has no nonce")
-        try:
-            raw = b64d(nonce, "nonce")
-        except JoseError:
+        try:  # strict base64url without padding, as pki.jws.b64d, of the one length a nonce of ours has
+            if len(nonce) != _TEXT_CHARS:
+                raise ValueError
+            raw = binascii.a2b_base64(nonce.encode("ascii").translate(_FROM_URLSAFE) + b"=", strict_mode=True)
+        except (ValueError, binascii.Error):  # UnicodeEncodeError is a ValueError
             raise AcmeProblem("badNonce", "the nonce was not issued by this server") from None
-        key = await self._mac_key()
-        body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-        if len(body) != _BODY_BYTES or not hmac.compare_digest(
-            hmac.digest(key, _LABEL + body, "sha256")[:_MAC_BYTES], mac
-        ):
+        mac = self._mac or await self._load_mac()
+        body = raw[:-_MAC_BYTES]
+        if len(body) != _BODY_BYTES or not hmac.compare_digest(mac(body), raw[-_MAC_BYTES:]):
             raise AcmeProblem("badNonce", "the nonce was not issued by this server")
         expires = int.from_bytes(body[:8], "big")
         if expires < time.time():

@@ -51,6 +51,7 @@ class UsedNonces:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-nonces")
         self._thread_conn: sqlite3.Connection | None = None  # used on the thread only
         self._inline: sqlite3.Connection | None = None  # the event loop's: never waits
+        self._cursor: sqlite3.Cursor | None = None  # on _inline
         self._ready = False
         self._commits = 0
         self._checkpointing = False
@@ -62,7 +63,7 @@ class UsedNonces:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout={busy_ms}")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on the thread (_after_commit)
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on the thread (_checkpoint_soon)
         return conn
 
     def _on_thread(self) -> sqlite3.Connection:
@@ -93,20 +94,22 @@ class UsedNonces:
         """Insert `nonce`; False when it is there already (used, by this or any other process)."""
         if self._ready and not self._closed:
             try:
-                if self._inline is None:
+                if self._cursor is None:
                     self._inline = self._connect(0)
-                used = self._inline.execute(_INSERT, (nonce,)).rowcount == 1
+                    self._cursor = self._inline.cursor()  # one cursor for every insert: no Cursor per call
+                used = self._cursor.execute(_INSERT, (nonce,)).rowcount == 1
             except sqlite3.Error as exc:
                 if not (isinstance(exc, sqlite3.OperationalError) and _busy(exc)):
                     raise _unavailable(exc) from exc  # as any store error: a 503, never a 500
             else:  # committed (autocommit: the INSERT is its own transaction)
-                self._after_commit()
+                self._commits += 1
+                if self._commits >= CHECKPOINT_EVERY:
+                    self._checkpoint_soon()
                 return used
         return await self._call(lambda conn: conn.execute(_INSERT, (nonce,)).rowcount == 1)
 
-    def _after_commit(self) -> None:
-        self._commits += 1
-        if self._commits < CHECKPOINT_EVERY or self._checkpointing:
+    def _checkpoint_soon(self) -> None:
+        if self._checkpointing:
             return
         self._commits = 0
         self._checkpointing = True
@@ -131,6 +134,7 @@ class UsedNonces:
             return
         self._closed = True
         if self._inline is not None:
+            self._cursor = None
             self._inline.close()
             self._inline = None
 
