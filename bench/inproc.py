@@ -206,6 +206,34 @@ TOGGLES["stop27"] = _stop27
 TOGGLES["show-memos"] = _show_memos
 
 
+# Stop 28, lane: the direct lane of the hot routes (web/lane.py). The protocol of the service's Driver took the
+# server's request handler when it was made; `lane` swaps it back to aiohttp's Application._handle, with the
+# root router's resolve as before the lane (the OCSP flat match over the hot routes' flat match).
+_PROTOCOLS: list[Any] = []
+
+
+def _lane(app: web.Application, on: bool) -> None:
+    from gatewaycerts.facades.ocsp.flat import FLAT_OCSP_ROUTES
+    from gatewaycerts.web.lane import LANE
+
+    lane, flat = app[LANE], app[FLAT_OCSP_ROUTES]
+    for proto in _PROTOCOLS:
+        proto._request_handler = lane.handle if on else lane.app_handle
+    flat.original = lane.hot_routes.original if on else lane.hot_routes.resolve
+
+
+def _lane_memo(app: web.Application, on: bool) -> None:
+    """Off: every hot request matched flat again (split, group look-ups), its lane built anew."""
+    from gatewaycerts.web.lane import LANE
+
+    lane = app[LANE]
+    lane.remembered = lane._memo.get if on else (lambda path: None)
+
+
+TOGGLES["lane"] = _lane
+TOGGLES["lane-memo"] = _lane_memo
+
+
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -263,6 +291,7 @@ async def main(args: argparse.Namespace) -> None:
         "304": raw_get(f"{gw}/bundle", {"Authorization": f"Bearer {gk}", "If-None-Match": etag}),
     }
     service = Driver(client.server.runner.server)
+    _PROTOCOLS.append(service.proto)
     results: dict[str, list[tuple[float, float, float, float]]] = {}
     for name, raw in routes.items():
         if args.only and name not in args.only:

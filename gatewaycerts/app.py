@@ -115,7 +115,7 @@ from gatewaycerts.store.interfaces import (
     OrderStore,
     PcaStore,
 )
-from gatewaycerts.web import hot
+from gatewaycerts.web import hot, lane
 from gatewaycerts.web.errors import ErrorDialect
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
@@ -750,7 +750,8 @@ def create_app(
     gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
-    hot.install(app)  # the routes marked @hot (delivery, APIC show) matched flat, before aiohttp's routers
+    hot_routes = hot.install(app)  # the routes marked @hot (delivery, APIC show) matched flat, before aiohttp's
+    lane.install(app, hot_routes)  # and handed straight to their middleware chain (web/lane.py)
     ocsp_facade.install_flat_routes(app, pki_app)  # OCSP GET and POST matched flat too (facades/ocsp/flat.py)
     documented = {  # facade -> (its mounted apps, title, description)
         "apic": ((apic,), TITLE, DESCRIPTION),

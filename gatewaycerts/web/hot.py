@@ -148,20 +148,28 @@ class HotRoutes:
         # overlap check refuses that before it gets here
         group.by_fixed[tuple(value for _, value in template.fixed)] = compiled
 
+    def match(self, path: str) -> tuple[_Compiled, dict[str, str]] | None:
+        """The hot route a GET of `path` (the request's `rel_url.raw_path`) goes to and its values, or None for
+        "ask aiohttp"."""
+        if "%" not in path:
+            parts = path.split("/")
+            for group in self._groups.get(len(parts), ()):
+                t = group.by_fixed.get(group.fixed_of(parts))
+                if t is not None:
+                    values = t.values_of(parts)
+                    if "" not in values:  # aiohttp's default variable: [^{}/]+, never empty
+                        return t, dict(zip(t.names, values, strict=True))
+        return None
+
     async def resolve(self, request: web.Request) -> Any:
         if request.method == "GET":
-            path = request.rel_url.raw_path
-            if "%" not in path:
-                parts = path.split("/")
-                for group in self._groups.get(len(parts), ()):
-                    t = group.by_fixed.get(group.fixed_of(parts))
-                    if t is not None:
-                        values = t.values_of(parts)
-                        if "" not in values:  # aiohttp's default variable: [^{}/]+, never empty
-                            match = UrlMappingMatchInfo(dict(zip(t.names, values, strict=True)), t.route)
-                            for app in t.apps:
-                                match.add_app(app)
-                            return match
+            found = self.match(request.rel_url.raw_path)
+            if found is not None:
+                t, values = found
+                match = UrlMappingMatchInfo(values, t.route)
+                for app in t.apps:
+                    match.add_app(app)
+                return match
         return await self.original(request)
 
 
