@@ -33,9 +33,11 @@ from gatewaycerts.appkeys import CERTIFICATE_SERVICE
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.facades.apic import presenters
 from gatewaycerts.facades.apic import views as apic_views
+from gatewaycerts.facades.ocsp.flat import FLAT_OCSP_ROUTES
 from gatewaycerts.settings import Settings
 from gatewaycerts.web import logs
 from gatewaycerts.web.hot import HOT_ROUTES
+from gatewaycerts.web.lane import LANE
 from gatewaycerts.web.logs import configure_logging
 from tests.factories import CertSpec, ec_chain, ec_key, issue
 
@@ -135,8 +137,11 @@ _saved: list[Any] = [None]
 
 
 def _hot_routes(app: web.Application, on: bool) -> None:
+    """Off: aiohttp's own dispatch of the hot routes (since stop 28 the lane's match, web/lane.py, is theirs)."""
+    _lane(app, on)
     hot_routes = app[HOT_ROUTES]
-    app.router.resolve = hot_routes.resolve if on else hot_routes.original  # type: ignore[method-assign]
+    flat = app[FLAT_OCSP_ROUTES]
+    flat.original = hot_routes.original  # type: ignore[method-assign]
 
 
 def _access_buffer(app: web.Application, on: bool) -> None:
@@ -213,9 +218,6 @@ _PROTOCOLS: list[Any] = []
 
 
 def _lane(app: web.Application, on: bool) -> None:
-    from gatewaycerts.facades.ocsp.flat import FLAT_OCSP_ROUTES
-    from gatewaycerts.web.lane import LANE
-
     lane, flat = app[LANE], app[FLAT_OCSP_ROUTES]
     for proto in _PROTOCOLS:
         proto._request_handler = lane.handle if on else lane.app_handle
@@ -224,8 +226,6 @@ def _lane(app: web.Application, on: bool) -> None:
 
 def _lane_memo(app: web.Application, on: bool) -> None:
     """Off: every hot request matched flat again (split, group look-ups), its lane built anew."""
-    from gatewaycerts.web.lane import LANE
-
     lane = app[LANE]
     lane.remembered = lane._memo.get if on else (lambda path: None)
 

@@ -176,10 +176,10 @@ class HotRoutes:
 HOT_ROUTES = web.AppKey("hot_routes", HotRoutes)
 
 
-def install(root: web.Application) -> HotRoutes:
-    """Compile the hot routes of `root` and its sub-apps (call it once every sub-app is mounted)."""
-    router = root.router
-    hot_routes = HotRoutes(router.resolve)
+def install(root: web.Application, *, router: bool = True) -> HotRoutes:
+    """Compile the hot routes of `root` and its sub-apps (call it once every sub-app is mounted), and match
+    them flat in front of the root's router unless `router` is False (web/lane.py matches them then)."""
+    hot_routes = HotRoutes(root.router.resolve)
     everything = list(_all_routes(root))
     for resource, route, chain in everything:
         if route is None or not getattr(route.handler, _HOT, False):
@@ -197,6 +197,7 @@ def install(root: web.Application) -> HotRoutes:
             if (other_route is None or other_route.method in ("GET", "*")) and _may_overlap(template, other):
                 raise ValueError(f"hot routes: {resource.canonical} could also be {other.canonical}")
         hot_routes.add(template)
-    router.resolve = hot_routes.resolve  # type: ignore[method-assign]
+    if router:
+        root.router.resolve = hot_routes.resolve  # type: ignore[method-assign]
     root[HOT_ROUTES] = hot_routes
     return hot_routes

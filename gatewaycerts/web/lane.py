@@ -48,10 +48,14 @@ class _Lane:
         self.chain = chain
 
 
+FlatMatch = Callable[[str, str], UrlMappingMatchInfo | None]
+
+
 class Lane:
-    def __init__(self, root: web.Application, hot_routes: HotRoutes) -> None:
+    def __init__(self, root: web.Application, hot_routes: HotRoutes, flat: tuple[FlatMatch, ...] = ()) -> None:
         self.root = root
         self.hot_routes = hot_routes
+        self.flat = flat
         self.app_handle: Handler = root._handle  # aiohttp's own, for everything else
         self._chains: dict[AbstractRoute, Handler] = {}
         self._memo: dict[str, _Lane] = {}
@@ -87,7 +91,8 @@ class Lane:
     def handle(self, request: web.Request) -> Awaitable[web.StreamResponse]:
         """The root's request handler. Not a coroutine: it returns the chain's (or `_handle`'s) coroutine, so
         no frame of its own stays on the stack."""
-        if request.method == "GET" and hdrs.EXPECT not in request.headers:
+        method = request.method
+        if method == "GET" and hdrs.EXPECT not in request.headers:
             path = request.rel_url.raw_path
             lane = self.remembered(path) or self._find(path)
             if lane is not None:
@@ -97,20 +102,34 @@ class Lane:
                 match.freeze()
                 request._match_info = match
                 return lane.chain(request)
+        if self.flat and (method == "GET" or method == "POST") and hdrs.EXPECT not in request.headers:
+            return self._flat(request, method)
+        return self.app_handle(request)
+
+    def _flat(self, request: web.Request, method: str) -> Awaitable[web.StreamResponse]:
+        """A request the other flat matchers (`flat`: facades/ocsp/flat.py's) give the match info of."""
+        path = request.rel_url.path_safe
+        for flat_match in self.flat:
+            match = flat_match(method, path)
+            if match is not None:
+                match.add_app(self.root)
+                chain = self._chain(match.route, match.apps)
+                if chain is not None:
+                    match.freeze()
+                    request._match_info = match
+                    return chain(request)
         return self.app_handle(request)
 
 
 LANE = web.AppKey("lane", Lane)
 
 
-def install(root: web.Application, hot_routes: HotRoutes) -> Lane:
-    """Serve the hot routes of `root` (compiled by web/hot.install) by the direct lane; the root's router gets
-    back aiohttp's own resolve, since every request it could match flat no longer reaches it (but one with an
-    `Expect` header, which aiohttp's resolve matches to the same route). Call it once every sub-app is
-    mounted, before the app is run."""
-    lane = Lane(root, hot_routes)
+def install(root: web.Application, hot_routes: HotRoutes, flat: tuple[FlatMatch, ...] = ()) -> Lane:
+    """Serve the hot routes of `root` (compiled by web/hot.install, with `router=False`: the lane matches them)
+    and the routes the `flat` matchers match (`flat_match(method, path_safe)` -> the match info aiohttp would
+    give, the root not yet added, or None) by the direct lane. Call it once every sub-app is mounted, before the
+    app is run."""
+    lane = Lane(root, hot_routes, flat)
     root._handle = lane.handle  # type: ignore[method-assign]
-    if root.router.resolve == hot_routes.resolve:
-        root.router.resolve = hot_routes.original  # type: ignore[method-assign]
     root[LANE] = lane
     return lane

@@ -4,11 +4,17 @@ line and the same metrics."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
+import urllib.parse
 
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 
 from gatewaycerts.web import hot, lane
 from gatewaycerts.web.lane import LANE
@@ -165,3 +171,74 @@ async def test_the_lane_gives_the_match_info_aiohttp_gives():
     assert both[0][0][1] == ("sub", "inner") and both[0][0][0] == ("root", "root")
     assert both[0][0][2][1:] == ({"tenant": "t1", "item": "i1"}, (root, outer, inner), inner, "inner")
     assert list(the_lane._memo) == ["/out/in/t1/items/i1"]
+
+
+async def test_ocsp_answers_the_same_through_the_lane_and_through_aiohttp(client, token):
+    """OCSP's GET and POST (matched by facades/ocsp/flat.py) go by the lane too; an answer is signed anew, so
+    what is compared is the status, the headers and the answer's parsed content."""
+    admin = {"X-Auth-Token": token("p1")}
+
+    async def call(path: str, body: dict) -> dict:
+        resp = await client.post(path, json=body, headers=admin)
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+    ca = await call(
+        "/v1/private-certificate-authorities",
+        {
+            "type": "ROOT",
+            "distinguished_name": {"common_name": "Lane OCSP Root"},
+            "key_algorithm": "EC256",
+            "validity": {"type": "YEAR", "value": 5},
+            "crl_configuration": {"enabled": True, "valid_days": 7},
+        },
+    )
+    ca_id = ca["ca_id"]
+    issuer = x509.load_der_x509_certificate(await (await client.get(f"/pki/ca/{ca_id}.cer")).read())
+    made = await call(
+        "/v1/private-certificates",
+        {
+            "issuer_id": ca_id,
+            "key_algorithm": "EC256",
+            "distinguished_name": {"common_name": "c.lane.example"},
+            "validity": {"type": "DAY", "value": 30},
+        },
+    )
+    exported = await call(f"/v1/private-certificates/{made['certificate_id']}/export", {"type": "OTHER"})
+    cert = x509.load_pem_x509_certificate(exported["certificate"].encode())
+    der = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build().public_bytes(Encoding.DER)
+    quoted = urllib.parse.quote(base64.b64encode(der).decode(), safe="")
+    ocsp_type = {"Content-Type": "application/ocsp-request"}
+    requests = [
+        ("GET", f"/pki/ocsp/{ca_id}/{quoted}", {}, b""),
+        ("GET", f"/pki/ocsp/{ca_id}/{base64.b64encode(der).decode()}", {}, b""),  # "/" and "+" unescaped
+        ("POST", f"/pki/ocsp/{ca_id}", ocsp_type, der),
+        ("POST", f"/pki/ocsp/{ca_id}", ocsp_type, b"not DER"),  # malformedRequest
+        ("POST", "/pki/ocsp/nope", ocsp_type, der),  # unknown CA
+        ("GET", f"/pki/ocsp/{ca_id}", {}, b""),  # no request
+        ("GET", f"/pki/ocsp/{ca_id}/%%%", {}, b""),  # not base64
+        ("PUT", f"/pki/ocsp/{ca_id}", ocsp_type, der),  # 405
+    ]
+    the_lane = client.server.app[LANE]
+    server = client.server.runner.server
+    passes, chained = [], []
+    for handler in (the_lane.handle, the_lane.app_handle):
+        server.request_handler = handler
+        the_lane._chains.clear()
+        answers = []
+        for method, path, headers, body in requests:
+            async with client.request(method, path, headers={**headers, "Connection": "close"}, data=body) as resp:
+                got = await resp.read()
+                if resp.content_type == "application/ocsp-response":
+                    parsed = ocsp.load_der_ocsp_response(got)
+                    successful = parsed.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+                    got = (parsed.response_status, parsed.certificate_status if successful else None)
+                kept = [(k, v) for k, v in resp.headers.items() if k.lower() not in SKIPPED | {"content-length"}]
+                answers.append((resp.status, kept, got))
+        passes.append(answers)
+        chained.append(sorted(route.handler.__name__ for route in the_lane._chains))
+    assert chained == [["ocsp_get", "ocsp_get_empty", "ocsp_post"], []]  # the lane's way, then aiohttp's
+    assert passes[0] == passes[1]
+    assert passes[0][0][2] == (ocsp.OCSPResponseStatus.SUCCESSFUL, ocsp.OCSPCertStatus.GOOD)
+    assert passes[0][2][2] == (ocsp.OCSPResponseStatus.SUCCESSFUL, ocsp.OCSPCertStatus.GOOD)
+    assert passes[0][3][2] == (ocsp.OCSPResponseStatus.MALFORMED_REQUEST, None)
