@@ -6,7 +6,10 @@ service runs, so the few µs a dispatch costs are not lost in the noise of a who
 - `aiohttp`: Application._handle with aiohttp's own router (prefix index, the sub-app's resolve, regexes);
 - `hot`: Application._handle with web/hot.py's flat match in front of the router (stop 27);
 - `lane`: web/lane.py (the flat match, a memo by path, the composed chain called directly; stop 28);
-- `lane-nomemo`: the lane with its memo off.
+- `lane-nomemo`: the lane with its memo off;
+- `lane-nofix`: (a measure only, not a way the service runs) the lane with a chain composed without the
+  `_fix_request_current_app` layer aiohttp puts in front of each application's middlewares: what that layer
+  costs.
 
 Interleaved in rounds (each way `--calls` calls a round); CPU per call (process time), min and median of the
 rounds.
@@ -20,6 +23,7 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +82,28 @@ async def main(args: argparse.Namespace) -> None:
     def memo(on: bool) -> None:
         the_lane.remembered = the_lane._memo.get if on else (lambda p: None)
 
+    found = the_lane._find(path.split("?")[0])
+    assert found is not None
+    route = found.route
+    chains: dict[bool, Any] = {}
+
+    def fix_layers(on: bool) -> None:
+        if not chains:
+            chains[True] = the_lane._chains[route]
+            handler: Any = route.handler
+            for app in reversed(found.apps):
+                for m in reversed(app._middlewares):
+                    handler = partial(m, handler=handler)
+            chains[False] = handler
+        the_lane._chains[route] = chains[on]
+        the_lane._memo.clear()
+
     ways = {
         "aiohttp": (the_lane.app_handle, lambda: router(False)),
         "hot": (the_lane.app_handle, lambda: router(True)),
-        "lane": (the_lane.handle, lambda: (router(False), memo(True))),
-        "lane-nomemo": (the_lane.handle, lambda: (router(False), memo(False))),
+        "lane": (the_lane.handle, lambda: (router(False), memo(True), fix_layers(True))),
+        "lane-nomemo": (the_lane.handle, lambda: (router(False), memo(False), fix_layers(True))),
+        "lane-nofix": (the_lane.handle, lambda: (router(False), memo(True), fix_layers(False))),
     }
     results: dict[str, list[float]] = {name: [] for name in ways}
     for r in range(args.rounds + 1):
