@@ -7,7 +7,8 @@ front of the root router's own: a GET whose path has no percent-escape and match
 match info aiohttp's two routers would give it (the same route, the same values, the same applications
 chain: the sub-app's middlewares, its declared error dialect and its `config_dict` are unchanged); anything
 else goes to aiohttp's resolution as before. What it saves is the walk of the root's prefix index, the
-sub-app's own resolution and its regular expressions (~9 µs of a request here).
+sub-app's own resolution and its regular expressions (~9 µs of a request here). The service installs it with
+`router=False`: web/lane.py then does the flat match (`HotRoutes.match`) in front of aiohttp's whole dispatch.
 
 `install` refuses (ValueError) a hot template that another route could also match, whatever the order of
 registration: then the flat match could pick a different route than aiohttp would.
