@@ -123,6 +123,7 @@ async def test_each_hot_route_answers_the_same_through_the_lane_and_through_aioh
         assert by_lane == by_aiohttp, request
     assert lane_lines == aio_lines and len(lane_lines) >= len(requests)
     assert lane_counted == aio_counted
+    assert any(b"caddy" in labels and b'status="401"' in labels for labels in lane_counted), lane_counted
     statuses = [status for status, _, _ in lane_answers]
     assert {200, 304, 400, 401, 403, 404, 405} <= set(statuses), statuses
     # the lane took the hot requests (all but the Expect one, the trailing slash, the escape and the POST),
