@@ -33,9 +33,11 @@ from gatewaycerts.appkeys import CERTIFICATE_SERVICE
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.facades.apic import presenters
 from gatewaycerts.facades.apic import views as apic_views
+from gatewaycerts.facades.ocsp.flat import FLAT_OCSP_ROUTES
 from gatewaycerts.settings import Settings
 from gatewaycerts.web import logs
 from gatewaycerts.web.hot import HOT_ROUTES
+from gatewaycerts.web.lane import LANE
 from gatewaycerts.web.logs import configure_logging
 from tests.factories import CertSpec, ec_chain, ec_key, issue
 
@@ -135,8 +137,11 @@ _saved: list[Any] = [None]
 
 
 def _hot_routes(app: web.Application, on: bool) -> None:
+    """Off: aiohttp's own dispatch of the hot routes (since stop 28 the lane's match, web/lane.py, is theirs)."""
+    _lane(app, on)
     hot_routes = app[HOT_ROUTES]
-    app.router.resolve = hot_routes.resolve if on else hot_routes.original  # type: ignore[method-assign]
+    flat = app[FLAT_OCSP_ROUTES]
+    flat.original = hot_routes.original  # type: ignore[method-assign]
 
 
 def _access_buffer(app: web.Application, on: bool) -> None:
@@ -440,6 +445,28 @@ TOGGLES["line-pass"] = _line_pass
 TOGGLES["chain"] = _chain_all
 # --- end of stop 28: chain ----------------------------------------------------------------------------------
 
+# Stop 28, lane: the direct lane of the hot routes (web/lane.py). The protocol of the service's Driver took the
+# server's request handler when it was made; `lane` swaps it back to aiohttp's Application._handle, with the
+# root router's resolve as before the lane (the OCSP flat match over the hot routes' flat match).
+_PROTOCOLS: list[Any] = []
+
+
+def _lane(app: web.Application, on: bool) -> None:
+    lane, flat = app[LANE], app[FLAT_OCSP_ROUTES]
+    for proto in _PROTOCOLS:
+        proto._request_handler = lane.handle if on else lane.app_handle
+    flat.original = lane.hot_routes.original if on else lane.hot_routes.resolve
+
+
+def _lane_memo(app: web.Application, on: bool) -> None:
+    """Off: every hot request matched flat again (split, group look-ups), its lane built anew."""
+    lane = app[LANE]
+    lane.remembered = lane._memo.get if on else (lambda path: None)
+
+
+TOGGLES["lane"] = _lane
+TOGGLES["lane-memo"] = _lane_memo
+
 
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
@@ -498,6 +525,7 @@ async def main(args: argparse.Namespace) -> None:
         "304": raw_get(f"{gw}/bundle", {"Authorization": f"Bearer {gk}", "If-None-Match": etag}),
     }
     service = Driver(client.server.runner.server)
+    _PROTOCOLS.append(service.proto)
     results: dict[str, list[tuple[float, float, float, float]]] = {}
     for name, raw in routes.items():
         if args.only and name not in args.only:

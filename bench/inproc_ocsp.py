@@ -33,8 +33,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from bench.inproc import _PROTOCOLS, Driver, _lane, raw_get
 from bench.inproc import TOGGLES as INPROC_TOGGLES
-from bench.inproc import Driver, raw_get
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import OCSP_RESPONDER
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
@@ -47,6 +47,7 @@ BENCH = str(Path(__file__).resolve().parent)
 def _flat_routes(app: web.Application, on: bool) -> None:
     from gatewaycerts.facades.ocsp.flat import FLAT_OCSP_ROUTES
 
+    _lane(app, on)  # since stop 28 the lane (web/lane.py) takes OCSP's flat match: off, aiohttp's dispatch
     flat = app[FLAT_OCSP_ROUTES]
     app.router.resolve = flat.resolve if on else flat.original  # type: ignore[method-assign]
 
@@ -73,6 +74,7 @@ def _lazy_json(app: web.Application, on: bool) -> None:
 TOGGLES = {"flat-routes": _flat_routes, "lazy-json": _lazy_json}
 # Stop 28: chain: the request chain's toggles of bench/inproc.py (the same functions, on this app).
 TOGGLES.update({name: INPROC_TOGGLES[name] for name in ("request-tallies", "request-mw", "line-pass", "chain")})
+TOGGLES["lane"] = _lane  # stop 28: OCSP's GET and POST by the direct lane (web/lane.py); off: as in stop 27
 CAS = "/v1/private-certificate-authorities"
 CERTS = "/v1/private-certificates"
 
@@ -151,6 +153,7 @@ async def main(args: argparse.Namespace) -> None:
         "healthz": [raw_get("/healthz", {})],  # the service's own floor: every route pays it (not OCSP's)
     }
     service = Driver(client.server.runner.server)
+    _PROTOCOLS.append(service.proto)
     answer = await service.one(workloads["post"][1])
     head, _, body = answer.partition(b"\r\n\r\n")
     assert b" 200 " in head.split(b"\r\n")[0], head

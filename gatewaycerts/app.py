@@ -100,6 +100,7 @@ from gatewaycerts.facades.gateway import app as gateway_facade
 from gatewaycerts.facades.iam import app as iam
 from gatewaycerts.facades.notary import app as notary
 from gatewaycerts.facades.ocsp import app as ocsp_facade
+from gatewaycerts.facades.ocsp.flat import FLAT_OCSP_ROUTES
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
 from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import (
@@ -115,7 +116,7 @@ from gatewaycerts.store.interfaces import (
     OrderStore,
     PcaStore,
 )
-from gatewaycerts.web import hot
+from gatewaycerts.web import hot, lane
 from gatewaycerts.web.errors import ErrorDialect
 from gatewaycerts.web.health import healthz, readyz
 from gatewaycerts.web.metrics import Metrics, TimedStore, counter_hook, metrics_handler
@@ -755,8 +756,11 @@ def create_app(
     gateway_app = gateway_facade.create_gateway_app(client_max_size=settings.max_body_bytes)
     app.add_subapp(gateway_facade.MOUNT, gateway_app)
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
-    hot.install(app)  # the routes marked @hot (delivery, APIC show) matched flat, before aiohttp's routers
-    ocsp_facade.install_flat_routes(app, pki_app)  # OCSP GET and POST matched flat too (facades/ocsp/flat.py)
+    # the routes marked @hot (delivery, APIC show) and OCSP's GET and POST (facades/ocsp/flat.py) matched flat and
+    # handed straight to their middleware chain (web/lane.py); OCSP's in front of the root's router too
+    hot_routes = hot.install(app, router=False)
+    ocsp_facade.install_flat_routes(app, pki_app)
+    lane.install(app, hot_routes, (app[FLAT_OCSP_ROUTES].match,))
     documented = {  # facade -> (its mounted apps, title, description)
         "apic": ((apic,), TITLE, DESCRIPTION),
         "ccm": (tuple(ccm_apps.values()), ccm.TITLE, ccm.DESCRIPTION),

@@ -7,7 +7,8 @@ front of the root router's own: a GET whose path has no percent-escape and match
 match info aiohttp's two routers would give it (the same route, the same values, the same applications
 chain: the sub-app's middlewares, its declared error dialect and its `config_dict` are unchanged); anything
 else goes to aiohttp's resolution as before. What it saves is the walk of the root's prefix index, the
-sub-app's own resolution and its regular expressions (~9 µs of a request here).
+sub-app's own resolution and its regular expressions (~9 µs of a request here). The service installs it with
+`router=False`: web/lane.py then does the flat match (`HotRoutes.match`) in front of aiohttp's whole dispatch.
 
 `install` refuses (ValueError) a hot template that another route could also match, whatever the order of
 registration: then the flat match could pick a different route than aiohttp would.
@@ -148,30 +149,38 @@ class HotRoutes:
         # overlap check refuses that before it gets here
         group.by_fixed[tuple(value for _, value in template.fixed)] = compiled
 
+    def match(self, path: str) -> tuple[_Compiled, dict[str, str]] | None:
+        """The hot route a GET of `path` (the request's `rel_url.raw_path`) goes to and its values, or None for
+        "ask aiohttp"."""
+        if "%" not in path:
+            parts = path.split("/")
+            for group in self._groups.get(len(parts), ()):
+                t = group.by_fixed.get(group.fixed_of(parts))
+                if t is not None:
+                    values = t.values_of(parts)
+                    if "" not in values:  # aiohttp's default variable: [^{}/]+, never empty
+                        return t, dict(zip(t.names, values, strict=True))
+        return None
+
     async def resolve(self, request: web.Request) -> Any:
         if request.method == "GET":
-            path = request.rel_url.raw_path
-            if "%" not in path:
-                parts = path.split("/")
-                for group in self._groups.get(len(parts), ()):
-                    t = group.by_fixed.get(group.fixed_of(parts))
-                    if t is not None:
-                        values = t.values_of(parts)
-                        if "" not in values:  # aiohttp's default variable: [^{}/]+, never empty
-                            match = UrlMappingMatchInfo(dict(zip(t.names, values, strict=True)), t.route)
-                            for app in t.apps:
-                                match.add_app(app)
-                            return match
+            found = self.match(request.rel_url.raw_path)
+            if found is not None:
+                t, values = found
+                match = UrlMappingMatchInfo(values, t.route)
+                for app in t.apps:
+                    match.add_app(app)
+                return match
         return await self.original(request)
 
 
 HOT_ROUTES = web.AppKey("hot_routes", HotRoutes)
 
 
-def install(root: web.Application) -> HotRoutes:
-    """Compile the hot routes of `root` and its sub-apps (call it once every sub-app is mounted)."""
-    router = root.router
-    hot_routes = HotRoutes(router.resolve)
+def install(root: web.Application, *, router: bool = True) -> HotRoutes:
+    """Compile the hot routes of `root` and its sub-apps (call it once every sub-app is mounted), and match
+    them flat in front of the root's router unless `router` is False (web/lane.py matches them then)."""
+    hot_routes = HotRoutes(root.router.resolve)
     everything = list(_all_routes(root))
     for resource, route, chain in everything:
         if route is None or not getattr(route.handler, _HOT, False):
@@ -189,6 +198,7 @@ def install(root: web.Application) -> HotRoutes:
             if (other_route is None or other_route.method in ("GET", "*")) and _may_overlap(template, other):
                 raise ValueError(f"hot routes: {resource.canonical} could also be {other.canonical}")
         hot_routes.add(template)
-    router.resolve = hot_routes.resolve  # type: ignore[method-assign]
+    if router:
+        root.router.resolve = hot_routes.resolve  # type: ignore[method-assign]
     root[HOT_ROUTES] = hot_routes
     return hot_routes

@@ -1,0 +1,135 @@
+"""The direct lane of the hot routes: a GET that web/hot.py matches flat is handed straight to the middleware
+chain aiohttp would build for its route, without aiohttp's `Application._handle` around it.
+
+For every request `Application._handle` awaits the router's resolve, adds the root app to the match info and
+freezes it, checks the `Expect` header, looks the handler's middleware chain up in its cache (`lru_cache` keyed
+by the handler and the tuple of applications, hashed per request) and awaits it. For a hot route every one of
+those answers is known once the path is matched: `install` replaces the root's `_handle` (the request handler
+that aiohttp's `Server` is built with, in `serve` and in tests alike) by `Lane.handle`, which
+
+- matches a GET without an `Expect` header flat (web/hot.py), through a bounded memo by raw path (the paths of
+  Caddy's, the snapshot's and the show's requests repeat: one dict look-up instead of a split and two);
+- gives the request the match info aiohttp would give it: the same route, values, applications (the root
+  first) and current app, frozen;
+- calls the chain aiohttp's own `_build_middlewares` composes for the route's handler and applications (the
+  root's request middleware, each app's `_fix_request_current_app`, the sub-app's middlewares, the handler),
+  composed once per route on its first request, after the app is frozen.
+
+Anything else (another method, an `Expect` header, a path not hot, an app with old-style middlewares) goes to
+aiohttp's `Application._handle` as before, whose router resolves it as aiohttp does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import hdrs, web
+from aiohttp.web_app import _build_middlewares
+from aiohttp.web_urldispatcher import AbstractRoute, UrlMappingMatchInfo
+
+from gatewaycerts.web.hot import HotRoutes
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MEMO_SIZE = 4096  # distinct hot paths remembered; the memo starts again empty when full
+
+
+class _Lane:
+    """What a hot path leads to: its route, its values, its applications (the root first), its chain."""
+
+    __slots__ = ("apps", "chain", "inner", "route", "values")
+
+    def __init__(
+        self, route: AbstractRoute, values: dict[str, str], apps: tuple[web.Application, ...], chain: Handler
+    ) -> None:
+        self.route = route
+        self.values = values  # copied into each request's match info (UrlMappingMatchInfo copies its dict)
+        self.apps = apps
+        self.inner = apps[-1]  # the current app aiohttp's match info starts with: the first one added
+        self.chain = chain
+
+
+FlatMatch = Callable[[str, str], UrlMappingMatchInfo | None]
+
+
+class Lane:
+    def __init__(self, root: web.Application, hot_routes: HotRoutes, flat: tuple[FlatMatch, ...] = ()) -> None:
+        self.root = root
+        self.hot_routes = hot_routes
+        self.flat = flat
+        self.app_handle: Handler = root._handle  # aiohttp's own, for everything else
+        self._chains: dict[AbstractRoute, Handler] = {}
+        self._memo: dict[str, _Lane] = {}
+        self.remembered: Callable[[str], _Lane | None] = self._memo.get
+
+    def _chain(self, route: AbstractRoute, apps: tuple[web.Application, ...]) -> Handler | None:
+        chain = self._chains.get(route)
+        if chain is None:
+            root = self.root
+            if not root.frozen or root._has_legacy_middlewares:
+                return None  # Application._handle then (it awaits old-style middlewares' factories per request)
+            # aiohttp runs no middleware at all (not even _fix_request_current_app) when no app has one
+            chain = _build_middlewares(route.handler, apps) if root._run_middlewares else route.handler
+            self._chains[route] = chain
+        return chain
+
+    def _find(self, path: str) -> _Lane | None:
+        found = self.hot_routes.match(path)
+        if found is None:
+            return None
+        compiled, values = found
+        apps = (self.root, *reversed(compiled.apps))
+        chain = self._chain(compiled.route, apps)
+        if chain is None:
+            return None
+        lane = _Lane(compiled.route, values, apps, chain)
+        memo = self._memo
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[path] = lane
+        return lane
+
+    def handle(self, request: web.Request) -> Awaitable[web.StreamResponse]:
+        """The root's request handler. Not a coroutine: it returns the chain's (or `_handle`'s) coroutine, so
+        no frame of its own stays on the stack."""
+        method = request.method
+        if method == "GET" and hdrs.EXPECT not in request.headers:
+            path = request.rel_url.raw_path
+            lane = self.remembered(path) or self._find(path)
+            if lane is not None:
+                match = UrlMappingMatchInfo(lane.values, lane.route)
+                match._apps = list(lane.apps)
+                match._current_app = lane.inner
+                match.freeze()
+                request._match_info = match
+                return lane.chain(request)
+        if self.flat and (method == "GET" or method == "POST") and hdrs.EXPECT not in request.headers:
+            return self._flat(request, method)
+        return self.app_handle(request)
+
+    def _flat(self, request: web.Request, method: str) -> Awaitable[web.StreamResponse]:
+        """A request the other flat matchers (`flat`: facades/ocsp/flat.py's) give the match info of."""
+        path = request.rel_url.path_safe
+        for flat_match in self.flat:
+            match = flat_match(method, path)
+            if match is not None:
+                match.add_app(self.root)
+                chain = self._chain(match.route, match.apps)
+                if chain is not None:
+                    match.freeze()
+                    request._match_info = match
+                    return chain(request)
+        return self.app_handle(request)
+
+
+LANE = web.AppKey("lane", Lane)
+
+
+def install(root: web.Application, hot_routes: HotRoutes, flat: tuple[FlatMatch, ...] = ()) -> Lane:
+    """Serve the hot routes of `root` (compiled by web/hot.install, with `router=False`: the lane matches them)
+    and the routes the `flat` matchers match (`flat_match(method, path_safe)` -> the match info aiohttp would
+    give, the root not yet added, or None) by the direct lane. Call it once every sub-app is mounted, before the
+    app is run."""
+    lane = Lane(root, hot_routes, flat)
+    root._handle = lane.handle  # type: ignore[method-assign]
+    root[LANE] = lane
+    return lane
