@@ -758,9 +758,11 @@ def create_app(
     app.add_subapp(acme_facade.MOUNT, acme_facade.create_acme_app(client_max_size=settings.max_body_bytes))
     # the routes marked @hot (delivery, APIC show) and OCSP's GET and POST (facades/ocsp/flat.py) matched flat and
     # handed straight to their middleware chain (web/lane.py); OCSP's in front of the root's router too
-    hot_routes = hot.install(app, router=False)
+    direct = lane.supported()  # aiohttp's internals where the lane expects them; else the router matches flat
+    hot_routes = hot.install(app, router=not direct)
     ocsp_facade.install_flat_routes(app, pki_app)
-    lane.install(app, hot_routes, (app[FLAT_OCSP_ROUTES].match,))
+    if direct:
+        lane.install(app, hot_routes, (app[FLAT_OCSP_ROUTES].match,))
     documented = {  # facade -> (its mounted apps, title, description)
         "apic": ((apic,), TITLE, DESCRIPTION),
         "ccm": (tuple(ccm_apps.values()), ccm.TITLE, ccm.DESCRIPTION),

@@ -24,8 +24,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
-from aiohttp.web_app import _build_middlewares
 from aiohttp.web_urldispatcher import AbstractRoute, UrlMappingMatchInfo
+
+try:
+    from aiohttp.web_app import _build_middlewares
+except ImportError:  # an aiohttp whose internals moved: supported() is False and the service runs without the lane
+    _build_middlewares = None
 
 from gatewaycerts.web.hot import HotRoutes
 
@@ -122,6 +126,20 @@ class Lane:
 
 
 LANE = web.AppKey("lane", Lane)
+
+
+def supported() -> bool:
+    """Are aiohttp's internals that the lane relies on (aiohttp 3.14's) where it expects them? The service
+    installs the lane only then (app.py); with an aiohttp that moved them, hot routes go by web/hot.py's match
+    in the router, as before the lane, instead of failing at start or, worse, answering differently."""
+    app_attrs = getattr(web.Application, "ATTRS", frozenset())
+    return (
+        _build_middlewares is not None
+        and callable(getattr(web.Application, "_handle", None))
+        and {"_run_middlewares", "_has_legacy_middlewares"} <= app_attrs
+        and {"_apps", "_current_app"} <= set(UrlMappingMatchInfo.__slots__)
+        and callable(getattr(UrlMappingMatchInfo, "freeze", None))
+    )
 
 
 def install(root: web.Application, hot_routes: HotRoutes, flat: tuple[FlatMatch, ...] = ()) -> Lane:

@@ -243,3 +243,28 @@ async def test_ocsp_answers_the_same_through_the_lane_and_through_aiohttp(client
     assert passes[0][0][2] == (ocsp.OCSPResponseStatus.SUCCESSFUL, ocsp.OCSPCertStatus.GOOD)
     assert passes[0][2][2] == (ocsp.OCSPResponseStatus.SUCCESSFUL, ocsp.OCSPCertStatus.GOOD)
     assert passes[0][3][2] == (ocsp.OCSPResponseStatus.MALFORMED_REQUEST, None)
+
+
+async def test_without_the_internals_it_needs_the_service_runs_without_the_lane(aiohttp_client, settings, store, token):
+    """An aiohttp that moved the internals the lane relies on: the app starts, the hot routes are matched flat in
+    the router as before the lane, and they answer."""
+    import gatewaycerts.web.lane as lane_module
+    from gatewaycerts.app import create_app
+    from gatewaycerts.facades.ocsp.flat import FLAT_OCSP_ROUTES
+
+    saved = lane_module._build_middlewares
+    lane_module._build_middlewares = None
+    try:
+        assert not lane_module.supported()
+        app = create_app(settings, store=store)
+    finally:
+        lane_module._build_middlewares = saved
+    assert LANE not in app
+    # the hot match in the router instead (behind OCSP's flat match, which is in front of it)
+    assert app[FLAT_OCSP_ROUTES].original == app[hot.HOT_ROUTES].resolve
+    client = await aiohttp_client(app)
+    resp = await client.get(
+        "/v2/p1/apic/certificates/0123456789abcdef0123456789abcdef", headers={"X-Auth-Token": token("p1")}
+    )
+    assert resp.status == 404
+    assert (await resp.json())["error_code"] == "APIG.3021"  # the certificate does not exist
