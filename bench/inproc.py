@@ -206,6 +206,65 @@ TOGGLES["stop27"] = _stop27
 TOGGLES["show-memos"] = _show_memos
 
 
+# -- branch `sign`: the CCM issue routes (POST, each request signs and stores a certificate) ---------------
+# `--only csr` / `--only issue`; they run with short CPU work inline (core/offload.py), as `serve --workers N`
+# with N >= CPUs runs them; `--without inline-cpu` hands it to the pki executor, as one process on 2 CPUs does.
+
+
+def _inline_cpu(app: web.Application, on: bool) -> None:
+    from gatewaycerts.appkeys import PRIVATE_CERTIFICATE_SERVICE
+
+    app[PRIVATE_CERTIFICATE_SERVICE].inline_cpu = on
+
+
+TOGGLES["inline-cpu"] = _inline_cpu
+
+
+def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
+    import json
+
+    data = json.dumps(body).encode()
+    head = {**headers, "Content-Type": "application/json", "Content-Length": str(len(data))}
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in head.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+async def sign_routes(app: web.Application, client: TestClient, headers: dict[str, str]) -> dict[str, bytes]:
+    """The CSR route and the generated-key route, under a P-256 root CA made here."""
+    from bench.bench_peer import csr_pem
+
+    resp = await client.post(
+        "/v1/private-certificate-authorities",
+        json={
+            "type": "ROOT",
+            "distinguished_name": {"common_name": "Bench P-256 CA"},
+            "key_algorithm": "EC256",
+            "validity": {"type": "YEAR", "value": 10},
+        },
+        headers=headers,
+    )
+    ca_id = (await resp.json())["ca_id"]
+    _inline_cpu(app, True)
+    validity = {"type": "DAY", "value": 30}
+    return {
+        "csr": raw_post(
+            "/v1/private-certificates/csr",
+            headers,
+            {"issuer_id": ca_id, "csr": csr_pem("www.bench.example"), "validity": validity},
+        ),
+        "issue": raw_post(
+            "/v1/private-certificates",
+            headers,
+            {
+                "issuer_id": ca_id,
+                "key_algorithm": "EC256",
+                "distinguished_name": {"common_name": "www.bench.example"},
+                "validity": validity,
+            },
+        ),
+    }
+
+
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -262,6 +321,7 @@ async def main(args: argparse.Namespace) -> None:
         "caddy": raw_get(f"{gw}/caddy?server_name=www.bench.example&signature_schemes={ECDSA}&key={gk}", {}),
         "304": raw_get(f"{gw}/bundle", {"Authorization": f"Bearer {gk}", "If-None-Match": etag}),
     }
+    routes.update(await sign_routes(app, client, admin))
     service = Driver(client.server.runner.server)
     results: dict[str, list[tuple[float, float, float, float]]] = {}
     for name, raw in routes.items():
