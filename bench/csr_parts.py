@@ -126,12 +126,27 @@ def main() -> None:
         "crypto: load the CA key (PEM)": lambda: serialization.load_pem_private_key(ca_key_pem, None),
         "ours: parse_csr": lambda: parse_csr(pem),
         "ours: _facts of a parsed CSR": lambda: pa._facts(parsed),
+        "ours: the CSR's fingerprint + PEM (unused when issuing)": lambda: (
+            pa.csr_fingerprint(parsed.csr),
+            parsed.csr.public_bytes(serialization.Encoding.PEM),
+        ),
+        "ours: the public key's PEM (SPKI)": lambda: parsed.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
         "ours: plan (subject, validity, EKU, key usages)": lambda: plan(facts),
         "ours: key_usages_for (parses the public key PEM again)": lambda: pa.key_usages_for(
             (), is_ca=False, algorithm=facts.key_algorithm, public_key_pem=facts.public_key_pem
         ),
         "ours: build + sign (build_certificate via issue's spec)": lambda: pa.build_certificate(
             pa._spec(profile, parsed.public_key, 12345), issuer_facts_of_pem(ca_pem), ca_key
+        ),
+        "ours: build + sign, the CA key loaded from PEM each time": lambda: pa.build_certificate(
+            pa._spec(profile, parsed.public_key, 12345),
+            issuer_facts_of_pem(ca_pem),
+            pa.private_key_from_pem(ca_key_pem),
+        ),
+        "ours: build + sign, a fresh CSR's public key each time": lambda: pa.build_certificate(
+            pa._spec(profile, x509.load_pem_x509_csr(pem_b).public_key(), 12345), issuer_facts_of_pem(ca_pem), ca_key
         ),
         "ours: check_and_issue (all of it)": lambda: pa.check_and_issue(
             pem, plan, 12345, issuer_certificate_pem=ca_pem, issuer_key_pem=lambda: ca_key_pem
