@@ -207,17 +207,8 @@ TOGGLES["show-memos"] = _show_memos
 
 
 # -- branch `sign`: the CCM issue routes (POST, each request signs and stores a certificate) ---------------
-# `--only csr` / `--only issue`; they run with short CPU work inline (core/offload.py), as `serve --workers N`
-# with N >= CPUs runs them; `--without inline-cpu` hands it to the pki executor, as one process on 2 CPUs does.
-
-
-def _inline_cpu(app: web.Application, on: bool) -> None:
-    from gatewaycerts.appkeys import PRIVATE_CERTIFICATE_SERVICE
-
-    app[PRIVATE_CERTIFICATE_SERVICE].inline_cpu = on
-
-
-TOGGLES["inline-cpu"] = _inline_cpu
+# `--only csr` / `--only issue`. (Stop 28 measured their CPU work inline on the event loop against the pki
+# executor with a toggle here, on commit fd6af51; reverted, see docs/performance.md "Stop 28: sign".)
 
 
 def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
@@ -229,7 +220,7 @@ def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
 
 
-async def sign_routes(app: web.Application, client: TestClient, headers: dict[str, str]) -> dict[str, bytes]:
+async def sign_routes(client: TestClient, headers: dict[str, str]) -> dict[str, bytes]:
     """The CSR route and the generated-key route, under a P-256 root CA made here."""
     from bench.bench_peer import csr_pem
 
@@ -244,7 +235,6 @@ async def sign_routes(app: web.Application, client: TestClient, headers: dict[st
         headers=headers,
     )
     ca_id = (await resp.json())["ca_id"]
-    _inline_cpu(app, True)
     validity = {"type": "DAY", "value": 30}
     return {
         "csr": raw_post(
@@ -321,7 +311,7 @@ async def main(args: argparse.Namespace) -> None:
         "caddy": raw_get(f"{gw}/caddy?server_name=www.bench.example&signature_schemes={ECDSA}&key={gk}", {}),
         "304": raw_get(f"{gw}/bundle", {"Authorization": f"Bearer {gk}", "If-None-Match": etag}),
     }
-    routes.update(await sign_routes(app, client, admin))
+    routes.update(await sign_routes(client, admin))
     service = Driver(client.server.runner.server)
     results: dict[str, list[tuple[float, float, float, float]]] = {}
     for name, raw in routes.items():

@@ -1,6 +1,7 @@
 """What CSR signing does to other requests' latency: the CCM show's p50/p99, sent open-loop at a fixed rate
 while `serve --workers N` signs CSRs flat out (closed loop), for this checkout and `--before` checkouts in
-interleaved rounds (branch `sign`, lead 1: short CPU work inline on the event loop vs the pki executor).
+interleaved rounds (branch `sign`, lead 1: short CPU work inline on the event loop, commit fd6af51, vs the pki
+executor).
 
     .venv/bin/python bench/sign_mix.py --before /tmp/sign-exec --rounds 3
 

@@ -80,7 +80,6 @@ from gatewaycerts.core.kek_rotation import EnvelopeStores, check_keks
 from gatewaycerts.core.notary import NotaryAuthorityService
 from gatewaycerts.core.notifications import DeliveryWorker, ExpiryWatch, Notifier, WebhookService
 from gatewaycerts.core.ocsp import OcspResponder
-from gatewaycerts.core.offload import inline_suits
 from gatewaycerts.core.orders import OrderService, OrderWorker
 from gatewaycerts.core.renewal.acme_client import AcmeClientService
 from gatewaycerts.core.renewal.acme_source import AcmeSource
@@ -102,7 +101,7 @@ from gatewaycerts.facades.iam import app as iam
 from gatewaycerts.facades.notary import app as notary
 from gatewaycerts.facades.ocsp import app as ocsp_facade
 from gatewaycerts.keyvault import KeyVault, KeyVaultError, new_kek_line, parse_keks
-from gatewaycerts.settings import Settings, SettingsError, usable_cpus
+from gatewaycerts.settings import Settings, SettingsError
 from gatewaycerts.store.interfaces import (
     AccessKeyStore,
     AcmeClientStore,
@@ -506,8 +505,6 @@ def create_app(
         on_revoked=on_revoked,
         audit=audit,
         audit_with_certificates=audit_with_certificates,
-        # a process per CPU: short issuance work on the event loop (core/offload.py)
-        inline_cpu=inline_suits(settings.workers, usable_cpus()),
     )
     app[AUTHORITY_SERVICE] = authorities
     app[PRIVATE_CERTIFICATE_SERVICE] = issued

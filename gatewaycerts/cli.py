@@ -166,8 +166,7 @@ def _serve_workers(settings: Settings, workers: int) -> int:
         argv=[sys.executable, "-m", "gatewaycerts", "serve"],
         ready_flag=READY_FLAG,
         # the workers bind the port checked above (the one the OS chose, if GATEWAYCERTS_PORT is 0)
-        # ... and know how many they are (core/offload.py decides by it)
-        env={**os.environ, "GATEWAYCERTS_PORT": str(port), "GATEWAYCERTS_WORKERS": str(workers)},
+        env={**os.environ, "GATEWAYCERTS_PORT": str(port)},
         count=workers,
         stop_timeout=settings.shutdown_timeout + WORKER_STOP_SECONDS + SUPERVISOR_GRACE_SECONDS,
         on_ready=lambda: _announce(settings, port, workers),

@@ -22,7 +22,6 @@ from gatewaycerts.core.authorities import (
 from gatewaycerts.core.authz import authorize
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, require, retry_on_conflict
-from gatewaycerts.core.offload import is_short, run_cpu
 from gatewaycerts.core.revocation import CrlPublisher
 from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
 from gatewaycerts.domain.audit import AuditEvent
@@ -237,12 +236,9 @@ class PrivateCertificateService:
         on_revoked: Callable[[str], None] | None = None,
         audit: AuditLog | None = None,
         audit_with_certificates: bool = False,
-        inline_cpu: bool = False,
     ) -> None:
         """`audit_with_certificates`: the store writes the issue paths' audit events in the transaction of the
-        certificate (store.joins_audit, on the audit log's own database; see core/audit.py); else after it.
-        `inline_cpu`: the issue paths check, generate and sign on the event loop when the keys are short to
-        work with (core/offload.py), instead of in the executor."""
+        certificate (store.joins_audit, on the audit log's own database; see core/audit.py); else after it."""
         self._store = store
         self._vault = vault
         self._authorities = authorities
@@ -254,7 +250,6 @@ class PrivateCertificateService:
         self._on_revoked = on_revoked or (lambda kind: None)
         self._audit = audit or AuditLog(None)
         self._audit_joined = audit_with_certificates and store.joins_audit
-        self.inline_cpu = inline_cpu
 
     def _event(self, principal: Principal, verb: str, cert: IssuedCertificate, **details: object) -> AuditEvent | None:
         return self._audit.event(
@@ -372,8 +367,8 @@ class PrivateCertificateService:
         key_context = certificate_key_context(project_id, cert_id)
 
         def make(serial: int) -> tuple[str, bytes]:
-            # One trip to the thread pool (or none, inline): the new key is made, certified and wrapped there, and
-            # leaves it only encrypted.
+            # One trip to the thread pool: the new key is made, certified and wrapped there, and leaves it
+            # only encrypted.
             cert_pem, key_pem = issue_with_new_key(
                 alg,
                 profile,
@@ -383,10 +378,8 @@ class PrivateCertificateService:
             )
             return cert_pem, self._vault.encrypt(key_pem, context=key_context)
 
-        inline = self.inline_cpu and is_short(ca.key_algorithm, alg)
-
         async def signed(serial: int) -> IssuedCertificate:
-            cert_pem, encrypted_key = await run_cpu(self._executor, inline, make, serial)
+            cert_pem, encrypted_key = await in_executor(self._executor, make, serial)
             return IssuedCertificate(
                 id=cert_id,
                 project_id=project_id,
@@ -506,8 +499,7 @@ class PrivateCertificateService:
         ca = await self.issuer(project_id, draft.issuer_id)
 
         def plan(facts: CsrFacts) -> Profile:
-            # Runs in the executor (or inline), between the CSR's check and the signature
-            # (pki.authority.check_and_issue).
+            # Runs in the executor, between the CSR's check and the signature (pki.authority.check_and_issue).
             sans = _sans(draft.subject_alternative_names) if draft.subject_alternative_names else facts.sans
             subject = csr_subject(facts, sans)
             not_before, not_after = resolve_validity(
@@ -527,12 +519,10 @@ class PrivateCertificateService:
             )
 
         cert_id = self._new_id()
-        inline = self.inline_cpu and is_short(ca.key_algorithm)
 
         async def signed(serial: int) -> IssuedCertificate:
-            facts, profile, cert_pem = await run_cpu(
+            facts, profile, cert_pem = await in_executor(
                 self._executor,
-                inline,
                 check_and_issue,
                 csr,
                 plan,
