@@ -211,6 +211,27 @@ TOGGLES["show-memos"] = _show_memos
 # executor with a toggle here, on commit fd6af51; reverted, see docs/performance.md "Stop 28: sign".)
 
 
+_csr_saved: dict[str, Any] = {}
+
+
+def _csr_facts(app: web.Application, on: bool) -> None:
+    """Off: a checked CSR's PEM and fingerprint computed with its facts, and the key usages' key kind read by
+    parsing the public key's PEM again, as before 16b8db3."""
+    from gatewaycerts.pki import authority
+
+    if not _csr_saved:
+        _csr_saved.update(facts=authority._facts, kind_of=authority._kind_of)
+    facts, kind_of = _csr_saved["facts"], _csr_saved["kind_of"]
+    if on:
+        authority._facts, authority._kind_of = facts, kind_of
+    else:
+        authority._facts = lambda parsed: (f := facts(parsed), f.fingerprint, f.pem)[0]
+        authority._kind_of = lambda algorithm, public_key_pem, kind: kind_of(algorithm, public_key_pem, None)
+
+
+TOGGLES["csr-facts"] = _csr_facts
+
+
 def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
     import json
 
