@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
-import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gatewaycerts.core.authorities import new_uuid
+from gatewaycerts.core.ids import new_id
 
 TABLES = ("pca_serials", "pca_certificates", "audit_events")
 
@@ -80,7 +87,8 @@ def main() -> None:
                 for n in range(args.certificates):
                     if n % group == 0:
                         conn.execute("BEGIN IMMEDIATE")
-                    cid, serial = str(uuid.uuid4()), str(uuid.uuid4().int >> 1)
+                    # ids as the service makes them (time-ordered), serials random (159 bits) as new_serial
+                    cid, serial = new_uuid(), str(secrets.randbits(159))
                     conn.execute("SAVEPOINT issue")
                     if skip != "serial":
                         conn.execute(
@@ -88,7 +96,7 @@ def main() -> None:
                         )
                     conn.execute(insert_cert, {**cert, "id": cid, "serial_number": serial})
                     if skip != "audit":
-                        conn.execute(insert_event, {**event, "id": str(uuid.uuid4()), "object_id": cid})
+                        conn.execute(insert_event, {**event, "id": new_id(), "object_id": cid})
                     conn.execute("RELEASE issue")
                     if n % group == group - 1 or n == args.certificates - 1:
                         conn.execute("COMMIT")

@@ -58,15 +58,12 @@ from gatewaycerts.store.sqlite.base import (
 )
 from gatewaycerts.store.sqlite.summaries import SummaryMemo
 
-# pca_serials is only ever inserted into (its key is all it holds): WITHOUT ROWID stores it as its key's one
-# b-tree instead of a rowid table plus the key's index, one page fewer per reservation in the writer's commit
-# (bench/writer_rows.py). A database made before keeps its rowid table; both refuse a serial used already.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pca_serials (
     issuer TEXT NOT NULL,
     serial_number TEXT NOT NULL,
     PRIMARY KEY (issuer, serial_number)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS pca_authorities (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL,
