@@ -29,7 +29,7 @@ from gatewaycerts.core.issuance import SERVER_AND_CLIENT, csr_subject, end_entit
 from gatewaycerts.core.validity import SUBORDINATE_CAP_YEARS, ValidityRequest, resolve_validity
 from gatewaycerts.domain.pca import KeyAlgorithm, SignatureHash
 from gatewaycerts.pki import authority as pa
-from gatewaycerts.pki.csr import parse_csr
+from gatewaycerts.pki.csr import csr_fingerprint, parse_csr
 from gatewaycerts.pki.issue import issuer_facts_of_pem
 from gatewaycerts.pki.keygen import generate_private_key, private_key_to_pem
 
@@ -127,7 +127,7 @@ def main() -> None:
         "ours: parse_csr": lambda: parse_csr(pem),
         "ours: _facts of a parsed CSR": lambda: pa._facts(parsed),
         "ours: the CSR's fingerprint + PEM (unused when issuing)": lambda: (
-            pa.csr_fingerprint(parsed.csr),
+            csr_fingerprint(parsed.csr),
             parsed.csr.public_bytes(serialization.Encoding.PEM),
         ),
         "ours: the public key's PEM (SPKI)": lambda: parsed.public_key.public_bytes(
