@@ -466,6 +466,74 @@ def _lane_memo(app: web.Application, on: bool) -> None:
 
 TOGGLES["lane"] = _lane
 TOGGLES["lane-memo"] = _lane_memo
+# -- branch `sign`: the CCM issue routes (POST, each request signs and stores a certificate) ---------------
+# `--only csr` / `--only issue`. (Stop 28 measured their CPU work inline on the event loop against the pki
+# executor with a toggle here, on commit fd6af51; reverted, see docs/performance.md "Stop 28: sign".)
+
+
+_csr_saved: dict[str, Any] = {}
+
+
+def _csr_facts(app: web.Application, on: bool) -> None:
+    """Off: a checked CSR's PEM and fingerprint computed with its facts, and the key usages' key kind read by
+    parsing the public key's PEM again, as before 16b8db3."""
+    from gatewaycerts.pki import authority
+
+    if not _csr_saved:
+        _csr_saved.update(facts=authority._facts, kind_of=authority._kind_of)
+    facts, kind_of = _csr_saved["facts"], _csr_saved["kind_of"]
+    if on:
+        authority._facts, authority._kind_of = facts, kind_of
+    else:
+        authority._facts = lambda parsed: (f := facts(parsed), f.fingerprint, f.pem)[0]
+        authority._kind_of = lambda algorithm, public_key_pem, kind: kind_of(algorithm, public_key_pem, None)
+
+
+TOGGLES["csr-facts"] = _csr_facts
+
+
+def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
+    import json
+
+    data = json.dumps(body).encode()
+    head = {**headers, "Content-Type": "application/json", "Content-Length": str(len(data))}
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in head.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+async def sign_routes(client: TestClient, headers: dict[str, str]) -> dict[str, bytes]:
+    """The CSR route and the generated-key route, under a P-256 root CA made here."""
+    from bench.bench_peer import csr_pem
+
+    resp = await client.post(
+        "/v1/private-certificate-authorities",
+        json={
+            "type": "ROOT",
+            "distinguished_name": {"common_name": "Bench P-256 CA"},
+            "key_algorithm": "EC256",
+            "validity": {"type": "YEAR", "value": 10},
+        },
+        headers=headers,
+    )
+    ca_id = (await resp.json())["ca_id"]
+    validity = {"type": "DAY", "value": 30}
+    return {
+        "csr": raw_post(
+            "/v1/private-certificates/csr",
+            headers,
+            {"issuer_id": ca_id, "csr": csr_pem("www.bench.example"), "validity": validity},
+        ),
+        "issue": raw_post(
+            "/v1/private-certificates",
+            headers,
+            {
+                "issuer_id": ca_id,
+                "key_algorithm": "EC256",
+                "distinguished_name": {"common_name": "www.bench.example"},
+                "validity": validity,
+            },
+        ),
+    }
 
 
 def raw_get(path: str, headers: dict[str, str]) -> bytes:
@@ -524,6 +592,7 @@ async def main(args: argparse.Namespace) -> None:
         "caddy": raw_get(f"{gw}/caddy?server_name=www.bench.example&signature_schemes={ECDSA}&key={gk}", {}),
         "304": raw_get(f"{gw}/bundle", {"Authorization": f"Bearer {gk}", "If-None-Match": etag}),
     }
+    routes.update(await sign_routes(client, admin))
     service = Driver(client.server.runner.server)
     _PROTOCOLS.append(service.proto)
     results: dict[str, list[tuple[float, float, float, float]]] = {}

@@ -444,6 +444,7 @@ class PrivateCertificateService:
             not_before,
             not_after,
             key_algorithm=facts.key_algorithm,
+            key_kind=facts.key_type,
             is_ca=is_ca,
             path_length=path_length,
             extended_key_usage=None if is_ca else csr_extended_key_usage(facts),
@@ -459,6 +460,7 @@ class PrivateCertificateService:
         not_after: datetime,
         *,
         key_algorithm: KeyAlgorithm | None = None,
+        key_kind: str | None = None,
         is_ca: bool = False,
         path_length: int | None = None,
         extended_key_usage: ExtendedKeyUsage | None = None,
@@ -477,7 +479,9 @@ class PrivateCertificateService:
             hash=ca.signature_algorithm,
             is_ca=is_ca,
             path_length=path_length,
-            key_usages=key_usages_for((), is_ca=is_ca, algorithm=key_algorithm, public_key_pem=public_key_pem),
+            key_usages=key_usages_for(
+                (), is_ca=is_ca, algorithm=key_algorithm, public_key_pem=public_key_pem, key_kind=key_kind
+            ),
             extended_key_usage=None if is_ca else extended_key_usage,
             sans=sans,
             crl_distribution_url=self._authorities.crl_url_for(ca),
