@@ -220,6 +220,12 @@ INLINE_BURST = 10.0
 # The inline connection never checkpoints the WAL itself (a checkpoint writes and fsyncs the database file:
 # not on the event loop); after this many inline commits the writer thread is asked to checkpoint.
 INLINE_CHECKPOINT_EVERY = 32
+# A statement whose triggers write more rows (a certificate insert and its six counts) keeps a statement journal
+# of every page it changes, to undo itself alone; past 64 KiB (~25 pages: a certificate row and its 11 index
+# entries) SQLite spills it to a temporary file, which Debian's build puts on disk: an open, ~20 page writes
+# and an unlink per insert, ~100-250 µs of the writer's CPU (bench/upload_write_parts.py). The write
+# connections keep it in memory: it lives only while its statement runs (a migration's sorts, once at start, too).
+WRITER_TEMP_STORE = "PRAGMA temp_store=MEMORY"
 
 
 @dataclass(eq=False)
@@ -293,6 +299,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(WRITER_TEMP_STORE)
             self._conn = conn
         return self._conn
 
@@ -326,6 +333,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA synchronous=NORMAL")  # as the writer's (_connect)
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the writer thread checkpoints (_write_inline)
+            conn.execute(WRITER_TEMP_STORE)
             self._inline_writer = conn
         return self._inline_writer
 
