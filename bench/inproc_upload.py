@@ -123,7 +123,19 @@ def _json_encrypt(self: keyvault.KeyVault, plaintext: bytes, *, context: str) ->
     return json.dumps(envelope, separators=(",", ":")).encode("ascii")
 
 
-TOGGLES = {"validation-pool": _validation_pool, "kek-label-head": _kek_label_head}
+def _writer_temp_store(app: web.Application, on: bool) -> None:
+    """Stop 28: the write connections keep a statement's journal in memory (off: SQLite's default, a file)."""
+    db = app[CERTIFICATE_SERVICE]._store._db
+    for conn in (db._conn, db._inline_writer):
+        if conn is not None:
+            conn.execute("PRAGMA temp_store=" + ("MEMORY" if on else "DEFAULT"))
+
+
+TOGGLES = {
+    "validation-pool": _validation_pool,
+    "kek-label-head": _kek_label_head,
+    "writer-temp-store": _writer_temp_store,
+}
 
 
 def raw_post(path: str, headers: dict[str, str], body: dict) -> bytes:
