@@ -221,8 +221,8 @@ INLINE_BURST = 10.0
 # not on the event loop); after this many inline commits the writer thread is asked to checkpoint.
 INLINE_CHECKPOINT_EVERY = 32
 # A statement whose triggers write more rows (a certificate insert and its six counts) keeps a statement journal
-# of every page it changes, to undo itself alone; past 64 KiB (~15-25 pages: a certificate row and its 11 index
-# entries) SQLite spills it to a temporary file, which Debian's build puts on disk: an open, ~15 page writes
+# of every page it changes, to undo itself alone; past 64 KiB (16 pages; a certificate row and its 11 index
+# entries commit ~29) SQLite spills it to a temporary file, which Debian's build puts on disk: an open, ~15 page writes
 # and an unlink per insert, ~100-250 µs of the writer's CPU (bench/upload_write_parts.py). The write
 # connections keep it in memory: it lives only while its statement runs (a migration's sorts, once at start, too).
 WRITER_TEMP_STORE = "PRAGMA temp_store=MEMORY"
