@@ -4,6 +4,12 @@ the upload's own validation (`validate_bundle`, the limit of bench/run.py) in th
 rounds. CPU is the process's (every thread: the event loop, the executor that validates, the SQLite writer).
 
     .venv/bin/python bench/inproc_upload.py --requests 1000 --rounds 3 [--key rsa] [--profile]
+        [--without NAME ...] [--show-p99]
+
+`--without NAME` runs each round again with one change switched off (TOGGLES below), interleaved, so one run
+measures what each is worth. `--show-p99` also runs, per configuration, the uploads beside one connection
+that shows a certificate in a loop, and prints the show's wall-clock p50/p99 (what the event loop's own
+work for uploads does to a concurrent read).
 
 `--profile` runs cProfile on the event loop's thread for one round instead (the executor's validation is not
 in it). Nothing asserts.
@@ -16,27 +22,120 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import re
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import Executor, Future
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import uvloop
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench.inproc import BENCH, Driver
+from gatewaycerts import keyvault
 from gatewaycerts.app import create_app
+from gatewaycerts.appkeys import CERTIFICATE_SERVICE
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
 from gatewaycerts.pki.bundle import validate_bundle
 from gatewaycerts.settings import Settings
+from gatewaycerts.store import codec
 from gatewaycerts.web.logs import configure_logging
 from tests.factories import ec_chain, rsa_chain
 
 PATH = "/v2/bench/apic/certificates"
+
+
+# -- changes that can be switched off for a round (`--without NAME`) -----------------------------------------
+class InlineExecutor(Executor):
+    """Runs what is submitted at once, on the submitting thread (the event loop): validation without the pool."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, as the pool would
+            future.set_exception(exc)
+        return future
+
+
+_pool: list[Any] = []
+
+
+def _validation_pool(app: web.Application, on: bool) -> None:
+    """An experiment of stop 28 (not a change): off validates each upload inline on the event loop."""
+    service = app[CERTIFICATE_SERVICE]
+    if on:
+        service._executor = _pool.pop()
+    else:
+        _pool.append(service._executor)
+        service._executor = InlineExecutor()
+
+
+def _kek_label_head(app: web.Application, on: bool) -> None:
+    """Stop 28: keyvault writes the envelope's JSON text itself and reads its KEK label from the head."""
+    if on:
+        codec.envelope_kek_id, keyvault.KeyVault.encrypt = _kek_saved
+    else:
+        _kek_saved[:] = [codec.envelope_kek_id, keyvault.KeyVault.encrypt]
+        codec.envelope_kek_id = _json_kek_id
+        keyvault.KeyVault.encrypt = _json_encrypt  # type: ignore[method-assign]
+
+
+_kek_saved: list[Any] = []
+
+
+def _json_kek_id(blob: bytes | None) -> str:
+    """envelope_kek_id as it was before stop 28: json.loads of the whole envelope."""
+    if not blob:
+        return ""
+    try:
+        kek_id = json.loads(blob)["kek"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return kek_id if isinstance(kek_id, str) else ""
+
+
+def _json_encrypt(self: keyvault.KeyVault, plaintext: bytes, *, context: str) -> bytes:
+    """KeyVault.encrypt as it was before stop 28: a new AES-GCM key schedule for the KEK, json.dumps."""
+    aad = context.encode("utf-8")
+    dek = AESGCM.generate_key(bit_length=256)
+    data_nonce, wrap_nonce = os.urandom(12), os.urandom(12)
+    ciphertext = AESGCM(dek).encrypt(data_nonce, plaintext, aad)
+    kek = self._active
+    wrapped = AESGCM(kek.key).encrypt(wrap_nonce, dek, aad)
+    envelope = {
+        "v": keyvault.FORMAT_VERSION,
+        "alg": "AES-256-GCM",
+        "kek": kek.kek_id,
+        "wn": keyvault._b64(wrap_nonce),
+        "wk": keyvault._b64(wrapped),
+        "n": keyvault._b64(data_nonce),
+        "ct": keyvault._b64(ciphertext),
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode("ascii")
+
+
+def _writer_temp_store(app: web.Application, on: bool) -> None:
+    """Stop 28: the write connections keep a statement's journal in memory (off: SQLite's default, a file)."""
+    db = app[CERTIFICATE_SERVICE]._store._db
+    for conn in (db._conn, db._inline_writer):
+        if conn is not None:
+            conn.execute("PRAGMA temp_store=" + ("MEMORY" if on else "DEFAULT"))
+
+
+TOGGLES = {
+    "validation-pool": _validation_pool,
+    "kek-label-head": _kek_label_head,
+    "writer-temp-store": _writer_temp_store,
+}
 
 
 def raw_post(path: str, headers: dict[str, str], body: dict) -> bytes:
@@ -91,6 +190,24 @@ async def drive(factory: object, raws: list[bytes], concurrency: int) -> float:
     return (time.process_time() - c0) * 1e6 / len(raws)
 
 
+async def show_latencies(factory: object, raws: list[bytes], concurrency: int, show: bytes) -> list[float]:
+    """Wall-clock ms of each show sent, one after another on one more connection, while `raws` upload."""
+    reader = Driver(factory)
+    out: list[float] = []
+    uploads = asyncio.ensure_future(drive(factory, raws, concurrency))
+    while not uploads.done():
+        t0 = time.perf_counter()
+        await reader.one(show)
+        out.append((time.perf_counter() - t0) * 1e3)
+    await uploads
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 async def main(args: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="gc-inproc-upload-"))
     log_file = (state / "access.log").open("w")
@@ -121,11 +238,16 @@ async def main(args: argparse.Namespace) -> None:
     assert status == "200", answer[:400]
     await service.run(raws(100), 100)
     limit_us(bundle, key_pem, 100)
+    cert_id = json.loads(answer.partition(b"\r\n\r\n")[2])["id"]
+    lines = [f"GET {PATH}/{cert_id} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in admin.items())]
+    show = ("\r\n".join(lines) + "\r\n\r\n").encode()
     if args.profile:
         sys.path.remove(BENCH)
         import cProfile
         import pstats
 
+        for toggle in args.without:  # profiled with these switched off
+            TOGGLES[toggle](app, False)
         batch = raws(args.requests)
         prof = cProfile.Profile(time.thread_time)  # CPU of the event loop thread, not waits for the GIL
         prof.enable()
@@ -134,25 +256,45 @@ async def main(args: argparse.Namespace) -> None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(40)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(70)
     else:
-        rows = []
+        results: dict[str, list[tuple[float, float]]] = {}
+        shows: dict[str, list[float]] = {}
         for _ in range(args.rounds):
             lim = limit_us(bundle, key_pem, args.requests)
-            batch = raws(args.requests)
-            t0 = thread_cpu()
-            svc = await drive(factory, batch, args.concurrency)
-            t1 = thread_cpu()
-            rows.append((svc, lim))
-            split = ", ".join(
-                f"{k} {(t1[k] - t0.get(k, 0.0)) * 1e6 / args.requests:.0f}"
-                for k in sorted(t1)
-                if t1[k] > t0.get(k, 0.0)
+            for toggle in [None, *args.without]:
+                label = "service" if toggle is None else f"without {toggle}"
+                if toggle is not None:
+                    TOGGLES[toggle](app, False)
+                batch = raws(args.requests)
+                t0 = thread_cpu()
+                svc = await drive(factory, batch, args.concurrency)
+                t1 = thread_cpu()
+                if args.show_p99:
+                    shows.setdefault(label, []).extend(
+                        await show_latencies(factory, raws(args.requests), args.concurrency, show)
+                    )
+                if toggle is not None:
+                    TOGGLES[toggle](app, True)
+                results.setdefault(label, []).append((svc, lim))
+                split = ", ".join(
+                    f"{k} {(t1[k] - t0.get(k, 0.0)) * 1e6 / args.requests:.0f}"
+                    for k in sorted(t1)
+                    if t1[k] > t0.get(k, 0.0)
+                )
+                print(f"  {label} by thread (µs/upload, 10 ms ticks): {split}", flush=True)
+                print(
+                    f"  {label} {svc:.0f} µs/upload, validation alone {lim:.0f} µs, ratio {lim / svc:.2f}", flush=True
+                )
+        for label, rows in results.items():
+            print(
+                f"median {label}: {statistics.median(r[0] for r in rows):.0f} µs, validation "
+                f"{statistics.median(r[1] for r in rows):.0f} µs, ratio "
+                f"{statistics.median(r[1] / r[0] for r in rows):.2f}"
             )
-            print(f"  by thread (µs/upload, 10 ms ticks): {split}", flush=True)
-            print(f"  service {svc:.0f} µs/upload, validation alone {lim:.0f} µs, ratio {lim / svc:.2f}", flush=True)
-        print(
-            f"median: service {statistics.median(r[0] for r in rows):.0f} µs, validation "
-            f"{statistics.median(r[1] for r in rows):.0f} µs, ratio {statistics.median(r[1] / r[0] for r in rows):.2f}"
-        )
+        for label, lat in shows.items():
+            print(
+                f"show beside uploads, {label}: {len(lat)} shows, "
+                f"p50 {pct(lat, 0.5):.2f} ms, p99 {pct(lat, 0.99):.2f} ms"
+            )
     await client.close()
 
 
@@ -163,4 +305,6 @@ if __name__ == "__main__":
     parser.add_argument("--key", choices=("ec", "rsa"), default="ec")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--without", action="append", default=[], choices=sorted(TOGGLES))
+    parser.add_argument("--show-p99", action="store_true")
     uvloop.run(main(parser.parse_args()))

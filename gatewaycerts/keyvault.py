@@ -64,10 +64,21 @@ def new_kek_line(kek_id: str) -> str:
     return f"{kek_id}:{base64.b64encode(os.urandom(32)).decode('ascii')}"
 
 
+# How encrypt() begins every envelope (json.dumps of its dict, in order, compact), up to the end of the KEK id.
+_ENVELOPE_HEAD = re.compile(rb'\{"v":1,"alg":"AES-256-GCM","kek":"([A-Za-z0-9_.-]{1,32})",')
+
+
 def envelope_kek_id(blob: bytes | None) -> str:
     """The KEK id an envelope names, or "" for no blob or one that is not an envelope (stores index this)."""
     if not blob:
         return ""
+    # Every write labels its record with this, right after encrypt() made the envelope: read the id from the
+    # head encrypt() writes instead of decoding the whole envelope (~1 against ~15 µs). Only when the answer is
+    # json.loads's for every envelope encrypt() writes: no escapes anywhere (so no key is spelt differently) and
+    # the "kek" key only once. (A damaged blob with an intact head and tail is labelled with its head's id.)
+    head = _ENVELOPE_HEAD.match(blob)
+    if head is not None and blob.endswith(b'"}') and b"\\" not in blob and blob.count(b'"kek"') == 1:
+        return head.group(1).decode("ascii")
     try:
         kek_id = json.loads(blob)["kek"]
     except (ValueError, KeyError, TypeError):
@@ -111,7 +122,14 @@ class KeyVault:
         dek = AESGCM.generate_key(bit_length=256)
         data_nonce, wrap_nonce = os.urandom(12), os.urandom(12)
         ciphertext = AESGCM(dek).encrypt(data_nonce, plaintext, aad)
-        wrapped = AESGCM(self._active.key).encrypt(wrap_nonce, dek, aad)
+        wrapped = self._unwrappers[self._active.kek_id].encrypt(wrap_nonce, dek, aad)
+        if _KEK_ID.match(self._active.kek_id):
+            # json.dumps's own text for these values (base64 and a KEK id of [A-Za-z0-9_.-] need no escape),
+            # written directly: ~2 against ~15 µs for the dict's JSON (tests/unit/test_keyvault.py checks both)
+            return (
+                f'{{"v":{FORMAT_VERSION},"alg":"AES-256-GCM","kek":"{self._active.kek_id}",'
+                f'"wn":"{_b64(wrap_nonce)}","wk":"{_b64(wrapped)}","n":"{_b64(data_nonce)}","ct":"{_b64(ciphertext)}"}}'
+            ).encode("ascii")
         envelope = {
             "v": FORMAT_VERSION,
             "alg": "AES-256-GCM",

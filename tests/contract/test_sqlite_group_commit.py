@@ -273,3 +273,25 @@ async def test_the_writer_outlives_a_caller_cancelled_while_its_write_runs(share
     await asyncio.wait_for(store.insert(make("after", name="after_cancel")), 10)  # the writer still answers
     assert (await store.get("p1", "after")).name == "after_cancel"
     assert db._writer is not None and db._writer.is_alive()
+
+
+async def test_writes_keep_their_statement_journal_in_memory(shared):
+    """A certificate insert with its count triggers journals ~25 pages; SQLite spills that past 64 KiB to a
+    temporary file unless temp_store is MEMORY. Both write connections (the writer thread's, and the event
+    loop's for inline point writes) must keep it in memory, whichever one a write lands on."""
+    db, store = shared
+    await store.insert(make("t0", name="first"))  # the writer has set the file up
+
+    def temp_store(conn) -> int:
+        return conn.execute("PRAGMA temp_store").fetchone()[0]
+
+    release, held = await _held_writer(db)
+    queued = asyncio.ensure_future(db.write(temp_store, ()))  # behind the held writer: the writer thread's
+    release.set()
+    await held
+    assert await queued == 2
+    threads = await _threads_of_writes(db)
+    assert await db.write(temp_store, (), point=True) == 2
+    assert threads == [threading.current_thread().name]  # that point write committed inline, on the loop
+    await store.insert(make("t1", name="second"))
+    assert (await store.list("p1", CertificateFilter(), 0, 10)).total == 2

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
-from gatewaycerts.keyvault import KeyVault, KeyVaultError, envelope_kek_id, new_kek_line, parse_keks
+from gatewaycerts.keyvault import (
+    KeyEncryptionKey,
+    KeyVault,
+    KeyVaultError,
+    envelope_kek_id,
+    new_kek_line,
+    parse_keks,
+)
 
 
 def test_round_trip_is_bound_to_its_record():
@@ -81,4 +89,33 @@ def test_rewrap_moves_an_envelope_to_the_active_kek_and_keeps_its_binding():
     ],
 )
 def test_envelope_kek_id_labels_what_stores_index(blob, kek_id):
+    assert envelope_kek_id(blob) == kek_id
+
+
+@pytest.mark.parametrize("kek_id", ["k1", "kek-2026.01_a", "x" * 32, 'odd"id', "odd\\id", "ключ"])
+def test_an_envelope_is_the_json_of_its_fields_and_its_label_the_json_reading(kek_id):
+    """encrypt() writes the envelope's text directly and envelope_kek_id() reads its head: both must be exactly
+    what json.dumps writes and json.loads reads, for any KEK id (those parse_keks refuses go the json way)."""
+    vault = KeyVault([KeyEncryptionKey(kek_id, bytes(32))])
+    for plaintext in (b"", b"x", b"-----BEGIN PRIVATE KEY-----\n" + bytes(range(256)) * 8):
+        blob = vault.encrypt(plaintext, context="p1:c1")
+        fields = json.loads(blob)
+        assert blob == json.dumps(fields, separators=(",", ":")).encode("ascii")
+        assert list(fields) == ["v", "alg", "kek", "wn", "wk", "n", "ct"] and fields["kek"] == kek_id
+        assert envelope_kek_id(blob) == kek_id == vault.kek_id_of(blob)
+        assert vault.decrypt(blob, context="p1:c1") == plaintext
+
+
+@pytest.mark.parametrize(
+    ("blob", "kek_id"),
+    [
+        # the head encrypt() writes, then what json.loads reads otherwise
+        (b'{"v":1,"alg":"AES-256-GCM","kek":"k1","kek":"k2","ct":"x"}', "k2"),
+        (b'{"v":1,"alg":"AES-256-GCM","kek":"k1","\\u006bek":"k2","ct":"x"}', "k2"),
+        (b'{"v":1,"alg":"AES-256-GCM","kek":"k1","ct":"x"} ', "k1"),
+        (b'{"v":1,"alg":"AES-256-GCM","kek":"k1","ct":"x"}', "k1"),
+        (b'{"v":1,"alg":"AES-256-GCM","kek":"k1"', ""),
+    ],
+)
+def test_envelope_kek_id_reads_the_head_only_when_json_agrees(blob, kek_id):
     assert envelope_kek_id(blob) == kek_id

@@ -221,6 +221,12 @@ INLINE_BURST = 10.0
 # No write connection checkpoints the WAL itself (a checkpoint writes and fsyncs the database file: neither on
 # the event loop nor inside a commit that writes wait for): they count their writes, and the Checkpointer's
 # own thread checkpoints beside them (store/sqlite/checkpoints.py).
+# A statement whose triggers write more rows (a certificate insert and its six counts) keeps a statement journal
+# of every page it changes, to undo itself alone; past 64 KiB (16 pages; a certificate row and its 11 index
+# entries commit ~29) SQLite spills it to a temporary file, which Debian's build puts on disk: an open, ~15 page writes
+# and an unlink per insert, ~100-250 µs of the writer's CPU (bench/upload_write_parts.py). The write
+# connections keep it in memory: it lives only while its statement runs (a migration's sorts, once at start, too).
+WRITER_TEMP_STORE = "PRAGMA temp_store=MEMORY"
 
 
 @dataclass(eq=False)
@@ -290,6 +296,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # not inside a group's commit: the Checkpointer's thread
+            conn.execute(WRITER_TEMP_STORE)
             self._conn = conn
         return self._conn
 
@@ -323,6 +330,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA synchronous=NORMAL")  # as the writer's (_connect)
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # not on the event loop: the Checkpointer's thread
+            conn.execute(WRITER_TEMP_STORE)
             self._inline_writer = conn
         return self._inline_writer
 
