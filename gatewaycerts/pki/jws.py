@@ -56,9 +56,9 @@ def b64e(data: bytes) -> str:
 def random_argument(nbytes: int, draw: Callable[[int], bytes] = os.urandom) -> str:
     """base64url of `nbytes` fresh random bytes that does not begin with "-".
 
-    EAB kids and HMAC keys are typed after an option (`certbot --eab-hmac-key KEY`, `lego --eab.hmac KEY`); one that
-    begins with "-" (1 in 64) is read as an option and the client refuses the line. Drawing again costs under 0.03 bits
-    of the key's 8 * nbytes.
+    EAB kids and HMAC keys are typed after an option (`certbot --eab-hmac-key KEY`); one that begins with "-"
+    (1 in 64) is read by certbot's parser (argparse) as an option, and certbot refuses the line. Drawing again costs
+    under 0.03 bits of the key's 8 * nbytes.
     """
     while True:
         text = b64e(draw(nbytes))
