@@ -1,9 +1,11 @@
 """The OCSP responder (RFC 6960 in the RFC 5019 profile): one per CA, public like its CRL.
 
-Every answer reads the serial's status from the store (`PcaStore.serial_status`: an index point read, on
-SQLite on the calling thread), the very rows the CRL is built from and checked against on every fetch
-(`revoked_serials`): so OCSP and the CRL agree at every moment, on every replica, with no cache of a status
-to go stale. A serial the CA never signed is answered `unauthorized` (unsigned, RFC 5019 2.2.3), never a
+Every answer says the serial's status as the store holds it at that moment (`PcaStore.serial_status`: an index
+point read, on SQLite on the calling thread), the very rows the CRL is built from and checked against on every
+fetch (`revoked_serials`): so OCSP and the CRL agree at every moment, on every replica. A status read is reused
+only while the store's change stamp says nothing at all was committed since it was read (on SQLite the WAL-index
+header every process maps: store/sqlite/changes.py; MongoDB has none and is read every time), so no status can
+go stale. A serial the CA never signed is answered `unauthorized` (unsigned, RFC 5019 2.2.3), never a
 signed `unknown`. What is cached is what does not decide a status:
 - the parsed request, by its bytes (requests without a nonce; clients repeat those byte for byte);
 - the CA's record (its certificate, issuer hashes, signer, deletion), re-read at most once a second;
@@ -133,6 +135,7 @@ class OcspResponder:
         self._signer_mode = signer
         self._queries: OrderedDict[bytes, OcspQuery] = OrderedDict()
         self._given: dict[tuple[str, bytes], _Given] = {}
+        self._statuses: dict[tuple[str, int], tuple[object, SerialStatus | None]] = {}
         self._validity = validity
         self._executor = executor
         self._clock = clock
@@ -203,8 +206,7 @@ class OcspResponder:
         if facts.hashes[query.hash_name] != (query.issuer_name_hash, query.issuer_key_hash):
             return unsuccessful_answer("unauthorized")
         ca = facts.ca
-        # Read on every request, never cached: the rows the CRL lists (revoked_serials) say it.
-        found = await self._store.serial_status(ca.id, query.serial_number)
+        found = await self._status(ca.id, query.serial_number)
         if found is None:
             # A serial this CA never signed: unauthorized (unsigned, constant), as Let's Encrypt answers, not a
             # signed "unknown": a signature per distinct made-up serial would be anonymous CPU on demand, and
@@ -239,6 +241,23 @@ class OcspResponder:
                 self._given.pop(next(iter(self._given)))  # the oldest entry (dicts keep insertion order)
             self._given[(ca_id, request_der)] = _Given(found, ca.certificate_pem, signer, answer, until)
         return answer
+
+    async def _status(self, ca_id: str, serial_number: int) -> SerialStatus | None:
+        """The serial's status as the store holds it now: the rows the CRL lists (revoked_serials) say it. Read
+        again whenever the store may have changed since it was last read (`PcaStore.change_stamp`: on SQLite, any
+        commit to the file by any process); a store that cannot tell is read every time."""
+        stamp = self._store.change_stamp()  # before the read: a commit after it makes the stamp differ
+        if stamp is None:
+            return await self._store.serial_status(ca_id, serial_number)
+        key = (ca_id, serial_number)
+        known = self._statuses.get(key)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        found = await self._store.serial_status(ca_id, serial_number)
+        if len(self._statuses) >= MAX_CACHED_RESPONSES:
+            self._statuses.pop(next(iter(self._statuses)))  # the oldest entry
+        self._statuses[key] = (stamp, found)
+        return found
 
     async def _signed_once(
         self, key: tuple[object, ...], ca: Authority, query: OcspQuery, status: CertStatus

@@ -157,6 +157,11 @@ class PcaStore(EnvelopeStore, Protocol):
         """The status of a serial `issuer_id` signed (certificate, subordinate CA or signed request, deleted
         records included), revoked exactly when revoked_serials lists it; None when the CA never signed it."""
 
+    def change_stamp(self) -> object | None:
+        """A value that stays equal exactly while nothing in the store changes (no query: cheap enough to ask on
+        every request), or None when the store cannot tell. Something read after taking a stamp may be reused
+        while the stamp is equal to it."""
+
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         """As CertificateStore.count_expiring, over issued certificates that are neither revoked nor deleted."""
 

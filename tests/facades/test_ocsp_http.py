@@ -24,7 +24,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from gatewaycerts.app import create_app
-from gatewaycerts.appkeys import OCSP_RESPONDER
+from gatewaycerts.appkeys import METRICS, OCSP_RESPONDER
 from gatewaycerts.core.ocsp import SIGNER_LIFETIME, SIGNER_RENEW_BEFORE
 from gatewaycerts.keyvault import envelope_kek_id, new_kek_line
 from gatewaycerts.settings import Settings
@@ -283,6 +283,34 @@ async def test_revocation_is_in_crl_and_ocsp_at_once_on_both_replicas(replicas, 
     assert answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
     assert answer.revocation_time_utc == entry.revocation_date_utc
     assert answer.revocation_reason is x509.ReasonFlags.key_compromise
+
+
+def _status_reads(client) -> float:
+    """How many times the app has read a serial's status from its store (its own metric of that operation)."""
+    labels = {"store": "pca", "operation": "serial_status"}
+    name = "gatewaycerts_store_operation_duration_seconds_count"
+    return client.app[METRICS].registry.get_sample_value(name, labels) or 0
+
+
+async def test_a_status_is_read_again_exactly_when_the_store_has_changed(ca_signed, auth):
+    """SQLite: while nothing at all is committed, answers reuse the status read last (no store read); after any
+    commit (here an unrelated CA, through the other replica) the next answer reads it again. MongoDB: every answer
+    reads it."""
+    a, b = ca_signed
+    sqlite = "sqlite" in a.app[OCSP_RESPONDER]._store._inner.__class__.__module__
+    root = await _root(a, auth)
+    leaf = await _leaf(a, auth, root, "read-once.example.com")
+    req = _request(leaf["pem"], await _ca_pem(a, auth, root))
+    assert (await _ask(a, root, req)).certificate_status is ocsp.OCSPCertStatus.GOOD
+    before = _status_reads(a)
+    for get in (False, True, False):
+        assert (await _ask(a, root, req, get=get)).certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert _status_reads(a) - before == (0 if sqlite else 3)
+    await _root(b, auth, "Unrelated Root")  # a commit by the other replica, to other rows
+    assert (await _ask(a, root, req)).certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert _status_reads(a) - before == (1 if sqlite else 4)
+    await _revoke(b, auth, leaf["id"])  # and the status itself, through the other replica
+    assert (await _ask(a, root, req, get=True)).certificate_status is ocsp.OCSPCertStatus.REVOKED
 
 
 async def _in_crl(client, ca_id: str, serial: int, answer: ocsp.OCSPResponse) -> None:

@@ -242,6 +242,10 @@ class MongoPcaStore(MongoEnvelopes):
                 docs.extend(await guard(coll.find(q, fields).to_list(length=None)))
         return serial_status_from_docs(serial_number, docs)
 
+    def change_stamp(self) -> None:
+        """MongoDB offers no cheap "nothing changed" (a change stream is a cursor per replica): read every time."""
+        return None
+
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         # Only certificates a relying party may still accept: issued, not revoked, not deleted.
         return await count_expiring(self._certificates, {"status": "ISSUED", "delete_time": None}, boundaries)

@@ -30,6 +30,7 @@ import orjson
 from gatewaycerts.domain.envelopes import EnvelopeKind, RewrapOutcome, StoredEnvelope
 from gatewaycerts.domain.errors import StoreUnavailableError
 from gatewaycerts.keyvault import envelope_kek_id
+from gatewaycerts.store.sqlite.changes import WalChanges
 from gatewaycerts.store.sqlite.checkpoints import Checkpointer
 
 T = TypeVar("T")
@@ -280,6 +281,7 @@ class SqliteDatabase:
         self._inline_tokens = INLINE_BURST
         self._inline_at = time.monotonic()
         self._checkpoints = Checkpointer(self.path)
+        self._changes = WalChanges(self.path)
 
     def attach(self) -> None:
         """A store starts using the database (each store closes it once; the last close closes it)."""
@@ -555,6 +557,13 @@ class SqliteDatabase:
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, call)
 
+    def change_stamp(self) -> bytes | None:
+        """Equal stamps: nothing was committed to the file between them, by any process (store/sqlite/changes.py);
+        None: cannot tell, read again."""
+        if self._conn is None or self._closed or self.path == ":memory:":  # our connection keeps the -shm file
+            return None
+        return self._changes.stamp()
+
     async def close(self) -> None:
         self._users -= 1
         if self._users > 0 or self._closed:
@@ -562,6 +571,7 @@ class SqliteDatabase:
         with self._writer_lock:
             self._closed = True
             writer = self._writer
+        self._changes.close()
         if writer is not None:
             self._writes.put(None)
             await asyncio.get_running_loop().run_in_executor(None, writer.join)
@@ -622,6 +632,10 @@ class SqliteBase:
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    def change_stamp(self) -> bytes | None:
+        """Equal stamps: nothing in the store changed between them; None: cannot tell (SqliteDatabase.change_stamp)."""
+        return self._db.change_stamp()
 
     async def _count_expiring(
         self, table: str, where: str, boundaries: Sequence[datetime]
