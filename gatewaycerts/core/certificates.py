@@ -19,6 +19,7 @@ from gatewaycerts.core.common import retry_on_conflict
 from gatewaycerts.core.delivery.uniqueness import BindingUniqueness, binding_keys
 from gatewaycerts.core.ids import new_id
 from gatewaycerts.core.pagination import coerce_page
+from gatewaycerts.core.stamped import StampedReads
 from gatewaycerts.domain.errors import (
     AlgorithmTypeMismatchError,
     CertificateNotFoundError,
@@ -172,6 +173,7 @@ class CertificateService:
         # conflicts among themselves; the revision check still arbitrates between replicas.
         self._record_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._store = store
+        self._summaries: StampedReads[tuple[str, str], Certificate | None] = StampedReads(store.change_stamp)
         self._vault = vault
         self._executor = executor
         self._clock = clock
@@ -261,7 +263,10 @@ class CertificateService:
         """As get, without chain, key, trusted root or bindings (what a list item carries): for readers that
         present only the record's metadata, which then decode less and never hold the key's envelope."""
         authorize(principal, project_id, Action.READ)
-        cert = await self._store.get_summary(project_id, cert_id) if _ID.fullmatch(cert_id) else None
+        if not _ID.fullmatch(cert_id):
+            raise CertificateNotFoundError(_not_found(cert_id))
+        # reused while nothing at all was committed since it was read (core/stamped.py): the show's hot path
+        cert = await self._summaries.read((project_id, cert_id), lambda: self._store.get_summary(project_id, cert_id))
         if cert is None:
             raise CertificateNotFoundError(_not_found(cert_id))
         return cert

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from gatewaycerts.core.authorities import AuthorityService, is_uuid
 from gatewaycerts.core.clock import Clock, system_clock
 from gatewaycerts.core.common import in_executor, retry_on_conflict
 from gatewaycerts.core.revocation import authority_key_context
+from gatewaycerts.core.stamped import StampedReads
 from gatewaycerts.domain.errors import ConflictError, StoreUnavailableError
 from gatewaycerts.domain.pca import (
     Authority,
@@ -135,7 +137,9 @@ class OcspResponder:
         self._signer_mode = signer
         self._queries: OrderedDict[bytes, OcspQuery] = OrderedDict()
         self._given: dict[tuple[str, bytes], _Given] = {}
-        self._statuses: dict[tuple[str, int], tuple[object, SerialStatus | None]] = {}
+        self._statuses: StampedReads[tuple[str, int], SerialStatus | None] = StampedReads(
+            store.change_stamp, limit=MAX_CACHED_RESPONSES
+        )
         self._validity = validity
         self._executor = executor
         self._clock = clock
@@ -242,22 +246,11 @@ class OcspResponder:
             self._given[(ca_id, request_der)] = _Given(found, ca.certificate_pem, signer, answer, until)
         return answer
 
-    async def _status(self, ca_id: str, serial_number: int) -> SerialStatus | None:
+    def _status(self, ca_id: str, serial_number: int) -> Awaitable[SerialStatus | None]:
         """The serial's status as the store holds it now: the rows the CRL lists (revoked_serials) say it. Read
         again whenever the store may have changed since it was last read (`PcaStore.change_stamp`: on SQLite, any
-        commit to the file by any process); a store that cannot tell is read every time."""
-        stamp = self._store.change_stamp()  # before the read: a commit after it makes the stamp differ
-        if stamp is None:
-            return await self._store.serial_status(ca_id, serial_number)
-        key = (ca_id, serial_number)
-        known = self._statuses.get(key)
-        if known is not None and known[0] == stamp:
-            return known[1]
-        found = await self._store.serial_status(ca_id, serial_number)
-        if len(self._statuses) >= MAX_CACHED_RESPONSES:
-            self._statuses.pop(next(iter(self._statuses)))  # the oldest entry
-        self._statuses[key] = (stamp, found)
-        return found
+        commit to the file by any process); a store that cannot tell is read every time (core/stamped.py)."""
+        return self._statuses.read((ca_id, serial_number), lambda: self._store.serial_status(ca_id, serial_number))
 
     async def _signed_once(
         self, key: tuple[object, ...], ca: Authority, query: OcspQuery, status: CertStatus

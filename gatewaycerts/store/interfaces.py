@@ -51,7 +51,14 @@ class EnvelopeStore(Protocol):
         can (one transaction on SQLite); the outcomes in the order of `items`."""
 
 
-class CertificateStore(EnvelopeStore, Protocol):
+class ChangeStamps(Protocol):
+    def change_stamp(self) -> object | None:
+        """A value that stays equal exactly while nothing in the store changes, by any process (no query: cheap
+        enough to ask on every request), or None when the store cannot tell. Something read after taking a stamp
+        may be reused while the stamp is equal to it (core/stamped.py)."""
+
+
+class CertificateStore(EnvelopeStore, ChangeStamps, Protocol):
     async def ensure_schema(self) -> None:
         """Create tables/collections and indexes; idempotent."""
 
@@ -100,7 +107,7 @@ class CertificateStore(EnvelopeStore, Protocol):
         """Store `envelope` as the canary of `kek_id` unless one exists; return the stored canary."""
 
 
-class PcaStore(EnvelopeStore, Protocol):
+class PcaStore(EnvelopeStore, ChangeStamps, Protocol):
     """The private CA registry: authorities, the certificates they issued, and serial reservations."""
 
     async def ensure_schema(self) -> None: ...
@@ -156,11 +163,6 @@ class PcaStore(EnvelopeStore, Protocol):
     async def serial_status(self, issuer_id: str, serial_number: int) -> SerialStatus | None:
         """The status of a serial `issuer_id` signed (certificate, subordinate CA or signed request, deleted
         records included), revoked exactly when revoked_serials lists it; None when the CA never signed it."""
-
-    def change_stamp(self) -> object | None:
-        """A value that stays equal exactly while nothing in the store changes (no query: cheap enough to ask on
-        every request), or None when the store cannot tell. Something read after taking a stamp may be reused
-        while the stamp is equal to it."""
 
     async def count_expiring(self, boundaries: Sequence[datetime]) -> dict[str, tuple[int, ...]]:
         """As CertificateStore.count_expiring, over issued certificates that are neither revoked nor deleted."""

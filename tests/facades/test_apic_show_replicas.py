@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from gatewaycerts.app import create_app
+from gatewaycerts.appkeys import CERTIFICATE_SERVICE, METRICS
 from gatewaycerts.settings import Settings
 from tests.conftest import STORES
 from tests.factories import ec_chain, rsa_chain
@@ -37,14 +38,28 @@ async def _show(client, auth, cert_id):
     return resp.status, await resp.read(), resp.headers.get("ETag")
 
 
+def _summary_reads(client) -> float:
+    """How many times the app has read a certificate's summary from its store (its own metric of that operation)."""
+    labels = {"store": "certificates", "operation": "get_summary"}
+    name = "gatewaycerts_store_operation_duration_seconds_count"
+    return client.app[METRICS].registry.get_sample_value(name, labels) or 0
+
+
+def _on_sqlite(client) -> bool:
+    return client.app[CERTIFICATE_SERVICE]._store.change_stamp() is not None
+
+
 async def test_a_change_through_one_replica_is_shown_at_once_by_the_other(replicas, auth):
     a, b = replicas
     resp = await b.post(CERTS, json=_body("first_name", rsa_chain()), headers=auth())
     assert resp.status == 200, await resp.text()
     created, created_tag = await resp.read(), resp.headers["ETag"]
     cert_id = (await resp.json())["id"]
+    before = _summary_reads(a)
     for _ in range(3):  # the first read fills the memos, the next ones answer from them
         assert await _show(a, auth, cert_id) == (200, created, created_tag)
+    # SQLite: the record is read once while nothing is committed (core/stamped.py); MongoDB: every time
+    assert _summary_reads(a) - before == (1 if _on_sqlite(a) else 3)
 
     resp = await b.put(f"{CERTS}/{cert_id}", json=_body("second_name", ec_chain()), headers=auth())
     assert resp.status == 200, await resp.text()

@@ -183,6 +183,10 @@ class MongoCertificateStore(MongoEnvelopes):
         doc = await self._guard(self._coll.find_one({"_id": cert_id}, _SUMMARY_PROJECTION))
         return None if doc is None or doc.get("project_id") != project_id else certificate_from_doc(doc)
 
+    def change_stamp(self) -> None:
+        """MongoDB offers no cheap "nothing changed" (a change stream is a cursor per replica): read every time."""
+        return None
+
     @staticmethod
     def _query(project_id: str, flt: CertificateFilter) -> dict[str, Any]:
         query: dict[str, Any] = {"project_id": project_id}
