@@ -328,17 +328,20 @@ def slow_changes(stamps: list[tuple[float, float, float]], trace: Path, share: f
     """Where the slowest changes' server time went: per change, from the core call starting to it returning (the
     event loop's thread, `request` → `done`), the thread on a core (`cpu`), runnable but waiting for one
     (`run queue`: the machine's other work; /proc/thread-self/schedstat), and blocked (the rest: the writer
-    thread, the GIL, the disk); and within that window the collector's time and a WAL checkpoint's overlap.
-    The slowest `share` of the changes by sent → writer answered, one line each, then their sums."""
+    thread, the GIL, the disk); and within that window the collector's time, a WAL checkpoint's overlap and
+    the delivery watch's reloads' (a reader thread decoding rows holds the GIL meanwhile). The slowest `share`
+    of the changes by sent → writer answered, one line each, then their sums, and the run's reloads."""
     lines = sorted((json.loads(line) for line in trace.read_text().splitlines()), key=lambda x: x["t"])
-    gcs, checkpoints, started = [], [], {}
+    spans: dict[str, list[tuple[float, float]]] = {"gc": [], "checkpoint": [], "reload": []}
+    started: dict[tuple[str, str], float] = {}
     for x in lines:
-        if x["stage"] in ("gc_start", "checkpoint_start"):
-            started[x["stage"], x["thread"]] = x["t"]
-        elif x["stage"] in ("gc_stop", "checkpoint_end"):
-            begin = started.pop((x["stage"].replace("stop", "start").replace("end", "start"), x["thread"]), None)
-            if begin is not None:
-                (gcs if x["stage"] == "gc_stop" else checkpoints).append((begin, x["t"]))
+        kind, _, phase = x["stage"].rpartition("_")
+        if kind not in spans:
+            continue
+        if phase == "start":
+            started[kind, x["thread"]] = x["t"]
+        elif (begin := started.pop((kind, x["thread"]), None)) is not None:
+            spans[kind].append((begin, x["t"]))
 
     def overlap(spans: list[tuple[float, float]], a: float, b: float) -> float:
         return sum(max(0.0, min(b, e) - max(a, s)) for s, e in spans) * 1000
@@ -361,19 +364,28 @@ def slow_changes(stamps: list[tuple[float, float, float]], trace: Path, share: f
                 cpu,
                 queued,
                 wall - cpu - queued,
-                overlap(gcs, first["t"], last["t"]),
-                overlap(checkpoints, first["t"], last["t"]),
+                overlap(spans["gc"], first["t"], last["t"]),
+                overlap(spans["checkpoint"], first["t"], last["t"]),
+                overlap(spans["reload"], first["t"], last["t"]),
             )
         )
     if not rows:
         return []
     out = [
         "| change | sent → answered | sent → core | core call | of it: on a core | run queue | blocked | GC | "
-        "checkpoint |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "checkpoint | watch reload |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     out += [f"| {i} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for i, row in enumerate(rows, 1)]
-    out.append("| **sum** " + "".join(f"| **{sum(r[i] for r in rows):.1f}** " for i in range(8)) + "|")
+    out.append("| **sum** " + "".join(f"| **{sum(r[i] for r in rows):.1f}** " for i in range(9)) + "|")
+    reloads = [(e - s) * 1000 for s, e in spans["reload"]]
+    if reloads:
+        dropped = sum(1 for x in lines if x["stage"] == "reload_end" and x.get("dropped"))
+        out.append(
+            f"(the watch's reloads over the run: {len(reloads)}, {dropped} dropped and redone for a local write "
+            f"meanwhile; wall median {statistics.median(reloads):.1f} ms, max {max(reloads):.1f} ms, "
+            f"sum {sum(reloads):.0f} ms)"
+        )
     return out
 
 
