@@ -15,7 +15,13 @@ from gatewaycerts.domain.delivery import GatewayKey
 from gatewaycerts.domain.models import DomainBinding
 from gatewaycerts.store.sqlite.base import SqliteDatabase
 from gatewaycerts.store.sqlite.certificates import SqliteCertificateStore
-from gatewaycerts.store.sqlite.delivery import _UNLOGGED_TRIGGERS, KEEP, SqliteDeliveryStore, SqliteGatewayKeyStore
+from gatewaycerts.store.sqlite.delivery import (
+    _UNLOGGED_TRIGGERS,
+    KEEP,
+    TRIM_EVERY,
+    SqliteDeliveryStore,
+    SqliteGatewayKeyStore,
+)
 from tests.contract.test_certificate_store import make
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -66,12 +72,16 @@ async def counter(deliveries) -> int:
 
 async def test_the_log_keeps_the_last_numbers_and_a_reader_further_behind_reloads(stores):
     _, certificates, deliveries, keys = stores
-    for start in range(0, KEEP + 5, 100):  # gateway keys: each insert moves the counter and logs no certificate
-        await asyncio.gather(*(keys.insert_key(gateway_key(n)) for n in range(start, min(start + 100, KEEP + 5))))
+    total = KEEP + TRIM_EVERY + 5
+    for start in range(0, total, 100):  # gateway keys: each insert moves the counter and logs no certificate
+        await asyncio.gather(*(keys.insert_key(gateway_key(n)) for n in range(start, min(start + 100, total))))
     latest = await counter(deliveries)
-    assert latest == KEEP + 5
-    assert await deliveries.changed_certificates("p1", latest - KEEP, latest) == []
-    assert await deliveries.changed_certificates("p1", latest - KEEP - 1, latest) is None  # dropped: reload
+    assert latest == total
+    dropped = latest // TRIM_EVERY * TRIM_EVERY - KEEP  # the last trim dropped the numbers up to this one
+    assert dropped > 0
+    assert await deliveries.changed_certificates("p1", latest - KEEP, latest) == []  # KEEP back: still there
+    assert await deliveries.changed_certificates("p1", dropped, latest) == []
+    assert await deliveries.changed_certificates("p1", dropped - 1, latest) is None  # its next one dropped: reload
     assert await deliveries.changed_certificates("p1", 0, latest) is None
     cert = make("c1")
     await certificates.insert(cert)
