@@ -565,6 +565,12 @@ def main() -> None:
         help="offered rate of the fixed-rate p99, as a share of the bare handler's measured rate (default 0.25)",
     )
     parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="run the services of the full run under bench/trace_write.py and print where their changes' time went "
+        "(the stamps cost the services some CPU: not for the rate figures)",
+    )
+    parser.add_argument(
         "--propagation-only",
         action="store_true",
         help="only change → held poll, with the server's stages timed (bench/trace_write.py); prints, writes nothing",
@@ -594,7 +600,11 @@ def main() -> None:
     )
 
     results: dict[str, Any] = {}
-    with Service(state_dir=state) as svc:
+    traces: dict[str, Path] = {}
+    svc = Service(state_dir=state)
+    if args.trace:
+        traced(svc, traces.setdefault("propagation_ms", state / "trace.jsonl"))
+    with svc:
         admin = svc.token(PROJECT)
         caddy, not_modified, gk, pem = gateway_requests(svc, admin)
         bundle_url = f"{svc.base}/gateway/v1/{PROJECT}/instances/{INSTANCE}/bundle"
@@ -615,9 +625,13 @@ def main() -> None:
             # its own copy of the data, its schema made by its own code: the versions' delivery triggers differ,
             # and one file would carry both sets
             before_state = new_state(args.before)
-            os.chdir(args.before)  # `python -m gatewaycerts` serves the code of the directory it starts in
-            before = Service(state_dir=before_state).start()
-            os.chdir(ROOT)
+            if args.trace:
+                before = Service(state_dir=before_state, env={"GATEWAYCERTS_CODE": str(args.before.resolve())})
+                traced(before, traces.setdefault("propagation_before_ms", before_state / "trace.jsonl")).start()
+            else:
+                os.chdir(args.before)  # `python -m gatewaycerts` serves the code of the directory it starts in
+                before = Service(state_dir=before_state).start()
+                os.chdir(ROOT)
             runs.update({"caddy_before": [], "not_modified_before": []})
             caddy_b, not_modified_b, _, _ = gateway_requests(before, before.token(PROJECT))  # its own key and ETag
         # each run also records the server process's CPU per request (less at the mercy of a neighbour's burst
@@ -740,6 +754,16 @@ def main() -> None:
                 f"{', '.join(f'{x:.1f}' for x in fx[side]['p50s'])} ms; the server's threads waited for a core "
                 f"{', '.join(f'{x:.0f}' for x in fx[side]['runq'])} ms per second"
             )
+    for key, trace in traces.items():
+        print(f"\n{key}: where the changes' time went (bench/trace_write.py)")
+        print("\n".join(split_lines(write_split(results[key]["stamps"], trace))))
+        print("\n".join(slow_changes(results[key]["stamps"], trace)))
+
+
+def traced(svc: Service, trace: Path) -> Service:
+    """The service run under bench/trace_write.py (its checkout's code: GATEWAYCERTS_CODE, else this one)."""
+    svc.cli = [sys.executable, str(ROOT / "bench" / "trace_write.py"), str(trace)]
+    return svc
 
 
 def propagation_only(args: argparse.Namespace) -> None:
