@@ -13,7 +13,9 @@ so a client's stamps and these compare) and appended to TRACE_FILE as one JSON l
 - `poll_answer`: a snapshot with items (a held poll's answer) built, before it is written to its client;
 - `audit_start`/`audit_end`: the audit record;
 - `done`: the core call returns (the response is written next);
-- `gc_start`/`gc_stop`: a collection of the cyclic garbage collector (`generation`), on the thread that triggered it.
+- `gc_start`/`gc_stop`: a collection of the cyclic garbage collector (`generation`), on the thread that triggered it;
+- `reload_start`/`reload_end`: the delivery watch bringing a project whose change counter moved up to date (its
+  store reads included; `dropped`: a local write landed meanwhile, so it is read again at the next turn).
 
 Used by bench_delivery.py's propagation section (`--trace`) to report where a change's latency goes.
 """
@@ -191,6 +193,17 @@ def install(path: str) -> None:
         return answer
 
     delivery_mod.DeliveryService.bundle = bundle  # type: ignore[method-assign]
+
+    original_reload = delivery_mod.DeliveryService._reload
+
+    async def reload(self, project_id, project, counter):  # type: ignore[no-untyped-def]
+        stamp("reload_start", counter=counter)
+        try:
+            return await original_reload(self, project_id, project, counter)
+        finally:
+            stamp("reload_end", dropped=project.dirty)
+
+    delivery_mod.DeliveryService._reload = reload  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
