@@ -28,6 +28,7 @@ import uvloop
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.pem_scan import pem_scan
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import CERTIFICATE_SERVICE
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
@@ -490,6 +491,7 @@ def _csr_facts(app: web.Application, on: bool) -> None:
 
 
 TOGGLES["csr-facts"] = _csr_facts
+TOGGLES["pem-scan"] = pem_scan  # stop 29 (bench/pem_scan.py)
 
 
 def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
