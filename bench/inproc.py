@@ -494,6 +494,17 @@ TOGGLES["csr-facts"] = _csr_facts
 TOGGLES["pem-scan"] = pem_scan  # stop 29 (bench/pem_scan.py)
 
 
+def _ca_envelope(app: web.Application, on: bool) -> None:
+    """Stop 29: the CA key's envelope parsed once per envelope text (off: parsed at every signature, as before)."""
+    from gatewaycerts import keyvault
+    from gatewaycerts.core import authorities
+
+    authorities.parse_envelope = keyvault.parse_envelope if on else keyvault.KeyVault.parse  # type: ignore[assignment]
+
+
+TOGGLES["ca-envelope"] = _ca_envelope
+
+
 def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
     import json
 
