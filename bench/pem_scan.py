@@ -47,3 +47,50 @@ def pem_scan(app: object, on: bool) -> None:
         pem.split_blocks.__code__, pem._BLOCK = _saved["code"], _saved["block"]
     else:
         pem.split_blocks.__code__, pem._BLOCK = _lazy_split_blocks.__code__, _LAZY_BLOCK
+
+
+def main() -> None:
+    """split_blocks on the texts an upload and a CSR signing split, this branch's against before, interleaved:
+    `.venv/bin/python bench/pem_scan.py --rounds 5` (thread CPU per call, medians)."""
+    import argparse
+    import statistics
+    import sys
+    import time
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.bench_peer import csr_pem
+    from tests.factories import ec_chain, rsa_chain
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    rsa, ec = rsa_chain(), ec_chain()
+    texts = {
+        "RSA-2048 leaf + intermediate": rsa.bundle(),
+        "RSA-2048 key (PKCS#8)": rsa.leaf.key_pem(),
+        "P-256 leaf + intermediate": ec.bundle(),
+        "P-256 key (PKCS#8)": ec.leaf.key_pem(),
+        "P-256 CSR": csr_pem("www.bench.example"),
+    }
+    results: dict[tuple[str, bool], list[float]] = {(name, on): [] for name in texts for on in (True, False)}
+    for _ in range(args.rounds):
+        for name, text in texts.items():
+            for on in (True, False):
+                pem_scan(None, on)
+                t0 = time.thread_time()
+                for _ in range(args.calls):
+                    pem.split_blocks(text, field="f")
+                results[(name, on)].append((time.thread_time() - t0) * 1e6 / args.calls)
+    pem_scan(None, True)
+    for name in texts:
+        now, before = results[(name, True)], results[(name, False)]
+        print(
+            f"{name:<30} {statistics.median(before):6.1f} -> {statistics.median(now):5.1f} µs "
+            f"(rounds before {', '.join(f'{v:.1f}' for v in before)}; after {', '.join(f'{v:.1f}' for v in now)})"
+        )
+
+
+if __name__ == "__main__":
+    main()
