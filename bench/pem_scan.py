@@ -1,9 +1,11 @@
 """The `pem-scan` toggle of bench/inproc.py and bench/inproc_upload.py: off, pki/pem.py's split_blocks as it was
-before stop 29 (a lazy `(.*?)` body with re.S, the header regex run over every body). Swapped in place (the
-function's code and the module's pattern), so every module that imported split_blocks gets it."""
+before stop 29 (one regex with a lazy `(.*?)` body and re.S, the header regex run over every body). Swapped in
+place (the function's code, and the old pattern as a global of pki/pem.py), so every module that imported
+split_blocks gets it."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -42,11 +44,12 @@ def _lazy_split_blocks(text, *, field, max_blocks=16):  # type: ignore[no-untype
 def pem_scan(app: object, on: bool) -> None:
     """On: this branch's split_blocks; off: the one before stop 29."""
     if not _saved:
-        _saved.update(code=pem.split_blocks.__code__, block=pem._BLOCK)
+        _saved.update(code=pem.split_blocks.__code__)
     if on:
-        pem.split_blocks.__code__, pem._BLOCK = _saved["code"], _saved["block"]
+        pem.split_blocks.__code__ = _saved["code"]
     else:
-        pem.split_blocks.__code__, pem._BLOCK = _lazy_split_blocks.__code__, _LAZY_BLOCK
+        pem._BLOCK = _LAZY_BLOCK  # type: ignore[attr-defined]  # the old body's global
+        pem.split_blocks.__code__ = _lazy_split_blocks.__code__
 
 
 def main() -> None:
@@ -83,6 +86,15 @@ def main() -> None:
                 for _ in range(args.calls):
                     pem.split_blocks(text, field="f")
                 results[(name, on)].append((time.thread_time() - t0) * 1e6 / args.calls)
+    # Hostile input within MAX_PEM_FIELD (64 kB): BEGIN lines and no END. Once per side: before, seconds.
+    hostile = "-----BEGIN A-----" * 3800
+    for on in (False, True):
+        pem_scan(None, on)
+        t0 = time.thread_time()
+        with contextlib.suppress(pem.CertificateParseError):
+            pem.split_blocks(hostile, field="f")
+        results[("64 kB of BEGIN lines, no END", on)] = [(time.thread_time() - t0) * 1e6]
+    texts["64 kB of BEGIN lines, no END"] = hostile
     pem_scan(None, True)
     for name in texts:
         now, before = results[(name, True)], results[(name, False)]

@@ -1,6 +1,6 @@
-"""split_blocks against the lazy-regex form it replaced (`(.*?)` with re.S, headers searched in every body): the
-same blocks, or the same error, for PEM texts made of the pieces where the two forms could part (ENDs with a
-wrong or malformed label, stray dashes, headers, a missing END, escaped newlines)."""
+"""split_blocks against the one-regex form it replaced (a lazy `(.*?)` body with re.S, headers searched in every
+body): the same blocks, or the same error, for PEM texts made of the pieces where the two forms could part (ENDs
+with a wrong or malformed label, stray dashes, headers, BEGINs with no END after them, escaped newlines)."""
 
 from __future__ import annotations
 
@@ -95,6 +95,8 @@ WELL_FORMED = [
     "-----BEGIN CERTIFICATE----------END CERTIFICATE-----",
     "-" * 5000 + f"-----BEGIN CERTIFICATE-----\n{'-' * 3000}\n-----END CERTIFICATE-----\n",
     "no pem here",
+    "-----BEGIN A-----" * 300,  # BEGIN lines and no END (the old form's quadratic case, small here)
+    "-----BEGIN A-----" * 50 + f"-----END A-----\n-----BEGIN A-----\n{B64}\n-----END A-----\n",
     f"-----BEGIN CERTIFICATE-----\n{B64}\n-----END CERTIFICATE-----\n" * 4,
 ]
 
