@@ -28,6 +28,7 @@ import uvloop
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.pem_scan import pem_scan
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import CERTIFICATE_SERVICE
 from gatewaycerts.auth.tokens import load_or_create_dev_key, mint_token
@@ -490,6 +491,18 @@ def _csr_facts(app: web.Application, on: bool) -> None:
 
 
 TOGGLES["csr-facts"] = _csr_facts
+TOGGLES["pem-scan"] = pem_scan  # stop 29 (bench/pem_scan.py)
+
+
+def _ca_envelope(app: web.Application, on: bool) -> None:
+    """Stop 29: the CA key's envelope parsed once per envelope text (off: parsed at every signature, as before)."""
+    from gatewaycerts import keyvault
+    from gatewaycerts.core import authorities
+
+    authorities.parse_envelope = keyvault.parse_envelope if on else keyvault.KeyVault.parse  # type: ignore[assignment]
+
+
+TOGGLES["ca-envelope"] = _ca_envelope
 
 
 def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:

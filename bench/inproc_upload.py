@@ -40,6 +40,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench.inproc import BENCH, Driver
+from bench.pem_scan import pem_scan
 from gatewaycerts import keyvault
 from gatewaycerts.app import create_app
 from gatewaycerts.appkeys import CERTIFICATE_SERVICE
@@ -135,6 +136,7 @@ TOGGLES = {
     "validation-pool": _validation_pool,
     "kek-label-head": _kek_label_head,
     "writer-temp-store": _writer_temp_store,
+    "pem-scan": pem_scan,  # stop 29 (bench/pem_scan.py)
 }
 
 

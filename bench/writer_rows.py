@@ -53,6 +53,7 @@ def main() -> None:
     variants: dict[str, dict] = {
         "as is": {},
         "pca_serials WITHOUT ROWID": {"serial_without_rowid": True},
+        "audit_events WITHOUT ROWID": {"audit_without_rowid": True},  # stop 29: measured, not adopted
         "without pca_certificates_expiry": {"drop": ("pca_certificates_expiry",)},
         f"without the {len(audit_by)} audit_by_* indexes": {"drop": audit_by},
         "no serial row": {"skip": "serial"},
@@ -77,6 +78,8 @@ def main() -> None:
                 if name in v.get("drop", ()):
                     continue
                 if name == "pca_serials" and v.get("serial_without_rowid"):
+                    sql = sql.rstrip().rstrip(";") + " WITHOUT ROWID"
+                if name == "audit_events" and v.get("audit_without_rowid"):
                     sql = sql.rstrip().rstrip(";") + " WITHOUT ROWID"
                 conn.execute(sql)
             conns[label] = (conn, v.get("skip"))

@@ -14,6 +14,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
@@ -185,3 +186,11 @@ class KeyVault:
     def rewrap(self, blob: bytes, *, context: str) -> bytes:
         """Re-encrypt under the active KEK (for rotation)."""
         return self.encrypt(self.decrypt(blob, context=context), context=context)
+
+
+@lru_cache(maxsize=256)
+def parse_envelope(blob: bytes) -> ParsedEnvelope:
+    """KeyVault.parse, kept per envelope text, for an envelope opened at every use (a CA's key, at each signature:
+    the parse is ~11 of an open's ~15 us). A parsed envelope is still ciphertext; the key is opened per call and
+    never kept. Keyed by the text itself, so a rewrapped envelope is parsed anew."""
+    return KeyVault.parse(blob)

@@ -44,7 +44,7 @@ from gatewaycerts.domain.pca import (
     SignatureHash,
     SortKey,
 )
-from gatewaycerts.keyvault import KeyVault
+from gatewaycerts.keyvault import KeyVault, parse_envelope
 from gatewaycerts.pki.authority import (
     Profile,
     der_crl_to_pem,
@@ -297,7 +297,8 @@ class AuthorityService:
         return None if ca is None else self.ca_issuers_url(ca.id)
 
     def decrypt_key(self, ca: Authority) -> bytes:
-        return self._vault.decrypt(ca.encrypted_key, context=authority_key_context(ca.project_id, ca.id))
+        # The envelope's parse is reused (keyvault.parse_envelope), its opening is not: once per signature.
+        return self._vault.open(parse_envelope(ca.encrypted_key), context=authority_key_context(ca.project_id, ca.id))
 
     async def load(self, project_id: str, ca_id: str, *, field: str | None = None) -> Authority:
         ca = await self._store.get_authority(project_id, ca_id) if is_uuid(ca_id) else None

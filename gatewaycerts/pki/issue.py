@@ -159,16 +159,16 @@ def issuer_facts_of_pem(issuer_certificate_pem: str) -> IssuerFacts:
 # Extension values are immutable; the ones that depend only on the CA or the profile are built once and reused
 # (each construction runs cryptography's isinstance checks on ABCs again).
 @lru_cache(maxsize=16)
-def _basic_constraints(is_ca: bool, path_length: int | None) -> x509.BasicConstraints:
-    return x509.BasicConstraints(ca=is_ca, path_length=path_length if is_ca else None)
+def _basic_constraints(is_ca: bool, path_length: int | None) -> x509.Extension[x509.ExtensionType]:
+    return _extension(x509.BasicConstraints(ca=is_ca, path_length=path_length if is_ca else None), True)
 
 
 @lru_cache(maxsize=256)
-def _crl_distribution_points(url: str) -> x509.CRLDistributionPoints:
+def _crl_distribution_points(url: str) -> x509.Extension[x509.ExtensionType]:
     point = x509.DistributionPoint(
         full_name=[x509.UniformResourceIdentifier(url)], relative_name=None, reasons=None, crl_issuer=None
     )
-    return x509.CRLDistributionPoints([point])
+    return _extension(x509.CRLDistributionPoints([point]), False)
 
 
 def build_certificate(
@@ -190,47 +190,65 @@ def build_certificate(
         aki = x509.AuthorityKeyIdentifier(ski.digest, None, None)
     else:
         issuer_name, aki = issuer.name, issuer.authority_key_identifier
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(spec.public_key)  # type: ignore[arg-type]
-        .serial_number(spec.serial)
-        .not_valid_before(spec.not_before)
-        .not_valid_after(spec.not_after)
-        .add_extension(_basic_constraints(spec.is_ca, spec.path_length), critical=True)
-        .add_extension(key_usage_extension(spec.key_usages), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(aki, critical=False)
-    )
+    extensions = [
+        _basic_constraints(spec.is_ca, spec.path_length),
+        _key_usage(spec.key_usages),
+        x509.Extension(ski.oid, False, ski),
+        x509.Extension(aki.oid, False, aki),
+    ]
     if spec.extended_key_usage is not None and spec.extended_key_usage.any():
-        builder = builder.add_extension(_eku(spec.extended_key_usage), critical=False)
+        extensions.append(_eku_extension(spec.extended_key_usage))
     if spec.sans:
         # RFC 5280 4.2.1.6: with an empty subject the names are the whole identity, so the extension is critical.
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([_general_name(s) for s in spec.sans]), critical=len(subject) == 0
-        )
+        sans = x509.SubjectAlternativeName([_general_name(s) for s in spec.sans])
+        extensions.append(x509.Extension(sans.oid, len(subject) == 0, sans))
     elif len(subject) == 0:
         raise InvalidInputError(
             "a certificate with an empty subject needs a subject alternative name (RFC 5280 4.2.1.6)", field="subject"
         )
     if spec.crl_distribution_url and issuer is not None:
-        builder = builder.add_extension(_crl_distribution_points(spec.crl_distribution_url), critical=False)
+        extensions.append(_crl_distribution_points(spec.crl_distribution_url))
     access = _authority_information_access(spec.ocsp_url, spec.ca_issuers_url)
     if access is not None and issuer is not None:  # RFC 5280 4.2.2.1: about the issuer, so never in a root
-        builder = builder.add_extension(access, critical=False)
+        extensions.append(access)
     if spec.custom_extension is not None:
         ext = x509.UnrecognizedExtension(
             ObjectIdentifier(spec.custom_extension.object_identifier), _utf8_string(spec.custom_extension.value)
         )
-        builder = builder.add_extension(ext, critical=False)
+        extensions.append(x509.Extension(ext.oid, False, ext))
+    # The extensions go to the builder in one list rather than by add_extension each, which builds a new builder
+    # per call and checks the list for duplicates each time; the one duplicate check left is this one (a custom
+    # extension may name any OID). Name, key, serial and dates still go through the builder's own checks.
+    if len({e.oid for e in extensions}) != len(extensions):
+        raise ValueError("This extension has already been set.")  # cryptography's words
+    builder = (
+        x509.CertificateBuilder(issuer_name=issuer_name, subject_name=subject, extensions=extensions)
+        .public_key(spec.public_key)  # type: ignore[arg-type]
+        .serial_number(spec.serial)
+        .not_valid_before(spec.not_before)
+        .not_valid_after(spec.not_after)
+    )
     return builder.sign(issuer_key, _signature_hash(issuer_key, spec.hash))  # type: ignore[arg-type]
+
+
+def _extension(value: x509.ExtensionType, critical: bool) -> x509.Extension[x509.ExtensionType]:
+    return x509.Extension(value.oid, critical, value)
+
+
+@lru_cache(maxsize=64)
+def _key_usage(usages: tuple[KeyUsage, ...]) -> x509.Extension[x509.ExtensionType]:
+    return _extension(key_usage_extension(usages), True)
+
+
+@lru_cache(maxsize=64)
+def _eku_extension(eku: ExtendedKeyUsage) -> x509.Extension[x509.ExtensionType]:
+    return _extension(_eku(eku), False)
 
 
 @lru_cache(maxsize=256)
 def _authority_information_access(
     ocsp_url: str | None, ca_issuers_url: str | None
-) -> x509.AuthorityInformationAccess | None:
+) -> x509.Extension[x509.ExtensionType] | None:
     descriptions = []
     if ocsp_url:
         descriptions.append(
@@ -242,7 +260,7 @@ def _authority_information_access(
                 x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_issuers_url)
             )
         )
-    return x509.AuthorityInformationAccess(descriptions) if descriptions else None
+    return _extension(x509.AuthorityInformationAccess(descriptions), False) if descriptions else None
 
 
 def key_kind(public_key: PublicKeyTypes) -> str:

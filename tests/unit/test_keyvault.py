@@ -11,6 +11,7 @@ from gatewaycerts.keyvault import (
     KeyVaultError,
     envelope_kek_id,
     new_kek_line,
+    parse_envelope,
     parse_keks,
 )
 
@@ -119,3 +120,19 @@ def test_an_envelope_is_the_json_of_its_fields_and_its_label_the_json_reading(ke
 )
 def test_envelope_kek_id_reads_the_head_only_when_json_agrees(blob, kek_id):
     assert envelope_kek_id(blob) == kek_id
+
+
+def test_a_kept_parse_opens_only_what_the_envelope_opens():
+    old = new_kek_line("k1")
+    vault = KeyVault(parse_keks(old))
+    blob = vault.encrypt(b"ca key", context="p1:ca1")
+    assert parse_envelope(blob) == KeyVault.parse(blob) and parse_envelope(blob) is parse_envelope(blob)
+    assert vault.open(parse_envelope(blob), context="p1:ca1") == b"ca key"
+    with pytest.raises(KeyVaultError):  # still bound to its record
+        vault.open(parse_envelope(blob), context="p2:ca1")
+    rotated = KeyVault(parse_keks(old + "\n" + new_kek_line("k2")))
+    rewrapped = rotated.rewrap(blob, context="p1:ca1")
+    assert parse_envelope(rewrapped).kek_id == "k2"  # keyed by the text: a rewrapped envelope is parsed anew
+    assert rotated.open(parse_envelope(rewrapped), context="p1:ca1") == b"ca key"
+    with pytest.raises(KeyVaultError, match="malformed"):
+        parse_envelope(b"not an envelope")
