@@ -267,6 +267,38 @@ def _key_remembered(app: web.Application, on: bool) -> None:
     keys.authenticate = before
 
 
+def _line_timer(app: web.Application, on: bool) -> None:
+    """Off: every buffered access line asks for the running loop (a getpid() system call on Python 3.11), as
+    before stop 29."""
+    cls = logs.JsonStreamHandler
+    if on:
+        cls.write_line = _delivery_saved["write_line"]  # type: ignore[method-assign]
+        return
+    _delivery_saved.setdefault("write_line", cls.write_line)
+
+    def write_line(self: Any, line: str) -> None:
+        with self.lock:
+            if self.flush_seconds <= 0:
+                self._write_pending()
+                self.stream.write(line)
+                self.stream.flush()
+                return
+            self._pending.append(line)
+            self._pending_chars += len(line) if line.isascii() else 4 * len(line)
+            if self._pending_chars >= self.max_chars:
+                self._write_pending()
+                return
+            loop = asyncio._get_running_loop()
+            if loop is None:
+                self._write_pending()
+            elif self._timer_loop is not loop:
+                self._timer_loop = loop
+                loop.call_later(self.flush_seconds, self._timer_fired)
+
+    cls.write_line = write_line  # type: ignore[method-assign]
+
+
+TOGGLES["line-timer"] = _line_timer
 TOGGLES["gateway-headers"] = _gateway_headers
 TOGGLES["key-remembered"] = _key_remembered
 
