@@ -303,6 +303,15 @@ TOGGLES["gateway-headers"] = _gateway_headers
 TOGGLES["key-remembered"] = _key_remembered
 
 
+def _delivery(app: web.Application, on: bool) -> None:
+    """Every change of stop 29's delivery branch at once."""
+    for name in ("gateway-headers", "key-remembered", "line-timer"):
+        TOGGLES[name](app, on)
+
+
+TOGGLES["delivery"] = _delivery
+
+
 # --- Stop 28: chain (the per-request middleware internals) -----------------------------------------------
 _chain_saved: dict[str, Any] = {}
 
