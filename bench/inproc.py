@@ -212,6 +212,107 @@ TOGGLES["stop27"] = _stop27
 TOGGLES["show-memos"] = _show_memos
 
 
+# --- Stop 29: delivery (the Caddy answer and the snapshot's 304) -----------------------------------------
+_delivery_saved: dict[str, Any] = {}
+
+
+def _gateway_headers(app: web.Application, on: bool) -> None:
+    """Off: the Caddy answer's and the 304's headers built per request (a dict, `content_type=`), the
+    If-None-Match parsed per request, the empty query string parsed for `wait`, as before stop 29."""
+    from gatewaycerts.facades.gateway import views
+
+    names = ("_caddy_response", "_versioned", "_if_none_match", "_wait")
+    if on:
+        for name in names:
+            setattr(views, name, _delivery_saved[name])
+        return
+    for name in names:
+        _delivery_saved.setdefault(name, getattr(views, name))
+
+    def caddy_response(pem: bytes, stale: int) -> web.Response:
+        return web.Response(body=pem, content_type="text/plain", headers=views._headers(stale))
+
+    def if_none_match(request: web.Request) -> str | None:
+        raw = request.headers.get("If-None-Match")
+        if not raw:
+            return None
+        return views._etag_of(raw)
+
+    def wait(request: web.Request) -> float:
+        raw = views._param(request.query, "wait")
+        if raw is None or raw == "":
+            return 0.0
+        return float(raw)
+
+    views._caddy_response, views._versioned = caddy_response, views._headers  # type: ignore[assignment]
+    views._if_none_match, views._wait = if_none_match, wait  # type: ignore[assignment]
+
+
+def _key_remembered(app: web.Application, on: bool) -> None:
+    """Off: a gateway key verified before is answered by `authenticate`'s coroutine, as before stop 29."""
+    from gatewaycerts.appkeys import GATEWAY_KEY_SERVICE
+
+    keys = app[GATEWAY_KEY_SERVICE]
+    if on:
+        del keys.remembered, keys.authenticate
+        return
+    remembered, authenticate = type(keys).remembered, type(keys).authenticate
+
+    async def before(credential: str) -> Any:
+        known = remembered(keys, credential)
+        if known is not None:
+            return known
+        return await authenticate(keys, credential)
+
+    keys.remembered = lambda credential: None
+    keys.authenticate = before
+
+
+def _line_timer(app: web.Application, on: bool) -> None:
+    """Off: every buffered access line asks for the running loop (a getpid() system call on Python 3.11), as
+    before stop 29."""
+    cls = logs.JsonStreamHandler
+    if on:
+        cls.write_line = _delivery_saved["write_line"]  # type: ignore[method-assign]
+        return
+    _delivery_saved.setdefault("write_line", cls.write_line)
+
+    def write_line(self: Any, line: str) -> None:
+        with self.lock:
+            if self.flush_seconds <= 0:
+                self._write_pending()
+                self.stream.write(line)
+                self.stream.flush()
+                return
+            self._pending.append(line)
+            self._pending_chars += len(line) if line.isascii() else 4 * len(line)
+            if self._pending_chars >= self.max_chars:
+                self._write_pending()
+                return
+            loop = asyncio._get_running_loop()
+            if loop is None:
+                self._write_pending()
+            elif self._timer_loop is not loop:
+                self._timer_loop = loop
+                loop.call_later(self.flush_seconds, self._timer_fired)
+
+    cls.write_line = write_line  # type: ignore[method-assign]
+
+
+TOGGLES["line-timer"] = _line_timer
+TOGGLES["gateway-headers"] = _gateway_headers
+TOGGLES["key-remembered"] = _key_remembered
+
+
+def _delivery(app: web.Application, on: bool) -> None:
+    """Every change of stop 29's delivery branch at once."""
+    for name in ("gateway-headers", "key-remembered", "line-timer"):
+        TOGGLES[name](app, on)
+
+
+TOGGLES["delivery"] = _delivery
+
+
 # --- Stop 28: chain (the per-request middleware internals) -----------------------------------------------
 _chain_saved: dict[str, Any] = {}
 
@@ -604,14 +705,27 @@ async def main(args: argparse.Namespace) -> None:
         "show": raw_get(f"/v2/bench/apic/certificates/{cert_id}", admin),
         "caddy": raw_get(f"{gw}/caddy?server_name=www.bench.example&signature_schemes={ECDSA}&key={gk}", {}),
         "304": raw_get(f"{gw}/bundle", {"Authorization": f"Bearer {gk}", "If-None-Match": etag}),
+        # as bench_delivery's Caddy requests: a distinct path each time (1,430 server names there; here the
+        # local_ip varies, which the answer does not depend on)
+        "caddy-paths": [
+            raw_get(
+                f"{gw}/caddy?server_name=www.bench.example&signature_schemes={ECDSA}&local_ip=10.0.{i // 250}.{i % 250}"
+                f"&key={gk}",
+                {},
+            )
+            for i in range(1430)
+        ],
     }
     routes.update(await sign_routes(client, admin))
     service = Driver(client.server.runner.server)
     _PROTOCOLS.append(service.proto)
     results: dict[str, list[tuple[float, float, float, float]]] = {}
-    for name, raw in routes.items():
+    for name, raws in routes.items():
         if args.only and name not in args.only:
             continue
+        if not isinstance(raws, list):
+            raws = [raws]
+        raw = raws[0]
         answer = await service.one(raw)
         head, _, body = answer.partition(b"\r\n\r\n")
         status = head.split(b" ")[1].decode()
@@ -628,7 +742,7 @@ async def main(args: argparse.Namespace) -> None:
         bare = Driver(factory)
         bare_raw = raw_get("/x", {"Authorization": "Bearer x"})
         await bare.run([bare_raw], 300)
-        await service.run([raw], 300)
+        await service.run(raws, 300)
         if args.profile:
             sys.path.remove(BENCH)  # bench/profile.py would shadow the stdlib's
             import cProfile
@@ -636,7 +750,7 @@ async def main(args: argparse.Namespace) -> None:
 
             prof = cProfile.Profile()
             prof.enable()
-            await service.run([raw], args.requests)
+            await service.run(raws, args.requests)
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(
                 int(__import__("os").environ.get("INPROC_PROFILE_LINES", "35"))
@@ -645,11 +759,11 @@ async def main(args: argparse.Namespace) -> None:
             continue
         for _ in range(args.rounds):
             b_us, b_w = await bare.run([bare_raw], args.requests)
-            s_us, s_w = await service.run([raw], args.requests)
+            s_us, s_w = await service.run(raws, args.requests)
             results.setdefault(name, []).append((s_us, b_us, s_w, b_w))
             for toggle in args.without:
                 TOGGLES[toggle](app, False)
-                o_us, _ = await service.run([raw], args.requests)
+                o_us, _ = await service.run(raws, args.requests)
                 TOGGLES[toggle](app, True)
                 results.setdefault(f"{name} without {toggle}", []).append((o_us, b_us, s_w, b_w))
                 print(f"  {name} without {toggle}: service {o_us:.1f} µs ratio {b_us / o_us:.2f}", flush=True)

@@ -161,6 +161,11 @@ class JsonStreamHandler(logging.StreamHandler):
             if self._pending_chars >= self.max_chars:
                 self._write_pending()
                 return
+            timer_loop = self._timer_loop
+            if timer_loop is not None and timer_loop.is_running():
+                # The timer set for the first pending line will write this one too. Asked before the running
+                # loop: on Python 3.11 every asyncio._get_running_loop() is a getpid() system call.
+                return
             loop = asyncio._get_running_loop()
             if loop is None:
                 self._write_pending()

@@ -220,3 +220,45 @@ def test_the_line_is_the_encoders_text_character_for_character():
         finally:
             request_id_var.reset(token)
     assert checked > len(cases) * len(ids) * 0.9
+
+
+def test_while_a_timer_is_pending_no_line_asks_for_the_running_loop_and_a_timer_on_a_gone_loop_holds_nothing(
+    monkeypatch,
+):
+    """Lines logged while the first one's timer is pending on the running loop leave it to that timer, without
+    asyncio._get_running_loop() (a getpid() system call per line on Python 3.11); a timer left on a loop that
+    has since closed does not hold the lines of the next loop."""
+    import asyncio
+
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+    asked: list[int] = []
+    running_loop = asyncio._get_running_loop
+
+    def counted() -> asyncio.AbstractEventLoop | None:
+        asked.append(1)
+        return running_loop()
+
+    monkeypatch.setattr(logs.asyncio, "_get_running_loop", counted)
+
+    async def log_lines(prefix: str, n: int) -> None:
+        for i in range(n):
+            access.log(logging.INFO, "GET", f"/{prefix}/{i}", "/x", 200, 0.001)
+
+    async def then_wait(stream: io.StringIO) -> None:
+        await log_lines("b", 2)
+        for _ in _poll(lambda: stream.getvalue().count("\n") == 7):
+            await asyncio.sleep(0.01)  # yields to the loop so that its timer can run; the poll has a deadline
+
+    with configured("json") as stream:
+        handler = logs._json_handler[0]
+        handler.flush_seconds = 3600.0  # the first loop's timer never fires: that loop closes with it pending
+        asyncio.run(log_lines("a", 5))
+        assert asked == [1] and stream.getvalue() == ""  # one look-up, for the first line only
+        handler.flush_seconds = 0.01
+        asyncio.run(then_wait(stream))
+    assert len(asked) == 2  # the second loop's first line looked again (the first loop is gone), then no more
+    assert [json.loads(line)["path"] for line in stream.getvalue().splitlines()] == [
+        *(f"/a/{i}" for i in range(5)),
+        "/b/0",
+        "/b/1",
+    ]

@@ -115,14 +115,22 @@ class GatewayKeyService:
 
     # -- authentication (gateways) ----------------------------------------------------------------
 
-    async def authenticate(self, credential: str) -> Principal:
-        """The gateway principal of a key text; AuthenticationError for anything else (one message for all,
-        so a caller learns nothing about which part was wrong)."""
+    def remembered(self, credential: str) -> Principal | None:
+        """The principal of a key text that verified against a key still remembered (`authenticate`'s first
+        check, without a coroutine: a gateway's every request after its first); None: call `authenticate`."""
         known = self._verified.get(credential)
         if known is not None:
             cached = self._cache.get(known.subject[len(SUBJECT_PREFIX) :])
             if cached is not None and cached[1] > self._monotonic():
-                return known  # this exact text verified against the key still remembered
+                return known
+        return None
+
+    async def authenticate(self, credential: str) -> Principal:
+        """The gateway principal of a key text; AuthenticationError for anything else (one message for all,
+        so a caller learns nothing about which part was wrong)."""
+        known = self.remembered(credential)
+        if known is not None:
+            return known  # this exact text verified against the key still remembered
         match = _KEY_TEXT.fullmatch(credential)
         if match is None:
             raise AuthenticationError(f"{_INVALID}: not a gateway key")

@@ -38,7 +38,9 @@ async def gateway_auth_middleware(request: web.Request, handler: Handler) -> web
     if not credential:
         raise AuthenticationError("Incorrect token or token resolution failed: no gateway credential")
     if is_gateway_key(credential):
-        request[PRINCIPAL] = await root_app(request)[GATEWAY_KEY_SERVICE].authenticate(credential)
+        keys = root_app(request)[GATEWAY_KEY_SERVICE]
+        # a key verified before is answered without a coroutine (the same check authenticate makes first)
+        request[PRINCIPAL] = keys.remembered(credential) or await keys.authenticate(credential)
     elif credential is in_query:
         raise AuthenticationError("Incorrect token or token resolution failed: only a gateway key may be a parameter")
     else:

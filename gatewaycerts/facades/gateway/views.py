@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_apigami import docs, match_info_schema, querystring_schema
+from multidict import CIMultiDict, MultiMapping
 
 from gatewaycerts.appkeys import DELIVERY_SERVICE, PRINCIPAL
 from gatewaycerts.domain.errors import InvalidInputError
@@ -39,8 +40,8 @@ def _ctx(request: web.Request) -> tuple:
     return request[PRINCIPAL], info["project_id"], info["instance_id"], root_app(request)[DELIVERY_SERVICE]
 
 
-def _param(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name)
+def _param(query: MultiMapping[str], name: str) -> str | None:
+    value = query.get(name)
     if value is not None and len(value) > MAX_PARAMETER:
         raise InvalidInputError(f"Invalid parameter value, parameterName:{name}. It is too long", field=name)
     return value
@@ -55,17 +56,50 @@ def _headers(stale: int, version: str | None = None) -> dict[str, str]:
     return headers
 
 
+# Prebuilt header blocks of the hot answers while the index is fresh (stale 0): the Caddy answer's, and the
+# snapshot's per version (bounded). web.Response copies a CIMultiDict in C; the same headers, in the same order,
+# as `_headers(...)` plus `content_type=` give (tests/unit/test_gateway_headers.py).
+_CADDY_HEADERS = CIMultiDict({"Cache-Control": _NO_STORE, "Content-Type": "text/plain"})
+_VERSION_HEADERS: dict[str, CIMultiDict[str]] = {}
+_MAX_VERSION_HEADERS = 1024
+
+
+def _versioned(stale: int, version: str) -> CIMultiDict[str] | dict[str, str]:
+    if stale:
+        return _headers(stale, version)
+    headers = _VERSION_HEADERS.get(version)
+    if headers is None:
+        if len(_VERSION_HEADERS) >= _MAX_VERSION_HEADERS:
+            _VERSION_HEADERS.clear()  # versions come and go: a bounded memo, started again when full
+        headers = _VERSION_HEADERS[version] = CIMultiDict(_headers(0, version))
+    return headers
+
+
 def _if_none_match(request: web.Request) -> str | None:
     raw = request.headers.get("If-None-Match")
     if not raw:
         return None
+    value = _TAGS.get(raw)
+    if value is None:
+        if len(_TAGS) >= _MAX_VERSION_HEADERS:
+            _TAGS.clear()
+        value = _TAGS[raw] = _etag_of(raw)
+    return value
+
+
+def _etag_of(raw: str) -> str:
     value = raw.split(",")[0].strip()
     value = value.removeprefix("W/")
     return value.strip('"')[:128]
 
 
+_TAGS: dict[str, str] = {}  # If-None-Match as sent -> the version it names (a poller sends the same one again)
+
+
 def _wait(request: web.Request) -> float:
-    raw = _param(request, "wait")
+    if not request.rel_url.raw_query_string:
+        return 0.0  # no query string: nothing to parse (a 304 poll without a wait)
+    raw = _param(request.query, "wait")
     if raw is None or raw == "":
         return 0.0
     try:
@@ -96,16 +130,23 @@ def _wait(request: web.Request) -> float:
 @hot
 async def get_caddy_certificate(request: web.Request) -> web.Response:
     principal, project_id, instance_id, service = _ctx(request)
+    query = request.query
     answer = await service.caddy(
         principal,
         project_id,
         instance_id,
-        server_name=_param(request, "server_name"),
-        signature_schemes=_param(request, "signature_schemes"),
-        local_ip=_param(request, "local_ip"),
-        cipher_suites=_param(request, "cipher_suites"),
+        server_name=_param(query, "server_name"),
+        signature_schemes=_param(query, "signature_schemes"),
+        local_ip=_param(query, "local_ip"),
+        cipher_suites=_param(query, "cipher_suites"),
     )
-    return web.Response(body=answer.pem, content_type="text/plain", headers=_headers(answer.stale_seconds))
+    return _caddy_response(answer.pem, answer.stale_seconds)
+
+
+def _caddy_response(pem: bytes, stale: int) -> web.Response:
+    if stale:
+        return web.Response(body=pem, content_type="text/plain", headers=_headers(stale))
+    return web.Response(body=pem, headers=_CADDY_HEADERS)
 
 
 @docs(
@@ -125,11 +166,10 @@ async def get_bundle(request: web.Request) -> web.Response:
     bundle = await service.bundle(
         principal, project_id, instance_id, if_none_match=_if_none_match(request), wait=_wait(request)
     )
-    headers = _headers(bundle.stale_seconds, bundle.version)
     if bundle.items is None:
-        return web.Response(status=304, headers=headers)
+        return web.Response(status=304, headers=_versioned(bundle.stale_seconds, bundle.version))
     body: dict[str, Any] = {"version": bundle.version, "items": list(bundle.items)}
-    return json_response(body, headers=headers)
+    return json_response(body, headers=_headers(bundle.stale_seconds, bundle.version))
 
 
 @docs(
