@@ -62,6 +62,8 @@ MAX_DOMAINS_PER_REQUEST = 100
 MAX_INSTANCE_IDS = 50
 _NAME = re.compile(r"[^\W\d_]\w{3,49}")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# The show's reused record reads (core/stamped.py), at most this many for one stamp: a few MB of summaries.
+SHOWN_RECORDS = 4096
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -173,7 +175,9 @@ class CertificateService:
         # conflicts among themselves; the revision check still arbitrates between replicas.
         self._record_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._store = store
-        self._summaries: StampedReads[tuple[str, str], Certificate | None] = StampedReads(store.change_stamp)
+        self._summaries: StampedReads[tuple[str, str], Certificate | None] = StampedReads(
+            store.change_stamp, limit=SHOWN_RECORDS
+        )
         self._vault = vault
         self._executor = executor
         self._clock = clock
