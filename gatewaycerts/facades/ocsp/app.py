@@ -10,6 +10,7 @@ from email.utils import format_datetime
 
 from aiohttp import web
 from aiohttp_apigami import docs
+from multidict import CIMultiDict
 
 from gatewaycerts.appkeys import OCSP_RESPONDER, REQUEST_ID
 from gatewaycerts.core.authorities import CA_ISSUERS_PATH, OCSP_PATH
@@ -33,27 +34,30 @@ OCSP_REQUEST, OCSP_RESPONSE = "application/ocsp-request", "application/ocsp-resp
 HTTP_MAX_AGE = 300  # as the CRL's; never beyond the response's nextUpdate (RFC 5019 6.2)
 
 
-_NO_STORE = {"Content-Type": OCSP_RESPONSE, "Cache-Control": "no-store"}
+# Header blocks built once: web.Response copies a CIMultiDict in C, a dict header by header.
+_NO_STORE = CIMultiDict({"Content-Type": OCSP_RESPONSE, "Cache-Control": "no-store"})
 MAX_REMEMBERED = 65536
 MAX_REMEMBERED_CHARS = 512  # so the GET cache below stays under ~40 MB whatever is sent
 _decoded: dict[str, bytes] = {}  # GET path -> DER request: clients repeat a request byte for byte
-_cache_headers: dict[int, tuple[bytes, dict[str, str]]] = {}  # id(answer.der) -> (der, headers): once per answer
+_cache_headers: dict[int, tuple[bytes, CIMultiDict[str]]] = {}  # id(answer.der) -> (der, headers): once per answer
 
 
-def _http_cache_headers(answer: OcspAnswer) -> dict[str, str]:
+def _http_cache_headers(answer: OcspAnswer) -> CIMultiDict[str]:
     """RFC 5019 6.2's HTTP caching headers of a GET answer, computed once per signed response."""
     known = _cache_headers.get(id(answer.der))
     if known is not None and known[0] is answer.der:
         return known[1]
     assert answer.this_update is not None and answer.next_update is not None
     remaining = int((answer.next_update - answer.this_update).total_seconds())
-    headers = {
-        "Content-Type": OCSP_RESPONSE,
-        "Cache-Control": f"public, max-age={max(0, min(HTTP_MAX_AGE, remaining))}, no-transform, must-revalidate",
-        "Last-Modified": format_datetime(answer.this_update, usegmt=True),
-        "Expires": format_datetime(answer.next_update, usegmt=True),
-        "ETag": '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"',
-    }
+    headers = CIMultiDict(
+        {
+            "Content-Type": OCSP_RESPONSE,
+            "Cache-Control": f"public, max-age={max(0, min(HTTP_MAX_AGE, remaining))}, no-transform, must-revalidate",
+            "Last-Modified": format_datetime(answer.this_update, usegmt=True),
+            "Expires": format_datetime(answer.next_update, usegmt=True),
+            "ETag": '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"',
+        }
+    )
     if len(_cache_headers) >= MAX_REMEMBERED:
         _cache_headers.clear()
     _cache_headers[id(answer.der)] = (answer.der, headers)
@@ -70,7 +74,8 @@ def _response(answer: OcspAnswer, *, http_status: int = 200, get: bool = False) 
 async def _answer(request: web.Request, der: bytes, *, get: bool) -> web.Response:
     ca_id = request.match_info["ca_id"]
     try:
-        answer = await request.config_dict[OCSP_RESPONDER].respond(ca_id, der)
+        # the root app, where app.py puts the responder (match_info.apps[0]; config_dict builds a ChainMapProxy)
+        answer = await request.match_info.apps[0][OCSP_RESPONDER].respond(ca_id, der)
     except Exception:  # an OCSP client reads OCSP, never a stack trace
         log.exception("OCSP for CA %s failed request_id=%s", ca_id, request.get(REQUEST_ID, "-"))
         return _response(unsuccessful_answer("internalError"), http_status=500)
