@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -126,6 +127,28 @@ class Workers:
         return Path(environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
+def _announcement(proc: subprocess.Popen, pump: threading.Thread, out: queue.Queue[str], logs: LogReader) -> str | None:
+    """The supervisor's first stdout line; None once it has ended without one (its stdout closed). Neither within
+    TIMEOUT: the supervisor is killed and the test fails with what it wrote to stderr."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            return out.get(timeout=1)
+        except queue.Empty:
+            if not pump.is_alive() and out.empty():
+                return None  # stdout closed: the supervisor ended
+    proc.kill()
+    proc.wait()
+    raise AssertionError(f"serve --workers 2 announced nothing in {TIMEOUT} s; stderr: {_raw_lines(logs)}")
+
+
+def _raw_lines(logs: LogReader) -> list[str]:
+    lines = []
+    while not logs.lines.empty():
+        lines.append(logs.lines.get_nowait())
+    return lines
+
+
 def _pump(stream, lines: queue.Queue[str]) -> None:
     for line in stream:
         lines.put(line.rstrip("\n"))
@@ -138,29 +161,41 @@ def workers_service(
     """`gatewaycerts serve --workers 2` (or GATEWAYCERTS_WORKERS=2) with JSON logs; returns once the supervisor
     announced the URL, i.e. once every worker listens. Anything still running at the end is killed.
     `own_group`: a process group of its own, as a shell gives a command it starts in a terminal."""
-    port = free_port()
-    env = {
-        **dev_env(tmp_path / "state", port),
-        "GATEWAYCERTS_LOG_FORMAT": "json",
-        "GATEWAYCERTS_ORDER_POLL_MS": "50",
-        **({"GATEWAYCERTS_WORKERS": "2"} if via_env else {}),
-        **extra,
-    }
-    token = dev_token(env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gatewaycerts", "serve", *([] if via_env else ["--workers", "2"])],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        process_group=0 if own_group else None,
-    )
-    pids: set[int] = set()
-    try:
+    for attempt in range(3):
+        port = free_port()
+        env = {
+            **dev_env(tmp_path / "state", port),
+            "GATEWAYCERTS_LOG_FORMAT": "json",
+            "GATEWAYCERTS_ORDER_POLL_MS": "50",
+            **({"GATEWAYCERTS_WORKERS": "2"} if via_env else {}),
+            **extra,
+        }
+        token = dev_token(env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gatewaycerts", "serve", *([] if via_env else ["--workers", "2"])],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            process_group=0 if own_group else None,
+        )
         logs = LogReader(proc.stderr)
         out: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True).start()
-        stdout = [out.get(timeout=TIMEOUT)]
+        pump = threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True)
+        pump.start()
+        first = _announcement(proc, pump, out, logs)
+        if first is not None:
+            break
+        # the supervisor ended without announcing: say why (its exit status and stderr), unless free_port's port
+        # was taken by another process between its choice and the supervisor's bind (then try another port)
+        pump.join(timeout=TIMEOUT)
+        stderr = _raw_lines(logs)
+        if attempt < 2 and any("in use" in line for line in stderr):
+            continue
+        raise AssertionError(f"serve --workers 2 exited {proc.wait()} without announcing; stderr: {stderr}")
+    pids: set[int] = set()
+    try:
+        stdout = [first]
         assert stdout[0].startswith(ANNOUNCE), stdout
         service = Workers(proc, logs, stdout, port, token, env)
         pids = service.worker_pids()
