@@ -11,12 +11,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatewaycerts.appkeys import GATEWAY_KEY_SERVICE, PRINCIPAL, TOKEN_VERIFIER
-from gatewaycerts.auth.middleware import bearer_token
+from gatewaycerts.auth.middleware import bearer_token, root_app
 from gatewaycerts.core.delivery.keys import is_gateway_key
 from gatewaycerts.domain.errors import AuthenticationError
 from gatewaycerts.facades.gateway.errors import GatewayDialect
 from gatewaycerts.facades.gateway.routes import add_routes
-from gatewaycerts.facades.gateway.views import root_app
 from gatewaycerts.web.errors import use_dialect
 
 MOUNT = "/gateway/v1"

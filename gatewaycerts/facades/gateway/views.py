@@ -10,6 +10,7 @@ from aiohttp_apigami import docs, match_info_schema, querystring_schema
 from multidict import CIMultiDict, MultiMapping
 
 from gatewaycerts.appkeys import DELIVERY_SERVICE, PRINCIPAL
+from gatewaycerts.auth.middleware import root_app
 from gatewaycerts.domain.errors import InvalidInputError
 from gatewaycerts.facades.gateway import schemas as s
 from gatewaycerts.web.errors import json_response
@@ -25,14 +26,6 @@ _ERRORS = {
 }
 _TAG = ["Gateway delivery"]
 MAX_PARAMETER = 1024
-
-
-def root_app(request: web.Request) -> web.Application:
-    """The root application, where app.py puts the services: the first of the match's applications (aiohttp
-    adds the root in front of the sub-app chain, and so does web/hot.py). Cheaper than `config_dict`, which
-    builds a ChainMapProxy on every call (~4.6 against ~0.9 µs a look-up here); no sub-app of the gateway
-    facade sets a service of its own that config_dict would have found first."""
-    return request.match_info.apps[0]
 
 
 def _ctx(request: web.Request) -> tuple:

@@ -13,6 +13,7 @@ from aiohttp_apigami import docs
 from multidict import CIMultiDict
 
 from gatewaycerts.appkeys import OCSP_RESPONDER, REQUEST_ID
+from gatewaycerts.auth.middleware import root_app
 from gatewaycerts.core.authorities import CA_ISSUERS_PATH, OCSP_PATH
 from gatewaycerts.core.ocsp import OcspAnswer, unsuccessful_answer
 from gatewaycerts.facades.ocsp import flat
@@ -74,8 +75,7 @@ def _response(answer: OcspAnswer, *, http_status: int = 200, get: bool = False) 
 async def _answer(request: web.Request, der: bytes, *, get: bool) -> web.Response:
     ca_id = request.match_info["ca_id"]
     try:
-        # the root app, where app.py puts the responder (match_info.apps[0]; config_dict builds a ChainMapProxy)
-        answer = await request.match_info.apps[0][OCSP_RESPONDER].respond(ca_id, der)
+        answer = await root_app(request)[OCSP_RESPONDER].respond(ca_id, der)
     except Exception:  # an OCSP client reads OCSP, never a stack trace
         log.exception("OCSP for CA %s failed request_id=%s", ca_id, request.get(REQUEST_ID, "-"))
         return _response(unsuccessful_answer("internalError"), http_status=500)
