@@ -96,18 +96,19 @@ class Lane:
         """The root's request handler. Not a coroutine: it returns the chain's (or `_handle`'s) coroutine, so
         no frame of its own stays on the stack."""
         method = request.method
-        if method == "GET" and hdrs.EXPECT not in request.headers:
-            path = request.rel_url.raw_path
-            lane = self.remembered(path) or self._find(path)
-            if lane is not None:
-                match = UrlMappingMatchInfo(lane.values, lane.route)
-                match._apps = list(lane.apps)
-                match._current_app = lane.inner
-                match.freeze()
-                request._match_info = match
-                return lane.chain(request)
-        if self.flat and (method == "GET" or method == "POST") and hdrs.EXPECT not in request.headers:
-            return self._flat(request, method)
+        if (method == "GET" or method == "POST") and hdrs.EXPECT not in request.headers:
+            if method == "GET":
+                path = request.rel_url.raw_path
+                lane = self.remembered(path) or self._find(path)
+                if lane is not None:
+                    match = UrlMappingMatchInfo(lane.values, lane.route)
+                    match._apps = list(lane.apps)
+                    match._current_app = lane.inner
+                    match.freeze()
+                    request._match_info = match
+                    return lane.chain(request)
+            if self.flat:
+                return self._flat(request, method)
         return self.app_handle(request)
 
     def _flat(self, request: web.Request, method: str) -> Awaitable[web.StreamResponse]:

@@ -68,7 +68,8 @@ class WalChanges:
             except OSError:
                 return None
             try:
-                if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) != inode:
+                opened = os.fstat(fd)
+                if (opened.st_dev, opened.st_ino) != inode:
                     return None  # replaced between stat and open: ask again next time
                 self._map = mmap.mmap(fd, HEADER_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
             except (OSError, ValueError):
