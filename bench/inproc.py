@@ -313,6 +313,16 @@ def _delivery(app: web.Application, on: bool) -> None:
 TOGGLES["delivery"] = _delivery
 
 
+def _direct(app: web.Application, on: bool) -> None:
+    """Off: the hot answers (DirectResponse) prepared and written by aiohttp's own path, as before stop 30."""
+    from gatewaycerts.web import direct
+
+    direct._SUPPORTED = on and direct.supported()
+
+
+TOGGLES["direct"] = _direct
+
+
 # --- Stop 28: chain (the per-request middleware internals) -----------------------------------------------
 _chain_saved: dict[str, Any] = {}
 

@@ -15,6 +15,7 @@ from gatewaycerts.domain.notifications import Delivery, Webhook
 from gatewaycerts.facades.apic import schemas as s
 from gatewaycerts.facades.apic.cert_body import plain_certificate_body
 from gatewaycerts.facades.apic.presenters import DetailBodies, bound_domain, cert_base, cert_detail, iso
+from gatewaycerts.web.direct import DirectResponse
 from gatewaycerts.web.errors import json_response
 from gatewaycerts.web.hot import hot
 from gatewaycerts.web.requests import entity_tag, if_match, load, load_query, read_json_object
@@ -138,7 +139,9 @@ async def show_certificate(request: web.Request) -> web.Response:
     principal, project_id, service = _ctx(request)
     cert = await service.get_summary(principal, project_id, request.match_info["certificate_id"])
     # As _detail, the same bytes: the summary holds every field the detail shows.
-    return web.Response(body=_SHOWN(cert), content_type="application/json", headers={"ETag": entity_tag(cert.revision)})
+    return DirectResponse(
+        body=_SHOWN(cert), content_type="application/json", headers={"ETag": entity_tag(cert.revision)}
+    )
 
 
 @docs(

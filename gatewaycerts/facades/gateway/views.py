@@ -13,6 +13,7 @@ from gatewaycerts.appkeys import DELIVERY_SERVICE, PRINCIPAL
 from gatewaycerts.auth.middleware import root_app
 from gatewaycerts.domain.errors import InvalidInputError
 from gatewaycerts.facades.gateway import schemas as s
+from gatewaycerts.web.direct import DirectResponse
 from gatewaycerts.web.errors import json_response
 from gatewaycerts.web.hot import hot
 
@@ -138,8 +139,8 @@ async def get_caddy_certificate(request: web.Request) -> web.Response:
 
 def _caddy_response(pem: bytes, stale: int) -> web.Response:
     if stale:
-        return web.Response(body=pem, content_type="text/plain", headers=_headers(stale))
-    return web.Response(body=pem, headers=_CADDY_HEADERS)
+        return DirectResponse(body=pem, content_type="text/plain", headers=_headers(stale))
+    return DirectResponse(body=pem, headers=_CADDY_HEADERS)
 
 
 @docs(
@@ -160,7 +161,7 @@ async def get_bundle(request: web.Request) -> web.Response:
         principal, project_id, instance_id, if_none_match=_if_none_match(request), wait=_wait(request)
     )
     if bundle.items is None:
-        return web.Response(status=304, headers=_versioned(bundle.stale_seconds, bundle.version))
+        return DirectResponse(status=304, headers=_versioned(bundle.stale_seconds, bundle.version))
     body: dict[str, Any] = {"version": bundle.version, "items": list(bundle.items)}
     return json_response(body, headers=_headers(bundle.stale_seconds, bundle.version))
 

@@ -17,6 +17,7 @@ from gatewaycerts.auth.middleware import root_app
 from gatewaycerts.core.authorities import CA_ISSUERS_PATH, OCSP_PATH
 from gatewaycerts.core.ocsp import OcspAnswer, unsuccessful_answer
 from gatewaycerts.facades.ocsp import flat
+from gatewaycerts.web.direct import DirectResponse
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _response(answer: OcspAnswer, *, http_status: int = 200, get: bool = False) 
     headers = _NO_STORE
     if get and answer.cacheable and answer.this_update is not None and answer.next_update is not None:
         headers = _http_cache_headers(answer)
-    return web.Response(body=answer.der, status=http_status, headers=headers)  # Content-Type in headers
+    return DirectResponse(body=answer.der, status=http_status, headers=headers)  # Content-Type in headers
 
 
 async def _answer(request: web.Request, der: bytes, *, get: bool) -> web.Response:
