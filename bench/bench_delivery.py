@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
-from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, request, wait_until_answers
+from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, pinned, request, wait_until_answers
 from gatewaycerts.app import build_vault
 from gatewaycerts.core.certificates import apic_key_context
 from gatewaycerts.domain.models import Certificate, CertificateScope, DomainBinding
@@ -207,8 +207,9 @@ def load(base: str, requests: list[dict[str, Any]], total: int, rate: float = 0.
         for r in requests:
             fh.write(json.dumps(r) + "\n")
     fixed = ["-rate", f"{rate:.1f}"] if rate > 0 else []
+    args = [str(build_loadgen()), "-url", base, "-requests", fh.name, "-c", str(CONNECTIONS), "-n", str(total), *fixed]
     out = subprocess.run(
-        [str(build_loadgen()), "-url", base, "-requests", fh.name, "-c", str(CONNECTIONS), "-n", str(total), *fixed],
+        pinned(args, "loadgen"),
         capture_output=True,
         text=True,
         check=True,
@@ -230,7 +231,7 @@ def get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
 def bare_server(size: int) -> Iterator[tuple[str, int]]:
     """The limit: a bare aiohttp handler (one process, the service's event loop) answering `size` bytes."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), str(size)])
+    proc = subprocess.Popen(pinned([sys.executable, "-c", BARE_APP, str(port), str(size)], "server"))
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/")
         yield f"http://127.0.0.1:{port}", proc.pid

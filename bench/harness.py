@@ -28,6 +28,14 @@ from tests.mongo_server import free_port  # noqa: E402
 LOADGEN_SRC = ROOT / "bench" / "loadgen"
 # BENCH_LOADGEN_BIN: build and use the load generator elsewhere (e.g. a worktree whose .cache is shared)
 LOADGEN_BIN = Path(os.environ.get("BENCH_LOADGEN_BIN") or ROOT / ".cache" / "bench" / "loadgen")
+
+
+def pinned(cmd: list[str], role: str) -> list[str]:
+    """`cmd` under `taskset -c` when BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS names cores for its role."""
+    cpus = os.environ.get(f"BENCH_{role.upper()}_CPUS")
+    return ["taskset", "-c", cpus, *cmd] if cpus else cmd
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -146,7 +154,9 @@ class Service:
 
     def start(self) -> Service:
         self.log = (self.state_dir / "server.log").open("w")
-        self.proc = subprocess.Popen([*self.cli, "serve"], env=self.env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(
+            pinned([*self.cli, "serve"], "server"), env=self.env, stdout=self.log, stderr=self.log
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
