@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 
 from gatewaycerts.appkeys import REQUEST_ID
 from gatewaycerts.domain import errors as e
+from gatewaycerts.web.direct import DirectResponse
 
 log = logging.getLogger("gatewaycerts.web")
 
@@ -81,7 +82,7 @@ class ApigDialect:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
+    return DirectResponse(
         body=orjson.dumps(body),
         status=status,
         content_type="application/json",
