@@ -67,8 +67,12 @@ _SUPPORTED = supported()
 
 def _prepare_receivers(request: web.BaseRequest) -> bool:
     """Would `request._prepare_hook` send `on_response_prepare` to anyone (web.Request._prepare_hook)?"""
-    match_info = getattr(request, "_match_info", None)
-    return match_info is not None and any(app.on_response_prepare for app in match_info._apps)
+    match_info = getattr(request, "_match_info", None)  # web.Request's (a BaseRequest has none: no signals)
+    if match_info is not None:
+        for app in match_info._apps:  # a loop, not any() over a generator: this runs for every answer
+            if app.on_response_prepare:
+                return True
+    return False
 
 
 class DirectResponse(web.Response):
