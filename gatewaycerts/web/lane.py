@@ -8,7 +8,8 @@ those answers is known once the path is matched: `install` replaces the root's `
 that aiohttp's `Server` is built with, in `serve` and in tests alike) by `Lane.handle`, which
 
 - matches a GET without an `Expect` header flat (web/hot.py), through a bounded memo by raw path (the paths of
-  Caddy's, the snapshot's and the show's requests repeat: one dict look-up instead of a split and two);
+  Caddy's, the snapshot's and the show's requests repeat: one dict look-up instead of a split and two; an OCSP
+  GET that the `flat` matchers matched is remembered there too);
 - gives the request the match info aiohttp would give it: the same route, values, applications (the root
   first) and current app, frozen;
 - calls the chain aiohttp's own `_build_middlewares` composes for the route's handler and applications (the
@@ -35,6 +36,9 @@ from gatewaycerts.web.hot import HotRoutes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MEMO_SIZE = 4096  # distinct hot paths remembered; the memo starts again empty when full
+# Longer paths are matched each time instead (the memo holds at most MEMO_SIZE * MEMO_PATH_MAX characters of keys,
+# whatever a client sends): an OCSP GET for one certificate is ~200 characters, a hot route's path less.
+MEMO_PATH_MAX = 512
 
 
 class _Lane:
@@ -86,11 +90,16 @@ class Lane:
         if chain is None:
             return None
         lane = _Lane(compiled.route, values, apps, chain)
+        self._remember(path, lane)
+        return lane
+
+    def _remember(self, path: str, lane: _Lane) -> None:
+        if len(path) > MEMO_PATH_MAX:
+            return
         memo = self._memo
         if len(memo) >= MEMO_SIZE:
             memo.clear()
         memo[path] = lane
-        return lane
 
     def handle(self, request: web.Request) -> Awaitable[web.StreamResponse]:
         """The root's request handler. Not a coroutine: it returns the chain's (or `_handle`'s) coroutine, so
@@ -112,14 +121,20 @@ class Lane:
         return self.app_handle(request)
 
     def _flat(self, request: web.Request, method: str) -> Awaitable[web.StreamResponse]:
-        """A request the other flat matchers (`flat`: facades/ocsp/flat.py's) give the match info of."""
-        path = request.rel_url.path_safe
+        """A request the other flat matchers (`flat`: facades/ocsp/flat.py's) give the match info of. A GET's
+        match is remembered by its raw path as a hot path's is (an OCSP GET carries its request in the path, and
+        a certificate's status is asked for again and again with the same one): the next GET of that path is
+        answered from the memo, the same route, values and applications, without the hot match or the flat one."""
+        url = request.rel_url
+        path = url.path_safe
         for flat_match in self.flat:
             match = flat_match(method, path)
             if match is not None:
                 match.add_app(self.root)
                 chain = self._chain(match.route, match.apps)
                 if chain is not None:
+                    if method == "GET":
+                        self._remember(url.raw_path, _Lane(match.route, dict(match), tuple(match.apps), chain))
                     match.freeze()
                     request._match_info = match
                     return chain(request)

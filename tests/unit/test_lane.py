@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
+from yarl import URL
 
 from gatewaycerts.web import hot, lane
 from gatewaycerts.web.lane import LANE
@@ -223,7 +224,9 @@ async def test_ocsp_answers_the_same_through_the_lane_and_through_aiohttp(client
     the_lane = client.server.app[LANE]
     server = client.server.runner.server
     passes, chained = [], []
-    for handler in (the_lane.handle, the_lane.app_handle):
+    the_lane._memo.clear()
+    # the lane, then the lane again (its GETs now answered from the memo by raw path), then aiohttp's own way
+    for handler in (the_lane.handle, the_lane.handle, the_lane.app_handle):
         server.request_handler = handler
         the_lane._chains.clear()
         answers = []
@@ -238,11 +241,31 @@ async def test_ocsp_answers_the_same_through_the_lane_and_through_aiohttp(client
                 answers.append((resp.status, kept, got))
         passes.append(answers)
         chained.append(sorted(route.handler.__name__ for route in the_lane._chains))
-    assert chained == [["ocsp_get", "ocsp_get_empty", "ocsp_post"], []]  # the lane's way, then aiohttp's
-    assert passes[0] == passes[1]
+    # the second pass matched only the POSTs (each GET was remembered), aiohttp's pass none
+    assert chained == [["ocsp_get", "ocsp_get_empty", "ocsp_post"], ["ocsp_post"], []]
+    gets = [URL(path).raw_path for method, path, _, _ in requests if method == "GET"]  # as the client sent them
+    assert sorted(the_lane._memo) == sorted(gets)
+    assert passes[0] == passes[1] == passes[2]
     assert passes[0][0][2] == (ocsp.OCSPResponseStatus.SUCCESSFUL, ocsp.OCSPCertStatus.GOOD)
     assert passes[0][2][2] == (ocsp.OCSPResponseStatus.SUCCESSFUL, ocsp.OCSPCertStatus.GOOD)
     assert passes[0][3][2] == (ocsp.OCSPResponseStatus.MALFORMED_REQUEST, None)
+
+
+async def test_a_path_longer_than_the_memo_takes_is_matched_each_time_and_answered_the_same(client):
+    """The memo keeps paths of at most MEMO_PATH_MAX characters (a client cannot fill it with long keys): a longer
+    OCSP GET is matched anew each time, and answered as a short one of the same kind is."""
+    the_lane = client.server.app[LANE]
+    the_lane._memo.clear()
+    short = "/pki/ocsp/nope/" + "A" * 40
+    long = "/pki/ocsp/nope/" + "A" * lane.MEMO_PATH_MAX
+    answers = []
+    for path in (short, long, long):
+        async with client.get(path) as resp:
+            answers.append((resp.status, resp.content_type, await resp.read()))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 200 and answers[0][1] == "application/ocsp-response"
+    assert ocsp.load_der_ocsp_response(answers[0][2]).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    assert list(the_lane._memo) == [short]
 
 
 async def test_without_the_internals_it_needs_the_service_runs_without_the_lane(aiohttp_client, settings, store, token):
