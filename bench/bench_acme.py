@@ -296,7 +296,17 @@ def _nonce_mac(app, on: bool) -> None:  # stop 28: the MAC from precomputed SHA-
     service._mac = None  # made again from the key on the next call
 
 
-TOGGLES = {"nonce-mac": _nonce_mac}
+def _nonce_sha(app, on: bool) -> None:  # stop 30: CPython's own SHA-256 states, not hashlib's (OpenSSL's)
+    service = app[ACME_NONCES]
+    service.mac_from_key = nonce_module.nonce_mac if on else nonce_module.nonce_mac_openssl
+    service._mac = None
+
+
+def _nonce_random(app, on: bool) -> None:  # stop 30: os.urandom read for RANDOM_POOL nonces at once
+    app[ACME_NONCES].random_part = nonce_module.random_part if on else nonce_module.random_part_per_call
+
+
+TOGGLES = {"nonce-mac": _nonce_mac, "nonce-sha": _nonce_sha, "nonce-random": _nonce_random}
 WITHOUT = _WITHOUT
 assert all(w in TOGGLES for w in WITHOUT), f"--without NAME: NAME one of {sorted(TOGGLES)}"
 

@@ -229,7 +229,42 @@ def test_the_nonce_mac_from_precomputed_states_is_hmac_sha256(key_len):
     for _ in range(50):
         body = os.urandom(20)
         want = hmac.digest(key, nonces._LABEL + body, "sha256")[: nonces._MAC_BYTES]
-        assert mac(body) == want == nonces.nonce_mac_one_shot(key)(body)
+        assert mac(body) == want == nonces.nonce_mac_one_shot(key)(body) == nonces.nonce_mac_openssl(key)(body)
+
+
+def test_the_nonce_mac_uses_cpythons_own_sha256_states():
+    """Not OpenSSL's (the module docstring says why): the states nonce_mac copies are the interpreter's own."""
+    import hashlib
+
+    assert nonces.SHA256_STATES is not hashlib.sha256
+    assert type(nonces.SHA256_STATES(b"")).__module__ in ("_sha2", "_sha256")
+
+
+def test_random_parts_are_twelve_bytes_each_handed_out_once_across_pools():
+    parts = [nonces.random_part() for _ in range(3 * nonces.RANDOM_POOL + 5)]  # three pools spent, a fourth begun
+    assert {len(p) for p in parts} == {12}
+    assert len(set(parts)) == len(parts)
+
+
+def test_a_forked_child_does_not_hand_out_its_parents_pooled_parts():
+    nonces.random_part()  # a pool with RANDOM_POOL - 1 parts left
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next parts, then gone
+        try:
+            os.write(write, b"".join(nonces.random_part() for _ in range(nonces.RANDOM_POOL)))
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = b""
+    while chunk := os.read(read, 65536):
+        child += chunk
+    os.close(read)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert len(child) == 12 * nonces.RANDOM_POOL
+    mine = {nonces.random_part() for _ in range(nonces.RANDOM_POOL - 1)}  # the rest of the parent's pool
+    theirs = {child[i : i + 12] for i in range(0, len(child), 12)}
+    assert not mine & theirs
 
 
 async def test_the_nonce_service_accepts_its_nonce_once_and_refuses_forged_ones(acme_store):
