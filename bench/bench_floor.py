@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, request
+from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, pinned, request
 from tests.factories import ec_chain
 from tests.mongo_server import free_port
 
@@ -50,7 +50,7 @@ class Bare:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _BARE, str(self.file), content_type, str(self.port)],
+            pinned([sys.executable, "-c", _BARE, str(self.file), content_type, str(self.port)], "server"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -78,7 +78,10 @@ def drive(base: str, reqs: list[dict[str, Any]], cpu: Any, *, total: int, concur
             fh.write(json.dumps(r) + "\n")
     cpu0 = cpu()
     out = subprocess.run(
-        [str(build_loadgen()), "-url", base, "-requests", fh.name, "-c", str(concurrency), "-n", str(total)],
+        pinned(
+            [str(build_loadgen()), "-url", base, "-requests", fh.name, "-c", str(concurrency), "-n", str(total)],
+            "loadgen",
+        ),
         capture_output=True,
         text=True,
         check=True,

@@ -44,7 +44,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, process_tree, wait_until_answers
+from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, pinned, process_tree, wait_until_answers
 from tests.mongo_server import free_port
 
 PERF_DOC = ROOT / "docs" / "performance.md"
@@ -78,7 +78,10 @@ def load(base: str, requests: list[dict[str, Any]], total: int) -> dict[str, Any
         for r in requests:
             fh.write(json.dumps(r) + "\n")
     out = subprocess.run(
-        [str(build_loadgen()), "-url", base, "-requests", fh.name, "-c", str(CONNECTIONS), "-n", str(total)],
+        pinned(
+            [str(build_loadgen()), "-url", base, "-requests", fh.name, "-c", str(CONNECTIONS), "-n", str(total)],
+            "loadgen",
+        ),
         capture_output=True,
         text=True,
         check=True,
@@ -93,7 +96,7 @@ def bare_server(body: bytes) -> Iterator[tuple[str, int]]:
     port = free_port()
     with tempfile.NamedTemporaryFile(suffix=".der", delete=False) as fh:
         fh.write(body)
-    proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port), fh.name])
+    proc = subprocess.Popen(pinned([sys.executable, "-c", BARE_APP, str(port), fh.name], "server"))
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/")
         yield f"http://127.0.0.1:{port}", proc.pid

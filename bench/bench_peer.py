@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, process_tree, request
+from bench.harness import ROOT, Service, build_loadgen, cpu_seconds, pinned, process_tree, request
 from tests.mongo_server import free_port
 
 CAS = "/v1/private-certificate-authorities"
@@ -158,7 +158,9 @@ class StepCa:
 
     def start(self) -> StepCa:
         self.log = (self.dir / "step-ca.log").open("w")
-        self.proc = subprocess.Popen([str(self.binary), str(self.config_file)], stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(
+            pinned([str(self.binary), str(self.config_file)], "server"), stdout=self.log, stderr=self.log
+        )
         context = ssl.create_default_context(cafile=str(self.root_file))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -216,7 +218,7 @@ def drive(base: str, reqs: list[dict[str, Any]], cpu: Any, *, concurrency: int, 
     if cacert is not None:
         args += ["-cacert", str(cacert)]
     cpu0 = cpu()
-    out = subprocess.run(args, capture_output=True, text=True, check=True)
+    out = subprocess.run(pinned(args, "loadgen"), capture_output=True, text=True, check=True)
     spent = cpu() - cpu0
     os.unlink(fh.name)
     result = json.loads(out.stdout)

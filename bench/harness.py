@@ -218,19 +218,22 @@ class Service:
                 fh.write(json.dumps(r) + "\n")
         cpu0 = self.cpu()
         out = subprocess.run(
-            [
-                str(build_loadgen()),
-                "-url",
-                self.base,
-                "-requests",
-                fh.name,
-                "-c",
-                str(concurrency),
-                "-n",
-                str(total),
-                "-offset",
-                str(offset),
-            ],
+            pinned(
+                [
+                    str(build_loadgen()),
+                    "-url",
+                    self.base,
+                    "-requests",
+                    fh.name,
+                    "-c",
+                    str(concurrency),
+                    "-n",
+                    str(total),
+                    "-offset",
+                    str(offset),
+                ],
+                "loadgen",
+            ),
             capture_output=True,
             text=True,
             check=True,
