@@ -20,6 +20,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gatewaycerts.core.context import request_id_var
 
+# An access line's fields, as AccessLog.made takes them: created (time.time()), request id, level, method, path,
+# route, status, milliseconds.
+AccessItem = tuple[float, str | None, int, str, str, str, int, float]
+
 # Attributes every LogRecord has; anything else was passed with `extra=` and goes into the JSON object.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "request_id"}
 
@@ -156,22 +160,37 @@ class JsonStreamHandler(logging.StreamHandler):
                 self.stream.write(line)
                 self.stream.flush()
                 return
-            self._pending.append(line)
-            self._pending_chars += len(line) if line.isascii() else 4 * len(line)  # at most 4 UTF-8 bytes each
-            if self._pending_chars >= self.max_chars:
+            self._buffer(line, len(line) if line.isascii() else 4 * len(line))  # at most 4 UTF-8 bytes each
+
+    def write_access(self, access: AccessLog, item: AccessItem) -> None:
+        """The access line `access.made(item, terminator)`, buffered as the class says, and made when the buffer
+        is written: the lines of a buffer are then made one after the other, instead of one in each request."""
+        with self.lock:  # type: ignore[union-attr]
+            if self.flush_seconds <= 0:
                 self._write_pending()
+                self.stream.write(access.made(item, self.terminator))
+                self.stream.flush()
                 return
-            timer_loop = self._timer_loop
-            if timer_loop is not None and timer_loop.is_running():
-                # The timer set for the first pending line will write this one too. Asked before the running
-                # loop: on Python 3.11 every asyncio._get_running_loop() is a getpid() system call.
-                return
-            loop = asyncio._get_running_loop()
-            if loop is None:
-                self._write_pending()
-            elif self._timer_loop is not loop:  # no timer yet on this loop (or one on a loop now gone)
-                self._timer_loop = loop
-                loop.call_later(self.flush_seconds, self._timer_fired)
+            self._buffer((access, item), access.bound(item))
+
+    def _buffer(self, entry: str | tuple[AccessLog, AccessItem], size: int) -> None:
+        """Keep `entry` (a line, or an access line's fields) of at most `size` UTF-8 bytes (the lock is held)."""
+        self._pending.append(entry)
+        self._pending_chars += size
+        if self._pending_chars >= self.max_chars:
+            self._write_pending()
+            return
+        timer_loop = self._timer_loop
+        if timer_loop is not None and timer_loop.is_running():
+            # The timer set for the first pending line will write this one too. Asked before the running
+            # loop: on Python 3.11 every asyncio._get_running_loop() is a getpid() system call.
+            return
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self._write_pending()
+        elif self._timer_loop is not loop:  # no timer yet on this loop (or one on a loop now gone)
+            self._timer_loop = loop
+            loop.call_later(self.flush_seconds, self._timer_fired)
 
     def _timer_fired(self) -> None:
         with self.lock:  # type: ignore[union-attr]
@@ -184,10 +203,11 @@ class JsonStreamHandler(logging.StreamHandler):
         if not pending:
             return
         self._pending, self._pending_chars = [], 0
-        stream = self.stream
+        stream, end = self.stream, self.terminator
         chunk: list[str] = []
         size = 0
-        for line in pending:
+        for entry in pending:
+            line = entry if type(entry) is str else entry[0].made(entry[1], end)
             n = len(line) if line.isascii() else 4 * len(line)
             if chunk and size + n > _ATOMIC_WRITE:
                 stream.write("".join(chunk))
@@ -251,6 +271,10 @@ class AccessLog:
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
         self._heads: dict[tuple[int, int], str] = {}
+        # A line's text besides its method, path, route and request id is at most this long: the keys and
+        # punctuation (~120), the time (24), a level name (<= 10 for the standard ones), the pid (<= 7 digits),
+        # the status twice, the milliseconds twice (<= 40 each below 1e20 ms), and the logger's name escaped.
+        self._fixed = 320 + 6 * len(logger.name)
 
     def entry(self, level: int, method: str, path: str, route: str, status: int, millis: float) -> dict[str, Any]:
         """The line's JSON object, as JsonFormatter makes it of the access record (the reference for `line`)."""
@@ -277,10 +301,21 @@ class AccessLog:
         return self._line(level, method, path, route, status, millis, "")
 
     def _line(self, level: int, method: str, path: str, route: str, status: int, millis: float, end: str) -> str:
-        """`line(...) + end`. The message is not escaped as a whole: the escape maps each character on its
-        own, so the escaped method and path (without their quotes) joined by the message's spaces, digits and
-        letters are its escape; the time (`_utc_millis`) and the float's repr are written out here."""
-        request_id = request_id_var.get()
+        """`line(...) + end`, of a request logged now."""
+        return self.made((time.time(), request_id_var.get(), level, method, path, route, status, millis), end)
+
+    def bound(self, item: AccessItem) -> int:
+        """At least the UTF-8 length of `made(item, "\\n")`, from the fields' lengths alone (an escaped character
+        is at most 6 bytes: `\\u001f`; the method and the path are written twice)."""
+        _, request_id, _, method, path, route, _, _ = item
+        return self._fixed + 6 * (2 * (len(method) + len(path)) + len(route) + (len(request_id) if request_id else 0))
+
+    def made(self, item: AccessItem, end: str) -> str:
+        """The line of `item` (created, request id, level, method, path, route, status, milliseconds) + `end`.
+        The message is not escaped as a whole: the escape maps each character on its own, so the escaped method
+        and path (without their quotes) joined by the message's spaces, digits and letters are its escape; the
+        time (`_utc_millis`) and the float's repr are written out here."""
+        created, request_id, level, method, path, route, status, millis = item
         pid = _pid[0]
         head = self._heads.get((level, pid))
         if head is None:
@@ -293,7 +328,7 @@ class AccessLog:
         rid = f'"request_id": {esc(request_id)}, ' if request_id else ""
         rounded = round(millis, 2)
         duration = float.__repr__(rounded) if rounded - rounded == 0 else _float_repr(rounded)  # finite: repr
-        micros = round(time.time() * 1_000_000)  # _utc_millis, written out
+        micros = round(created * 1_000_000)  # _utc_millis, written out
         second = micros // 1_000_000
         if _last_second[0] != second:
             _last_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
@@ -334,10 +369,24 @@ class AccessLog:
         handler = self._direct(level)
         if handler is not None:
             try:
-                line = self._line(level, method, path, route, status, millis, handler.terminator)
                 if isinstance(handler, JsonStreamHandler):
-                    handler.write_line(line)
+                    request_id = request_id_var.get()
+                    if (
+                        type(method) is str
+                        and type(path) is str
+                        and type(route) is str
+                        and type(status) is int
+                        and type(millis) is float
+                        and type(level) is int
+                        and (request_id is None or type(request_id) is str)
+                    ):  # values `made` writes whatever they hold: the line is made when the buffer is written
+                        handler.write_access(
+                            self, (time.time(), request_id, level, method, path, route, status, millis)
+                        )
+                    else:  # made now: a value it cannot write raises here, and logging's own path reports it
+                        handler.write_line(self._line(level, method, path, route, status, millis, handler.terminator))
                 else:
+                    line = self._line(level, method, path, route, status, millis, handler.terminator)
                     with handler.lock:  # type: ignore[union-attr]
                         handler.stream.write(line)
                         handler.flush()

@@ -262,3 +262,83 @@ def test_while_a_timer_is_pending_no_line_asks_for_the_running_loop_and_a_timer_
         "/b/0",
         "/b/1",
     ]
+
+
+# -- the line made when the buffer is written (AccessLog.made, JsonStreamHandler.write_access) -----------------
+
+
+def test_a_buffered_line_carries_the_time_and_request_id_of_its_request_not_of_the_write(monkeypatch):
+    """In an event loop the line's fields wait in the buffer and the line is made when the buffer is written:
+    its time and request id must still be the request's."""
+    import asyncio
+
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+    logged_at = 1_800_000_000.25  # 2027-01-15T08:00:00.250Z
+    clock = [logged_at]
+    monkeypatch.setattr(logs.time, "time", lambda: clock[0])
+
+    async def scenario() -> None:
+        token = request_id_var.set("req-then")
+        try:
+            access.log(logging.INFO, "GET", "/x", "/x", 200, 0.001)
+        finally:
+            request_id_var.reset(token)
+        clock[0] = logged_at + 3600  # an hour later, another request id: the buffer is written now
+        token = request_id_var.set("req-now")
+        try:
+            logs._json_handler[0].flush()
+        finally:
+            request_id_var.reset(token)
+
+    with configured("json") as stream:
+        logs._json_handler[0].flush_seconds = 3600.0
+        asyncio.run(scenario())
+    entry = json.loads(stream.getvalue())
+    assert entry["time"] == "2027-01-15T08:00:00.250Z" and entry["request_id"] == "req-then"
+
+
+def test_the_bound_of_a_buffered_line_is_never_below_its_utf8_length():
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+    for path in ("/x", "\x00" * 300, "😀" * 300, '"\\' * 200, "/" + "a" * 8000):
+        for request_id in (None, "req-7", "\x01" * 64):
+            for millis in (0.0, 123456789.987, float("inf"), float("nan"), 1e19):
+                for level in (logging.INFO, 25, logging.DEBUG):
+                    item = (1_800_000_000.0, request_id, level, "GET", path, "/route/\x1f{id}", 499, millis)
+                    assert access.bound(item) >= len(access.made(item, "\n").encode("utf-8", "surrogatepass"))
+
+
+def test_values_of_other_types_are_made_at_once_or_go_through_logging():
+    """Only str/int/float values (and a str or no request id) wait in the buffer as fields; anything else is made
+    in the request, and what `made` cannot write goes through logging's own path: every line is written, and a
+    value `made` cannot write never reaches the buffer, where it would fail the write of the lines beside it."""
+    import asyncio
+
+    access = AccessLog(logging.getLogger("gatewaycerts.access"))
+
+    class Path(str):
+        pass
+
+    async def scenario() -> None:
+        access.log(logging.INFO, "GET", "/before", "/b", 200, 0.001)
+        access.log(logging.INFO, "GET", Path("/sub"), "/sub", 200, 0.001)
+        access.log(logging.INFO, "GET", "/text-status", "/t", "200", 0.001)  # type: ignore[arg-type]
+        token = request_id_var.set(7)  # type: ignore[arg-type]
+        try:
+            access.log(logging.INFO, "GET", "/int-id", "/i", 200, 0.001)
+        finally:
+            request_id_var.reset(token)
+        access.log(logging.INFO, "GET", "/after", "/a", 200, 0.001)
+        logs._json_handler[0].flush()
+
+    with configured("json") as stream:
+        logs._json_handler[0].flush_seconds = 3600.0
+        asyncio.run(scenario())
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["path"], line["status"]) for line in lines] == [
+        ("/before", 200),
+        ("/sub", 200),
+        ("/text-status", "200"),
+        ("/int-id", 200),
+        ("/after", 200),
+    ]
+    assert lines[3]["request_id"] == 7
