@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError
+from multidict import MultiDictProxy
 
 from gatewaycerts.appkeys import PRINCIPAL
 from gatewaycerts.core.authz import project_of
@@ -134,3 +135,35 @@ def if_match(request: web.Request) -> frozenset[int] | None:
     if raw is None or raw.strip() == "*":
         return None
     return frozenset(int(m.group(1)) for part in raw.split(",") if (m := _ENTITY_TAG.match(part.strip())))
+
+
+class QueryMemo:
+    """Parsed query strings kept by their raw text, for a route whose clients send the same ones again and again
+    (Caddy asks for a server name's certificate with the same query string at every handshake): the next
+    request with that text skips yarl's parse. A kept query is yarl's own `request.query` (a read-only
+    MultiDictProxy), so a request reads exactly what it would have parsed.
+
+    `kept` and `query` only read the memo; `keep` adds a request's query, which the route calls once the
+    request was authenticated and answered, so that only what credentialed clients send is kept. At most `size`
+    texts of at most `max_chars` characters each (the memo starts again empty when full)."""
+
+    def __init__(self, size: int, max_chars: int) -> None:
+        self.size = size
+        self.max_chars = max_chars
+        self._kept: dict[str, MultiDictProxy[str]] = {}
+
+    def kept(self, request: web.Request) -> MultiDictProxy[str] | None:
+        return self._kept.get(request.rel_url.raw_query_string)
+
+    def query(self, request: web.Request) -> MultiDictProxy[str]:
+        """The request's query: the kept one for its text, else yarl's parse."""
+        kept = self._kept.get(request.rel_url.raw_query_string)
+        return request.query if kept is None else kept
+
+    def keep(self, request: web.Request) -> None:
+        raw = request.rel_url.raw_query_string
+        kept = self._kept
+        if raw not in kept and len(raw) <= self.max_chars:
+            if len(kept) >= self.size:
+                kept.clear()
+            kept[raw] = request.query

@@ -529,3 +529,41 @@ async def test_a_remembered_404_is_served_once_the_name_is_bound(client, auth, g
     resp = await client.get(f"{GW}/caddy", params=params, headers=gw())
     assert resp.status == 200, await resp.text()
     assert _leaf_of(await resp.text()) == leaf.cert
+
+
+async def test_a_kept_caddy_query_answers_as_parsed_and_never_stands_in_for_the_credential(client, auth):
+    """The Caddy route keeps the parsed query strings of authenticated, answered requests (views.CADDY_QUERIES):
+    the next handshake with the same text gets the same answer without a parse; a failed or unauthenticated
+    request's text is not kept; the credential is still checked at every request (a key revoked after its query
+    was kept is refused)."""
+    from gatewaycerts.facades.gateway.views import CADDY_QUERIES
+
+    leaf, chain = _ec_leaf(("kept.example.com",))
+    cert_id = await _upload(client, auth, "kept_cert", leaf, chain)
+    await _attach(client, auth, cert_id, "kept.example.com")
+    created = await (await client.post("/v2/p1/apic/instances/gw1/gateway-keys", headers=auth())).json()
+    query = f"server_name=kept.example.com&signature_schemes={ECDSA_CLIENT}&key={created['key']}"
+    CADDY_QUERIES._kept.clear()
+
+    unbound = f"server_name=nothing.example.com&key={created['key']}"
+    assert (await client.get(f"{GW}/caddy?{unbound}")).status == 404
+    wrong = f"server_name=kept.example.com&key={created['key'][:-2]}xx"
+    assert (await client.get(f"{GW}/caddy?{wrong}")).status == 401
+    assert unbound not in CADDY_QUERIES._kept and wrong not in CADDY_QUERIES._kept
+
+    answers = []
+    for _ in range(2):
+        resp = await client.get(f"{GW}/caddy?{query}")
+        assert resp.status == 200, await resp.text()
+        answers.append(await resp.text())
+        assert query in CADDY_QUERIES._kept  # kept after the first answer, read from the memo by the second
+    assert answers[0] == answers[1] and leaf.pem in answers[0]
+    assert dict(CADDY_QUERIES._kept[query]) == {
+        "server_name": "kept.example.com",
+        "signature_schemes": ECDSA_CLIENT,
+        "key": created["key"],
+    }
+
+    resp = await client.delete(f"/v2/p1/apic/instances/gw1/gateway-keys/{created['id']}", headers=auth())
+    assert resp.status == 204
+    assert (await client.get(f"{GW}/caddy?{query}")).status == 401  # the kept query is no credential

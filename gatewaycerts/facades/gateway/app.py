@@ -16,6 +16,7 @@ from gatewaycerts.core.delivery.keys import is_gateway_key
 from gatewaycerts.domain.errors import AuthenticationError
 from gatewaycerts.facades.gateway.errors import GatewayDialect
 from gatewaycerts.facades.gateway.routes import add_routes
+from gatewaycerts.facades.gateway.views import CADDY_QUERIES
 from gatewaycerts.web.errors import use_dialect
 
 MOUNT = "/gateway/v1"
@@ -33,7 +34,7 @@ async def gateway_auth_middleware(request: web.Request, handler: Handler) -> web
     credential = bearer_token(request)
     in_query = None
     if not credential:  # the query string is parsed only when no header carries a credential
-        credential = in_query = request.query.get("key")
+        credential = in_query = CADDY_QUERIES.query(request).get("key")  # Caddy's key: a kept query's, if kept
     if not credential:
         raise AuthenticationError("Incorrect token or token resolution failed: no gateway credential")
     if is_gateway_key(credential):

@@ -16,6 +16,7 @@ from gatewaycerts.facades.gateway import schemas as s
 from gatewaycerts.web.direct import DirectResponse
 from gatewaycerts.web.errors import json_response
 from gatewaycerts.web.hot import hot
+from gatewaycerts.web.requests import QueryMemo
 
 STALE_HEADER = "X-Gateway-Stale-Seconds"
 _NO_STORE = "no-store"
@@ -27,6 +28,9 @@ _ERRORS = {
 }
 _TAG = ["Gateway delivery"]
 MAX_PARAMETER = 1024
+# The Caddy route's query strings, kept parsed (web/requests.QueryMemo): Caddy sends the same one for a server
+# name at every handshake. As many as the delivery core keeps server names; Caddy's is ~200-400 characters.
+CADDY_QUERIES = QueryMemo(10_000, 1024)
 
 
 def _ctx(request: web.Request) -> tuple:
@@ -124,7 +128,8 @@ def _wait(request: web.Request) -> float:
 @hot
 async def get_caddy_certificate(request: web.Request) -> web.Response:
     principal, project_id, instance_id, service = _ctx(request)
-    query = request.query
+    kept = CADDY_QUERIES.kept(request)
+    query = request.query if kept is None else kept
     answer = await service.caddy(
         principal,
         project_id,
@@ -134,6 +139,8 @@ async def get_caddy_certificate(request: web.Request) -> web.Response:
         local_ip=_param(query, "local_ip"),
         cipher_suites=_param(query, "cipher_suites"),
     )
+    if kept is None:
+        CADDY_QUERIES.keep(request)  # authenticated and answered: its next handshake's query is not parsed again
     return _caddy_response(answer.pem, answer.stale_seconds)
 
 
