@@ -108,6 +108,20 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / CLK_TCK
 
 
+def settle(pids: Iterable[int], *, idle_share: float = 0.05, window: float = 0.5, within: float = 120.0) -> float:
+    """Wait until the processes use less than `idle_share` of a core over a `window` (work a warm-up left them
+    to do in the background, e.g. the audit records of first deliveries, done before a measured round starts);
+    the seconds it took. Gives up after `within` seconds."""
+    pids = list(pids)
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        cpu0, t0 = cpu_seconds(pids), time.monotonic()
+        time.sleep(window)
+        if (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0) < idle_share:
+            break
+    return time.monotonic() - started
+
+
 def memory_kb(pids: Iterable[int], field: str) -> int:
     """Sum of a /proc/PID/status field (VmRSS: now, VmHWM: peak) over the processes, in KiB."""
     total = 0

@@ -157,6 +157,7 @@ def _access_line(app: web.Application, on: bool) -> None:
     else:  # (log() calls _line, which adds the terminator, since the branch `chain`)
         _saved_line[0] = logs.AccessLog._line
         logs.AccessLog._line = lambda self, *a: logs._ENCODER.encode(self.entry(*a[:-1])) + a[-1]  # type: ignore[method-assign]
+    _deferred_via_line(on)  # since stop 31 `_line` is on the request's path only with the deferral off
 
 
 _saved_line: list[Any] = [None]
@@ -544,9 +545,24 @@ def _old_line(self: Any, level: int, method: str, path: str, route: str, status:
 
 
 def _line_pass(app: web.Application, on: bool) -> None:
-    """Off: the access line composed as before the branch `chain`."""
+    """Off: the access line composed as before the branch `chain` (and, since stop 31, made in the request:
+    `_line` is on the request's path only then)."""
     saved = _chain_saved.setdefault("line", logs.AccessLog._line)
     logs.AccessLog._line = saved if on else _old_line  # type: ignore[method-assign]
+    _deferred_via_line(on)
+
+
+def _deferred_via_line(on: bool) -> None:
+    """With the deferral off through a `_line` toggle, each line goes by `_line` (the one patched) again."""
+    cls = logs.JsonStreamHandler
+    saved = _chain_saved.setdefault("write_access", cls.write_access)
+    cls.write_access = (  # type: ignore[method-assign]
+        saved
+        if on
+        else lambda self, access, item: self.write_line(
+            access._line(*item[2:], self.terminator)  # the request id and time: the request's own, still set
+        )
+    )
 
 
 TOGGLES["request-mw"] = _request_mw
@@ -616,6 +632,32 @@ def _ca_envelope(app: web.Application, on: bool) -> None:
 TOGGLES["ca-envelope"] = _ca_envelope
 
 
+# --- Stop 31: the access line made when the buffer is written ----------------------------------------------
+def _access_deferred(app: web.Application, on: bool) -> None:
+    """Off: each access line made in its request and buffered as text (JsonStreamHandler.write_line), as before
+    stop 31 (the line is `made` the same way)."""
+    cls = logs.JsonStreamHandler
+    saved = _chain_saved.setdefault("write_access", cls.write_access)
+    cls.write_access = (  # type: ignore[method-assign]
+        saved if on else lambda self, access, item: self.write_line(access.made(item, self.terminator))
+    )
+
+
+def _query_memo(app: web.Application, on: bool) -> None:
+    """Off: the Caddy route's query string parsed by yarl at every request, as before stop 31."""
+    from gatewaycerts.facades.gateway.views import CADDY_QUERIES
+
+    if on:
+        del CADDY_QUERIES.kept, CADDY_QUERIES.query
+    else:
+        CADDY_QUERIES.kept = lambda request: None  # type: ignore[method-assign]
+        CADDY_QUERIES.query = lambda request: request.query  # type: ignore[method-assign]
+
+
+TOGGLES["query-memo"] = _query_memo
+TOGGLES["access-deferred"] = _access_deferred
+
+
 def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
     import json
 
@@ -682,6 +724,11 @@ async def main(args: argparse.Namespace) -> None:
     configure_logging(args.log_level, "json")
     logging.getLogger().handlers[0].stream = log_file  # the access lines are written, to a file
     settings = Settings(state_dir=state)
+    if args.spread:
+        from bench import bench_delivery
+
+        # its 2,000 certificates and 10,000 names, on the same project and instance
+        await asyncio.to_thread(bench_delivery.seed, state)
     app = create_app(settings, order_worker=False, renewal_worker=False, notification_worker=False)
     # as `serve` runs it (web/server.py): no aiohttp access logger (ours is the request middleware's line)
     server = TestServer(app)
@@ -726,6 +773,15 @@ async def main(args: argparse.Namespace) -> None:
             for i in range(1430)
         ],
     }
+    if args.spread:
+        from bench.bench_delivery import CERTS, NAMES_PER_CERT, domain
+
+        # bench_delivery's Caddy requests: 1,430 names across 286 of the seeded certificates
+        routes["caddy-spread"] = [
+            raw_get(f"{gw}/caddy?server_name={domain(c, j)}&signature_schemes={ECDSA}&local_ip=127.0.0.1&key={gk}", {})
+            for c in range(0, CERTS, 7)
+            for j in range(NAMES_PER_CERT)
+        ]
     routes.update(await sign_routes(client, admin))
     service = Driver(client.server.runner.server)
     _PROTOCOLS.append(service.proto)
@@ -800,6 +856,11 @@ if __name__ == "__main__":
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--without", action="append", default=[], choices=sorted(TOGGLES))
     parser.add_argument("--profile", action="store_true", help="cProfile the service's requests instead")
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="seed bench_delivery's 2,000 certificates first and add its Caddy requests (route caddy-spread)",
+    )
     parser.add_argument(
         "--log-level",
         default="INFO",

@@ -3,7 +3,10 @@ INFO) while bench/loadgen drives the route, then prints the largest shares of th
 function and what it calls) and self. Not part of `make bench`; py-spy comes with the `bench` extra
 (`pip install -e '.[bench]'`) and needs ptrace (root, or CAP_SYS_PTRACE).
 
-    .venv/bin/python bench/profile.py show|list|csr|upload|issue [--seconds 8] [--raw out.txt]
+    .venv/bin/python bench/profile.py show|list|csr|upload|issue|caddy|304 [--seconds 8] [--raw out.txt]
+
+`caddy` and `304` serve bench_delivery's data (2,000 certificates, 10,000 names on one instance) and send its
+requests (the Caddy route across 1,430 names; the snapshot's 304).
 """
 
 from __future__ import annotations
@@ -79,16 +82,25 @@ def requests_for(route: str, svc: Service, token: str) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("route", choices=["show", "list", "csr", "upload", "issue"])
+    parser.add_argument("route", choices=["show", "list", "csr", "upload", "issue", "caddy", "304"])
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks here")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     build_loadgen()
-    with Service(env={"GATEWAYCERTS_LOG_LEVEL": "INFO", "GATEWAYCERTS_LOG_FORMAT": "json"}) as svc:
-        token = svc.token()
-        reqs = requests_for(args.route, svc, token)
+    state = None
+    if args.route in ("caddy", "304"):
+        from bench import bench_delivery
+
+        state = bench_delivery.new_state()
+    env = {"GATEWAYCERTS_LOG_LEVEL": "INFO", "GATEWAYCERTS_LOG_FORMAT": "json"}
+    with Service(env=env, state_dir=state) as svc:
+        if state is not None:
+            caddy, not_modified, _, _ = bench_delivery.gateway_requests(svc, svc.token(bench_delivery.PROJECT))
+            reqs = caddy if args.route == "caddy" else not_modified
+        else:
+            reqs = requests_for(args.route, svc, svc.token())
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
             for r in reqs:
                 fh.write(json.dumps(r) + "\n")
