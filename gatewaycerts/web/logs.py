@@ -164,12 +164,11 @@ class JsonStreamHandler(logging.StreamHandler):
 
     def write_access(self, access: AccessLog, item: AccessItem) -> None:
         """The access line `access.made(item, terminator)`, buffered as the class says, and made when the buffer
-        is written: the lines of a buffer are then made one after the other, instead of one in each request."""
+        is written: the lines of a buffer are then made one after the other, instead of one in each request.
+        Without a flush interval the line is made now and written as `write_line` writes it."""
         with self.lock:  # type: ignore[union-attr]
             if self.flush_seconds <= 0:
-                self._write_pending()
-                self.stream.write(access.made(item, self.terminator))
-                self.stream.flush()
+                self.write_line(access.made(item, self.terminator))  # the lock is reentrant
                 return
             self._buffer((access, item), access.bound(item))
 
