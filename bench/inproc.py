@@ -553,15 +553,18 @@ def _line_pass(app: web.Application, on: bool) -> None:
 
 
 def _deferred_via_line(on: bool) -> None:
-    """With the deferral off through a `_line` toggle, each line goes by `_line` (the one patched) again."""
+    """With the deferral off through a `_line` toggle, each line goes by `_line` (the one patched) again (the
+    request id and time are the request's own: still set when the line is made in it)."""
+    _line_made_now(on, lambda access, item, end: access._line(*item[2:], end))
+
+
+def _line_made_now(on: bool, make: Any) -> None:
+    """Off: JsonStreamHandler.write_access makes the line in the request (`make(access, item, terminator)`) and
+    buffers its text (write_line), as before stop 31; on: the line is made when the buffer is written."""
     cls = logs.JsonStreamHandler
     saved = _chain_saved.setdefault("write_access", cls.write_access)
     cls.write_access = (  # type: ignore[method-assign]
-        saved
-        if on
-        else lambda self, access, item: self.write_line(
-            access._line(*item[2:], self.terminator)  # the request id and time: the request's own, still set
-        )
+        saved if on else lambda self, access, item: self.write_line(make(access, item, self.terminator))
     )
 
 
@@ -636,11 +639,7 @@ TOGGLES["ca-envelope"] = _ca_envelope
 def _access_deferred(app: web.Application, on: bool) -> None:
     """Off: each access line made in its request and buffered as text (JsonStreamHandler.write_line), as before
     stop 31 (the line is `made` the same way)."""
-    cls = logs.JsonStreamHandler
-    saved = _chain_saved.setdefault("write_access", cls.write_access)
-    cls.write_access = (  # type: ignore[method-assign]
-        saved if on else lambda self, access, item: self.write_line(access.made(item, self.terminator))
-    )
+    _line_made_now(on, lambda access, item, end: access.made(item, end))
 
 
 def _query_memo(app: web.Application, on: bool) -> None:
