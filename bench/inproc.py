@@ -657,6 +657,32 @@ TOGGLES["query-memo"] = _query_memo
 TOGGLES["access-deferred"] = _access_deferred
 
 
+# --- Stop 32: the lane's chains without aiohttp's current-app layers ----------------------------------------
+def _app_layers(app: web.Application, on: bool) -> None:
+    """Off: every chain of the lane is aiohttp's own `_build_middlewares` again, with a
+    `_fix_request_current_app` layer per application (as before stop 32)."""
+    from aiohttp.web_app import _build_middlewares
+
+    from gatewaycerts.web import lane as lane_module
+
+    the_lane = app[LANE]
+    lean = _chain_saved.setdefault("app-layers", {})
+    for route, chain in list(the_lane._chains.items()):
+        apps = next((x.apps for x in the_lane._memo.values() if x.route is route), None)
+        if apps is None:
+            continue
+        lean.setdefault(route, chain)
+        new = lean[route] if on else _build_middlewares(route.handler, apps)
+        the_lane._chains[route] = new
+        for entry in the_lane._memo.values():
+            if entry.route is route:
+                entry.chain = new
+    assert on or lane_module._FIX_CODE is not None
+
+
+TOGGLES["app-layers"] = _app_layers
+
+
 def raw_post(path: str, headers: dict[str, str], body: dict[str, Any]) -> bytes:
     import json
 

@@ -14,7 +14,13 @@ that aiohttp's `Server` is built with, in `serve` and in tests alike) by `Lane.h
   first) and current app, frozen;
 - calls the chain aiohttp's own `_build_middlewares` composes for the route's handler and applications (the
   root's request middleware, each app's `_fix_request_current_app`, the sub-app's middlewares, the handler),
-  composed once per route on its first request, after the app is frozen.
+  composed once per route on its first request, after the app is frozen. When every middleware of the
+  applications around the innermost one is marked `app_agnostic` (it never reads the request's current app:
+  `request.app`, `match_info.current_app`, `config_dict`), the chain is the same middlewares and handler
+  without aiohttp's `_fix_request_current_app` layers: the current app is the innermost application from the
+  start (as aiohttp's match info starts it), which is what the innermost app's middlewares and the handler see
+  under aiohttp's layers too, and the only layers that would see another one are marked as never looking. Two
+  coroutine frames fewer per request of a sub-app's hot route (docs/performance.md, "Stop 32").
 
 Anything else (another method, an `Expect` header, a path not hot, an app with old-style middlewares) goes to
 aiohttp's `Application._handle` as before, whose router resolves it as aiohttp does.
@@ -23,6 +29,8 @@ aiohttp's `Application._handle` as before, whose router resolves it as aiohttp d
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial, update_wrapper
+from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import AbstractRoute, UrlMappingMatchInfo
@@ -31,6 +39,13 @@ try:
     from aiohttp.web_app import _build_middlewares
 except ImportError:  # an aiohttp whose internals moved: supported() is False and the service runs without the lane
     _build_middlewares = None
+try:
+    from aiohttp.web_middlewares import _fix_request_current_app
+
+    # the code of the layer aiohttp adds as each application's outermost middleware (a new closure per app)
+    _FIX_CODE: Any = _fix_request_current_app(None).__code__  # type: ignore[arg-type]
+except (ImportError, AttributeError, TypeError):  # moved: every chain keeps aiohttp's own layers
+    _FIX_CODE = None
 
 from gatewaycerts.web.hot import HotRoutes
 
@@ -57,6 +72,38 @@ class _Lane:
 
 
 FlatMatch = Callable[[str, str], UrlMappingMatchInfo | None]
+M = TypeVar("M", bound=Callable[..., Any])
+_APP_AGNOSTIC = "gatewaycerts_app_agnostic"
+
+
+def app_agnostic(middleware: M) -> M:
+    """Mark a middleware that never reads the request's current application (`request.app`,
+    `request.match_info.current_app`, `request.config_dict`): the lane may then run it without aiohttp's
+    current-app layers around it (see the module's docstring)."""
+    setattr(middleware, _APP_AGNOSTIC, True)
+    return middleware
+
+
+def _is_fix_layer(middleware: Any) -> bool:
+    return _FIX_CODE is not None and getattr(middleware, "__code__", None) is _FIX_CODE
+
+
+def _without_app_layers(handler: Handler, apps: tuple[web.Application, ...]) -> Handler | None:
+    """`_build_middlewares(handler, apps)` without the `_fix_request_current_app` layers, when only the innermost
+    application's middlewares (and the handler) could tell: every middleware of the others is `app_agnostic`.
+    None otherwise (aiohttp's chain then)."""
+    if _FIX_CODE is None:
+        return None
+    for app in apps[:-1]:
+        for middleware, _ in app._middlewares_handlers:  # type: ignore[union-attr]
+            if not _is_fix_layer(middleware) and not getattr(middleware, _APP_AGNOSTIC, False):
+                return None
+    chain = handler
+    for app in apps[::-1]:  # as _build_middlewares composes them: the innermost app's first, the root's last
+        for middleware, _ in app._middlewares_handlers:  # type: ignore[union-attr]
+            if not _is_fix_layer(middleware):
+                chain = update_wrapper(partial(middleware, handler=chain), chain)
+    return chain
 
 
 class Lane:
@@ -76,7 +123,10 @@ class Lane:
             if not root.frozen or root._has_legacy_middlewares:
                 return None  # Application._handle then (it awaits old-style middlewares' factories per request)
             # aiohttp runs no middleware at all (not even _fix_request_current_app) when no app has one
-            chain = _build_middlewares(route.handler, apps) if root._run_middlewares else route.handler
+            if not root._run_middlewares:
+                chain = route.handler
+            else:
+                chain = _without_app_layers(route.handler, apps) or _build_middlewares(route.handler, apps)
             self._chains[route] = chain
         return chain
 

@@ -18,6 +18,7 @@ from gatewaycerts.appkeys import REQUEST_ID
 from gatewaycerts.core.context import request_id_var
 from gatewaycerts.domain.errors import DomainError
 from gatewaycerts.web.errors import ERROR_DIALECT, ErrorDialect, error_response
+from gatewaycerts.web.lane import app_agnostic
 from gatewaycerts.web.logs import AccessLog
 from gatewaycerts.web.metrics import Metrics
 
@@ -103,6 +104,7 @@ def request_middleware(
     perf_counter = time.perf_counter
     access, info, debug, quiet = _access.log, logging.INFO, logging.DEBUG, _QUIET_PATHS
 
+    @app_agnostic  # it reads the match info's applications and route, never the current app (web/lane.py)
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get("X-Request-Id")

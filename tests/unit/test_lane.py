@@ -5,6 +5,7 @@ line and the same metrics."""
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import re
 import urllib.parse
@@ -173,6 +174,74 @@ async def test_the_lane_gives_the_match_info_aiohttp_gives():
     assert both[0][0][1] == ("sub", "inner") and both[0][0][0] == ("root", "root")
     assert both[0][0][2][1:] == ({"tenant": "t1", "item": "i1"}, (root, outer, inner), inner, "inner")
     assert list(the_lane._memo) == ["/out/in/t1/items/i1"]
+
+
+def _layers(chain) -> list:
+    """The functions of a composed chain, outermost first (aiohttp composes it of functools.partial)."""
+    layers = []
+    while isinstance(chain, functools.partial):
+        layers.append(chain.func)
+        chain = chain.keywords["handler"]
+    return [*layers, chain]
+
+
+async def test_app_agnostic_outer_middlewares_run_without_aiohttps_current_app_layers():
+    """When every middleware outside the innermost app is marked app_agnostic, the lane's chain is the middlewares
+    and the handler alone; the sub-app's middleware and the handler see the current app, config_dict and
+    request.app that aiohttp's chain gives them, and the match info ends as aiohttp leaves it. One unmarked outer
+    middleware and the chain is aiohttp's, with its layers."""
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(("handler", request.match_info.current_app["who"], request.config_dict.get("who"), request.app))
+        return web.Response(text="ok")
+
+    seen: list[tuple] = []
+
+    @web.middleware
+    async def sub_middleware(request, handler):
+        seen.append(("sub", request.match_info.current_app["who"], request.config_dict.get("who")))
+        return await handler(request)
+
+    @lane.app_agnostic
+    @web.middleware
+    async def root_middleware(request, handler):
+        seen.append(("root", request.match_info.apps[0]["who"]))
+        return await handler(request)
+
+    @web.middleware
+    async def outer_middleware(request, handler):
+        seen.append(("outer", request.match_info.current_app["who"]))
+        return await handler(request)
+
+    for outer_middlewares in ([], [outer_middleware]):
+        root = web.Application(middlewares=[root_middleware])
+        outer = web.Application(middlewares=outer_middlewares)
+        inner = web.Application(middlewares=[sub_middleware])
+        root["who"], outer["who"], inner["who"] = "root", "outer", "inner"
+        inner.router.add_get("/{tenant}/items/{item}", hot.hot(handler), allow_head=False)
+        outer.add_subapp("/out", inner)
+        root.add_subapp("/a", outer)
+        the_lane = lane.install(root, hot.install(root))
+        root.freeze()
+        both = []
+        for handle in (the_lane.handle, the_lane.app_handle):
+            seen.clear()
+            request = make_mocked_request("GET", "/a/out/t1/items/i1", app=root)
+            response = await handle(request)
+            assert response.text == "ok"
+            both.append((list(seen), request.match_info.current_app, request.match_info.apps))
+        assert both[0] == both[1]
+        assert ("sub", "inner", "inner") in both[0][0] and ("handler", "inner", "inner", inner) in both[0][0]
+        assert both[0][1] is inner
+        (route,) = the_lane._chains
+        layers = _layers(the_lane._chains[route])
+        if outer_middlewares:  # outer_middleware may read the current app: aiohttp's layers stay
+            assert ("outer", "outer") in both[0][0]
+            assert len(layers) == 7 and all(
+                f.__qualname__ == "_fix_request_current_app.<locals>.impl" for f in layers[0:6:2]
+            )
+        else:
+            assert layers == [root_middleware, sub_middleware, handler]
 
 
 async def test_ocsp_answers_the_same_through_the_lane_and_through_aiohttp(client, token):
