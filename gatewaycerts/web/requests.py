@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError
@@ -15,6 +15,8 @@ from gatewaycerts.appkeys import PRINCIPAL
 from gatewaycerts.core.authz import project_of
 from gatewaycerts.domain.errors import InvalidInputError, MissingParameterError
 from gatewaycerts.domain.models import Principal
+
+T = TypeVar("T")
 
 _MAX_DEPTH = 32
 
@@ -137,33 +139,42 @@ def if_match(request: web.Request) -> frozenset[int] | None:
     return frozenset(int(m.group(1)) for part in raw.split(",") if (m := _ENTITY_TAG.match(part.strip())))
 
 
-class QueryMemo:
+class Kept(NamedTuple, Generic[T]):
+    """A kept query: yarl's parse of its text, and what the route read from it (`QueryMemo.keep`)."""
+
+    query: MultiDictProxy[str]
+    values: T
+
+
+class QueryMemo(Generic[T]):
     """Parsed query strings kept by their raw text, for a route whose clients send the same ones again and again
     (Caddy asks for a server name's certificate with the same query string at every handshake): the next
-    request with that text skips yarl's parse. A kept query is yarl's own `request.query` (a read-only
-    MultiDictProxy), so a request reads exactly what it would have parsed.
+    request with that text skips yarl's parse, and the route's own reading of it. A kept query is yarl's own
+    `request.query` (a read-only MultiDictProxy), so a request reads exactly what it would have parsed; beside it
+    the memo keeps the values the route read from that query (`values`: what the route's own pure reading of the
+    same text gave, its parameters checked, so the next request with the text reads them as they are).
 
-    `kept` and `query` only read the memo; `keep` adds a request's query, which the route calls once the
-    request was authenticated and answered, so that only what credentialed clients send is kept. At most `size`
-    texts of at most `max_chars` characters each (the memo starts again empty when full)."""
+    `kept` and `query` only read the memo; `keep` adds a request's query and the route's values, which the route
+    calls once the request was authenticated and answered, so that only what credentialed clients send is kept.
+    At most `size` texts of at most `max_chars` characters each (the memo starts again empty when full)."""
 
     def __init__(self, size: int, max_chars: int) -> None:
         self.size = size
         self.max_chars = max_chars
-        self._kept: dict[str, MultiDictProxy[str]] = {}
+        self._kept: dict[str, Kept[T]] = {}
 
-    def kept(self, request: web.Request) -> MultiDictProxy[str] | None:
+    def kept(self, request: web.Request) -> Kept[T] | None:
         return self._kept.get(request.rel_url.raw_query_string)
 
     def query(self, request: web.Request) -> MultiDictProxy[str]:
         """The request's query: the kept one for its text, else yarl's parse."""
         kept = self._kept.get(request.rel_url.raw_query_string)
-        return request.query if kept is None else kept
+        return request.query if kept is None else kept.query
 
-    def keep(self, request: web.Request) -> None:
+    def keep(self, request: web.Request, values: T) -> None:
         raw = request.rel_url.raw_query_string
         kept = self._kept
         if raw not in kept and len(raw) <= self.max_chars:
             if len(kept) >= self.size:
                 kept.clear()
-            kept[raw] = request.query
+            kept[raw] = Kept(request.query, values)

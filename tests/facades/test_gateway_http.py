@@ -558,11 +558,13 @@ async def test_a_kept_caddy_query_answers_as_parsed_and_never_stands_in_for_the_
         answers.append(await resp.text())
         assert query in CADDY_QUERIES._kept  # kept after the first answer, read from the memo by the second
     assert answers[0] == answers[1] and leaf.pem in answers[0]
-    assert dict(CADDY_QUERIES._kept[query]) == {
+    assert dict(CADDY_QUERIES._kept[query].query) == {
         "server_name": "kept.example.com",
         "signature_schemes": ECDSA_CLIENT,
         "key": created["key"],
     }
+    # with the four parameters the route read from it (server_name, signature_schemes, local_ip, cipher_suites)
+    assert CADDY_QUERIES._kept[query].values == ("kept.example.com", ECDSA_CLIENT, None, None)
 
     resp = await client.delete(f"/v2/p1/apic/instances/gw1/gateway-keys/{created['id']}", headers=auth())
     assert resp.status == 204

@@ -28,9 +28,11 @@ _ERRORS = {
 }
 _TAG = ["Gateway delivery"]
 MAX_PARAMETER = 1024
-# The Caddy route's query strings, kept parsed (web/requests.QueryMemo): Caddy sends the same one for a server
-# name at every handshake. As many as the delivery core keeps server names; Caddy's is ~200-400 characters.
-CADDY_QUERIES = QueryMemo(10_000, 1024)
+# The Caddy route's query strings, kept parsed (web/requests.QueryMemo) with the four parameters the route read
+# from them: Caddy sends the same one for a server name at every handshake. As many as the delivery core keeps
+# server names; Caddy's is ~200-400 characters.
+CaddyParameters = tuple[str | None, str | None, str | None, str | None]
+CADDY_QUERIES: QueryMemo[CaddyParameters] = QueryMemo(10_000, 1024)
 
 
 def _ctx(request: web.Request) -> tuple:
@@ -129,19 +131,31 @@ def _wait(request: web.Request) -> float:
 async def get_caddy_certificate(request: web.Request) -> web.Response:
     principal, project_id, instance_id, service = _ctx(request)
     kept = CADDY_QUERIES.kept(request)
-    query = request.query if kept is None else kept
+    asked = _caddy_parameters(request.query) if kept is None else kept.values
+    server_name, signature_schemes, local_ip, cipher_suites = asked
     answer = await service.caddy(
         principal,
         project_id,
         instance_id,
-        server_name=_param(query, "server_name"),
-        signature_schemes=_param(query, "signature_schemes"),
-        local_ip=_param(query, "local_ip"),
-        cipher_suites=_param(query, "cipher_suites"),
+        server_name=server_name,
+        signature_schemes=signature_schemes,
+        local_ip=local_ip,
+        cipher_suites=cipher_suites,
     )
     if kept is None:
-        CADDY_QUERIES.keep(request)  # authenticated and answered: its next handshake's query is not parsed again
+        # authenticated and answered: its next handshake's query is neither parsed nor read again
+        CADDY_QUERIES.keep(request, asked)
     return _caddy_response(answer.pem, answer.stale_seconds)
+
+
+def _caddy_parameters(query: MultiMapping[str]) -> CaddyParameters:
+    """server_name, signature_schemes, local_ip, cipher_suites: each checked (InvalidInputError), in that order."""
+    return (
+        _param(query, "server_name"),
+        _param(query, "signature_schemes"),
+        _param(query, "local_ip"),
+        _param(query, "cipher_suites"),
+    )
 
 
 def _caddy_response(pem: bytes, stale: int) -> web.Response:
