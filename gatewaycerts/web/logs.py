@@ -339,6 +339,8 @@ class AccessLog:
         )
 
     def _direct(self, level: int) -> logging.StreamHandler | None:
+        """The handler to write a line of `level` to directly, or None for logging's own path. Only for a level
+        the logger is enabled for (log() asks that first)."""
         handler = _json_handler[0]
         logger = self.logger
         if (
@@ -347,7 +349,6 @@ class AccessLog:
             or logger.filters
             or not logger.propagate
             or logger.disabled
-            or not logger.isEnabledFor(level)
             or level < handler.level
             or handler.filters != _json_filters
             or type(handler.formatter) is not JsonFormatter

@@ -68,8 +68,9 @@ class GatewayKeyService:
         self._monotonic = monotonic
         self._cache: dict[str, tuple[GatewayKey, float]] = {}
         # Key texts that verified, so a gateway's next request skips the parse and the hash; valid only
-        # while the key itself is in `_cache` (a revocation or a project change drops it there).
-        self._verified: dict[str, Principal] = {}
+        # while the key itself is in `_cache` (a revocation or a project change drops it there). Each with its
+        # key's id, the `_cache` entry to check.
+        self._verified: dict[str, tuple[Principal, str]] = {}
         delivery.on_project_change(self.forget_project)
         delivery.principal_check = self.check_principal
 
@@ -120,9 +121,9 @@ class GatewayKeyService:
         check, without a coroutine: a gateway's every request after its first); None: call `authenticate`."""
         known = self._verified.get(credential)
         if known is not None:
-            cached = self._cache.get(known.subject[len(SUBJECT_PREFIX) :])
+            cached = self._cache.get(known[1])
             if cached is not None and cached[1] > self._monotonic():
-                return known
+                return known[0]
         return None
 
     async def authenticate(self, credential: str) -> Principal:
@@ -164,7 +165,7 @@ class GatewayKeyService:
         )
         if len(self._verified) >= MAX_REMEMBERED:
             self._verified.clear()
-        self._verified[credential] = principal
+        self._verified[credential] = (principal, key.id)
         return principal
 
     async def _load(self, key_id: str) -> GatewayKey | None:

@@ -554,7 +554,7 @@ class DeliveryService:
             )
         if raw not in self._names:  # a malformed name is refused before anything else (400, even if the store is down)
             _remember(self._names, raw, candidate_names(normalise_server_name(raw)))
-        project = await self._project(project_id)
+        project = self._projects.get(project_id) or await self._project(project_id)  # loaded: no coroutine
         view = self._view(project, instance_id)
         asked = (raw, signature_schemes, cipher_suites)
         ready = view.answers.get(asked, _UNKNOWN)
@@ -622,7 +622,7 @@ class DeliveryService:
         it is unchanged, then answered as unchanged (items None)."""
         authorize_delivery(principal, project_id, instance_id)
         wait = min(max(wait, 0.0), MAX_WAIT_SECONDS)
-        project = await self._project(project_id)
+        project = self._projects.get(project_id) or await self._project(project_id)  # loaded: no coroutine
         deadline = self._monotonic() + wait
         while True:
             view = self._view(project, instance_id)
@@ -649,7 +649,7 @@ class DeliveryService:
         """A Traefik dynamic configuration (HTTP provider) with every certificate inline; a client-verifying
         item also gets a TLS option `gc-mtls-<certificate_id>` that demands and verifies client certificates."""
         authorize_delivery(principal, project_id, instance_id)
-        project = await self._project(project_id)
+        project = self._projects.get(project_id) or await self._project(project_id)  # loaded: no coroutine
         view = self._view(project, instance_id)
         certificates: list[dict[str, Any]] = []
         options: dict[str, Any] = {}
