@@ -154,9 +154,20 @@ async def test_the_lane_gives_the_match_info_aiohttp_gives():
         seen.append(("root after", request.match_info.current_app["who"]))
         return response
 
-    root = web.Application(middlewares=[root_middleware])
-    outer = web.Application()
-    inner = web.Application(middlewares=[sub_middleware])
+    both, the_lane, (root, outer, inner) = await _through_both(handler, seen, [root_middleware], [], [sub_middleware])
+    assert both[0] == both[1]
+    assert both[0][0][1] == ("sub", "inner") and both[0][0][0] == ("root", "root")
+    assert both[0][0][2][1:] == ({"tenant": "t1", "item": "i1"}, (root, outer, inner), inner, "inner")
+    assert list(the_lane._memo) == ["/out/in/t1/items/i1"]
+
+
+async def _through_both(handler, seen: list, root_mw: list, outer_mw: list, inner_mw: list) -> tuple:
+    """Apps root -> outer (/out) -> inner (/in) with these middlewares and a hot route to `handler` on inner;
+    one request through the lane and one through aiohttp's `_handle`: for each, what `seen` got, the match's
+    applications and its current app (after the answer); the lane; the three apps."""
+    root = web.Application(middlewares=root_mw)
+    outer = web.Application(middlewares=outer_mw)
+    inner = web.Application(middlewares=inner_mw)
     root["who"], outer["who"], inner["who"] = "root", "outer", "inner"
     inner.router.add_get("/{tenant}/items/{item}", hot.hot(handler), allow_head=False)
     outer.add_subapp("/in", inner)
@@ -170,10 +181,7 @@ async def test_the_lane_gives_the_match_info_aiohttp_gives():
         response = await handle(request)
         assert response.text == "ok"
         both.append((list(seen), request.match_info.apps, request.match_info.current_app))
-    assert both[0] == both[1]
-    assert both[0][0][1] == ("sub", "inner") and both[0][0][0] == ("root", "root")
-    assert both[0][0][2][1:] == ({"tenant": "t1", "item": "i1"}, (root, outer, inner), inner, "inner")
-    assert list(the_lane._memo) == ["/out/in/t1/items/i1"]
+    return both, the_lane, (root, outer, inner)
 
 
 def _layers(chain) -> list:
@@ -214,25 +222,12 @@ async def test_app_agnostic_outer_middlewares_run_without_aiohttps_current_app_l
         return await handler(request)
 
     for outer_middlewares in ([], [outer_middleware]):
-        root = web.Application(middlewares=[root_middleware])
-        outer = web.Application(middlewares=outer_middlewares)
-        inner = web.Application(middlewares=[sub_middleware])
-        root["who"], outer["who"], inner["who"] = "root", "outer", "inner"
-        inner.router.add_get("/{tenant}/items/{item}", hot.hot(handler), allow_head=False)
-        outer.add_subapp("/out", inner)
-        root.add_subapp("/a", outer)
-        the_lane = lane.install(root, hot.install(root))
-        root.freeze()
-        both = []
-        for handle in (the_lane.handle, the_lane.app_handle):
-            seen.clear()
-            request = make_mocked_request("GET", "/a/out/t1/items/i1", app=root)
-            response = await handle(request)
-            assert response.text == "ok"
-            both.append((list(seen), request.match_info.current_app, request.match_info.apps))
+        both, the_lane, (_, _, inner) = await _through_both(
+            handler, seen, [root_middleware], outer_middlewares, [sub_middleware]
+        )
         assert both[0] == both[1]
         assert ("sub", "inner", "inner") in both[0][0] and ("handler", "inner", "inner", inner) in both[0][0]
-        assert both[0][1] is inner
+        assert both[0][2] is inner
         (route,) = the_lane._chains
         layers = _layers(the_lane._chains[route])
         if outer_middlewares:  # outer_middleware may read the current app: aiohttp's layers stay
