@@ -97,8 +97,7 @@ def request_middleware(
 
     # Bound once: every name below is read on every request (ARCHITECTURE §6, hot paths; see docs/performance.md,
     # "Stop 28: chain"). A new request id (the prefix and the counter's next value), InFlight.enter and
-    # route_template are written out below instead of called: the same values, three calls fewer (and, since
-    # stop 32, InFlight.leave).
+    # route_template are written out below instead of called: the same values, three calls fewer.
     safe_id = _SAFE_ID.match
     id_prefix, id_counter = _ID_PREFIX, _ID_COUNTER
     set_request_id, reset_request_id = request_id_var.set, request_id_var.reset
@@ -138,9 +137,7 @@ def request_middleware(
             status = CLIENT_CLOSED
             raise
         finally:
-            in_flight.count -= 1  # InFlight.leave, written out
-            if in_flight.count == 0 and in_flight._idle is not None:
-                in_flight._idle.set()
+            in_flight.leave()
             seconds = perf_counter() - start
             resource = request.match_info.route.resource  # route_template(request), inline
             route = resource.canonical if resource is not None else "unmatched"
